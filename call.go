@@ -1,0 +1,102 @@
+package screenpop
+
+import "time"
+
+// CallEventKind says what happened to a call.
+type CallEventKind string
+
+const (
+	// EventRinging: the call rings at the agents in CallEvent.Agents. The set is
+	// the complete set ringing now, not a delta: a later ringing event for the
+	// same call with another set (a queue moving on to the next member) means
+	// "pop for the new ones, withdraw from the ones no longer listed". Sending
+	// the same set twice is harmless, which is what lets a telephony source
+	// repair its state after a reconnect without producing duplicate pops.
+	EventRinging CallEventKind = "ringing"
+	// EventAnswered: CallEvent.Agent picked the call up. Every other agent
+	// whose phone rang loses the pop.
+	EventAnswered CallEventKind = "answered"
+	// EventTransferred: the call now belongs to CallEvent.Agent (blind or
+	// attended transfer); the card follows it.
+	EventTransferred CallEventKind = "transferred"
+	// EventEnded: the call is over; CallEvent.Outcome says how.
+	EventEnded CallEventKind = "ended"
+)
+
+// Outcome is how a call ended.
+type Outcome string
+
+const (
+	OutcomeAnswered  Outcome = "answered"  // an agent talked to the caller
+	OutcomeAbandoned Outcome = "abandoned" // the caller hung up while it rang
+	OutcomeBusy      Outcome = "busy"      // every agent was busy
+	OutcomeNoAnswer  Outcome = "noanswer"  // it rang out without an answer
+	OutcomeFailed    Outcome = "failed"    // the PBX could not place it
+)
+
+// Caller is who is calling, as the PBX presented them.
+type Caller struct {
+	// Number as the PBX gave it (not normalised). Empty when Withheld: a
+	// telephony source must drop the number of a caller who restricted
+	// presentation, so that no later stage can show it by mistake.
+	Number string `json:"number,omitempty"`
+	Name   string `json:"name,omitempty"`
+	// Withheld is true when the caller restricted presentation or sent no
+	// number at all.
+	Withheld bool `json:"withheld,omitempty"`
+}
+
+// CallEvent is one step in the life of an inbound call, already translated
+// from the PBX's own vocabulary (ARI events, CTI posts, the demo generator)
+// into the model the rest of the daemon uses.
+type CallEvent struct {
+	Kind   CallEventKind `json:"kind"`
+	CallID string        `json:"call_id"`
+	Caller Caller        `json:"caller"`
+	// DID is the number the customer dialled (which line, which campaign).
+	DID string `json:"did,omitempty"`
+	// Agents are the agent IDs whose phones ring (EventRinging only).
+	Agents []string `json:"agents,omitempty"`
+	// Agent is who answered (EventAnswered) or now has the call
+	// (EventTransferred), or who had it when it ended (EventEnded).
+	Agent string `json:"agent,omitempty"`
+	// Outcome is set on EventEnded.
+	Outcome Outcome `json:"outcome,omitempty"`
+	// Source names the telephony source that saw the call ("ari", "demo", ...).
+	Source string    `json:"source,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// CallSink receives call events from a telephony source.
+//
+// HandleCall must not block: telephony sources call it inline from the loop
+// that reads the PBX's socket, and Asterisk drops a reader that stalls.
+// Events for one call must be handed over in the order they happened.
+type CallSink interface {
+	HandleCall(CallEvent)
+}
+
+// CallSinkFunc adapts a function to CallSink.
+type CallSinkFunc func(CallEvent)
+
+// HandleCall calls f(ev).
+func (f CallSinkFunc) HandleCall(ev CallEvent) { f(ev) }
+
+// PastCall is one earlier call of a number, shown in the card's history.
+type PastCall struct {
+	CallID  string    `json:"call_id"`
+	Phone   string    `json:"phone"` // E.164; the key the history is kept under
+	At      time.Time `json:"at"`
+	Agent   string    `json:"agent,omitempty"`
+	Outcome Outcome   `json:"outcome"`
+	// Duration is how long the call lasted from the first ring.
+	Duration time.Duration `json:"duration"`
+	Notes    []Note        `json:"notes,omitempty"`
+}
+
+// Note is what an agent wrote about a call.
+type Note struct {
+	Agent string    `json:"agent"`
+	At    time.Time `json:"at"`
+	Text  string    `json:"text"`
+}

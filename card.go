@@ -1,0 +1,107 @@
+package screenpop
+
+import "time"
+
+// SectionStatus says whether a card section holds what its sources know.
+type SectionStatus string
+
+const (
+	SectionOK    SectionStatus = "ok"    // every source answered
+	SectionEmpty SectionStatus = "empty" // answered, but knows nothing of this caller
+	// SectionTimeout: a source did not answer before its own timeout or the
+	// call's deadline. Whatever other sources of the section returned is kept.
+	SectionTimeout SectionStatus = "timeout"
+	SectionError   SectionStatus = "error" // a source failed (or panicked)
+	// SectionUnavailable: the source was not asked, because its circuit
+	// breaker is open or its concurrency limit is reached.
+	SectionUnavailable SectionStatus = "unavailable"
+	// SectionSkipped: the source needs a resolved customer and there is none.
+	SectionSkipped SectionStatus = "skipped"
+)
+
+// Resolution says how the caller's number was matched to a customer.
+type Resolution string
+
+const (
+	ResolvedCustomer  Resolution = "customer"  // exactly one customer
+	ResolvedAmbiguous Resolution = "ambiguous" // several: the agent picks one
+	ResolvedUnknown   Resolution = "unknown"   // a number nobody knows
+	ResolvedWithheld  Resolution = "withheld"  // no number to look up
+	ResolvedFailed    Resolution = "failed"    // the directory did not answer
+)
+
+// Customer is who a phone number belongs to: a person, or a contact person of
+// a company account (then Contact and Role name the person and Name the
+// company).
+type Customer struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind,omitempty"` // "person" or "company"
+	Contact string   `json:"contact,omitempty"`
+	Role    string   `json:"role,omitempty"`
+	Email   string   `json:"email,omitempty"`
+	City    string   `json:"city,omitempty"`
+	Country string   `json:"country,omitempty"`
+	Tags    []string `json:"tags,omitempty"` // "supplier", "vip", ...
+}
+
+// Field is one labelled value of a section.
+type Field struct {
+	Key    string `json:"key"`
+	Label  string `json:"label"`
+	Value  any    `json:"value"`
+	Format string `json:"format,omitempty"` // text, money, number, date, percent
+}
+
+// Column describes one column of a List.
+type Column struct {
+	Key    string `json:"key"`
+	Label  string `json:"label"`
+	Format string `json:"format,omitempty"`
+}
+
+// List is a table inside a section: overdue invoices, recent purchases.
+type List struct {
+	Key     string           `json:"key"`
+	Label   string           `json:"label"`
+	Columns []Column         `json:"columns"`
+	Rows    []map[string]any `json:"rows"`
+	// Truncated is true when the source returned more rows than are shown.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// CardSection is what one part of the company knows: accounting, sales,
+// credit, or any section IT adds. Each section carries its own status, so a
+// slow or broken system costs its own section and nothing else.
+type CardSection struct {
+	Name   string        `json:"name"`
+	Title  string        `json:"title"`
+	Status SectionStatus `json:"status"`
+	// Error explains a non-ok status in words fit for an agent; it never holds
+	// credentials or query text.
+	Error  string  `json:"error,omitempty"`
+	Fields []Field `json:"fields,omitempty"`
+	Lists  []List  `json:"lists,omitempty"`
+	// TookMS is how long the slowest source of the section took.
+	TookMS int64 `json:"took_ms"`
+	// Cached is true when the data came from the cache.
+	Cached bool `json:"cached,omitempty"`
+}
+
+// Card is everything shown to the agent for one call.
+type Card struct {
+	CallID string `json:"call_id"`
+	Caller Caller `json:"caller"`
+	// Phone is the caller's number in E.164, empty when withheld or not a
+	// phone number.
+	Phone      string     `json:"phone,omitempty"`
+	Resolution Resolution `json:"resolution"`
+	Customer   *Customer  `json:"customer,omitempty"`
+	// Candidates are the customers the number matched when Resolution is
+	// ResolvedAmbiguous; the card completes when the agent picks one.
+	Candidates []Customer    `json:"candidates,omitempty"`
+	Sections   []CardSection `json:"sections"`
+	History    []PastCall    `json:"history,omitempty"`
+	BuiltAt    time.Time     `json:"built_at"`
+	TookMS     int64         `json:"took_ms"`
+}
