@@ -1,0 +1,135 @@
+package pop
+
+import (
+	"time"
+
+	screenpop "github.com/screenpop/screenpop"
+)
+
+// Message types sent to the browser. README.md shows an example of each.
+const (
+	TypeSnapshot  = "snapshot"   // every call currently popped for the agent
+	TypePop       = "pop"        // show this card
+	TypeAnswered  = "answered"   // you have the call now
+	TypeWithdrawn = "withdrawn"  // this pop is not yours any more
+	TypeEnded     = "ended"      // the call is over
+	TypeCard      = "card"       // a new card for a call you hold (after select)
+	TypeNoteSaved = "note_saved" // your note is stored
+	TypeError     = "error"      // a request of this connection was refused
+)
+
+// Request types sent by the browser.
+const (
+	RequestSelect = "select" // pick one of an ambiguous card's candidates
+	RequestNote   = "note"   // write a note about a call
+)
+
+// Reasons a pop is withdrawn.
+const (
+	ReasonNotRinging        = "not_ringing"        // the queue moved on
+	ReasonAnsweredElsewhere = "answered_elsewhere" // another agent picked up
+	ReasonTransferred       = "transferred"        // the call went to another agent
+	// ReasonExpired: no event for the call for DispatcherConfig.StaleAfter;
+	// the PBX's "ended" was lost (a reconnect), and a pop must not stay on
+	// an agent's screen forever.
+	ReasonExpired = "expired"
+)
+
+// Pop states, as PopData.State and PopView.State.
+const (
+	StateRinging  = "ringing"
+	StateAnswered = "answered"
+)
+
+// MaxNoteLength is the longest note an agent may write, in characters.
+const MaxNoteLength = 2000
+
+// Message is the envelope of everything the server sends. Seq is assigned
+// by the Deliverer (per agent, increasing); replies to one connection
+// (TypeError) carry no seq because they are not replayed.
+type Message struct {
+	Type   string    `json:"type"`
+	Seq    uint64    `json:"seq,omitempty"`
+	CallID string    `json:"call_id,omitempty"`
+	At     time.Time `json:"at"`
+	Data   any       `json:"data,omitempty"`
+}
+
+// AgentRef names an agent in a message ("answered by Bob").
+type AgentRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// PopData is the data of a TypePop message.
+type PopData struct {
+	State      string         `json:"state"` // StateRinging or StateAnswered
+	Card       screenpop.Card `json:"card"`
+	AnsweredBy *AgentRef      `json:"answered_by,omitempty"`
+}
+
+// AnsweredData is the data of a TypeAnswered message.
+type AnsweredData struct {
+	Agent AgentRef `json:"agent"`
+	// Transferred is true when the call came to the agent by a transfer.
+	Transferred bool `json:"transferred,omitempty"`
+}
+
+// WithdrawnData is the data of a TypeWithdrawn message.
+type WithdrawnData struct {
+	Reason string `json:"reason"`
+	// By is who answered or now has the call, when known.
+	By *AgentRef `json:"by,omitempty"`
+}
+
+// EndedData is the data of a TypeEnded message.
+type EndedData struct {
+	Outcome screenpop.Outcome `json:"outcome"`
+	// Agent is who had the call when it ended, when anyone did.
+	Agent *AgentRef `json:"agent,omitempty"`
+}
+
+// CardData is the data of a TypeCard message.
+type CardData struct {
+	Card       screenpop.Card `json:"card"`
+	SelectedBy AgentRef       `json:"selected_by"`
+}
+
+// NoteSavedData is the data of a TypeNoteSaved message.
+type NoteSavedData struct {
+	Note screenpop.Note `json:"note"`
+	Ref  string         `json:"ref,omitempty"`
+}
+
+// PopView is one call an agent currently holds, as a snapshot lists it.
+type PopView struct {
+	CallID     string         `json:"call_id"`
+	State      string         `json:"state"`
+	Card       screenpop.Card `json:"card"`
+	AnsweredBy *AgentRef      `json:"answered_by,omitempty"`
+}
+
+// SnapshotData is the data of a TypeSnapshot message.
+type SnapshotData struct {
+	Agent AgentRef  `json:"agent"`
+	Pops  []PopView `json:"pops"`
+}
+
+// ErrorData is the data of a TypeError message.
+type ErrorData struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Request string `json:"request,omitempty"` // the type of the refused request
+	Ref     string `json:"ref,omitempty"`
+}
+
+// Request is what a browser sends.
+type Request struct {
+	Type       string `json:"type"`
+	CallID     string `json:"call_id"`
+	CustomerID string `json:"customer_id,omitempty"` // select
+	Text       string `json:"text,omitempty"`        // note
+	// Ref is chosen by the browser and echoed in the reply, so that the page
+	// knows which notes box a note_saved or error belongs to.
+	Ref string `json:"ref,omitempty"`
+}

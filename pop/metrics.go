@@ -1,0 +1,93 @@
+package pop
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// messageTypes are the label values of screenpop_pop_messages_total, created
+// up front so that a dashboard sees zeros rather than missing series.
+var messageTypes = []string{
+	TypeSnapshot, TypePop, TypeAnswered, TypeWithdrawn, TypeEnded,
+	TypeCard, TypeNoteSaved, TypeError,
+}
+
+// Reasons a connection is dropped by the server, label values of
+// screenpop_pop_dropped_connections_total.
+const (
+	dropSlow       = "slow"        // its outbox was full
+	dropWriteError = "write_error" // a write failed or timed out
+	dropAuth       = "auth"        // the upgrade was refused: no or bad token
+	dropOrigin     = "origin"      // the upgrade was refused: foreign Origin
+)
+
+var dropReasons = []string{dropSlow, dropWriteError, dropAuth, dropOrigin}
+
+type dispatcherMetrics struct {
+	latency     prometheus.Histogram
+	activeCalls prometheus.Gauge
+}
+
+func newDispatcherMetrics(reg prometheus.Registerer) (*dispatcherMetrics, error) {
+	m := &dispatcherMetrics{
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "screenpop_pop_latency_seconds",
+			Help: "Time from the ringing event (as the PBX dated it) to the pop written to the agent's outbox.",
+			// 5ms..10s: a pop is only useful while the phone rings.
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10},
+		}),
+		activeCalls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "screenpop_pop_active_calls",
+			Help: "Calls the dispatcher is following (rung, not ended yet).",
+		}),
+	}
+	return m, register(reg, m.latency, m.activeCalls)
+}
+
+type hubMetrics struct {
+	messages        *prometheus.CounterVec
+	connectedAgents prometheus.Gauge
+	connections     prometheus.Gauge
+	dropped         *prometheus.CounterVec
+}
+
+func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
+	m := &hubMetrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "screenpop_pop_messages_total",
+			Help: "Messages sent to agents, by type (one per agent, whatever the number of its browser tabs).",
+		}, []string{"type"}),
+		connectedAgents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "screenpop_pop_connected_agents",
+			Help: "Distinct agents with at least one open agent page.",
+		}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "screenpop_pop_connections",
+			Help: "Open agent WebSocket connections (an agent may have several tabs).",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "screenpop_pop_dropped_connections_total",
+			Help: "Connections the server closed or refused, by reason (slow, write_error, auth, origin).",
+		}, []string{"reason"}),
+	}
+	for _, t := range messageTypes {
+		m.messages.WithLabelValues(t)
+	}
+	for _, r := range dropReasons {
+		m.dropped.WithLabelValues(r)
+	}
+	return m, register(reg, m.messages, m.connectedAgents, m.connections, m.dropped)
+}
+
+// register registers cs on reg; a nil reg keeps the metrics unexported,
+// which is what tests that do not look at metrics want.
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
