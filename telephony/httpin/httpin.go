@@ -1,0 +1,620 @@
+// Package httpin is the telephony source for PBXs without ARI: an
+// authenticated HTTP endpoint where a PBX, a CTI server or a dialplan script
+// posts call events in a small documented JSON form (README.md). It checks
+// them, translates endpoints to agents, fills in what a PBX only sends once
+// (the caller, the DID) and hands them to the pipeline.
+package httpin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	screenpop "github.com/screenpop/screenpop"
+)
+
+// SourceName is what the source writes in CallEvent.Source.
+const SourceName = "http"
+
+// Limits.
+const (
+	// DefaultMaxBody is the request body limit when Config.MaxBody is 0:
+	// room for a few thousand events.
+	DefaultMaxBody = 1 << 20
+	maxMaxBody     = 64 << 20
+	// MinTokenLength keeps tokens out of reach of guessing.
+	MinTokenLength = 16
+
+	maxEventsPerRequest = 1000
+	maxIDLength         = 200 // call_id, agent IDs, endpoints, DID
+	maxNumberLength     = 64
+	maxNameLength       = 200
+	maxAgentsPerEvent   = 200
+
+	// An open call nobody ended (the PBX lost the ended event) is
+	// forgotten after openCallTTL; at most maxOpenCalls are tracked.
+	openCallTTL  = 12 * time.Hour
+	maxOpenCalls = 10000
+)
+
+// Config configures the endpoint.
+type Config struct {
+	// Tokens the PBX may present as "Authorization: Bearer <token>". Several
+	// let a token be rotated without downtime.
+	Tokens []string
+	// MaxBody limits a request body in bytes (default 1 MiB).
+	MaxBody int64
+}
+
+// Source receives call events over HTTP.
+type Source struct {
+	tokens  [][sha256.Size]byte
+	maxBody int64
+	agentOf func(string) (string, bool)
+	logger  *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+
+	mu   sync.Mutex
+	sink screenpop.CallSink // nil unless Run is active
+	open map[string]*openCall
+}
+
+// openCall is what the source remembers of a call between events, so that a
+// PBX may send the caller and the DID with the first event only.
+type openCall struct {
+	caller    screenpop.Caller
+	hasCaller bool
+	did       string
+	touched   time.Time
+}
+
+// New checks cfg and builds the source. agentOf maps a PBX endpoint
+// ("PJSIP/1001") to an agent ID; nil means events must name agents, not
+// endpoints. New does no I/O.
+func New(cfg Config, agentOf func(string) (string, bool), logger *slog.Logger, reg prometheus.Registerer) (*Source, error) {
+	if len(cfg.Tokens) == 0 {
+		return nil, errors.New("at least one token is required: the bearer token the PBX sends")
+	}
+	s := &Source{
+		maxBody: cfg.MaxBody,
+		agentOf: agentOf,
+		logger:  logger,
+		now:     time.Now,
+		open:    map[string]*openCall{},
+	}
+	for i, tok := range cfg.Tokens {
+		if strings.IndexFunc(tok, unicode.IsSpace) >= 0 {
+			return nil, fmt.Errorf("token %d contains white space", i+1)
+		}
+		// The length is said, never the token: errors end up in logs.
+		if len(tok) < MinTokenLength {
+			return nil, fmt.Errorf("token %d is %d characters long; use at least %d random characters (e.g. openssl rand -hex 24)", i+1, len(tok), MinTokenLength)
+		}
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(tok)))
+	}
+	switch {
+	case s.maxBody == 0:
+		s.maxBody = DefaultMaxBody
+	case s.maxBody < 1024 || s.maxBody > maxMaxBody:
+		return nil, fmt.Errorf("max_body %d is outside 1024..%d bytes", s.maxBody, maxMaxBody)
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	s.metrics = m
+	return s, nil
+}
+
+// Run hands the events posted from now on to sink, until ctx ends. Before
+// Run and after it returns, the endpoint answers 503 so that the PBX knows
+// its events are not being taken. Run returns nil when ctx ends.
+func (s *Source) Run(ctx context.Context, sink screenpop.CallSink) error {
+	s.mu.Lock()
+	if s.sink != nil {
+		s.mu.Unlock()
+		return errors.New("http call-event source is already running")
+	}
+	s.sink = sink
+	s.mu.Unlock()
+
+	<-ctx.Done()
+
+	// Under the lock: no request is delivering events once this returns.
+	s.mu.Lock()
+	s.sink = nil
+	s.mu.Unlock()
+	return nil
+}
+
+// Handler is the endpoint the PBX posts to. It does not look at the path:
+// the daemon mounts it where it likes (/api/v1/call-events/<name>).
+func (s *Source) Handler() http.Handler {
+	return http.HandlerFunc(s.serveHTTP)
+}
+
+// httpError is a refusal with its status code and the message the PBX gets.
+type httpError struct {
+	code int
+	msg  string
+	// events is how many events the refused request held, when known.
+	events int
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func refuse(code int, format string, args ...any) *httpError {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...), events: 1}
+}
+
+func (s *Source) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	n, herr := s.accept(w, r)
+	if herr != nil {
+		s.metrics.requests[herr.code].Inc()
+		s.metrics.rejected.Add(float64(max(herr.events, 1)))
+		s.logger.Warn("call events refused", "status", herr.code, "err", herr.msg, "remote", r.RemoteAddr)
+		switch herr.code {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", http.MethodPost)
+		case http.StatusUnauthorized:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="screenpop"`)
+		case http.StatusServiceUnavailable:
+			w.Header().Set("Retry-After", "5")
+		}
+		writeJSON(w, herr.code, map[string]string{"error": herr.msg})
+		return
+	}
+	s.metrics.requests[http.StatusOK].Inc()
+	s.metrics.accepted.Add(float64(n))
+	writeJSON(w, http.StatusOK, map[string]int{"accepted": n})
+}
+
+// accept runs one request through the checks and delivers its events: all
+// of them, or none when one is invalid, so a PBX can simply resend a batch
+// after fixing it.
+func (s *Source) accept(w http.ResponseWriter, r *http.Request) (int, *httpError) {
+	if r.Method != http.MethodPost {
+		return 0, refuse(http.StatusMethodNotAllowed, "method %s not allowed: POST the events", r.Method)
+	}
+	if !s.authorized(r.Header.Get("Authorization")) {
+		return 0, refuse(http.StatusUnauthorized, "missing or wrong bearer token (send Authorization: Bearer <token>)")
+	}
+	if !s.running() {
+		return 0, refuse(http.StatusServiceUnavailable, "not accepting call events: the daemon is starting or stopping")
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return 0, refuse(http.StatusUnsupportedMediaType, "content type %q: send application/json", ct)
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return 0, refuse(http.StatusRequestEntityTooLarge, "body larger than %d bytes: send fewer events per request", s.maxBody)
+		}
+		return 0, refuse(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	wire, herr := decode(body)
+	if herr != nil {
+		return 0, herr
+	}
+	now := s.now()
+	events := make([]screenpop.CallEvent, len(wire))
+	for i, we := range wire {
+		ev, err := s.translate(we, now)
+		if err != nil {
+			return 0, &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("event %d: %v", i+1, err), events: len(wire)}
+		}
+		events[i] = ev
+	}
+	if !s.deliver(wire, events) {
+		return 0, &httpError{code: http.StatusServiceUnavailable, msg: "not accepting call events: the daemon is starting or stopping", events: len(wire)}
+	}
+	return len(events), nil
+}
+
+// authorized compares the presented token with every configured one in
+// constant time. Comparing SHA-256 digests keeps the comparison's duration
+// independent of the tokens' lengths too.
+func (s *Source) authorized(header string) bool {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	match := 0
+	for i := range s.tokens {
+		match |= subtle.ConstantTimeCompare(sum[:], s.tokens[i][:])
+	}
+	return match == 1
+}
+
+func (s *Source) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sink != nil
+}
+
+// wireEvent is one event as the PBX posts it (README.md).
+type wireEvent struct {
+	Event     string      `json:"event"`
+	CallID    string      `json:"call_id"`
+	Caller    *wireCaller `json:"caller"`
+	DID       string      `json:"did"`
+	Agents    []string    `json:"agents"`
+	Endpoints []string    `json:"endpoints"`
+	Agent     string      `json:"agent"`
+	Endpoint  string      `json:"endpoint"`
+	Outcome   string      `json:"outcome"`
+	At        string      `json:"at"`
+}
+
+type wireCaller struct {
+	Number   string `json:"number"`
+	Name     string `json:"name"`
+	Withheld bool   `json:"withheld"`
+}
+
+// decode reads one event object or an array of them, refusing unknown
+// fields: a misspelt "calller" must not silently lose the caller.
+func decode(body []byte) ([]wireEvent, *httpError) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, refuse(http.StatusBadRequest, "empty body: post a JSON event object or an array of them")
+	}
+	var raws []json.RawMessage
+	if body[0] == '[' {
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, refuse(http.StatusBadRequest, "invalid JSON: %s", jsonMessage(err))
+		}
+		if len(raws) == 0 {
+			return nil, refuse(http.StatusBadRequest, "empty array: no events")
+		}
+		if len(raws) > maxEventsPerRequest {
+			return nil, &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("%d events in one request; send at most %d", len(raws), maxEventsPerRequest), events: len(raws)}
+		}
+	} else {
+		raws = []json.RawMessage{body}
+	}
+	out := make([]wireEvent, len(raws))
+	for i, raw := range raws {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&out[i])
+		if err == nil && dec.More() {
+			err = errors.New("unexpected data after the event object")
+		}
+		if err != nil {
+			return nil, &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("event %d: %s", i+1, jsonMessage(err)), events: len(raws)}
+		}
+	}
+	return out, nil
+}
+
+// jsonMessage words encoding/json's errors for the person writing the PBX
+// integration.
+func jsonMessage(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		if typeErr.Field == "" {
+			return fmt.Sprintf("want a JSON object, got %s", typeErr.Value)
+		}
+		return fmt.Sprintf("%s: want %s, got %s", typeErr.Field, typeName(typeErr.Type.String()), typeErr.Value)
+	}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(syn.Error(), "json: "), syn.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unexpected end of JSON"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func typeName(goType string) string {
+	switch goType {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "[]string":
+		return "an array of strings"
+	case "httpin.wireCaller", "*httpin.wireCaller":
+		return "an object"
+	}
+	return goType
+}
+
+var kinds = map[string]screenpop.CallEventKind{
+	"ringing":     screenpop.EventRinging,
+	"answered":    screenpop.EventAnswered,
+	"transferred": screenpop.EventTransferred,
+	"ended":       screenpop.EventEnded,
+}
+
+var outcomes = map[string]screenpop.Outcome{
+	"answered":  screenpop.OutcomeAnswered,
+	"abandoned": screenpop.OutcomeAbandoned,
+	"busy":      screenpop.OutcomeBusy,
+	"noanswer":  screenpop.OutcomeNoAnswer,
+	"failed":    screenpop.OutcomeFailed,
+}
+
+// withheldNumbers are what PBXs put in the number field of a caller who
+// restricted presentation.
+var withheldNumbers = []string{"anonymous", "restricted", "private", "withheld", "unknown", "unavailable"}
+
+// translate checks one event and turns it into a CallEvent. The caller and
+// DID a later event leaves out are filled in at delivery.
+func (s *Source) translate(we wireEvent, now time.Time) (screenpop.CallEvent, error) {
+	kind, ok := kinds[we.Event]
+	if !ok {
+		if we.Event == "" {
+			return screenpop.CallEvent{}, errors.New("event is required: ringing, answered, transferred or ended")
+		}
+		return screenpop.CallEvent{}, fmt.Errorf("event %q is unknown: use ringing, answered, transferred or ended", we.Event)
+	}
+	ev := screenpop.CallEvent{Kind: kind, Source: SourceName, At: now}
+
+	if we.CallID == "" {
+		return ev, errors.New("call_id is required")
+	}
+	if err := checkText("call_id", we.CallID, maxIDLength); err != nil {
+		return ev, err
+	}
+	ev.CallID = we.CallID
+
+	if we.DID != "" {
+		if err := checkText("did", we.DID, maxIDLength); err != nil {
+			return ev, err
+		}
+		ev.DID = we.DID
+	}
+
+	if we.Caller != nil {
+		c := *we.Caller
+		c.Number = strings.TrimSpace(c.Number)
+		if err := checkText("caller.number", c.Number, maxNumberLength); err != nil {
+			return ev, err
+		}
+		if err := checkText("caller.name", c.Name, maxNameLength); err != nil {
+			return ev, err
+		}
+		// A withheld caller's number is dropped here, at the edge, so that
+		// no later stage can show it by mistake.
+		if c.Withheld || c.Number == "" || slices.Contains(withheldNumbers, strings.ToLower(c.Number)) {
+			c.Withheld, c.Number = true, ""
+		}
+		ev.Caller = screenpop.Caller{Number: c.Number, Name: c.Name, Withheld: c.Withheld}
+	}
+
+	if we.At != "" {
+		at, err := time.Parse(time.RFC3339Nano, we.At)
+		if err != nil {
+			return ev, fmt.Errorf("at %q is not an RFC 3339 time like 2026-11-23T10:15:00Z", we.At)
+		}
+		ev.At = at
+	}
+
+	if kind != screenpop.EventRinging && (we.Agents != nil || we.Endpoints != nil) {
+		return ev, fmt.Errorf("agents and endpoints are for ringing events; %s takes agent (or endpoint)", we.Event)
+	}
+	if kind == screenpop.EventRinging && (we.Agent != "" || we.Endpoint != "") {
+		return ev, errors.New("agent and endpoint are for answered, transferred and ended events; ringing takes agents (or endpoints)")
+	}
+	if kind != screenpop.EventEnded && we.Outcome != "" {
+		return ev, fmt.Errorf("outcome is for ended events only")
+	}
+
+	switch kind {
+	case screenpop.EventRinging:
+		agents, err := s.ringingAgents(we)
+		if err != nil {
+			return ev, err
+		}
+		ev.Agents = agents
+	case screenpop.EventAnswered, screenpop.EventTransferred:
+		agent, err := s.agent(we, true)
+		if err != nil {
+			return ev, err
+		}
+		ev.Agent = agent
+	case screenpop.EventEnded:
+		agent, err := s.agent(we, false)
+		if err != nil {
+			return ev, err
+		}
+		ev.Agent = agent
+		if we.Outcome == "" {
+			return ev, errors.New("outcome is required for ended: answered, abandoned, busy, noanswer or failed")
+		}
+		if ev.Outcome, ok = outcomes[we.Outcome]; !ok {
+			return ev, fmt.Errorf("outcome %q is unknown: use answered, abandoned, busy, noanswer or failed", we.Outcome)
+		}
+	}
+	return ev, nil
+}
+
+// ringingAgents is the set of agents an event rings: the agents it names
+// and the agents of its endpoints. Endpoints that are no agent's (a
+// voicemail box, a colleague outside screenpop) are left out; if that leaves
+// nobody, the event still goes through, because "ringing nobody we know" is
+// news too: the agents rung before lose the pop.
+func (s *Source) ringingAgents(we wireEvent) ([]string, error) {
+	if len(we.Agents) == 0 && len(we.Endpoints) == 0 {
+		return nil, errors.New("ringing needs agents (agent IDs) or endpoints (e.g. PJSIP/1001)")
+	}
+	if len(we.Agents)+len(we.Endpoints) > maxAgentsPerEvent {
+		return nil, fmt.Errorf("more than %d agents and endpoints", maxAgentsPerEvent)
+	}
+	if len(we.Endpoints) > 0 && s.agentOf == nil {
+		return nil, errors.New("endpoints are not accepted by this source: send agents (agent IDs)")
+	}
+	agents := make([]string, 0, len(we.Agents)+len(we.Endpoints))
+	for i, a := range we.Agents {
+		if err := checkText(fmt.Sprintf("agents[%d]", i), a, maxIDLength); err != nil {
+			return nil, err
+		}
+		if a == "" {
+			return nil, fmt.Errorf("agents[%d] is empty", i)
+		}
+		if !slices.Contains(agents, a) {
+			agents = append(agents, a)
+		}
+	}
+	for i, e := range we.Endpoints {
+		if err := checkText(fmt.Sprintf("endpoints[%d]", i), e, maxIDLength); err != nil {
+			return nil, err
+		}
+		a, ok := s.agentOf(e)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(agents, a) {
+			agents = append(agents, a)
+		}
+	}
+	return agents, nil
+}
+
+// agent is the agent of an answered, transferred or ended event.
+func (s *Source) agent(we wireEvent, required bool) (string, error) {
+	if we.Agent != "" && we.Endpoint != "" {
+		return "", errors.New("send agent or endpoint, not both")
+	}
+	if we.Agent != "" {
+		return we.Agent, checkText("agent", we.Agent, maxIDLength)
+	}
+	if we.Endpoint != "" {
+		if err := checkText("endpoint", we.Endpoint, maxIDLength); err != nil {
+			return "", err
+		}
+		if s.agentOf == nil {
+			return "", errors.New("endpoints are not accepted by this source: send agent (an agent ID)")
+		}
+		if a, ok := s.agentOf(we.Endpoint); ok {
+			return a, nil
+		}
+		if required {
+			return "", fmt.Errorf("endpoint %q is no agent's (see agents.patterns and agents.table in the configuration)", we.Endpoint)
+		}
+		return "", nil // ended: who had it matters less than that it ended
+	}
+	if required {
+		return "", fmt.Errorf("%s needs agent (an agent ID) or endpoint", we.Event)
+	}
+	return "", nil
+}
+
+// checkText refuses over-long values and control characters, which have no
+// business in IDs and names and would garble logs.
+func checkText(field, v string, limit int) error {
+	if len(v) > limit {
+		return fmt.Errorf("%s is longer than %d bytes", field, limit)
+	}
+	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%s contains control characters", field)
+	}
+	return nil
+}
+
+// deliver hands the events to the sink in order, completing each from what
+// is known of its call. It holds the lock throughout: two requests about
+// the same call reach the sink in the order they were tracked, and none
+// after Run returned. It reports false when Run is not active.
+func (s *Source) deliver(wire []wireEvent, events []screenpop.CallEvent) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sink == nil {
+		return false
+	}
+	now := s.now()
+	for i := range events {
+		ev := &events[i]
+		oc := s.open[ev.CallID]
+		if oc == nil && ev.Kind != screenpop.EventEnded {
+			// An answered or transferred call we never saw ring (the
+			// PBX started posting mid-call) is tracked from here on.
+			oc = &openCall{}
+			s.track(ev.CallID, oc, now)
+		}
+		if oc != nil {
+			if wire[i].Caller != nil {
+				oc.caller, oc.hasCaller = ev.Caller, true
+			} else if oc.hasCaller {
+				ev.Caller = oc.caller
+			}
+			if ev.DID != "" {
+				oc.did = ev.DID
+			} else {
+				ev.DID = oc.did
+			}
+			oc.touched = now
+		}
+		if ev.Kind == screenpop.EventEnded {
+			delete(s.open, ev.CallID)
+		}
+		if ev.Caller.Number == "" {
+			// No number ever sent for this call: to the rest of the
+			// daemon that is a withheld caller.
+			ev.Caller.Withheld = true
+		}
+		if ev.Caller.Withheld {
+			s.logger.Debug("call event", "kind", ev.Kind, "call_id", ev.CallID, "caller", "withheld")
+		} else {
+			s.logger.Debug("call event", "kind", ev.Kind, "call_id", ev.CallID, "caller", screenpop.MaskPhone(ev.Caller.Number))
+		}
+		s.sink.HandleCall(*ev)
+	}
+	return true
+}
+
+// track remembers a new open call, forgetting stale ones when the table is
+// full: a PBX that never sends ended must not grow it without bound.
+func (s *Source) track(id string, oc *openCall, now time.Time) {
+	if len(s.open) >= maxOpenCalls {
+		var oldestID string
+		var oldest time.Time
+		for cid, c := range s.open {
+			if now.Sub(c.touched) > openCallTTL {
+				delete(s.open, cid)
+				continue
+			}
+			if oldestID == "" || c.touched.Before(oldest) {
+				oldestID, oldest = cid, c.touched
+			}
+		}
+		if len(s.open) >= maxOpenCalls {
+			delete(s.open, oldestID)
+		}
+	}
+	oc.touched = now
+	s.open[id] = oc
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
