@@ -1,8 +1,10 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -89,6 +91,15 @@ func checkKnown(node *yaml.Node, t reflect.Type) error {
 		}
 	}
 	return nil
+}
+
+// fieldNames lists the YAML keys of struct value v.
+func fieldNames(v any) []string {
+	var out []string
+	for k := range yamlFields(reflect.TypeOf(v)) {
+		out = append(out, k)
+	}
+	return out
 }
 
 // yamlFields maps each YAML key of struct t (following ",inline") to its type.
@@ -185,4 +196,29 @@ func cleanYAMLError(err error) error {
 	msg = strings.TrimSpace(msg)
 	msg = strings.ReplaceAll(msg, "\n  ", "; ")
 	return fmt.Errorf("%s", msg)
+}
+
+var unknownOptionRE = regexp.MustCompile(`unknown option "([^"]+)" \(known: [^)]*\)`)
+
+// SuggestCommon improves a kind's "unknown option" error when the key is a
+// misspelt option common to every source ("sectoin" for "section"): the kind
+// only knows its own options, so it cannot suggest that.
+func SuggestCommon(err error) error {
+	var le *LineError
+	if !errors.As(err, &le) {
+		return err
+	}
+	m := unknownOptionRE.FindStringSubmatch(le.Msg)
+	if m == nil {
+		return err
+	}
+	common := make([]string, 0, len(commonSourceKeys))
+	for k := range commonSourceKeys {
+		common = append(common, k)
+	}
+	sort.Strings(common)
+	if s := closest(m[1], common); s != "" {
+		return &LineError{le.Line, fmt.Sprintf("unknown option %q (did you mean %q?)", m[1], s)}
+	}
+	return err
 }

@@ -1,0 +1,469 @@
+// Package configs loads and validates the daemon's YAML configuration and
+// embeds the demo configuration that `make run` starts with.
+//
+// Options common to every source or telephony source are decoded here; the
+// options of one kind (a SQL query, a URL, an ARI password variable) are kept
+// as a YAML node and decoded strictly by that kind, so a misspelt option is
+// reported with its line wherever it is.
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole daemon configuration.
+type Config struct {
+	// File is where the configuration was read from (for error messages).
+	File string `yaml:"-"`
+	// Files resolves relative paths in the configuration (CSV/JSON files):
+	// the configuration file's folder, or the embedded demo files.
+	Files fs.FS `yaml:"-"`
+
+	Listen    string `yaml:"listen"`     // default 127.0.0.1:8080
+	PublicURL string `yaml:"public_url"` // what the printed links start with; default http://<listen>
+	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
+
+	Region       string        `yaml:"region"`        // default region for national numbers, e.g. DE
+	Deadline     time.Duration `yaml:"deadline"`      // overall budget for one card
+	HistoryLimit int           `yaml:"history_limit"` // earlier calls shown on a card
+
+	Auth      Auth        `yaml:"auth"`
+	Agents    Agents      `yaml:"agents"`
+	Telephony []Telephony `yaml:"telephony"`
+	Sections  []Section   `yaml:"sections"`
+	Directory *Source     `yaml:"directory"`
+	Sources   []Source    `yaml:"sources"`
+}
+
+// Auth configures how agents sign in.
+type Auth struct {
+	// SecretEnv names the environment variable holding the HS256 secret
+	// agent tokens are signed with. Unset or empty variable: a random secret
+	// is made at start (demo only: tokens die with the process).
+	SecretEnv string `yaml:"secret_env"`
+	// DemoLinks prints a sign-in link per agent in Agents.Names at start.
+	DemoLinks bool          `yaml:"demo_links"`
+	TokenTTL  time.Duration `yaml:"token_ttl"`
+	// AllowedOrigins lists the origins (scheme://host:port) besides the
+	// daemon's own that may open the agent WebSocket.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// Agents maps PBX endpoints to agent IDs and names the agents.
+type Agents struct {
+	// Patterns such as "PJSIP/{agent}" or "Local/{agent}@agents".
+	Patterns []string `yaml:"patterns"`
+	// Table maps exact endpoints to agents and wins over Patterns.
+	Table map[string]string `yaml:"table"`
+	// Names maps agent IDs to display names ("1001": "Alice Agent").
+	Names map[string]string `yaml:"names"`
+}
+
+// Section names a card section and its title, in display order.
+type Section struct {
+	Name  string `yaml:"name"`
+	Title string `yaml:"title"`
+}
+
+// Telephony is one source of call events. Options holds the keys of its
+// type (demo, ari, http), decoded by the wiring with DecodeStrict.
+type Telephony struct {
+	Name    string     `yaml:"name"`
+	Type    string     `yaml:"type"`
+	Line    int        `yaml:"-"`
+	Options *yaml.Node `yaml:"-"`
+}
+
+// Source is one configured data source. The common options are here; the
+// options of its kind are in Options.
+type Source struct {
+	Name          string        `yaml:"name"`
+	Type          string        `yaml:"type"`
+	Section       string        `yaml:"section"`
+	Timeout       time.Duration `yaml:"timeout"`
+	CacheTTL      time.Duration `yaml:"cache_ttl"`
+	Required      bool          `yaml:"required"`
+	Needs         string        `yaml:"needs"`
+	MaxConcurrent int           `yaml:"max_concurrent"`
+	Breaker       Breaker       `yaml:"breaker"`
+	Mapping       Mapping       `yaml:"mapping"`
+
+	Line    int        `yaml:"-"`
+	Options *yaml.Node `yaml:"-"`
+}
+
+// Breaker configures a source's circuit breaker.
+type Breaker struct {
+	Failures int           `yaml:"failures"`
+	OpenFor  time.Duration `yaml:"open_for"`
+	Disabled bool          `yaml:"disabled"`
+}
+
+// Mapping says how a source's records become card fields or a list.
+type Mapping struct {
+	Mode    string     `yaml:"mode"` // fields (default) or list
+	Label   string     `yaml:"label"`
+	Key     string     `yaml:"key"`
+	Fields  []FieldMap `yaml:"fields"`
+	MaxRows int        `yaml:"max_rows"`
+}
+
+// FieldMap picks one column and says how to show it.
+type FieldMap struct {
+	From   string `yaml:"from"`
+	Label  string `yaml:"label"`
+	Format string `yaml:"format"`
+}
+
+// commonSourceKeys are the keys Source decodes itself; every other key of a
+// source belongs to its kind.
+var commonSourceKeys = yamlKeys(Source{})
+
+var commonTelephonyKeys = yamlKeys(Telephony{})
+
+// UnmarshalYAML splits the common keys from the kind's options.
+func (s *Source) UnmarshalYAML(n *yaml.Node) error {
+	common, rest, err := split(n, commonSourceKeys)
+	if err != nil {
+		return err
+	}
+	type plain Source
+	var p plain
+	if err := DecodeStrict(common, &p); err != nil {
+		return err
+	}
+	*s = Source(p)
+	s.Line, s.Options = n.Line, rest
+	return nil
+}
+
+// UnmarshalYAML splits the common keys from the type's options.
+func (t *Telephony) UnmarshalYAML(n *yaml.Node) error {
+	common, rest, err := split(n, commonTelephonyKeys)
+	if err != nil {
+		return err
+	}
+	type plain Telephony
+	var p plain
+	if err := DecodeStrict(common, &p); err != nil {
+		return err
+	}
+	*t = Telephony(p)
+	t.Line, t.Options = n.Line, rest
+	return nil
+}
+
+func split(n *yaml.Node, keys map[string]bool) (common, rest *yaml.Node, err error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nil, &LineError{n.Line, fmt.Sprintf("expected a mapping (name: ..., type: ...), got %s", describe(n))}
+	}
+	common = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	rest = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		dst := rest
+		if keys[n.Content[i].Value] {
+			dst = common
+		}
+		dst.Content = append(dst.Content, n.Content[i], n.Content[i+1])
+	}
+	return common, rest, nil
+}
+
+func yamlKeys(v any) map[string]bool {
+	out := map[string]bool{}
+	for _, k := range fieldNames(v) {
+		out[k] = true
+	}
+	return out
+}
+
+// Load reads and validates a configuration file. Relative paths inside it
+// resolve against the file's folder.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(path, data, os.DirFS(filepath.Dir(path)))
+}
+
+// Parse decodes and validates a configuration. file names it in errors;
+// files resolves relative paths.
+func Parse(file string, data []byte, files fs.FS) (*Config, error) {
+	cfg := &Config{File: file, Files: files}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: file, Msg: "the file is empty", Fix: "start from configs/demo.yaml"}}
+		}
+		return nil, Errors{fromYAML(file, "", err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil, Errors{{File: file, Msg: "the file is empty", Fix: "start from configs/demo.yaml"}}
+	}
+	if err := DecodeStrict(doc.Content[0], cfg); err != nil {
+		return nil, Errors{fromYAML(file, "", err)}
+	}
+	cfg.applyDefaults()
+	if errs := cfg.validate(doc.Content[0]); len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Deadline == 0 {
+		c.Deadline = 2 * time.Second
+	}
+	if c.HistoryLimit == 0 {
+		c.HistoryLimit = 10
+	}
+	if c.Auth.TokenTTL == 0 {
+		c.Auth.TokenTTL = 12 * time.Hour
+	}
+	if len(c.Agents.Patterns) == 0 {
+		c.Agents.Patterns = []string{"PJSIP/{agent}", "SIP/{agent}", "Local/{agent}@agents"}
+	}
+	for i := range c.Sources {
+		if c.Sources[i].Section == "" {
+			c.Sources[i].Section = c.Sources[i].Name
+		}
+	}
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	regionRE = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// validate checks what decoding cannot: required keys, names, ranges,
+// references between sections. It reports every problem, not the first.
+func (c *Config) validate(root *yaml.Node) Errors {
+	var errs Errors
+	add := func(line int, path, msg, fix string) {
+		errs = append(errs, Error{File: c.File, Line: line, Path: path, Msg: msg, Fix: fix})
+	}
+	line := func(key string) int { return keyLine(root, key) }
+
+	if c.Region != "" && !regionRE.MatchString(c.Region) {
+		add(line("region"), "region", fmt.Sprintf("%q is not an ISO 3166 region code", c.Region), `write two capital letters, e.g. region: DE`)
+	}
+	if c.Deadline < 50*time.Millisecond || c.Deadline > 30*time.Second {
+		add(line("deadline"), "deadline", fmt.Sprintf("%s is outside 50ms..30s", c.Deadline), "a pop must appear while the phone rings: 1s-3s is usual")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add(line("log_level"), "log_level", fmt.Sprintf("unknown level %q", c.LogLevel), "use debug, info, warn or error")
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		add(line("public_url"), "public_url", fmt.Sprintf("%q is not an http(s) URL", c.PublicURL), "e.g. public_url: https://screenpop.example.com")
+	}
+	for i, o := range c.Auth.AllowedOrigins {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			add(line("auth"), fmt.Sprintf("auth.allowed_origins[%d]", i), fmt.Sprintf("%q is not an origin", o), "write scheme://host[:port], e.g. https://crm.example.com")
+		}
+	}
+	for i, p := range c.Agents.Patterns {
+		if strings.Count(p, "{agent}") != 1 {
+			add(line("agents"), fmt.Sprintf("agents.patterns[%d]", i), fmt.Sprintf("%q must contain {agent} exactly once", p), `e.g. "PJSIP/{agent}"`)
+		}
+	}
+
+	if len(c.Telephony) == 0 {
+		add(line("telephony"), "telephony", "no telephony source: nothing would ever ring", "add one, e.g. telephony: [{name: demo, type: demo}] or an ari source (see configs/asterisk/README.md)")
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Telephony {
+		path := fmt.Sprintf("telephony[%d]", i)
+		if t.Name == "" {
+			add(t.Line, path, "name is required", "give each telephony source a short name, e.g. name: pbx")
+		} else if seen["t:"+t.Name] {
+			add(t.Line, path, fmt.Sprintf("name %q is used twice", t.Name), "names must be unique")
+		}
+		seen["t:"+t.Name] = true
+		if t.Type == "" {
+			add(t.Line, path, "type is required", "one of: ari, http, demo")
+		}
+	}
+
+	sections := map[string]bool{}
+	for i, s := range c.Sections {
+		path := fmt.Sprintf("sections[%d]", i)
+		if !nameRE.MatchString(s.Name) {
+			add(line("sections"), path, fmt.Sprintf("name %q is not a valid section name", s.Name), "lower-case letters, digits, - and _, e.g. accounting")
+		}
+		if sections[s.Name] {
+			add(line("sections"), path, fmt.Sprintf("section %q is listed twice", s.Name), "list each section once")
+		}
+		sections[s.Name] = true
+	}
+
+	if c.Directory != nil {
+		c.validateSource(&errs, "directory", c.Directory, true)
+		seen["s:"+c.Directory.Name] = true
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		path := fmt.Sprintf("sources[%d]", i)
+		if s.Name != "" {
+			path = fmt.Sprintf("sources[%d] (%s)", i, s.Name)
+		}
+		if s.Name != "" && seen["s:"+s.Name] {
+			add(s.Line, path, fmt.Sprintf("source name %q is used twice", s.Name), "each source needs its own name (it labels metrics and cache keys)")
+		}
+		seen["s:"+s.Name] = true
+		c.validateSource(&errs, path, s, false)
+	}
+	return errs
+}
+
+func (c *Config) validateSource(errs *Errors, path string, s *Source, directory bool) {
+	add := func(msg, fix string) {
+		*errs = append(*errs, Error{File: c.File, Line: s.Line, Path: path, Msg: msg, Fix: fix})
+	}
+	if !nameRE.MatchString(s.Name) {
+		add(fmt.Sprintf("name %q is not a valid source name", s.Name), "lower-case letters, digits, - and _, e.g. name: accounting-balance")
+	}
+	if s.Type == "" {
+		add("type is required", "one of the adapter kinds: postgres, http, file")
+	}
+	if s.Timeout < 0 || s.Timeout > 30*time.Second {
+		add(fmt.Sprintf("timeout %s is outside 0..30s", s.Timeout), "e.g. timeout: 800ms")
+	}
+	if s.CacheTTL < 0 || s.CacheTTL > 24*time.Hour {
+		add(fmt.Sprintf("cache_ttl %s is outside 0..24h", s.CacheTTL), "customer data is personal data: keep it short, e.g. cache_ttl: 5m")
+	}
+	if s.MaxConcurrent < 0 {
+		add("max_concurrent must not be negative", "0 means no limit")
+	}
+	switch s.Needs {
+	case "", "customer_id", "phone", "national":
+	default:
+		add(fmt.Sprintf("needs %q is not a lookup parameter", s.Needs), "one of: customer_id, phone, national")
+	}
+	if directory {
+		if s.Mapping.Mode != "" || len(s.Mapping.Fields) > 0 {
+			add("the directory has no mapping: its columns are id, name, kind, contact, role, email, city, country, tags", "remove mapping and alias the columns in the query instead")
+		}
+		return
+	}
+	switch s.Mapping.Mode {
+	case "", "fields", "list":
+	default:
+		add(fmt.Sprintf("mapping.mode %q is unknown", s.Mapping.Mode), "fields (one record as labelled values) or list (all records as a table)")
+	}
+	for j, f := range s.Mapping.Fields {
+		if f.From == "" {
+			add(fmt.Sprintf("mapping.fields[%d]: from is required", j), "name the column or JSON field, e.g. from: balance")
+		}
+		switch f.Format {
+		case "", "text", "money", "number", "date", "datetime", "percent":
+		default:
+			add(fmt.Sprintf("mapping.fields[%d]: format %q is unknown", j, f.Format), "one of: text, money, number, date, datetime, percent")
+		}
+	}
+}
+
+// keyLine returns the line of a top-level key, or 0.
+func keyLine(root *yaml.Node, key string) int {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == key {
+			return root.Content[i].Line
+		}
+	}
+	return 0
+}
+
+// Error is one problem in a configuration file: where, what, and how to fix
+// it.
+type Error struct {
+	File string
+	Line int
+	Path string // e.g. "sources[2] (accounting)"
+	Msg  string
+	Fix  string
+}
+
+func (e Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Path != "" {
+		b.WriteString(e.Path + ": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Fix != "" {
+		b.WriteString(" (fix: " + e.Fix + ")")
+	}
+	return b.String()
+}
+
+// Errors is every problem found in one configuration.
+type Errors []Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// At turns an error from a kind's constructor into an Error of this file,
+// keeping the line the kind reported (a LineError) or the source's own line.
+func At(file string, line int, path string, err error) Error {
+	var le *LineError
+	if errors.As(err, &le) {
+		return Error{File: file, Line: le.Line, Path: path, Msg: le.Msg}
+	}
+	return Error{File: file, Line: line, Path: path, Msg: stripLinePrefix(err.Error(), &line), Fix: ""}.withLine(line)
+}
+
+func (e Error) withLine(line int) Error {
+	e.Line = line
+	return e
+}
+
+var linePrefixRE = regexp.MustCompile(`^line (\d+): `)
+
+// stripLinePrefix turns yaml.v3's "line 12: ..." into a Line.
+func stripLinePrefix(msg string, line *int) string {
+	if m := linePrefixRE.FindStringSubmatch(msg); m != nil {
+		fmt.Sscanf(m[1], "%d", line)
+		return msg[len(m[0]):]
+	}
+	return msg
+}
+
+func fromYAML(file, path string, err error) Error {
+	line := 0
+	var le *LineError
+	if errors.As(err, &le) {
+		return Error{File: file, Line: le.Line, Path: path, Msg: le.Msg}
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = stripLinePrefix(msg, &line)
+	return Error{File: file, Line: line, Path: path, Msg: msg}
+}
