@@ -1,0 +1,358 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	screenpop "github.com/screenpop/screenpop"
+)
+
+// Build builds the card of a call: caller resolution, every source in
+// parallel, history. It returns by the configured deadline (or ctx's, when
+// earlier) with whatever arrived, whatever the sources do.
+func (a *Aggregator) Build(ctx context.Context, call screenpop.CallEvent) screenpop.Card {
+	return a.build(ctx, call, "")
+}
+
+// BuildFor builds the card for customerID, the candidate the agent picked
+// among the customers sharing the caller's number. Sources needing the
+// customer start at once; the directory is still asked, for the customer's
+// details and the other candidates.
+func (a *Aggregator) BuildFor(ctx context.Context, call screenpop.CallEvent, customerID string) screenpop.Card {
+	return a.build(ctx, call, strings.TrimSpace(customerID))
+}
+
+// directoryIndex marks the directory's result among the sources' results.
+const directoryIndex = -1
+
+// result is one source's outcome, tagged with its index in state.sources.
+type result struct {
+	index int
+	outcome
+}
+
+// cardRun is the state of one Build: which sources were started, what
+// came back, how the caller resolved.
+type cardRun struct {
+	a   *Aggregator
+	st  *state
+	ctx context.Context
+
+	deadline time.Time
+	key      Key
+	caller   callerKind
+	picked   bool // BuildFor: the customer is known from the start
+
+	card       *screenpop.Card
+	resolving  bool   // the directory's answer is awaited
+	skipReason string // why customer sources are skipped, once resolved without one
+
+	results  chan result
+	inflight int
+	limits   []time.Duration // each started source's time budget
+	outcomes []outcome
+	settled  []bool
+	deferred []int // sources waiting for the directory
+	dirLimit time.Duration
+	dir      *outcome
+}
+
+func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, customerID string) screenpop.Card {
+	st := a.state.Load()
+	started := time.Now()
+	card := screenpop.Card{CallID: call.CallID, Caller: call.Caller, BuiltAt: a.now()}
+
+	deadline := started.Add(st.cfg.Deadline)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("card of call %s: deadline of %s reached", call.CallID, st.cfg.Deadline))
+	defer cancel()
+
+	num, kind := classify(call.Caller, st.region)
+	card.Phone = num.E164
+	r := &cardRun{
+		a: a, st: st, ctx: ctx, deadline: deadline, caller: kind, card: &card,
+		key:      Key{Phone: num.E164, National: num.National, Region: num.Region, CustomerID: customerID},
+		picked:   customerID != "",
+		results:  make(chan result, len(st.sources)+1),
+		limits:   make([]time.Duration, len(st.sources)),
+		outcomes: make([]outcome, len(st.sources)),
+		settled:  make([]bool, len(st.sources)),
+	}
+
+	switch {
+	case r.picked:
+		card.Resolution = screenpop.ResolvedCustomer
+		card.Customer = &screenpop.Customer{ID: customerID}
+	case kind == callerWithheld:
+		r.resolved(screenpop.ResolvedWithheld, "the caller withheld their number")
+	case kind == callerNotPhone:
+		r.resolved(screenpop.ResolvedUnknown, "the caller's number is not a phone number")
+	case st.directory == nil:
+		r.resolved(screenpop.ResolvedUnknown, "no directory is configured to identify callers")
+	default:
+		r.resolving = true
+	}
+	// The directory first: with phone-keyed sources it runs in parallel,
+	// and sources needing the customer wait for its answer.
+	if d := st.directory; d != nil && kind == callerPhone {
+		if _, ok := r.key.Param(d.spec.Needs); ok {
+			r.dirLimit = r.limit(d)
+			r.inflight++
+			key, limit := r.key, r.dirLimit
+			go func() { r.results <- result{directoryIndex, a.ask(ctx, d, key, limit)} }()
+		} else if r.resolving {
+			r.resolving = false
+			r.resolved(screenpop.ResolvedUnknown, "the caller's number cannot be looked up in the directory")
+		}
+	}
+	for i := range st.sources {
+		r.startOrDefer(i)
+	}
+
+	var history chan []screenpop.PastCall
+	if a.history != nil && kind == callerPhone {
+		history = make(chan []screenpop.PastCall, 1)
+		phone := card.Phone
+		go func() { history <- a.recentCalls(ctx, phone, call.CallID, st.cfg.HistoryLimit) }()
+	}
+
+	r.collect(history)
+	card.Sections = r.sections()
+	card.TookMS = time.Since(started).Milliseconds()
+
+	a.metrics.cardDuration.Observe(time.Since(started).Seconds())
+	a.metrics.resolutions.WithLabelValues(string(card.Resolution)).Inc()
+	r.checkRequired()
+	return card
+}
+
+// collect waits for every started source and the history, and stops
+// waiting at the deadline: a source that ignores its context cannot hold
+// the card back.
+func (r *cardRun) collect(history chan []screenpop.PastCall) {
+	for r.inflight > 0 || history != nil {
+		select {
+		case res := <-r.results:
+			r.inflight--
+			if res.index == directoryIndex {
+				r.directoryAnswered(res.outcome)
+				continue
+			}
+			r.outcomes[res.index] = res.outcome
+			r.settled[res.index] = true
+		case calls := <-history:
+			r.card.History = calls
+			history = nil
+		case <-r.ctx.Done():
+			r.giveUp()
+			return
+		}
+	}
+}
+
+// giveUp settles what has not answered by the deadline.
+func (r *cardRun) giveUp() {
+	if r.resolving {
+		r.resolving = false
+		timedOut := r.timeoutOutcome(r.st.directory, r.dirLimit)
+		r.dir = &timedOut
+		r.resolved(screenpop.ResolvedFailed, "the caller could not be identified in time")
+		deferred := r.deferred
+		r.deferred = nil
+		for _, i := range deferred {
+			r.startOrDefer(i) // skipped: there is no customer
+		}
+	}
+	for i, rt := range r.st.sources {
+		if !r.settled[i] && r.limits[i] != 0 {
+			r.outcomes[i] = r.timeoutOutcome(rt, r.limits[i])
+			r.settled[i] = true
+		}
+	}
+}
+
+// limit is a source's time budget: its own timeout, capped by what is left
+// of the card's deadline.
+func (r *cardRun) limit(rt *sourceRuntime) time.Duration {
+	return max(min(rt.spec.Timeout, time.Until(r.deadline)), time.Nanosecond)
+}
+
+// startOrDefer starts source i, or skips it when the call lacks what it
+// needs, or parks it until the directory has answered.
+func (r *cardRun) startOrDefer(i int) {
+	rt := r.st.sources[i]
+	if _, ok := r.key.Param(rt.spec.Needs); ok {
+		r.limits[i] = r.limit(rt)
+		r.inflight++
+		// The goroutine gets copies: the key gains the customer id later.
+		ctx, key, limit := r.ctx, r.key, r.limits[i]
+		go func() { r.results <- result{i, r.a.ask(ctx, rt, key, limit)} }()
+		return
+	}
+	if rt.spec.Needs == "customer_id" && r.resolving {
+		r.deferred = append(r.deferred, i)
+		return
+	}
+	reason := r.skipReason
+	if rt.spec.Needs != "customer_id" {
+		switch r.caller {
+		case callerWithheld:
+			reason = "the caller withheld their number"
+		case callerNotPhone:
+			reason = "the caller's number is not a phone number"
+		default:
+			reason = fmt.Sprintf("the caller's number has no %s", strings.ReplaceAll(rt.spec.Needs, "_", " "))
+		}
+	}
+	r.outcomes[i] = outcome{status: screenpop.SectionSkipped, reason: reason}
+	r.settled[i] = true
+}
+
+// resolved records how the caller resolved when no customer came of it.
+func (r *cardRun) resolved(res screenpop.Resolution, skipReason string) {
+	r.card.Resolution = res
+	r.skipReason = skipReason
+}
+
+// directoryAnswered resolves the caller from the directory's answer and
+// starts the sources that waited for it.
+func (r *cardRun) directoryAnswered(o outcome) {
+	r.dir = &o
+	var customers []screenpop.Customer
+	if o.status == screenpop.SectionOK {
+		customers = customersFrom(o.records)
+	}
+	if r.picked {
+		// The agent chose; the directory adds the details and the other
+		// candidates, so that a wrong pick can be corrected.
+		if i := slices.IndexFunc(customers, func(c screenpop.Customer) bool { return c.ID == r.key.CustomerID }); i >= 0 {
+			c := customers[i]
+			r.card.Customer = &c
+		}
+		if len(customers) > 1 {
+			r.card.Candidates = customers
+		}
+		return
+	}
+	if !r.resolving {
+		return
+	}
+	r.resolving = false
+	switch {
+	case o.status == screenpop.SectionOK || o.status == screenpop.SectionEmpty:
+		switch len(customers) {
+		case 0:
+			r.resolved(screenpop.ResolvedUnknown, "the number belongs to no known customer")
+		case 1:
+			r.card.Resolution = screenpop.ResolvedCustomer
+			r.card.Customer = &customers[0]
+			r.key.CustomerID = customers[0].ID
+		default:
+			r.resolved(screenpop.ResolvedAmbiguous, "several customers share this number: pick the caller")
+			r.card.Candidates = customers
+		}
+	default:
+		r.resolved(screenpop.ResolvedFailed, "the caller could not be identified ("+o.reason+")")
+	}
+	deferred := r.deferred
+	r.deferred = nil
+	for _, i := range deferred {
+		r.startOrDefer(i)
+	}
+}
+
+// recentCalls fetches the caller's earlier calls, without the current one
+// (a card rebuilt after the call was recorded must not list it as earlier).
+func (a *Aggregator) recentCalls(ctx context.Context, phone, callID string, limit int) (calls []screenpop.PastCall) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("call history panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			calls = nil
+		}
+	}()
+	calls, err := a.history.Recent(ctx, phone, limit+1)
+	if err != nil {
+		a.log.Warn("cannot read the call history", "phone", screenpop.MaskPhone(phone), "err", err)
+		return nil
+	}
+	calls = slices.DeleteFunc(calls, func(c screenpop.PastCall) bool { return c.CallID == callID && callID != "" })
+	if len(calls) > limit {
+		calls = calls[:limit]
+	}
+	return calls
+}
+
+// checkRequired counts and logs a card sent without a required source.
+func (r *cardRun) checkRequired() {
+	var missing []string
+	if d := r.st.directory; d != nil && d.spec.Required && r.dir != nil && failing(r.dir.status) {
+		missing = append(missing, d.spec.Name)
+	}
+	for i, rt := range r.st.sources {
+		if rt.spec.Required && r.settled[i] && failing(r.outcomes[i].status) {
+			missing = append(missing, rt.spec.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	r.a.metrics.incompleteCards.Inc()
+	r.a.log.Warn("card incomplete: required sources missing", "call", r.card.CallID, "sources", strings.Join(missing, ", "))
+}
+
+func failing(s screenpop.SectionStatus) bool {
+	switch s {
+	case screenpop.SectionTimeout, screenpop.SectionError, screenpop.SectionUnavailable:
+		return true
+	}
+	return false
+}
+
+// customersFrom maps directory records to customers by fixed column names,
+// one customer per distinct id, in the directory's order. Records without
+// an id cannot key the other sources and are left out.
+func customersFrom(records []Record) []screenpop.Customer {
+	var out []screenpop.Customer
+	seen := map[string]bool{}
+	for _, rec := range records {
+		id := text(rec["id"])
+		if id == "" {
+			id = text(rec["customer_id"])
+		}
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, screenpop.Customer{
+			ID:      id,
+			Name:    text(rec["name"]),
+			Kind:    text(rec["kind"]),
+			Contact: text(rec["contact"]),
+			Role:    text(rec["role"]),
+			Email:   text(rec["email"]),
+			City:    text(rec["city"]),
+			Country: text(rec["country"]),
+			Tags:    tags(rec["tags"]),
+		})
+	}
+	return out
+}
+
+// logLevel is where a source's failure is logged: a required source's
+// failure is a warning, an optional one's is information.
+func (rt *sourceRuntime) logLevel() slog.Level {
+	if rt.spec.Required {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+var errAbandoned = errors.New("the card was abandoned before the source answered")

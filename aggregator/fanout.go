@@ -1,0 +1,276 @@
+package aggregator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	screenpop "github.com/screenpop/screenpop"
+)
+
+// outcome is what one source gave for one card.
+type outcome struct {
+	status  screenpop.SectionStatus
+	kind    string // the metrics outcome label
+	records []Record
+	cached  bool
+	took    time.Duration
+	// reason explains a non-ok status to the agent. It names the source
+	// and never quotes the adapter's error, which may hold a query or a
+	// host name.
+	reason string
+}
+
+type fetchResult struct {
+	records  []Record
+	err      error
+	panicked any
+	stack    []byte
+}
+
+var errPanicked = errors.New("the source panicked")
+
+// ask runs one source for one card under its own time budget: cache,
+// concurrency limit, circuit breaker, then the source itself in a goroutine
+// of its own, so that a source ignoring its context costs only its slot.
+func (a *Aggregator) ask(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration) (o outcome) {
+	start := time.Now()
+	defer func() {
+		// Only the aggregator's own collaborators (the cache) can panic
+		// here; the source's panics are caught in its goroutine.
+		if p := recover(); p != nil {
+			o = a.panicked(rt, p, debug.Stack())
+		}
+		o.took = time.Since(start)
+		if d, ok := rt.durations[o.kind]; ok {
+			d.Observe(o.took.Seconds())
+		}
+		if c, ok := rt.errors[o.kind]; ok {
+			c.Inc()
+		}
+	}()
+	name := rt.spec.Name
+	param, _ := key.Param(rt.spec.Needs)
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("source %q: no answer within %s", name, limit))
+	defer cancel()
+
+	var ck string
+	if a.cache != nil && rt.spec.CacheTTL > 0 {
+		ck = cacheKey(name, rt.spec.Needs, param)
+		if records, ok := a.fromCache(ctx, rt, ck); ok {
+			o = answered(records)
+			o.cached, o.kind = true, outcomeCached
+			return o
+		}
+	}
+
+	g := rt.guard
+	if g.slots != nil {
+		select {
+		case g.slots <- struct{}{}:
+		default:
+			rt.log.Debug("concurrency limit reached", "max_concurrent", g.maxConcurrent)
+			return unavailable(name + " is busy (too many lookups at once)")
+		}
+	}
+	release := func() {
+		if g.slots != nil {
+			<-g.slots
+		}
+	}
+	breakerErr := errPanicked // what the breaker is told, unless an answer says otherwise
+	if g.breaker != nil {
+		done, err := g.breaker.Allow()
+		if err != nil {
+			release()
+			rt.log.Debug("circuit breaker open: source not asked")
+			return unavailable(name + " is paused after repeated failures")
+		}
+		// Told when the source answers or runs out of time, not when its
+		// goroutine ends: a hung source must still reopen a half-open
+		// breaker.
+		defer func() { done(breakerErr) }()
+	}
+
+	answer := make(chan fetchResult, 1)
+	go func() {
+		var res fetchResult
+		func() {
+			// The slot is free before the answer is handed over: a card
+			// built right after this one must find it free.
+			defer release()
+			defer func() {
+				if p := recover(); p != nil {
+					res = fetchResult{panicked: p, stack: debug.Stack()}
+				}
+			}()
+			res.records, res.err = rt.spec.Source.Fetch(ctx, key)
+		}()
+		answer <- res
+	}()
+	var res fetchResult
+	select {
+	case res = <-answer:
+	case <-ctx.Done():
+		res.err = context.Cause(ctx)
+	}
+
+	switch {
+	case res.panicked != nil:
+		breakerErr = errPanicked
+		return a.panicked(rt, res.panicked, res.stack)
+	case res.err != nil && errors.Is(ctx.Err(), context.Canceled):
+		// Whoever asked for the card gave up (the call ended): not the
+		// source's fault.
+		breakerErr = errAbandoned
+		return outcome{status: screenpop.SectionTimeout, kind: outcomeTimeout, reason: "the card was abandoned before " + name + " answered"}
+	case res.err != nil && (ctx.Err() != nil || errors.Is(res.err, context.DeadlineExceeded)):
+		breakerErr = res.err
+		rt.log.Log(context.Background(), rt.logLevel(), "source timed out", "timeout_seconds", limit.Seconds(), "err", scrub(res.err, key))
+		return outcome{status: screenpop.SectionTimeout, kind: outcomeTimeout, reason: timeoutReason(name, limit)}
+	case res.err != nil:
+		breakerErr = res.err
+		rt.log.Log(context.Background(), max(rt.logLevel(), slog.LevelWarn), "source failed", "err", scrub(res.err, key))
+		return outcome{status: screenpop.SectionError, kind: outcomeError, reason: name + " " + errorPhrase(res.err)}
+	}
+	breakerErr = nil
+	if ck != "" {
+		a.toCache(ctx, rt, ck, res.records)
+	}
+	return answered(res.records)
+}
+
+func answered(records []Record) outcome {
+	if len(records) == 0 {
+		return outcome{status: screenpop.SectionEmpty, kind: outcomeEmpty}
+	}
+	return outcome{status: screenpop.SectionOK, kind: outcomeOK, records: records}
+}
+
+func unavailable(reason string) outcome {
+	return outcome{status: screenpop.SectionUnavailable, kind: outcomeUnavailable, reason: reason}
+}
+
+// timeoutOutcome stands for a source that had not answered when the card's
+// deadline came. The source's own goroutine reports its metrics when it
+// ends.
+func (r *cardRun) timeoutOutcome(rt *sourceRuntime, limit time.Duration) outcome {
+	return outcome{
+		status: screenpop.SectionTimeout, kind: outcomeTimeout, took: limit,
+		reason: timeoutReason(rt.spec.Name, limit),
+	}
+}
+
+// panicked logs a source's panic, with the stack the first time only: a
+// source that panics on every call must not fill the log with stacks.
+func (a *Aggregator) panicked(rt *sourceRuntime, p any, stack []byte) outcome {
+	if rt.guard.stackLogged.CompareAndSwap(false, true) {
+		rt.log.Error("source panicked", "panic", fmt.Sprint(p), "stack", string(stack))
+	} else {
+		rt.log.Error("source panicked again", "panic", fmt.Sprint(p))
+	}
+	return outcome{status: screenpop.SectionError, kind: outcomePanic, reason: rt.spec.Name + " failed unexpectedly"}
+}
+
+// fromCache returns the cached records of a source. Cache trouble is
+// logged (at most once a minute) and the source asked instead.
+func (a *Aggregator) fromCache(ctx context.Context, rt *sourceRuntime, key string) ([]Record, bool) {
+	data, err := a.cache.Get(ctx, key)
+	switch {
+	case errors.Is(err, ErrCacheMiss):
+		a.metrics.cacheRequests.WithLabelValues("miss").Inc()
+		return nil, false
+	case err != nil:
+		a.metrics.cacheRequests.WithLabelValues("error").Inc()
+		a.cacheTrouble(rt, "cannot read from the cache", err)
+		return nil, false
+	}
+	var records []Record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // ids beyond 2^53 stay exact
+	if err := dec.Decode(&records); err != nil {
+		a.metrics.cacheRequests.WithLabelValues("error").Inc()
+		a.cacheTrouble(rt, "cached value is not a list of records", err)
+		return nil, false
+	}
+	a.metrics.cacheRequests.WithLabelValues("hit").Inc()
+	return records, true
+}
+
+func (a *Aggregator) toCache(ctx context.Context, rt *sourceRuntime, key string, records []Record) {
+	if records == nil {
+		records = []Record{}
+	}
+	data, err := json.Marshal(records)
+	if err != nil {
+		a.cacheTrouble(rt, "cannot encode the records for the cache", err)
+		return
+	}
+	if err := a.cache.Set(ctx, key, data, rt.spec.CacheTTL); err != nil {
+		a.cacheTrouble(rt, "cannot write to the cache", err)
+	}
+}
+
+func (a *Aggregator) cacheTrouble(rt *sourceRuntime, msg string, err error) {
+	if a.cacheErrLog.allow() {
+		rt.log.Warn(msg+" (the source is asked instead; repeats are not logged for a minute)", "err", err)
+	}
+}
+
+// errorPhrase says in an agent's words what kind of failure err is. The
+// adapter's message is for IT (it is logged); it may name hosts, tables or
+// queries, none of which belongs on a card.
+func errorPhrase(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.As(err, &dnsErr),
+		errors.As(err, &opErr) && opErr.Op == "dial":
+		return "cannot be reached"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "lost the connection"
+	}
+	return "reported an error"
+}
+
+// scrub masks the caller's number in an error text before it is logged;
+// adapters should not put it there, but one that does must not leak it.
+func scrub(err error, key Key) string {
+	msg := err.Error()
+	for _, v := range []string{key.Phone, key.National} {
+		if len(v) >= 4 {
+			msg = strings.ReplaceAll(msg, v, screenpop.MaskPhone(v))
+		}
+	}
+	return msg
+}
+
+// timeoutReason says that a source ran out of time. A source started with
+// almost nothing left of the card's deadline (it waited for the directory)
+// gets no "within 0s".
+func timeoutReason(name string, limit time.Duration) string {
+	if limit < time.Millisecond {
+		return name + " could not be asked before the card's deadline"
+	}
+	return fmt.Sprintf("%s did not answer within %s", name, roundDuration(limit))
+}
+
+// roundDuration shows a budget the way it was configured ("500ms", "1.5s")
+// rather than with the nanoseconds a capped budget has.
+func roundDuration(d time.Duration) time.Duration {
+	if d >= 10*time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
+}

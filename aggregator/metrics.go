@@ -1,0 +1,136 @@
+package aggregator
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	screenpop "github.com/screenpop/screenpop"
+)
+
+// Outcomes of one source lookup, the values of the outcome label.
+const (
+	outcomeOK          = "ok"          // answered with records
+	outcomeEmpty       = "empty"       // answered, knows nothing of the caller
+	outcomeCached      = "cached"      // served from the cache, not asked
+	outcomeTimeout     = "timeout"     // no answer in time
+	outcomeError       = "error"       // answered with an error
+	outcomePanic       = "panic"       // the adapter panicked
+	outcomeUnavailable = "unavailable" // breaker open or concurrency limit reached
+)
+
+var sourceOutcomes = []string{outcomeOK, outcomeEmpty, outcomeCached, outcomeTimeout, outcomeError, outcomePanic, outcomeUnavailable}
+
+// errorReasons are the values of the reason label of source_errors_total.
+var errorReasons = []string{outcomeTimeout, outcomeError, outcomePanic, outcomeUnavailable}
+
+var cacheResults = []string{"hit", "miss", "error"}
+
+var resolutionResults = []screenpop.Resolution{
+	screenpop.ResolvedCustomer, screenpop.ResolvedAmbiguous, screenpop.ResolvedUnknown,
+	screenpop.ResolvedWithheld, screenpop.ResolvedFailed,
+}
+
+type metrics struct {
+	cardDuration    prometheus.Histogram
+	sourceDuration  *prometheus.HistogramVec // source, outcome
+	sourceErrors    *prometheus.CounterVec   // source, reason
+	cacheRequests   *prometheus.CounterVec   // result
+	resolutions     *prometheus.CounterVec   // result
+	incompleteCards prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		cardDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "card_duration_seconds",
+			Help: "Time to build one customer card, from the call event to the merged card.",
+			// A card is useful only while the phone rings: the interesting
+			// range is a few milliseconds (all cached) to the deadline.
+			Buckets: []float64{.005, .01, .025, .05, .1, .2, .35, .5, .75, 1, 1.5, 2, 3, 5},
+		}),
+		sourceDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "source_duration_seconds",
+			Help:    "Time one data source took to answer for one card, by outcome (ok, empty, cached, timeout, error, panic, unavailable).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .2, .35, .5, .75, 1, 2, 5},
+		}, []string{"source", "outcome"}),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "source_errors_total",
+			Help: "Lookups of a data source that gave no data, by reason (timeout, error, panic, unavailable).",
+		}, []string{"source", "reason"}),
+		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "cache_requests_total",
+			Help: "Cache lookups for source results, by result (hit, miss, error).",
+		}, []string{"result"}),
+		resolutions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "resolutions_total",
+			Help: "Cards built, by how the caller was resolved (customer, ambiguous, unknown, withheld, failed).",
+		}, []string{"result"}),
+		incompleteCards: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "incomplete_cards_total",
+			Help: "Cards sent without the data of a source configured as required.",
+		}),
+	}
+	if reg != nil {
+		// Registered once per Aggregator; Reload only adds label values. A
+		// second Aggregator on the same registry (a test, a config check in
+		// a running daemon) shares the collectors already there.
+		var err error
+		if m.cardDuration, err = register(reg, m.cardDuration); err != nil {
+			return nil, err
+		}
+		if m.sourceDuration, err = register(reg, m.sourceDuration); err != nil {
+			return nil, err
+		}
+		if m.sourceErrors, err = register(reg, m.sourceErrors); err != nil {
+			return nil, err
+		}
+		if m.cacheRequests, err = register(reg, m.cacheRequests); err != nil {
+			return nil, err
+		}
+		if m.resolutions, err = register(reg, m.resolutions); err != nil {
+			return nil, err
+		}
+		if m.incompleteCards, err = register(reg, m.incompleteCards); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range cacheResults {
+		m.cacheRequests.WithLabelValues(r)
+	}
+	for _, r := range resolutionResults {
+		m.resolutions.WithLabelValues(string(r))
+	}
+	return m, nil
+}
+
+// register registers c, or returns the equal collector registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+// addSource pre-creates every label value of a source, so that dashboards
+// and alerts see zeros instead of missing series.
+func (m *metrics) addSource(name string) {
+	for _, o := range sourceOutcomes {
+		m.sourceDuration.WithLabelValues(name, o)
+	}
+	for _, r := range errorReasons {
+		m.sourceErrors.WithLabelValues(name, r)
+	}
+}
+
+// removeSource drops the series of a source that a reload removed.
+func (m *metrics) removeSource(name string) {
+	m.sourceDuration.DeletePartialMatch(prometheus.Labels{"source": name})
+	m.sourceErrors.DeletePartialMatch(prometheus.Labels{"source": name})
+}
