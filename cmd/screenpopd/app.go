@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/screenpop/screenpop/adapters/postgres"
+	"github.com/screenpop/screenpop/aggregator"
+	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/pop"
+)
+
+// Options are the process-level things Main must not take from globals, so
+// that a test can run the whole daemon in-process.
+type Options struct {
+	Env    func(string) string
+	Stdout io.Writer // sign-in links
+	Stderr io.Writer // logs
+	// Registry receives every metric; a fresh one when nil.
+	Registry *prometheus.Registry
+}
+
+// Main is the whole daemon: built by NewMain (validation, no I/O), started
+// by Run, stopped by cancelling Run's context and Close.
+type Main struct {
+	cfg     *configs.Config
+	opts    Options
+	logger  *slog.Logger
+	reg     *prometheus.Registry
+	pools   *postgres.Pools
+	agg     *aggregator.Aggregator
+	history *aggregator.MemoryHistory
+	auth    *pop.TokenAuth
+	hub     *pop.Hub
+	disp    *pop.Dispatcher
+	calls   []namedCallSource
+
+	mu       sync.Mutex
+	ln       net.Listener
+	started  chan struct{} // closed once the listener is up
+	closeErr error
+}
+
+// NewMain builds every component from the configuration. Nothing connects
+// yet: a database or PBX that is down must not stop the daemon from starting.
+func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
+	if opts.Env == nil {
+		opts.Env = func(string) string { return "" }
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = io.Discard
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m := &Main{cfg: cfg, opts: opts, reg: opts.Registry, started: make(chan struct{})}
+	m.logger = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	m.pools = postgres.NewPools(m.logger.With("component", "postgres"))
+
+	ac, err := aggregatorConfig(cfg, m.pools, opts.Env, m.logger)
+	if err != nil {
+		return nil, err
+	}
+	m.history = aggregator.NewMemoryHistory(50)
+	m.agg, err = aggregator.New(ac, aggregator.Options{
+		Cache:      aggregator.NewMemoryCache(10000),
+		History:    m.history,
+		Logger:     m.logger.With("component", "aggregator"),
+		Registerer: m.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+	}
+
+	secret, err := m.signingSecret()
+	if err != nil {
+		return nil, err
+	}
+	if m.auth, err = pop.NewTokenAuth(secret); err != nil {
+		return nil, err
+	}
+	m.hub, err = pop.NewHub(pop.HubConfig{
+		Auth:           m.auth,
+		AllowedOrigins: cfg.Auth.AllowedOrigins,
+		Logger:         m.logger.With("component", "hub"),
+		Registerer:     m.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.disp, err = pop.NewDispatcher(pop.DispatcherConfig{
+		Builder:      m.agg,
+		Recorder:     m.history,
+		Deliverer:    m.hub,
+		CardDeadline: cfg.Deadline,
+		Logger:       m.logger.With("component", "dispatcher"),
+		Registerer:   m.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.hub.SetRequests(m.disp)
+
+	if m.calls, err = buildTelephony(cfg, opts.Env, m.logger, m.reg); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Main) signingSecret() ([]byte, error) {
+	if name := m.cfg.Auth.SecretEnv; name != "" {
+		if s := m.opts.Env(name); s != "" {
+			if len(s) < 32 {
+				return nil, fmt.Errorf("%s: auth.secret_env: the secret in %s is %d bytes; use at least 32 random bytes (e.g. openssl rand -hex 32)", m.cfg.File, name, len(s))
+			}
+			return []byte(s), nil
+		}
+		if !m.cfg.Auth.DemoLinks {
+			return nil, fmt.Errorf("%s: auth.secret_env: environment variable %s is empty or unset", m.cfg.File, name)
+		}
+	} else if !m.cfg.Auth.DemoLinks {
+		return nil, fmt.Errorf("%s: auth: set secret_env (agent tokens need a signing secret) or demo_links: true for a demo", m.cfg.File)
+	}
+	// Demo: a fresh secret per process; the printed links are the only way in.
+	secret := make([]byte, 32)
+	_, err := rand.Read(secret)
+	return secret, err
+}
+
+// Run serves HTTP and runs every telephony source until ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.cfg.Listen, err)
+	}
+	m.mu.Lock()
+	m.ln = ln
+	m.mu.Unlock()
+	srv := &http.Server{
+		Handler:           m.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m.hub.Close()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error { return m.disp.Run(ctx) })
+	for _, c := range m.calls {
+		g.Go(func() error {
+			if err := c.source.Run(ctx, m.disp); err != nil {
+				return fmt.Errorf("telephony %s: %w", c.name, err)
+			}
+			return nil
+		})
+	}
+	close(m.started)
+	m.announce()
+	return g.Wait()
+}
+
+// Addr is the address the daemon listens on, once Run has started.
+func (m *Main) Addr() net.Addr {
+	<-m.started
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ln.Addr()
+}
+
+// Close releases what NewMain opened. It tolerates a Main that never ran.
+func (m *Main) Close() error {
+	m.pools.Close()
+	return nil
+}
+
+// Reload swaps in a new configuration for the sources and the card layout.
+// The new configuration is fully built before anything is swapped; agents
+// stay connected. Listen address, telephony and auth need a restart.
+func (m *Main) Reload(next *configs.Config) error {
+	ac, err := aggregatorConfig(next, m.pools, m.opts.Env, m.logger)
+	if err != nil {
+		return err
+	}
+	if err := m.agg.Reload(ac); err != nil {
+		return err
+	}
+	var restart []string
+	if next.Listen != m.cfg.Listen {
+		restart = append(restart, "listen")
+	}
+	if len(next.Telephony) != len(m.cfg.Telephony) {
+		restart = append(restart, "telephony")
+	}
+	if next.Auth.SecretEnv != m.cfg.Auth.SecretEnv {
+		restart = append(restart, "auth")
+	}
+	m.logger.Info("configuration reloaded", "file", next.File, "sources", len(next.Sources))
+	if len(restart) > 0 {
+		m.logger.Warn("some changes take effect only after a restart", "changed", strings.Join(restart, ", "))
+	}
+	return nil
+}
+
+func (m *Main) baseURL() string {
+	if m.cfg.PublicURL != "" {
+		return strings.TrimRight(m.cfg.PublicURL, "/")
+	}
+	return "http://" + m.ln.Addr().String()
+}
+
+// announce prints where to point a browser. In a demo the sign-in links
+// carry a token in the URL fragment, which browsers never send to a server.
+func (m *Main) announce() {
+	base := m.baseURL()
+	fmt.Fprintf(m.opts.Stdout, "screenpop is running: %s (metrics %s/metrics)\n", base, base)
+	if !m.cfg.Auth.DemoLinks {
+		return
+	}
+	agents := make([]string, 0, len(m.cfg.Agents.Names))
+	for id := range m.cfg.Agents.Names {
+		agents = append(agents, id)
+	}
+	sort.Strings(agents)
+	fmt.Fprintln(m.opts.Stdout, "Open the agent page as one of the demo agents:")
+	for _, id := range agents {
+		tok, err := m.auth.Issue(id, m.cfg.Agents.Names[id], []string{"agent"}, m.cfg.Auth.TokenTTL)
+		if err != nil {
+			m.logger.Error("cannot issue demo token", "agent", id, "err", err)
+			continue
+		}
+		fmt.Fprintf(m.opts.Stdout, "  agent %s (%s): %s/#token=%s\n", id, m.cfg.Agents.Names[id], base, tok)
+	}
+}
+
+func (m *Main) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", m.hub.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", m.readyz)
+	for _, c := range m.calls {
+		if c.handler != nil {
+			mux.Handle("/api/v1/call-events/"+c.name, c.handler)
+		}
+	}
+	return mux
+}
+
+// readyz says whether the daemon can pop calls now: every telephony source
+// that can be down (an ARI socket) is up. It lists each check so that IT
+// sees which part is not ready.
+func (m *Main) readyz(w http.ResponseWriter, _ *http.Request) {
+	var b strings.Builder
+	ready := true
+	for _, c := range m.calls {
+		r, ok := c.source.(readiness)
+		if !ok {
+			fmt.Fprintf(&b, "telephony %s (%s): ok\n", c.name, c.kind)
+			continue
+		}
+		if err := r.Ready(); err != nil {
+			ready = false
+			fmt.Fprintf(&b, "telephony %s (%s): NOT READY: %v\n", c.name, c.kind, err)
+		} else {
+			fmt.Fprintf(&b, "telephony %s (%s): ok\n", c.name, c.kind)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	io.WriteString(w, b.String())
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/adapters/postgres"
+	"github.com/screenpop/screenpop/aggregator"
+	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/pop"
+)
+
+func loadConfig(path string) (*configs.Config, error) {
+	if path == "" {
+		return configs.Demo()
+	}
+	return configs.Load(path)
+}
+
+// configCheck validates a configuration the way the daemon would load it:
+// the file, every source's options, every telephony source's options. It
+// does no I/O beyond reading files, so it runs on IT's laptop too.
+func configCheck(_ context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err == nil {
+		err = checkBuild(cfg, env)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		if errs, ok := err.(configs.Errors); ok {
+			fmt.Fprintf(stderr, "%d problem(s) found\n", len(errs))
+		}
+		return errReported
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d telephony source(s), %d data source(s)%s)\n", cfg.File, len(cfg.Telephony), len(cfg.Sources), directoryNote(cfg))
+	return nil
+}
+
+func directoryNote(cfg *configs.Config) string {
+	if cfg.Directory == nil {
+		return ", no directory: every caller will be unknown"
+	}
+	return ", directory " + cfg.Directory.Name
+}
+
+// checkBuild constructs everything NewMain would, without starting it.
+func checkBuild(cfg *configs.Config, env func(string) string) error {
+	logger := slog.New(slog.DiscardHandler)
+	pools := postgres.NewPools(logger)
+	defer pools.Close()
+	var errs configs.Errors
+	ac, err := aggregatorConfig(cfg, pools, env, logger)
+	if err != nil {
+		errs = append(errs, err.(configs.Errors)...)
+	} else if _, err := aggregator.New(ac, aggregator.Options{Logger: logger, Registerer: prometheus.NewRegistry()}); err != nil {
+		errs = append(errs, configs.Error{File: cfg.File, Msg: err.Error()})
+	}
+	if _, err := buildTelephony(cfg, env, logger, prometheus.NewRegistry()); err != nil {
+		errs = append(errs, err.(configs.Errors)...)
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// sourceTest asks one source for one phone number, the way a call would,
+// and prints what came back. IT uses it to wire a new source.
+func sourceTest(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("source test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
+	phone := fs.String("phone", "", "caller number, in any format the PBX may send")
+	customer := fs.String("customer", "", "customer id (default: resolved through the directory)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	if name == "" || (*phone == "" && *customer == "") {
+		return fmt.Errorf("usage: screenpopd source test NAME -phone NUMBER [-customer ID] [-config FILE]")
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errReported
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	pools := postgres.NewPools(logger)
+	defer pools.Close()
+	ac, err := aggregatorConfig(cfg, pools, env, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errReported
+	}
+	agg, err := aggregator.New(ac, aggregator.Options{Logger: logger, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		return err
+	}
+	var spec *aggregator.SourceSpec
+	if ac.Directory != nil && ac.Directory.Name == name {
+		spec = ac.Directory
+	}
+	for i := range ac.Sources {
+		if ac.Sources[i].Name == name {
+			spec = &ac.Sources[i]
+		}
+	}
+	if spec == nil {
+		names := []string{}
+		if ac.Directory != nil {
+			names = append(names, ac.Directory.Name)
+		}
+		for _, s := range ac.Sources {
+			names = append(names, s.Name)
+		}
+		return fmt.Errorf("no source named %q in %s (sources: %s)", name, cfg.File, strings.Join(names, ", "))
+	}
+	key := aggregator.Key{CustomerID: *customer}
+	if *phone != "" {
+		n, err := agg.Normalize(*phone)
+		if err != nil {
+			return fmt.Errorf("%q is not a phone number the daemon can use: %w", *phone, err)
+		}
+		key.Phone, key.National, key.Region = n.E164, n.National, n.Region
+		fmt.Fprintf(stdout, "number:   %s -> %s (region %s, national %s)\n", *phone, n.E164, n.Region, n.National)
+		if key.CustomerID == "" && spec != ac.Directory && ac.Directory != nil {
+			card := agg.Build(ctx, screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "source-test", Caller: screenpop.Caller{Number: *phone}, At: time.Now()})
+			if card.Customer != nil {
+				key.CustomerID = card.Customer.ID
+				fmt.Fprintf(stdout, "customer: %s (%s) via %s\n", card.Customer.ID, card.Customer.Name, ac.Directory.Name)
+			} else {
+				fmt.Fprintf(stdout, "customer: not resolved (%s)\n", card.Resolution)
+			}
+		}
+	}
+	timeout := spec.Timeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	records, err := spec.Source.Fetch(fctx, key)
+	took := time.Since(start)
+	if err != nil {
+		fmt.Fprintf(stdout, "source:   %s FAILED after %s: %v\n", name, took.Round(time.Millisecond), err)
+		return errReported
+	}
+	fmt.Fprintf(stdout, "source:   %s answered %d record(s) in %s (timeout %s)\n", name, len(records), took.Round(time.Microsecond), timeout)
+	for i, r := range records {
+		if i == 20 {
+			fmt.Fprintf(stdout, "... %d more\n", len(records)-20)
+			break
+		}
+		keys := make([]string, 0, len(r))
+		for k := range r {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(stdout, "record %d:\n", i+1)
+		for _, k := range keys {
+			v, _ := json.Marshal(r[k])
+			fmt.Fprintf(stdout, "  %-20s %s\n", k, v)
+		}
+	}
+	return nil
+}
+
+func printSample(args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: screenpopd sample KIND (one of: %s)", kindNames(samples))
+	}
+	s, ok := samples[args[0]]
+	if !ok {
+		return fmt.Errorf("no adapter kind %q (one of: %s)", args[0], kindNames(samples))
+	}
+	_, err := stdout.Write(s)
+	return err
+}
+
+// issueToken signs an agent token with the configured secret, for
+// installations that do not sign agents in through an identity provider yet.
+func issueToken(args []string, stdout, stderr io.Writer, env func(string) string) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file")
+	agent := fs.String("agent", "", "agent id, e.g. 1001")
+	name := fs.String("name", "", "agent's display name")
+	ttl := fs.Duration("ttl", 0, "validity (default: auth.token_ttl)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *agent == "" {
+		return fmt.Errorf("usage: screenpopd token -agent ID [-name NAME] [-ttl 12h] [-config FILE]")
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errReported
+	}
+	if cfg.Auth.SecretEnv == "" || env(cfg.Auth.SecretEnv) == "" {
+		return fmt.Errorf("auth.secret_env is not set or its variable is empty: a token signed with a random secret would not be accepted by the running daemon")
+	}
+	if *ttl == 0 {
+		*ttl = cfg.Auth.TokenTTL
+	}
+	if *name == "" {
+		*name = cfg.Agents.Names[*agent]
+	}
+	auth, err := pop.NewTokenAuth([]byte(env(cfg.Auth.SecretEnv)))
+	if err != nil {
+		return err
+	}
+	tok, err := auth.Issue(*agent, *name, nil, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,129 @@
+// Command screenpopd is the screenpop daemon: it watches the PBX, builds a
+// customer card for every inbound call and pushes it to the browser of the
+// agent whose phone rings.
+//
+//	screenpopd [run] [-config FILE]              start the daemon (no -config: the embedded demo)
+//	screenpopd config check [-config FILE]       report every configuration error, with its line
+//	screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
+//	screenpopd sample KIND                       print a sample configuration of an adapter kind
+//	screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
+//
+// This package only parses flags, loads configuration and wires packages
+// together; see app.go.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+		if !errors.Is(err, errReported) && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "screenpopd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errReported means the command has already printed what went wrong.
+var errReported = errors.New("reported")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	cmd := "run"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runDaemon(ctx, args, stdout, stderr, env)
+	case "config":
+		if len(args) == 0 || args[0] != "check" {
+			return fmt.Errorf("usage: screenpopd config check [-config FILE]")
+		}
+		return configCheck(ctx, args[1:], stdout, stderr, env)
+	case "source":
+		if len(args) == 0 || args[0] != "test" {
+			return fmt.Errorf("usage: screenpopd source test NAME -phone NUMBER [-config FILE]")
+		}
+		return sourceTest(ctx, args[1:], stdout, stderr, env)
+	case "sample":
+		return printSample(args, stdout)
+	case "token":
+		return issueToken(args, stdout, stderr, env)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+const usage = `usage:
+  screenpopd [run] [-config FILE]              start the daemon (no -config: the embedded demo)
+  screenpopd config check [-config FILE]       report every configuration error, with its line
+  screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
+  screenpopd sample KIND                       print a sample configuration of an adapter kind
+  screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
+`
+
+func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	fs := flag.NewFlagSet("screenpopd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
+	listen := fs.String("listen", "", "override the configuration's listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errReported
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	m, err := NewMain(cfg, Options{Env: env, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errReported
+	}
+	defer m.Close()
+
+	// SIGHUP reloads the configuration: validated first, swapped only when
+	// it is good, agents stay connected either way.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if *configPath == "" {
+					m.logger.Warn("SIGHUP ignored: running on the embedded demo configuration, there is no file to re-read")
+					continue
+				}
+				next, err := loadConfig(*configPath)
+				if err == nil {
+					if *listen != "" {
+						next.Listen = *listen
+					}
+					err = m.Reload(next)
+				}
+				if err != nil {
+					m.logger.Error("configuration refused, the running one stays", "file", *configPath, "err", err)
+				}
+			}
+		}
+	}()
+	return m.Run(ctx)
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/screenpop/screenpop/configs"
+)
+
+// startDemo runs the whole daemon in-process on the embedded demo
+// configuration, with calls coming faster than a human would want.
+func startDemo(t *testing.T) *Main {
+	t.Helper()
+	cfg, err := configs.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	var opts yaml.Node
+	if err := yaml.Unmarshal([]byte("{interval: 100ms, agents: ['1001','1002','1003'], ring: 2s, talk: 1s, seed: 7}"), &opts); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Telephony[0].Options = opts.Content[0]
+	var stdout bytes.Buffer
+	m, err := NewMain(cfg, Options{Stdout: &syncWriter{w: &stdout}, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		m.Close()
+	})
+	m.Addr()
+	return m
+}
+
+type envelope struct {
+	Type   string          `json:"type"`
+	Seq    uint64          `json:"seq"`
+	CallID string          `json:"call_id"`
+	Data   json.RawMessage `json:"data"`
+}
+
+func dialAgent(t *testing.T, m *Main, agent string) *websocket.Conn {
+	t.Helper()
+	tok, err := m.auth.Issue(agent, "Test Agent", []string{"agent"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := websocket.Dialer{Subprotocols: []string{"screenpop.v1", "bearer." + tok}, HandshakeTimeout: 5 * time.Second}
+	c, resp, err := d.Dial("ws://"+m.Addr().String()+"/ws", nil)
+	if err != nil {
+		t.Fatalf("dial as %s: %v (response %v)", agent, err, resp)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// The whole pipeline on the demo configuration: the generator rings agent
+// 1001, the aggregator resolves a demo customer and asks every demo source in
+// parallel, and a complete card reaches the agent's WebSocket.
+func TestDemoCallReachesAgentWithCompleteCard(t *testing.T) {
+	m := startDemo(t)
+	c := dialAgent(t, m, "1001")
+	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	for {
+		var env envelope
+		if err := c.ReadJSON(&env); err != nil {
+			t.Fatalf("no complete card for a known customer before the read failed: %v", err)
+		}
+		if env.Type != "pop" {
+			continue
+		}
+		var data struct {
+			Card struct {
+				Resolution string `json:"resolution"`
+				Customer   *struct {
+					ID, Name string
+				} `json:"customer"`
+				Sections []struct {
+					Name   string
+					Status string
+					Fields []json.RawMessage
+					Lists  []json.RawMessage
+				} `json:"sections"`
+			} `json:"card"`
+		}
+		if err := json.Unmarshal(env.Data, &data); err != nil {
+			t.Fatalf("pop data: %v\n%s", err, env.Data)
+		}
+		card := data.Card
+		if card.Resolution != "customer" {
+			continue // unknown, withheld or ambiguous callers come too; wait for a known one
+		}
+		if card.Customer == nil || card.Customer.Name == "" {
+			t.Fatalf("resolved card without a customer: %s", env.Data)
+		}
+		got := map[string]string{}
+		for _, s := range card.Sections {
+			got[s.Name] = s.Status
+			if s.Status == "ok" && len(s.Fields)+len(s.Lists) == 0 {
+				t.Errorf("section %s is ok but empty", s.Name)
+			}
+		}
+		for _, want := range []string{"accounting", "sales", "credit"} {
+			if got[want] != "ok" {
+				t.Fatalf("section %s: status %q, want ok (card %s)", want, got[want], env.Data)
+			}
+		}
+		break
+	}
+
+	body := get(t, "http://"+m.Addr().String()+"/metrics", http.StatusOK)
+	for _, metric := range []string{
+		"screenpop_pop_latency_seconds_count",
+		`screenpop_aggregator_source_duration_seconds_count{outcome="ok",source="credit"}`,
+		"screenpop_pop_connected_agents 1",
+	} {
+		if !strings.Contains(body, metric) {
+			t.Errorf("/metrics lacks %s", metric)
+		}
+	}
+	get(t, "http://"+m.Addr().String()+"/healthz", http.StatusOK)
+	get(t, "http://"+m.Addr().String()+"/readyz", http.StatusOK)
+}
+
+// A WebSocket upgrade without a valid token is refused before upgrading.
+func TestSocketNeedsToken(t *testing.T) {
+	m := startDemo(t)
+	for _, protos := range [][]string{nil, {"screenpop.v1", "bearer.not-a-token"}} {
+		d := websocket.Dialer{Subprotocols: protos}
+		_, resp, err := d.Dial("ws://"+m.Addr().String()+"/ws", nil)
+		if err == nil {
+			t.Fatalf("upgrade with %v succeeded", protos)
+		}
+		if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("upgrade with %v: response %v, want 401", protos, resp)
+		}
+	}
+}
+
+func get(t *testing.T, url string, want int) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: %d, want %d: %s", url, resp.StatusCode, want, b)
+	}
+	return string(b)
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("customers.csv", "id,phone,name\nc1,+4930123456,Jane Doe\n")
+	good := write("good.yaml", `telephony:
+  - {name: demo, type: demo, agents: ["1001"]}
+directory:
+  name: directory
+  type: file
+  needs: phone
+  path: customers.csv
+  match: phone
+  param: phone
+`)
+	bad := write("bad.yaml", `telephony:
+  - {name: demo, type: demo, intervall: 3s}
+  - {name: pbx, type: sip}
+sources:
+  - name: credit
+    type: file
+    sectoin: credit
+    path: customers.csv
+  - name: sales
+    type: oracle
+`)
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"config", "check", "-config", good}, &out, &errOut, noEnv); err != nil {
+		t.Fatalf("good config: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "good.yaml: OK") {
+		t.Errorf("good config output: %q", out.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if err := run(context.Background(), []string{"config", "check", "-config", bad}, &out, &errOut, noEnv); err == nil {
+		t.Fatal("bad config passed the check")
+	}
+	for _, want := range []string{
+		bad + `:7: sources[0] (credit): unknown option "sectoin" (did you mean "section"?)`,
+		bad + `:9: sources[1] (sales): unknown source type "oracle" (fix: use one of: file, http, postgres)`,
+		bad + `:2: telephony[0] (demo): unknown option "intervall" (did you mean "interval"?)`,
+		bad + `:3: telephony[1] (pbx): unknown telephony type "sip" (use one of: ari, http, demo)`,
+		"4 problem(s) found",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("config check output lacks\n  %s\ngot:\n%s", want, errOut.String())
+		}
+	}
+}
+
+func noEnv(string) string { return "" }
+
+// syncWriter lets the daemon print from its goroutines while the test reads.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
