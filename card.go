@@ -101,7 +101,11 @@ type Card struct {
 	// ResolvedAmbiguous; the card completes when the agent picks one.
 	Candidates []Customer    `json:"candidates,omitempty"`
 	Sections   []CardSection `json:"sections"`
-	History    []PastCall    `json:"history,omitempty"`
-	BuiltAt    time.Time     `json:"built_at"`
-	TookMS     int64         `json:"took_ms"`
+	// Incomplete names what is missing because a source configured as
+	// required did not answer ("directory", or a section name): the agent
+	// must not quote figures from this card as if they were whole.
+	Incomplete []string   `json:"incomplete,omitempty"`
+	History    []PastCall `json:"history,omitempty"`
+	BuiltAt    time.Time  `json:"built_at"`
+	TookMS     int64      `json:"took_ms"`
 }

@@ -295,10 +295,14 @@ func (r *cardRun) checkRequired() {
 	var missing []string
 	if d := r.st.directory; d != nil && d.spec.Required && r.dir != nil && failing(r.dir.status) {
 		missing = append(missing, d.spec.Name)
+		r.card.Incomplete = append(r.card.Incomplete, "directory")
 	}
 	for i, rt := range r.st.sources {
 		if rt.spec.Required && r.settled[i] && failing(r.outcomes[i].status) {
 			missing = append(missing, rt.spec.Name)
+			if !slices.Contains(r.card.Incomplete, rt.spec.Section) {
+				r.card.Incomplete = append(r.card.Incomplete, rt.spec.Section)
+			}
 		}
 	}
 	if len(missing) == 0 {

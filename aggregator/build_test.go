@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -518,6 +519,27 @@ func TestDirectoryFailure(t *testing.T) {
 	}
 	if v := mustMetric(t, f.reg, "screenpop_aggregator_incomplete_cards_total", nil); v != 1 {
 		t.Errorf("incomplete cards = %v (the directory is required)", v)
+	}
+	if !slices.Equal(card.Incomplete, []string{"directory"}) {
+		t.Errorf("card.Incomplete = %v, want [directory]", card.Incomplete)
+	}
+}
+
+// A required source that fails is named on the card, so the agent knows
+// the card is not whole; an optional one that fails is not.
+func TestRequiredSourceMarksCardIncomplete(t *testing.T) {
+	broken := sourceFunc(func(context.Context, Key) ([]Record, error) { return nil, errors.New("ledger down") })
+	f := newFixture(t, Config{
+		Region: "DE",
+		Sources: []SourceSpec{
+			{Name: "ledger", Section: "accounting", Needs: "phone", Required: true, Source: broken},
+			{Name: "offers", Section: "sales", Needs: "phone", Source: broken},
+			{Name: "tickets", Needs: "phone", Required: true, Source: static(Record{"open": 1})},
+		},
+	}, Options{})
+	card := f.agg.Build(context.Background(), ringing(knownPhone))
+	if !slices.Equal(card.Incomplete, []string{"accounting"}) {
+		t.Errorf("card.Incomplete = %v, want [accounting]", card.Incomplete)
 	}
 }
 

@@ -69,8 +69,9 @@ func richCard(ev screenpop.CallEvent) screenpop.Card {
 			Outcome: screenpop.OutcomeAnswered, Duration: 4*time.Minute + 12*time.Second,
 			Notes: []screenpop.Note{{Agent: "1002", At: time.Date(2025, 2, 10, 9, 17, 0, 0, time.UTC), Text: "Asked for a quote on 400 pallets; sent on Feb 11."}},
 		}},
-		BuiltAt: time.Now(),
-		TookMS:  812,
+		Incomplete: []string{"credit"},
+		BuiltAt:    time.Now(),
+		TookMS:     812,
 	}
 	if ev.Caller.Withheld {
 		c.Resolution, c.Customer, c.History, c.Phone = screenpop.ResolvedWithheld, nil, nil, ""
@@ -199,6 +200,7 @@ func TestAgentPageInChromium(t *testing.T) {
 		"the tags":                card + `.querySelector('.tags').textContent`,
 		"the history":             card + `.querySelector('[data-role="history"]').textContent`,
 		"the number":              card + `.querySelector('[data-field="number"]').textContent`,
+		"the incomplete warning":  card + `.querySelector('[data-role="incomplete"]:not([hidden])').textContent`,
 	} {
 		got := eval(expr)
 		want := map[string][]string{
@@ -210,6 +212,7 @@ func TestAgentPageInChromium(t *testing.T) {
 			"the tags":                {"supplier", "vip"},
 			"the history":             {"Asked for a quote on 400 pallets", "4 min 12 s"},
 			"the number":              {"030 123456"},
+			"the incomplete warning":  {"Incomplete card: no answer from credit"},
 		}[what]
 		for _, w := range want {
 			if !strings.Contains(got, w) {

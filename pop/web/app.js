@@ -398,6 +398,12 @@
     $('[data-role=time]', el).textContent = at && !isNaN(at) ? timeFmt.format(at) : '';
     renderCaller($('[data-role=caller]', el), card);
     renderCandidates($('[data-role=candidates]', el), call);
+    const incomplete = $('[data-role=incomplete]', el);
+    const missing = card.incomplete || [];
+    incomplete.hidden = missing.length === 0;
+    incomplete.textContent = missing.length
+      ? 'Incomplete card: no answer from ' + missing.join(', ') + '. Check before quoting figures.'
+      : '';
     $('[data-role=sections]', el).replaceChildren(...(card.sections || []).map(renderSection));
     renderHistory($('[data-role=history]', el), card);
     renderState(call);
