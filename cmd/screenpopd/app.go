@@ -112,6 +112,7 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		Recorder:     m.history,
 		Deliverer:    m.hub,
 		CardDeadline: cfg.Deadline,
+		AgentNames:   func(id string) string { return cfg.Agents.Names[id] },
 		Logger:       m.logger.With("component", "dispatcher"),
 		Registerer:   m.reg,
 	})
