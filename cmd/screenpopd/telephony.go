@@ -51,6 +51,10 @@ type ariOptions struct {
 	App             string        `yaml:"app"`
 	InboundContexts []string      `yaml:"inbound_contexts"`
 	Heartbeat       time.Duration `yaml:"heartbeat"`
+	// RequirePresentation withholds callers whose presentation the dialplan
+	// never reported (see configs/asterisk/extensions.conf): safer when some
+	// inbound routes may lack the SCREENPOP_PRES line.
+	RequirePresentation bool `yaml:"require_presentation"`
 }
 
 type httpOptions struct {
@@ -104,8 +108,9 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 				}
 			}
 			s, err := ari.New(ari.Config{
-				URL: o.URL, User: o.User, Password: password, App: o.App,
-				AgentOf: agentMap.AgentOf, InboundContexts: o.InboundContexts, Heartbeat: o.Heartbeat,
+				Name: t.Name, URL: o.URL, User: o.User, Password: password, App: o.App,
+				RequirePresentation: o.RequirePresentation,
+				AgentOf:             agentMap.AgentOf, InboundContexts: o.InboundContexts, Heartbeat: o.Heartbeat,
 			}, log, reg)
 			if err != nil {
 				fail(t, i, err)

@@ -1,0 +1,157 @@
+package ari
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+
+	arilib "github.com/CyCoreSystems/ari/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	screenpop "github.com/screenpop/screenpop"
+)
+
+// unknownType is the events_total label for event types ari/v5 cannot
+// decode: any other value would let a PBX upgrade create label values.
+const unknownType = "unknown"
+
+// outcomes are the pre-created outcome label values of calls_total.
+var outcomes = []screenpop.Outcome{
+	screenpop.OutcomeAnswered, screenpop.OutcomeAbandoned, screenpop.OutcomeBusy,
+	screenpop.OutcomeNoAnswer, screenpop.OutcomeFailed,
+}
+
+// knownTypes are the event types ari/v5 v5.3.1 decodes, read from the
+// library itself so that upgrading it cannot leave the list stale.
+var knownTypes = func() map[string]bool {
+	out := map[string]bool{}
+	v := reflect.ValueOf(arilib.Events)
+	for i := range v.NumField() {
+		if v.Type().Field(i).Name == "All" {
+			continue
+		}
+		out[v.Field(i).String()] = true
+	}
+	return out
+}()
+
+type metrics struct {
+	connected  prometheus.Gauge
+	eventsByT  map[string]prometheus.Counter
+	unknown    prometheus.Counter
+	malformed  prometheus.Counter
+	reconnects prometheus.Counter
+	resyncs    prometheus.Counter
+	calls      map[screenpop.Outcome]prometheus.Counter
+	callsVec   *prometheus.CounterVec
+	active     prometheus.Gauge
+	source     string
+}
+
+func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
+	connected := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "screenpop_ari_connected",
+		Help: "1 while the ARI event socket is up and the call state resynchronised, 0 otherwise.",
+	})
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "screenpop_ari_events_total",
+		Help: "ARI events received, by type; types ari/v5 does not know are counted as \"unknown\" and skipped.",
+	}, []string{"type"})
+	malformed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "screenpop_ari_malformed_events_total",
+		Help: "ARI frames skipped because they were not a decodable event (bad JSON, no type, wrong field types).",
+	})
+	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "screenpop_ari_reconnects_total",
+		Help: "ARI event socket connections established after the first one, each following a lost or failed connection.",
+	})
+	resyncs := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "screenpop_ari_resyncs_total",
+		Help: "Times the call state was repaired from Asterisk's channel list after a (re)connect.",
+	})
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "screenpop_telephony_calls_total",
+		Help: "Inbound calls that ended, by telephony source and outcome.",
+	}, []string{"source", "outcome"})
+	active := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "screenpop_telephony_active_calls",
+		Help: "Inbound calls in progress (ringing or answered), by telephony source.",
+	}, []string{"source"})
+
+	if reg != nil {
+		var err error
+		if connected, err = register(reg, connected); err != nil {
+			return nil, err
+		}
+		if events, err = register(reg, events); err != nil {
+			return nil, err
+		}
+		if malformed, err = register(reg, malformed); err != nil {
+			return nil, err
+		}
+		if reconnects, err = register(reg, reconnects); err != nil {
+			return nil, err
+		}
+		if resyncs, err = register(reg, resyncs); err != nil {
+			return nil, err
+		}
+		if calls, err = register(reg, calls); err != nil {
+			return nil, err
+		}
+		if active, err = register(reg, active); err != nil {
+			return nil, err
+		}
+	}
+
+	m := &metrics{
+		connected:  connected,
+		eventsByT:  map[string]prometheus.Counter{},
+		unknown:    events.WithLabelValues(unknownType),
+		malformed:  malformed,
+		reconnects: reconnects,
+		resyncs:    resyncs,
+		calls:      map[screenpop.Outcome]prometheus.Counter{},
+		callsVec:   calls,
+		active:     active.WithLabelValues(source),
+		source:     source,
+	}
+	types := make([]string, 0, len(knownTypes))
+	for t := range knownTypes {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	for _, t := range types {
+		m.eventsByT[t] = events.WithLabelValues(t)
+	}
+	for _, o := range outcomes {
+		m.calls[o] = calls.WithLabelValues(source, string(o))
+	}
+	return m, nil
+}
+
+// ended counts one ended call. An outcome the call model adds later gets
+// its own label value: it comes from our code, not from the PBX, so the
+// set stays bounded.
+func (m *metrics) ended(o screenpop.Outcome) {
+	if c, ok := m.calls[o]; ok {
+		c.Inc()
+		return
+	}
+	m.callsVec.WithLabelValues(m.source, string(o)).Inc()
+}
+
+// register registers c, or returns the collector already registered under
+// the same description: screenpop_telephony_* are shared by every telephony
+// source, and two ARI sources (two PBXes) share the screenpop_ari_* ones.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
