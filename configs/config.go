@@ -44,6 +44,23 @@ type Config struct {
 	Sections  []Section   `yaml:"sections"`
 	Directory *Source     `yaml:"directory"`
 	Sources   []Source    `yaml:"sources"`
+	// Redis, when set, is the shared card cache and the delivery path
+	// between several daemons. Without it the cache is in-process and each
+	// daemon serves only the browsers connected to it.
+	Redis *Redis `yaml:"redis"`
+}
+
+// Redis configures the shared Redis.
+type Redis struct {
+	Address     string `yaml:"address"` // host:port
+	PasswordEnv string `yaml:"password_env"`
+	DB          int    `yaml:"db"`
+	KeyPrefix   string `yaml:"key_prefix"` // default "screenpop:"
+	// EncryptionKeyEnv names a variable holding a base64 32-byte key: cached
+	// cards are then encrypted with AES-GCM at rest.
+	EncryptionKeyEnv string `yaml:"encryption_key_env"`
+	// CardTTL caps how long any customer data stays in Redis.
+	CardTTL time.Duration `yaml:"card_ttl"`
 }
 
 // Auth configures how agents sign in.
@@ -242,6 +259,14 @@ func (c *Config) applyDefaults() {
 	if len(c.Agents.Patterns) == 0 {
 		c.Agents.Patterns = []string{"PJSIP/{agent}", "SIP/{agent}", "Local/{agent}@agents"}
 	}
+	if c.Redis != nil {
+		if c.Redis.KeyPrefix == "" {
+			c.Redis.KeyPrefix = "screenpop:"
+		}
+		if c.Redis.CardTTL == 0 {
+			c.Redis.CardTTL = time.Hour
+		}
+	}
 	for i := range c.Sources {
 		if c.Sources[i].Section == "" {
 			c.Sources[i].Section = c.Sources[i].Name
@@ -288,6 +313,14 @@ func (c *Config) validate(root *yaml.Node) Errors {
 		}
 	}
 
+	if r := c.Redis; r != nil {
+		if r.Address == "" {
+			add(line("redis"), "redis", "address is required", "e.g. address: 127.0.0.1:6379, or remove the redis block for a single daemon")
+		}
+		if r.CardTTL < 0 || r.CardTTL > 24*time.Hour {
+			add(line("redis"), "redis.card_ttl", fmt.Sprintf("%s is outside 0..24h", r.CardTTL), "cached cards are personal data: keep them briefly, e.g. card_ttl: 1h")
+		}
+	}
 	if len(c.Telephony) == 0 {
 		add(line("telephony"), "telephony", "no telephony source: nothing would ever ring", "add one, e.g. telephony: [{name: demo, type: demo}] or an ari source (see configs/asterisk/README.md)")
 	}

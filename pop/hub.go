@@ -62,6 +62,9 @@ type Hub struct {
 	// restart is below anything this process assigns, never a seq of it.
 	base uint64
 	reqs atomic.Pointer[requestsBox]
+	// shared, when set, numbers messages and resumes browsers across
+	// daemons (see SharedStream).
+	shared atomic.Pointer[sharedBox]
 
 	mu     sync.Mutex
 	agents map[string]*agentBox
@@ -96,6 +99,9 @@ type conn struct {
 	ws      *websocket.Conn
 	out     chan []byte
 	initial [][]byte // written before out: the replay or the snapshot
+	// after is the last seq initial covers when it came from a
+	// SharedStream: DeliverNumbered skips what the connection already has.
+	after   uint64
 	closing chan struct{}
 	once    sync.Once
 	code    int // close code, set before closing is closed
@@ -212,17 +218,22 @@ func (h *Hub) Deliver(agentID string, m Message) {
 		h.logger.Error("cannot encode message", "type", m.Type, "call", m.CallID, "agent", agentID, "err", err)
 		return
 	}
-	b.seq = m.Seq
 	h.metrics.messages.WithLabelValues(m.Type).Inc()
-	b.ring = append(b.ring, ringEntry{seq: m.Seq, data: data})
+	h.record(b, m.Seq, data)
+	for c := range b.conns {
+		h.enqueue(b, c, data)
+	}
+}
+
+// record keeps a message in the agent's replay ring; it runs with h.mu held.
+func (h *Hub) record(b *agentBox, seq uint64, data []byte) {
+	b.seq = max(b.seq, seq)
+	b.ring = append(b.ring, ringEntry{seq: seq, data: data})
 	b.ringBytes += len(data)
 	for len(b.ring) > h.cfg.ReplaySize || (len(b.ring) > 1 && b.ringBytes > h.cfg.ReplayBytes) {
 		b.ringBytes -= len(b.ring[0].data)
 		b.ring[0] = ringEntry{}
 		b.ring = b.ring[1:]
-	}
-	for c := range b.conns {
-		h.enqueue(b, c, data)
 	}
 }
 
@@ -264,7 +275,9 @@ func (h *Hub) attach(b *agentBox, c *conn) {
 }
 
 // replay returns the messages after since, or false when the ring cannot
-// fill the gap (it overflowed, or since is from another process).
+// fill the gap (it overflowed, or since is from another process). Seqs
+// numbered by a SharedStream are increasing but not consecutive, so since
+// is looked up rather than computed.
 func (b *agentBox) replay(since uint64) ([][]byte, bool) {
 	if since == b.seq {
 		return nil, true
@@ -272,12 +285,22 @@ func (b *agentBox) replay(since uint64) ([][]byte, bool) {
 	if since > b.seq || len(b.ring) == 0 {
 		return nil, false
 	}
-	first := b.ring[0].seq // the ring holds first..b.seq without holes
-	if since+1 < first {
+	from := -1
+	if since+1 == b.ring[0].seq {
+		from = 0
+	} else {
+		for i, e := range b.ring {
+			if e.seq == since {
+				from = i + 1
+				break
+			}
+		}
+	}
+	if from < 0 {
 		return nil, false
 	}
-	out := make([][]byte, 0, b.seq-since)
-	for _, e := range b.ring[since+1-first:] {
+	out := make([][]byte, 0, len(b.ring)-from)
+	for _, e := range b.ring[from:] {
 		out = append(out, e.data)
 	}
 	return out, true
@@ -354,8 +377,23 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	log := h.logger.With("agent", agent.ID, "conn", c.id)
 
 	since, resume := parseSince(r.URL.Query().Get("since"))
-	resumed := h.attachReplay(c, since, resume)
-	if !resumed && !h.attachSnapshot(c) {
+	resumed, attached := false, false
+	if s := h.sharedStream(); s != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), sharedOpenTimeout)
+		initial, upTo, err := s.Open(ctx, agent, since, resume)
+		cancel()
+		defer s.Close(agent.ID)
+		if err == nil {
+			attached = h.attachShared(c, initial, upTo)
+			resumed = attached && (len(initial) == 0 || initial[0].Type != TypeSnapshot)
+		} else {
+			log.Warn("shared stream unavailable; this daemon's own replay and snapshot used", "err", err)
+		}
+	}
+	if !attached {
+		resumed = h.attachReplay(c, since, resume)
+	}
+	if !attached && !resumed && !h.attachSnapshot(c) {
 		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 		ws.Close()
 		return

@@ -1,0 +1,381 @@
+package redisbus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
+
+	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/pop"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// cardBuilder is the smallest CardBuilder: the card names the call.
+type cardBuilder struct{}
+
+func (cardBuilder) Build(_ context.Context, ev screenpop.CallEvent) screenpop.Card {
+	return screenpop.Card{CallID: ev.CallID, Caller: ev.Caller, Phone: ev.Caller.Number, Resolution: screenpop.ResolvedUnknown}
+}
+
+func (cardBuilder) BuildFor(ctx context.Context, ev screenpop.CallEvent, _ string) screenpop.Card {
+	return cardBuilder{}.Build(ctx, ev)
+}
+
+// daemon is one screenpop daemon as cmd/screenpopd wires it with Redis:
+// hub, bus and dispatcher behind an HTTP server.
+type daemon struct {
+	hub  *pop.Hub
+	bus  *Bus
+	disp *pop.Dispatcher
+	srv  *httptest.Server
+}
+
+func startDaemon(t *testing.T, addr, prefix string) *daemon {
+	t.Helper()
+	auth, err := pop.NewTokenAuth(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := pop.NewHub(pop.HubConfig{Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 300 * time.Millisecond,
+		ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: 1})
+	bus, err := New(Config{Client: client, Hub: hub, KeyPrefix: prefix, HealthInterval: 50 * time.Millisecond,
+		ReadBlock: 200 * time.Millisecond, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.SetShared(bus)
+	disp, err := pop.NewDispatcher(pop.DispatcherConfig{Builder: cardBuilder{}, Deliverer: bus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.SetRequests(disp)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { bus.Run(ctx) })
+	wg.Go(func() { disp.Run(ctx) })
+	srv := httptest.NewServer(hub.Handler())
+	t.Cleanup(func() {
+		hub.Close()
+		srv.Close()
+		cancel()
+		wg.Wait()
+		client.Close()
+	})
+	return &daemon{hub: hub, bus: bus, disp: disp, srv: srv}
+}
+
+func testPrefix(t *testing.T, client *redis.Client) string {
+	prefix := fmt.Sprintf("test:redisbus:%s:%d:", t.Name(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := client.Keys(ctx, prefix+"*").Result()
+		if len(keys) > 0 {
+			client.Del(ctx, keys...)
+		}
+	})
+	return prefix
+}
+
+func sharedRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("the tests need Redis on 127.0.0.1:6379: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type received struct {
+	Type   string          `json:"type"`
+	Seq    uint64          `json:"seq"`
+	CallID string          `json:"call_id"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// browser connects agent to d; query is e.g. "since=123".
+func browser(t *testing.T, d *daemon, agent, query string) *websocket.Conn {
+	t.Helper()
+	auth, _ := pop.NewTokenAuth(testSecret)
+	tok, err := auth.Issue(agent, "Agent "+agent, []string{"agent"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "ws" + strings.TrimPrefix(d.srv.URL, "http") + "/ws"
+	if query != "" {
+		u += "?" + query
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(u, http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatalf("dial %s as %s: %v", u, agent, err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+func next(t *testing.T, ws *websocket.Conn) received {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var m received
+	if err := ws.ReadJSON(&m); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return m
+}
+
+func expect(t *testing.T, ws *websocket.Conn, typ, call string) received {
+	t.Helper()
+	m := next(t, ws)
+	if m.Type != typ || m.CallID != call {
+		t.Fatalf("got %s for call %q (data %s), want %s for %q", m.Type, m.CallID, m.Data, typ, call)
+	}
+	return m
+}
+
+func ring(call string, agents ...string) screenpop.CallEvent {
+	return screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: call, Caller: screenpop.Caller{Number: "+4930123456"},
+		Agents: agents, Source: "test", At: time.Now()}
+}
+
+func counter(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var m dto.Metric
+	(<-ch).Write(&m)
+	if m.Counter != nil {
+		return m.GetCounter().GetValue()
+	}
+	return m.GetGauge().GetValue()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 400 {
+		if cond() {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("gave up waiting for %s", what)
+}
+
+// TestThreeDaemons: a call seen by one daemon pops on agents connected to
+// the two others, and the answer withdraws it everywhere.
+func TestThreeDaemons(t *testing.T) {
+	client := sharedRedis(t)
+	prefix := testPrefix(t, client)
+	a, b, c := startDaemon(t, "127.0.0.1:6379", prefix), startDaemon(t, "127.0.0.1:6379", prefix), startDaemon(t, "127.0.0.1:6379", prefix)
+	for _, d := range []*daemon{a, b, c} {
+		waitFor(t, "bus up", func() bool { return d.bus.Ready() == nil })
+	}
+	wa, wb, wc := browser(t, a, "1001", ""), browser(t, b, "1002", ""), browser(t, c, "1003", "")
+	for _, ws := range []*websocket.Conn{wa, wb, wc} {
+		expect(t, ws, pop.TypeSnapshot, "")
+	}
+	a.disp.HandleCall(ring("call-1", "1001", "1002", "1003"))
+	pa, pb, pc := expect(t, wa, pop.TypePop, "call-1"), expect(t, wb, pop.TypePop, "call-1"), expect(t, wc, pop.TypePop, "call-1")
+	if pb.Seq == 0 || pc.Seq == 0 || pa.Seq == 0 {
+		t.Fatal("pops without seq")
+	}
+	a.disp.HandleCall(screenpop.CallEvent{Kind: screenpop.EventAnswered, CallID: "call-1", Agent: "1002", At: time.Now()})
+	expect(t, wa, pop.TypeWithdrawn, "call-1")
+	if m := expect(t, wb, pop.TypeAnswered, "call-1"); m.Seq <= pb.Seq {
+		t.Fatalf("seq went from %d to %d", pb.Seq, m.Seq)
+	}
+	expect(t, wc, pop.TypeWithdrawn, "call-1")
+	// The counter moves after the script returned, which may be after the
+	// browsers read the message.
+	waitFor(t, "6 messages through Redis (3 pops, 1 answered, 2 withdrawn)", func() bool {
+		return counter(a.bus.metrics.delivered.WithLabelValues(pathRedis)) == 6
+	})
+	if n := counter(b.bus.metrics.delivered.WithLabelValues(pathRedis)); n != 0 {
+		t.Fatalf("daemon b delivered %v messages; it saw no call", n)
+	}
+}
+
+// TestDedupSamePBX: two daemons watching the same PBX apply the same events;
+// each agent gets each message once.
+func TestDedupSamePBX(t *testing.T) {
+	client := sharedRedis(t)
+	prefix := testPrefix(t, client)
+	a, b := startDaemon(t, "127.0.0.1:6379", prefix), startDaemon(t, "127.0.0.1:6379", prefix)
+	for _, d := range []*daemon{a, b} {
+		waitFor(t, "bus up", func() bool { return d.bus.Ready() == nil })
+	}
+	wa, wb := browser(t, a, "2001", ""), browser(t, b, "2002", "")
+	expect(t, wa, pop.TypeSnapshot, "")
+	expect(t, wb, pop.TypeSnapshot, "")
+	both := func(ev screenpop.CallEvent) {
+		a.disp.HandleCall(ev)
+		b.disp.HandleCall(ev)
+	}
+	both(ring("call-1", "2001", "2002"))
+	expect(t, wa, pop.TypePop, "call-1")
+	expect(t, wb, pop.TypePop, "call-1")
+	both(ring("call-1", "2002")) // the queue moves on: 2001 loses it
+	expect(t, wa, pop.TypeWithdrawn, "call-1")
+	both(ring("call-1", "2001", "2002"))
+	expect(t, wa, pop.TypePop, "call-1")
+	both(screenpop.CallEvent{Kind: screenpop.EventEnded, CallID: "call-1", Outcome: screenpop.OutcomeAbandoned, At: time.Now()})
+	expect(t, wa, pop.TypeEnded, "call-1")
+	expect(t, wb, pop.TypeEnded, "call-1")
+	// A marker seen by one daemon only: had a message of call-1 come twice,
+	// the copy would be read before it.
+	a.disp.HandleCall(ring("marker", "2001", "2002"))
+	expect(t, wa, pop.TypePop, "marker")
+	expect(t, wb, pop.TypePop, "marker")
+	waitFor(t, "6 duplicates dropped (every message of call-1, once)", func() bool {
+		return counter(a.bus.metrics.deduplicated)+counter(b.bus.metrics.deduplicated) == 6
+	})
+	if n := counter(a.bus.metrics.deduplicated) + counter(b.bus.metrics.deduplicated); n != 6 {
+		t.Fatalf("deduplicated = %v", n)
+	}
+}
+
+// TestResumeOnAnotherDaemon: a browser that leaves one daemon gets what it
+// missed from another; one whose since is unknown gets a snapshot.
+func TestResumeOnAnotherDaemon(t *testing.T) {
+	client := sharedRedis(t)
+	prefix := testPrefix(t, client)
+	a, b, c := startDaemon(t, "127.0.0.1:6379", prefix), startDaemon(t, "127.0.0.1:6379", prefix), startDaemon(t, "127.0.0.1:6379", prefix)
+	for _, d := range []*daemon{a, b, c} {
+		waitFor(t, "bus up", func() bool { return d.bus.Ready() == nil })
+	}
+	ws := browser(t, b, "3001", "")
+	expect(t, ws, pop.TypeSnapshot, "")
+	a.disp.HandleCall(ring("call-1", "3001"))
+	first := expect(t, ws, pop.TypePop, "call-1")
+	ws.Close()
+	a.disp.HandleCall(ring("call-2", "3001"))
+	waitFor(t, "pop appended", func() bool {
+		return counter(a.bus.metrics.delivered.WithLabelValues(pathRedis)) == 2
+	})
+	a.disp.HandleCall(screenpop.CallEvent{Kind: screenpop.EventAnswered, CallID: "call-1", Agent: "3001", At: time.Now()})
+	waitFor(t, "messages appended", func() bool {
+		return counter(a.bus.metrics.delivered.WithLabelValues(pathRedis)) == 3
+	})
+
+	ws = browser(t, c, "3001", "since="+strconv.FormatUint(first.Seq, 10))
+	m2 := expect(t, ws, pop.TypePop, "call-2")
+	m3 := expect(t, ws, pop.TypeAnswered, "call-1")
+	if !(first.Seq < m2.Seq && m2.Seq < m3.Seq) {
+		t.Fatalf("seqs %d, %d, %d not increasing", first.Seq, m2.Seq, m3.Seq)
+	}
+	// Live messages follow the replay.
+	a.disp.HandleCall(ring("call-3", "3001"))
+	expect(t, ws, pop.TypePop, "call-3")
+	ws.Close()
+
+	// A since from nowhere: a snapshot of the calls the agent holds.
+	ws = browser(t, a, "3001", "since=12345")
+	snap := expect(t, ws, pop.TypeSnapshot, "")
+	var data pop.SnapshotData
+	if err := json.Unmarshal(snap.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range data.Pops {
+		got = append(got, p.CallID+":"+p.State)
+	}
+	if strings.Join(got, ",") != "call-1:answered,call-2:ringing,call-3:ringing" {
+		t.Fatalf("snapshot pops = %v", got)
+	}
+	a.disp.HandleCall(screenpop.CallEvent{Kind: screenpop.EventEnded, CallID: "call-2", Outcome: screenpop.OutcomeAbandoned, At: time.Now()})
+	if m := expect(t, ws, pop.TypeEnded, "call-2"); m.Seq <= snap.Seq {
+		t.Fatalf("message after snapshot has seq %d <= %d", m.Seq, snap.Seq)
+	}
+}
+
+// TestRedisRestart: Redis stopped mid-run; pops keep flowing to the local
+// daemon's browsers, readiness and metrics say so, and everything goes
+// back through Redis once it is back, without restarting the daemons.
+func TestRedisRestart(t *testing.T) {
+	port := freePort(t)
+	addr := "127.0.0.1:" + port
+	stop := startRedis(t, port)
+	a, b := startDaemon(t, addr, "t:"), startDaemon(t, addr, "t:")
+	for _, d := range []*daemon{a, b} {
+		waitFor(t, "bus up", func() bool { return d.bus.Ready() == nil })
+	}
+	wa, wb := browser(t, a, "4001", ""), browser(t, b, "4002", "")
+	expect(t, wa, pop.TypeSnapshot, "")
+	expect(t, wb, pop.TypeSnapshot, "")
+	a.disp.HandleCall(ring("call-1", "4001", "4002"))
+	expect(t, wa, pop.TypePop, "call-1")
+	expect(t, wb, pop.TypePop, "call-1")
+
+	stop()
+	a.disp.HandleCall(ring("call-2", "4001", "4002"))
+	// 4001 is on the daemon that saw the call: it gets it without Redis.
+	expect(t, wa, pop.TypePop, "call-2")
+	waitFor(t, "not ready", func() bool { return a.bus.Ready() != nil && b.bus.Ready() != nil })
+	if counter(a.bus.metrics.up) != 0 {
+		t.Fatal("screenpop_redis_up is not 0 while Redis is down")
+	}
+	if counter(a.bus.metrics.delivered.WithLabelValues(pathLocalFallback)) < 1 {
+		t.Fatal("no local fallback counted")
+	}
+
+	startRedis(t, port)
+	for _, d := range []*daemon{a, b} {
+		waitFor(t, "ready again", func() bool { return d.bus.Ready() == nil })
+	}
+	before := counter(a.bus.metrics.delivered.WithLabelValues(pathRedis))
+	a.disp.HandleCall(ring("call-3", "4001", "4002"))
+	expect(t, wa, pop.TypePop, "call-3")
+	expect(t, wb, pop.TypePop, "call-3")
+	if after := counter(a.bus.metrics.delivered.WithLabelValues(pathRedis)); after != before+2 {
+		t.Fatalf("delivered through Redis went from %v to %v, want +2", before, after)
+	}
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// startRedis runs a throwaway redis-server on port and returns what stops
+// it; it is stopped at the end of the test anyway.
+func startRedis(t *testing.T, port string) func() {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port})
+	defer c.Close()
+	waitFor(t, "redis-server to start", func() bool { return c.Ping(context.Background()).Err() == nil })
+	return stop
+}

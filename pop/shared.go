@@ -1,0 +1,107 @@
+package pop
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// SharedStream is a message sequence per agent kept outside this process
+// (Redis Streams, in pop/redisbus), so that a browser connected to any
+// daemon gets the pops of calls any daemon saw, and can resume on another
+// daemon than the one it lost. When a SharedStream is set, the Hub asks it
+// what a connecting browser must see first; while it fails, the Hub falls
+// back to its own replay ring and the local dispatcher's snapshot.
+type SharedStream interface {
+	// Open is called when a browser of agent connects; since is the last seq
+	// the browser saw (resume false: it saw nothing). It returns what the
+	// browser must get first (the messages after since, or a snapshot) and
+	// the seq that covers: the Hub then forwards only DeliverNumbered
+	// messages above it. From Open on, the stream delivers the agent's new
+	// messages through Hub.DeliverNumbered until Close, even when Open
+	// itself failed (the stream catches up once it is back).
+	Open(ctx context.Context, agent Agent, since uint64, resume bool) (initial []Message, upTo uint64, err error)
+	// Close is called once for every Open, when that browser's connection
+	// is over; the stream stops delivering the agent's messages here when
+	// its last connection is gone.
+	Close(agentID string)
+}
+
+type sharedBox struct{ SharedStream }
+
+// SetShared makes the Hub resume and snapshot browsers from s. Set it
+// before serving.
+func (h *Hub) SetShared(s SharedStream) { h.shared.Store(&sharedBox{s}) }
+
+func (h *Hub) sharedStream() SharedStream {
+	if b := h.shared.Load(); b != nil {
+		return b.SharedStream
+	}
+	return nil
+}
+
+// sharedOpenTimeout bounds SharedStream.Open: a browser waiting longer
+// would rather get the local snapshot.
+const sharedOpenTimeout = 2 * time.Second
+
+// DeliverNumbered is Deliver for a message numbered by a SharedStream: its
+// Seq is the stream's, not the Hub's. Connections opened after the message
+// was covered by their initial messages skip it, so a browser sees each
+// message once. It never blocks.
+func (h *Hub) DeliverNumbered(agentID string, m Message) {
+	if m.At.IsZero() {
+		m.At = time.Now()
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		h.logger.Error("cannot encode message", "type", m.Type, "call", m.CallID, "agent", agentID, "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.box(agentID)
+	h.metrics.messages.WithLabelValues(m.Type).Inc()
+	h.record(b, m.Seq, data)
+	for c := range b.conns {
+		if m.Seq > c.after {
+			h.enqueue(b, c, data)
+		}
+	}
+}
+
+// attachShared registers c with what the shared stream gave, plus what the
+// stream delivered between Open and now.
+func (h *Hub) attachShared(c *conn, initial []Message, upTo uint64) bool {
+	encoded := make([][]byte, 0, len(initial))
+	for _, m := range initial {
+		if m.At.IsZero() {
+			m.At = time.Now()
+		}
+		data, err := json.Marshal(m)
+		if err != nil {
+			h.logger.Error("cannot encode message", "type", m.Type, "agent", c.agent.ID, "err", err)
+			return false
+		}
+		h.metrics.messages.WithLabelValues(m.Type).Inc()
+		encoded = append(encoded, data)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	b := h.box(c.agent.ID)
+	b.name = c.agent.Name
+	for _, e := range b.ring {
+		if e.seq > upTo {
+			encoded = append(encoded, e.data)
+			upTo = e.seq
+		}
+	}
+	c.initial, c.after = encoded, upTo
+	// A message the Hub numbers itself (Redis down) must still come after
+	// what this browser has.
+	b.seq = max(b.seq, upTo)
+	h.attach(b, c)
+	return true
+}
