@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/screenpop/screenpop/adapters/postgres"
 	"github.com/screenpop/screenpop/aggregator"
+	"github.com/screenpop/screenpop/aggregator/rediscache"
 	"github.com/screenpop/screenpop/configs"
 	"github.com/screenpop/screenpop/pop"
+	"github.com/screenpop/screenpop/pop/redisbus"
 )
 
 // Options are the process-level things Main must not take from globals, so
@@ -49,6 +53,8 @@ type Main struct {
 	hub     *pop.Hub
 	disp    *pop.Dispatcher
 	calls   []namedCallSource
+	redis   *redis.Client // nil without a redis block
+	bus     *redisbus.Bus // nil without a redis block
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -80,9 +86,15 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
+	var cache aggregator.Cache = aggregator.NewMemoryCache(10000)
+	if rc := cfg.Redis; rc != nil {
+		if cache, err = m.openRedis(rc); err != nil {
+			return nil, err
+		}
+	}
 	m.history = aggregator.NewMemoryHistory(50)
 	m.agg, err = aggregator.New(ac, aggregator.Options{
-		Cache:      aggregator.NewMemoryCache(10000),
+		Cache:      cache,
 		History:    m.history,
 		Logger:     m.logger.With("component", "aggregator"),
 		Registerer: m.reg,
@@ -107,10 +119,28 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
+	var deliverer pop.Deliverer = m.hub
+	if m.redis != nil {
+		// Pops go through the agent's Redis stream, so they reach the
+		// browser whichever daemon holds it; the bus falls back to this
+		// hub by itself while Redis is down.
+		m.bus, err = redisbus.New(redisbus.Config{
+			Client:     m.redis,
+			Hub:        m.hub,
+			KeyPrefix:  cfg.Redis.KeyPrefix,
+			Logger:     m.logger.With("component", "redisbus"),
+			Registerer: m.reg,
+		})
+		if err != nil {
+			return nil, err
+		}
+		m.hub.SetShared(m.bus)
+		deliverer = m.bus
+	}
 	m.disp, err = pop.NewDispatcher(pop.DispatcherConfig{
 		Builder:      m.agg,
 		Recorder:     m.history,
-		Deliverer:    m.hub,
+		Deliverer:    deliverer,
 		CardDeadline: cfg.Deadline,
 		AgentNames:   func(id string) string { return cfg.Agents.Names[id] },
 		Logger:       m.logger.With("component", "dispatcher"),
@@ -125,6 +155,36 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// openRedis makes the shared Redis client and the card cache on it. Nothing
+// connects yet: Redis being down at start only means not-ready.
+func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
+	password := ""
+	if rc.PasswordEnv != "" {
+		password = m.opts.Env(rc.PasswordEnv)
+	}
+	var key []byte
+	if rc.EncryptionKeyEnv != "" {
+		raw := m.opts.Env(rc.EncryptionKeyEnv)
+		var err error
+		if key, err = base64.StdEncoding.DecodeString(raw); err != nil || len(key) != 32 {
+			return nil, fmt.Errorf("%s: redis.encryption_key_env: %s must hold 32 random bytes in base64 (e.g. openssl rand -base64 32)", m.cfg.File, rc.EncryptionKeyEnv)
+		}
+	}
+	client, err := rediscache.NewClient(rediscache.ClientConfig{Addr: rc.Address, Password: password, DB: rc.DB})
+	if err != nil {
+		return nil, fmt.Errorf("%s: redis: %w", m.cfg.File, err)
+	}
+	m.redis = client
+	return rediscache.New(rediscache.Config{
+		Client:        client,
+		KeyPrefix:     rc.KeyPrefix,
+		MaxTTL:        rc.CardTTL,
+		EncryptionKey: key,
+		Logger:        m.logger.With("component", "rediscache"),
+		Registerer:    m.reg,
+	})
 }
 
 func (m *Main) signingSecret() ([]byte, error) {
@@ -176,6 +236,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error { return m.disp.Run(ctx) })
+	if m.bus != nil {
+		g.Go(func() error { return m.bus.Run(ctx) })
+	}
 	for _, c := range m.calls {
 		g.Go(func() error {
 			if err := c.source.Run(ctx, m.disp); err != nil {
@@ -200,6 +263,9 @@ func (m *Main) Addr() net.Addr {
 // Close releases what NewMain opened. It tolerates a Main that never ran.
 func (m *Main) Close() error {
 	m.pools.Close()
+	if m.redis != nil {
+		return m.redis.Close()
+	}
 	return nil
 }
 
@@ -296,6 +362,14 @@ func (m *Main) readyz(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(&b, "telephony %s (%s): NOT READY: %v\n", c.name, c.kind, err)
 		} else {
 			fmt.Fprintf(&b, "telephony %s (%s): ok\n", c.name, c.kind)
+		}
+	}
+	if m.bus != nil {
+		if err := m.bus.Ready(); err != nil {
+			ready = false
+			fmt.Fprintf(&b, "redis: NOT READY: %v (pops still reach browsers on this daemon)\n", err)
+		} else {
+			b.WriteString("redis: ok\n")
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -42,6 +42,15 @@ type demoOptions struct {
 	Ring     time.Duration `yaml:"ring"`
 	Talk     time.Duration `yaml:"talk"`
 	Seed     int64         `yaml:"seed"`
+	// Callers replaces the built-in demo callers (which match
+	// configs/demo/directory.json), e.g. with numbers of another data set.
+	Callers []demoCaller `yaml:"callers"`
+}
+
+type demoCaller struct {
+	Number   string `yaml:"number"`
+	Name     string `yaml:"name"`
+	Withheld bool   `yaml:"withheld"`
 }
 
 type ariOptions struct {
@@ -84,9 +93,16 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 				fail(t, i, err)
 				continue
 			}
+			callers := demo.DefaultCallers()
+			if len(o.Callers) > 0 {
+				callers = callers[:0:0]
+				for _, c := range o.Callers {
+					callers = append(callers, demo.Caller{Number: c.Number, Name: c.Name, Withheld: c.Withheld})
+				}
+			}
 			g, err := demo.New(demo.Config{
 				Interval: o.Interval, Agents: o.Agents, Ring: o.Ring, Talk: o.Talk, Seed: o.Seed,
-				Callers: demo.DefaultCallers(),
+				Callers: callers,
 			}, log)
 			if err != nil {
 				fail(t, i, err)
