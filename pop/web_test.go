@@ -142,7 +142,18 @@ func TestAgentPageInChromium(t *testing.T) {
 
 	waitFor := func(what, expr string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(patience))); err != nil {
+		// A navigation replaces the page's JavaScript context; a poll that
+		// started in the old one fails with "Cannot find context", which
+		// says nothing about the page, so poll again in the new one.
+		deadline := time.Now().Add(patience)
+		for {
+			_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(deadline))))
+			if err == nil {
+				return
+			}
+			if strings.Contains(err.Error(), "Cannot find context") && time.Now().Before(deadline) {
+				continue
+			}
 			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main').innerText`))
 			t.Fatalf("page never showed %s: %v\npage text:\n%s", what, err, html)
 		}
