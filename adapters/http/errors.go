@@ -5,12 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
+	"github.com/screenpop/screenpop/adapters"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
-	"syscall"
 	"unicode"
 	"unicode/utf8"
 
@@ -74,14 +73,7 @@ func requestReason(err error) string {
 	var certInvalid x509.CertificateInvalidError
 	var certErr *tls.CertificateVerificationError
 	var recordErr tls.RecordHeaderError
-	var netErr net.Error
 	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset by the server"
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return "host unreachable"
 	case errors.As(err, &dnsErr):
 		return "cannot resolve the host name " + dnsErr.Name
 	case errors.As(err, &unknownAuth):
@@ -94,10 +86,9 @@ func requestReason(err error) string {
 		return "TLS: the server's certificate is not trusted: " + errors.Unwrap(certErr).Error()
 	case errors.As(err, &recordErr):
 		return "TLS: the server does not speak TLS (is the URL https:// for an http:// server?)"
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return "the server closed the connection"
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return "network timeout"
+	}
+	if reason, ok := adapters.NetworkReason(err); ok {
+		return reason
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/screenpop/screenpop/adapters"
 	"io"
 	"net"
 	"strings"
@@ -106,24 +107,14 @@ func networkReason(err error) string {
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
-	var netErr net.Error
 	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset by the server"
-	case errors.Is(err, syscall.EPIPE):
-		return "the server closed the connection"
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return "host unreachable"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "the server closed the connection"
 	case errors.As(err, &dnsErr):
 		return "cannot resolve the database host name"
 	case errors.As(err, &unknownAuth), errors.As(err, &certErr), errors.As(err, &hostErr):
 		return "TLS: the server's certificate is not trusted (check sslrootcert / sslmode in the DSN)"
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return "network timeout"
+	}
+	if reason, ok := adapters.NetworkReason(err); ok {
+		return reason
 	}
 	// Not a network error: something pgx itself reports, such as a value
 	// it cannot decode. Its text names no host; the first line is enough.
