@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"github.com/screenpop/screenpop/adapters"
 	"net"
 	"net/url"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/adapters"
 )
 
 // FetchError is what Fetch returns when a lookup fails. Its message names

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/screenpop/screenpop/adapters"
 	"io"
 	"net"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/adapters"
 )
 
 // FetchError is what Fetch returns when a query fails. Its message names the
