@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/telephony/ari/fakeari"
+)
+
+// Issue 3 end to end through the real daemon: Asterisk is down when
+// screenpopd starts (/readyz says so, the daemon keeps serving), comes up,
+// and replays the real recording of a ring-all call answered by 1002. Each
+// agent's browser sees what it must: 1002 the pop and the answer, 1001 the
+// pop and its withdrawal because a colleague answered.
+func TestAsteriskRecordingThroughDaemon(t *testing.T) {
+	pbx := fakeari.New(t)
+	pbx.Down()
+
+	cfg, err := configs.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte(`[{name: pbx, type: ari, url: "`+pbx.URL()+`", user: `+fakeari.DefaultUser+
+		`, password_env: ARI_PASSWORD, app: screenpop, inbound_contexts: [from-carrier], heartbeat: 1s}]`), &node); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Content[0].Decode(&cfg.Telephony); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) string {
+		if k == "ARI_PASSWORD" {
+			return fakeari.DefaultPassword
+		}
+		return ""
+	}
+	m, err := NewMain(cfg, Options{Env: env, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		m.Close()
+	})
+	base := "http://" + m.Addr().String()
+
+	// Asterisk down: the daemon serves, but is not ready.
+	get(t, base+"/healthz", http.StatusOK)
+	get(t, base+"/readyz", http.StatusServiceUnavailable)
+
+	alice, bob := dialAgent(t, m, "1001"), dialAgent(t, m, "1002")
+	for _, c := range []*websocket.Conn{alice, bob} {
+		expect(t, c, "snapshot")
+	}
+
+	if err := pbx.Up(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, base)
+	if _, err := pbx.ReplayFile(ctx, "../../telephony/ari/testdata/answered.jsonl", 0); err != nil {
+		t.Fatal(err)
+	}
+
+	callID := expect(t, bob, "pop").CallID
+	if got := expect(t, bob, "answered").CallID; got != callID {
+		t.Errorf("answered for call %q, popped %q", got, callID)
+	}
+	expect(t, bob, "ended")
+
+	expect(t, alice, "pop")
+	w := expect(t, alice, "withdrawn")
+	var data struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal(w.Data, &data); err != nil || data.Reason != "answered_elsewhere" {
+		t.Errorf("alice's pop withdrawn with %s, want reason answered_elsewhere", w.Data)
+	}
+	if v := pbx.Violations(); len(v) > 0 {
+		t.Errorf("the daemon made requests that could touch a call: %v", v)
+	}
+}
+
+// expect reads messages until one of type typ, skipping none of another
+// kind that would mean a wrong sequence (a second pop, say).
+func expect(t *testing.T, c *websocket.Conn, typ string) envelope {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var env envelope
+	if err := c.ReadJSON(&env); err != nil {
+		t.Fatalf("waiting for %s: %v", typ, err)
+	}
+	if env.Type != typ {
+		t.Fatalf("got %s (%s), want %s", env.Type, env.Data, typ)
+	}
+	return env
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("never ready: %s", body)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
