@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -159,7 +160,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listenStable()
 	if err != nil {
 		if tb != nil {
 			tb.Fatalf("fakeari: listen: %v", err)
@@ -172,6 +173,21 @@ func New(tb testing.TB, opts ...Option) *Server {
 		tb.Cleanup(s.Close)
 	}
 	return s
+}
+
+// listenStable listens on a random loopback port below Linux's ephemeral
+// range (32768-60999). Down gives the port up so that clients really get
+// "connection refused"; a port from the ephemeral range could meanwhile be
+// handed to any other process's connection, and Up would fail with "address
+// already in use". Ports below the range are never handed out that way.
+func listenStable() (net.Listener, error) {
+	for range 50 {
+		port := 20000 + rand.IntN(12000)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			return l, nil
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
 }
 
 // URL is the base URL a client is configured with ("http://127.0.0.1:port").
