@@ -57,6 +57,11 @@ type SourceSpec struct {
 	Timeout time.Duration
 	// CacheTTL is how long answers are cached; 0 = not cached.
 	CacheTTL time.Duration
+	// FreshFor is how long a cached answer is shown as it is. An older one
+	// (up to CacheTTL) is still shown at once, and the source is asked again
+	// in the background (stale-while-revalidate). Default CacheTTL/2; equal
+	// to CacheTTL: never revalidated, the entry simply expires.
+	FreshFor time.Duration
 	// Required marks a source without which the card is incomplete: its
 	// failures are logged as warnings and counted in
 	// screenpop_aggregator_incomplete_cards_total.
@@ -117,6 +122,7 @@ const (
 	DefaultMaxRows         = 20
 	DefaultBreakerFailures = 5
 	DefaultBreakerOpenFor  = 30 * time.Second
+	DefaultMaxRefreshes    = 16
 )
 
 // Options are the aggregator's collaborators.
@@ -129,9 +135,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil = not registered.
 	Registerer prometheus.Registerer
-	// Now stamps Card.BuiltAt; default time.Now. Durations and deadlines
-	// always use the monotonic clock.
+	// Now stamps Card.BuiltAt and the age of cached answers; default
+	// time.Now. Durations and deadlines always use the monotonic clock.
 	Now func() time.Time
+	// OnRefresh is told when a background refresh brought data that differs
+	// from what cards were shown, or when Evict dropped a caller's cached
+	// data: the cards of active calls of that number (or customer) are out
+	// of date. customerID is empty when the data was keyed by number only.
+	// It is called from the refresh's goroutine and must not block (the
+	// pop dispatcher's Refresh only queues a rebuild). nil: not told.
+	OnRefresh func(phone, customerID string)
+	// MaxRefreshes bounds background refreshes in flight; beyond it a
+	// stale answer is served without refresh. Default 16.
+	MaxRefreshes int
 }
 
 // Aggregator builds cards. It is safe for concurrent use; Reload swaps the
@@ -147,6 +163,11 @@ type Aggregator struct {
 	reloadMu sync.Mutex // one Reload at a time
 
 	cacheErrLog rateLimit
+
+	flightsMu sync.Mutex
+	flights   map[flightKey]*flight // card fan-outs in progress, for coalescing
+
+	refresh *refresher
 }
 
 // state is one validated configuration with its runtime parts. Builds load
@@ -197,12 +218,20 @@ func New(cfg Config, opts Options) (*Aggregator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aggregator: metrics: %w", err)
 	}
+	if opts.MaxRefreshes < 0 {
+		return nil, fmt.Errorf("aggregator: max refreshes %d must not be negative", opts.MaxRefreshes)
+	}
+	if opts.MaxRefreshes == 0 {
+		opts.MaxRefreshes = DefaultMaxRefreshes
+	}
 	a := &Aggregator{
 		cache:   opts.Cache,
 		history: opts.History,
 		log:     opts.Logger,
 		now:     opts.Now,
 		metrics: m,
+		flights: map[flightKey]*flight{},
+		refresh: newRefresher(opts.MaxRefreshes, opts.OnRefresh),
 	}
 	st, err := a.newState(cfg, nil)
 	if err != nil {
@@ -383,6 +412,14 @@ func withDefaults(s SourceSpec, directory bool) (SourceSpec, []string) {
 	}
 	if s.CacheTTL < 0 {
 		problems = append(problems, fmt.Sprintf("cache TTL %s must not be negative", s.CacheTTL))
+	}
+	switch {
+	case s.FreshFor < 0:
+		problems = append(problems, fmt.Sprintf("fresh for %s must not be negative", s.FreshFor))
+	case s.FreshFor > 0 && s.FreshFor > s.CacheTTL:
+		problems = append(problems, fmt.Sprintf("fresh for %s must not exceed the cache TTL %s (nothing is kept longer than the TTL)", s.FreshFor, s.CacheTTL))
+	case s.FreshFor == 0:
+		s.FreshFor = s.CacheTTL / 2
 	}
 	if s.MaxConcurrent < 0 {
 		problems = append(problems, fmt.Sprintf("max concurrent %d must not be negative (0 means no limit)", s.MaxConcurrent))

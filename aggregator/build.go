@@ -66,16 +66,26 @@ type cardRun struct {
 func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, customerID string) screenpop.Card {
 	st := a.state.Load()
 	started := time.Now()
-	card := screenpop.Card{CallID: call.CallID, Caller: call.Caller, BuiltAt: a.now()}
-
 	deadline := started.Add(st.cfg.Deadline)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	num, kind := classify(call.Caller, st.region)
+	if kind != callerPhone {
+		// Nothing is looked up by number: there is nothing worth sharing.
+		return a.fanOut(ctx, st, call, customerID, num, kind, started, deadline, false)
+	}
+	return a.coalesce(ctx, st, call, customerID, num, started, deadline)
+}
+
+// fanOut builds one card: directory, sources, history. shared marks a card
+// built for every call of a coalesced flight: its history then keeps the
+// calls of every one of them, and each caller drops its own (personalise).
+func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallEvent, customerID string, num Number, kind callerKind, started, deadline time.Time, shared bool) screenpop.Card {
+	card := screenpop.Card{CallID: call.CallID, Caller: call.Caller, BuiltAt: a.now()}
 	ctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("card of call %s: deadline of %s reached", call.CallID, st.cfg.Deadline))
 	defer cancel()
 
-	num, kind := classify(call.Caller, st.region)
 	card.Phone = num.E164
 	r := &cardRun{
 		a: a, st: st, ctx: ctx, deadline: deadline, caller: kind, card: &card,
@@ -120,8 +130,12 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 	var history chan []screenpop.PastCall
 	if a.history != nil && kind == callerPhone {
 		history = make(chan []screenpop.PastCall, 1)
-		phone := card.Phone
-		go func() { history <- a.recentCalls(ctx, phone, call.CallID, st.cfg.HistoryLimit) }()
+		phone, callID, limit := card.Phone, call.CallID, st.cfg.HistoryLimit
+		if shared {
+			// One more, for the call each sharer drops from its copy.
+			callID, limit = "", limit+1
+		}
+		go func() { history <- a.recentCalls(ctx, phone, callID, limit) }()
 	}
 
 	r.collect(history)

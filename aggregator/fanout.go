@@ -1,9 +1,7 @@
 package aggregator
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,13 +64,23 @@ func (a *Aggregator) ask(ctx context.Context, rt *sourceRuntime, key Key, limit 
 	var ck string
 	if a.cache != nil && rt.spec.CacheTTL > 0 {
 		ck = cacheKey(name, rt.spec.Needs, param)
-		if records, ok := a.fromCache(ctx, rt, ck); ok {
-			o = answered(records)
+		if entry, ok := a.fromCache(ctx, rt, ck); ok {
+			o = answered(entry.Records)
 			o.cached, o.kind = true, outcomeCached
+			if a.now().Sub(entry.FetchedAt) >= rt.spec.FreshFor {
+				a.revalidate(rt, key, ck, entry.raw)
+			}
 			return o
 		}
 	}
+	return a.fetch(ctx, rt, key, limit, ck)
+}
 
+// fetch asks the source itself, through its concurrency limit and circuit
+// breaker, and caches the answer under ck (when not empty). ctx carries the
+// source's time budget, limit says how long it is (for messages).
+func (a *Aggregator) fetch(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration, ck string) outcome {
+	name := rt.spec.Name
 	g := rt.guard
 	if g.slots != nil {
 		select {
@@ -181,36 +189,31 @@ func (a *Aggregator) panicked(rt *sourceRuntime, p any, stack []byte) outcome {
 	return outcome{status: screenpop.SectionError, kind: outcomePanic, reason: rt.spec.Name + " failed unexpectedly"}
 }
 
-// fromCache returns the cached records of a source. Cache trouble is
+// fromCache returns the cached answer of a source. Cache trouble is
 // logged (at most once a minute) and the source asked instead.
-func (a *Aggregator) fromCache(ctx context.Context, rt *sourceRuntime, key string) ([]Record, bool) {
+func (a *Aggregator) fromCache(ctx context.Context, rt *sourceRuntime, key string) (cacheEntry, bool) {
 	data, err := a.cache.Get(ctx, key)
 	switch {
 	case errors.Is(err, ErrCacheMiss):
 		a.metrics.cacheRequests.WithLabelValues("miss").Inc()
-		return nil, false
+		return cacheEntry{}, false
 	case err != nil:
 		a.metrics.cacheRequests.WithLabelValues("error").Inc()
 		a.cacheTrouble(rt, "cannot read from the cache", err)
-		return nil, false
+		return cacheEntry{}, false
 	}
-	var records []Record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // ids beyond 2^53 stay exact
-	if err := dec.Decode(&records); err != nil {
+	entry, err := decodeEntry(data)
+	if err != nil {
 		a.metrics.cacheRequests.WithLabelValues("error").Inc()
 		a.cacheTrouble(rt, "cached value is not a list of records", err)
-		return nil, false
+		return cacheEntry{}, false
 	}
 	a.metrics.cacheRequests.WithLabelValues("hit").Inc()
-	return records, true
+	return entry, true
 }
 
 func (a *Aggregator) toCache(ctx context.Context, rt *sourceRuntime, key string, records []Record) {
-	if records == nil {
-		records = []Record{}
-	}
-	data, err := json.Marshal(records)
+	data, err := encodeEntry(a.now(), records)
 	if err != nil {
 		a.cacheTrouble(rt, "cannot encode the records for the cache", err)
 		return

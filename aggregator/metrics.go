@@ -38,7 +38,12 @@ type metrics struct {
 	cacheRequests   *prometheus.CounterVec   // result
 	resolutions     *prometheus.CounterVec   // result
 	incompleteCards prometheus.Counter
+	coalesced       prometheus.Counter
+	refreshes       *prometheus.CounterVec // result
+	evictions       *prometheus.CounterVec // result
 }
+
+var evictionResults = []string{"ok", "error"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -70,6 +75,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "screenpop", Subsystem: "aggregator", Name: "incomplete_cards_total",
 			Help: "Cards sent without the data of a source configured as required.",
 		}),
+		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "coalesced_total",
+			Help: "Cards that shared the fan-out already running for the same number and customer instead of asking every source again.",
+		}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "background_refreshes_total",
+			Help: "Background refreshes of stale cached source answers, by result (changed, unchanged, failed, dropped).",
+		}, []string{"result"}),
+		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "screenpop", Subsystem: "aggregator", Name: "evictions_total",
+			Help: "Evict requests (a source system said a customer's data changed), by result (ok, error).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
 		// Registered once per Aggregator; Reload only adds label values. A
@@ -94,12 +111,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		if m.incompleteCards, err = register(reg, m.incompleteCards); err != nil {
 			return nil, err
 		}
+		if m.coalesced, err = register(reg, m.coalesced); err != nil {
+			return nil, err
+		}
+		if m.refreshes, err = register(reg, m.refreshes); err != nil {
+			return nil, err
+		}
+		if m.evictions, err = register(reg, m.evictions); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range cacheResults {
 		m.cacheRequests.WithLabelValues(r)
 	}
 	for _, r := range resolutionResults {
 		m.resolutions.WithLabelValues(string(r))
+	}
+	for _, r := range refreshResults {
+		m.refreshes.WithLabelValues(r)
+	}
+	for _, r := range evictionResults {
+		m.evictions.WithLabelValues(r)
 	}
 	return m, nil
 }

@@ -140,6 +140,7 @@ type callState struct {
 	endEvent   screenpop.CallEvent
 	selecting  bool      // a BuildFor is running
 	lastSeen   time.Time // dispatcher clock, for StaleAfter
+	refresh    refreshState
 }
 
 type endedCall struct {
@@ -533,6 +534,7 @@ func (d *Dispatcher) cardReady(c *callState, card screenpop.Card) {
 		d.finish(c)
 		return
 	}
+	d.refreshIfAsked(c) // fresher data came while this card was built
 	if c.answeredBy != "" {
 		d.handOver(c, false)
 		return

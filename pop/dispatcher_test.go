@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -600,5 +601,62 @@ func TestManyConcurrentCalls(t *testing.T) {
 	}
 	if v := metricValue(t, e.reg, "screenpop_pop_active_calls", nil); v != 0 {
 		t.Errorf("active calls gauge %v", v)
+	}
+}
+
+// TestRefreshSendsNewCardToHolders: the aggregator says a number's data
+// changed; the holders of its live call get the rebuilt card, other calls
+// and ended calls are left alone, and a refresh asked while the first card
+// was built is not lost.
+func TestRefreshSendsNewCardToHolders(t *testing.T) {
+	e := startDispatcher(t, nil)
+	var version atomic.Int64
+	e.b.card = func(ev screenpop.CallEvent) screenpop.Card {
+		c := testCard(ev)
+		c.Sections[0].Fields[0].Value = float64(version.Load())
+		return c
+	}
+	now := time.Now()
+	other := ringing("c2", now, "carol")
+	other.Caller.Number = "+48601234567"
+	e.d.HandleCall(ringing("c1", now, "alice", "bob"))
+	e.d.HandleCall(other)
+	e.del.waitTypes(t, "alice", "c1", TypePop)
+	e.del.waitTypes(t, "bob", "c1", TypePop)
+	e.del.waitTypes(t, "carol", "c2", TypePop)
+	e.d.HandleCall(answered("c1", "bob", now))
+	e.del.waitTypes(t, "bob", "c1", TypePop, TypeAnswered)
+
+	version.Store(2)
+	e.d.Refresh("+4930123456", "")
+	e.del.waitTypes(t, "bob", "c1", TypePop, TypeAnswered, TypeCard)
+	got := decode[CardData](t, e.del.of("bob")[2])
+	if got.Card.CallID != "c1" || got.Card.Sections[0].Fields[0].Value != float64(2) || got.SelectedBy.ID != "" {
+		t.Errorf("refreshed card: %+v", got)
+	}
+	// By customer: the customer of c2's card.
+	e.d.Refresh("", "k-c2")
+	e.del.waitTypes(t, "carol", "c2", TypePop, TypeCard)
+	if n := e.b.buildCount("c1"); n != 2 {
+		t.Errorf("c1 built %d times, want 2", n)
+	}
+	if got := e.del.types("alice", "c1"); fmt.Sprint(got) != fmt.Sprint([]string{TypePop, TypeWithdrawn}) {
+		t.Errorf("alice (no longer holding) got %v", got)
+	}
+
+	// Asked while the first card of c3 is being built.
+	release := e.b.gate("c3")
+	started := make(chan string, 4)
+	e.b.mu.Lock()
+	e.b.started = started
+	e.b.mu.Unlock()
+	e.d.HandleCall(ringing("c3", now, "dave"))
+	<-started
+	e.d.Refresh("+4930123456", "")
+	release()
+	e.del.waitTypes(t, "dave", "c3", TypePop, TypeCard)
+	<-started
+	if v := metricValue(t, e.reg, "screenpop_pop_refreshed_cards_total", nil); v < 3 {
+		t.Errorf("refreshed cards = %v", v)
 	}
 }

@@ -23,8 +23,9 @@ const (
 var dropReasons = []string{dropSlow, dropWriteError, dropAuth, dropOrigin}
 
 type dispatcherMetrics struct {
-	latency     prometheus.Histogram
-	activeCalls prometheus.Gauge
+	latency        prometheus.Histogram
+	activeCalls    prometheus.Gauge
+	refreshedCards prometheus.Counter
 }
 
 func newDispatcherMetrics(reg prometheus.Registerer) (*dispatcherMetrics, error) {
@@ -39,8 +40,12 @@ func newDispatcherMetrics(reg prometheus.Registerer) (*dispatcherMetrics, error)
 			Name: "screenpop_pop_active_calls",
 			Help: "Calls the dispatcher is following (rung, not ended yet).",
 		}),
+		refreshedCards: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "screenpop_pop_refreshed_cards_total",
+			Help: "Cards of live calls rebuilt and sent again because their data changed (Refresh).",
+		}),
 	}
-	return m, register(reg, m.latency, m.activeCalls)
+	return m, register(reg, m.latency, m.activeCalls, m.refreshedCards)
 }
 
 type hubMetrics struct {
