@@ -48,6 +48,15 @@ type Config struct {
 	// between several daemons. Without it the cache is in-process and each
 	// daemon serves only the browsers connected to it.
 	Redis *Redis `yaml:"redis"`
+	API   API    `yaml:"api"`
+}
+
+// API configures the HTTP API that company systems call.
+type API struct {
+	// EvictTokensEnv names a variable holding the comma-separated bearer
+	// tokens that may call POST /api/v1/evict (a system whose data about a
+	// customer changed). Unset: the endpoint is not mounted.
+	EvictTokensEnv string `yaml:"evict_tokens_env"`
 }
 
 // Redis configures the shared Redis.
@@ -105,11 +114,14 @@ type Telephony struct {
 // Source is one configured data source. The common options are here; the
 // options of its kind are in Options.
 type Source struct {
-	Name          string        `yaml:"name"`
-	Type          string        `yaml:"type"`
-	Section       string        `yaml:"section"`
-	Timeout       time.Duration `yaml:"timeout"`
-	CacheTTL      time.Duration `yaml:"cache_ttl"`
+	Name     string        `yaml:"name"`
+	Type     string        `yaml:"type"`
+	Section  string        `yaml:"section"`
+	Timeout  time.Duration `yaml:"timeout"`
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// FreshFor: a cached answer older than this is shown at once and asked
+	// again in the background (stale-while-revalidate); default cache_ttl/2.
+	FreshFor      time.Duration `yaml:"fresh_for"`
 	Required      bool          `yaml:"required"`
 	Needs         string        `yaml:"needs"`
 	MaxConcurrent int           `yaml:"max_concurrent"`
@@ -384,6 +396,9 @@ func (c *Config) validateSource(errs *Errors, path string, s *Source, directory 
 	}
 	if s.CacheTTL < 0 || s.CacheTTL > 24*time.Hour {
 		add(fmt.Sprintf("cache_ttl %s is outside 0..24h", s.CacheTTL), "customer data is personal data: keep it short, e.g. cache_ttl: 5m")
+	}
+	if s.FreshFor < 0 || (s.CacheTTL > 0 && s.FreshFor > s.CacheTTL) {
+		add(fmt.Sprintf("fresh_for %s is outside 0..cache_ttl (%s)", s.FreshFor, s.CacheTTL), "e.g. fresh_for: 30s with cache_ttl: 5m; leave it out for half of cache_ttl")
 	}
 	if s.MaxConcurrent < 0 {
 		add("max_concurrent must not be negative", "0 means no limit")

@@ -94,8 +94,16 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	}
 	m.history = aggregator.NewMemoryHistory(50)
 	m.agg, err = aggregator.New(ac, aggregator.Options{
-		Cache:      cache,
-		History:    m.history,
+		Cache:   cache,
+		History: m.history,
+		// A background refresh found fresher data: cards on screen for
+		// that caller are rebuilt and re-sent. m.disp is set below, before
+		// any card is built.
+		OnRefresh: func(phone, customerID string) {
+			if m.disp != nil {
+				m.disp.Refresh(phone, customerID)
+			}
+		},
 		Logger:     m.logger.With("component", "aggregator"),
 		Registerer: m.reg,
 	})
@@ -262,6 +270,7 @@ func (m *Main) Addr() net.Addr {
 
 // Close releases what NewMain opened. It tolerates a Main that never ran.
 func (m *Main) Close() error {
+	m.agg.Close()
 	m.pools.Close()
 	if m.redis != nil {
 		return m.redis.Close()
@@ -337,6 +346,9 @@ func (m *Main) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
+	if name := m.cfg.API.EvictTokensEnv; name != "" {
+		mux.Handle("/api/v1/evict", aggregator.EvictHandler(m.agg, splitTokens(m.opts.Env(name)), m.logger.With("component", "evict")))
+	}
 	for _, c := range m.calls {
 		if c.handler != nil {
 			mux.Handle("/api/v1/call-events/"+c.name, c.handler)

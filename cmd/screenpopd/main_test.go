@@ -33,8 +33,15 @@ func startDemo(t *testing.T) *Main {
 		t.Fatal(err)
 	}
 	cfg.Telephony[0].Options = opts.Content[0]
+	cfg.API.EvictTokensEnv = "EVICT_TOKENS"
+	env := func(k string) string {
+		if k == "EVICT_TOKENS" {
+			return testEvictToken
+		}
+		return ""
+	}
 	var stdout bytes.Buffer
-	m, err := NewMain(cfg, Options{Stdout: &syncWriter{w: &stdout}, Stderr: io.Discard})
+	m, err := NewMain(cfg, Options{Env: env, Stdout: &syncWriter{w: &stdout}, Stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +57,40 @@ func startDemo(t *testing.T) *Main {
 	})
 	m.Addr()
 	return m
+}
+
+const testEvictToken = "evict-token-0123456789"
+
+// A company system tells screenpop a customer's data changed: only with its
+// token, and the answer says the card was evicted.
+func TestEvictEndpoint(t *testing.T) {
+	m := startDemo(t)
+	url := "http://" + m.Addr().String() + "/api/v1/evict"
+	post := func(token, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("", `{"customer_id":"C-20001"}`); code != http.StatusUnauthorized {
+		t.Errorf("without token: %d, want 401", code)
+	}
+	if code := post("wrong-token-0123456789", `{"customer_id":"C-20001"}`); code != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d, want 401", code)
+	}
+	if code := post(testEvictToken, `{}`); code != http.StatusBadRequest {
+		t.Errorf("empty request: %d, want 400", code)
+	}
+	if code := post(testEvictToken, `{"customer_id":"C-20001"}`); code != http.StatusNoContent {
+		t.Errorf("evict: %d, want 204", code)
+	}
 }
 
 type envelope struct {

@@ -80,6 +80,7 @@ func aggregatorConfig(cfg *configs.Config, pools *postgres.Pools, env func(strin
 			Source:        src,
 			Timeout:       s.Timeout,
 			CacheTTL:      s.CacheTTL,
+			FreshFor:      s.FreshFor,
 			Required:      s.Required,
 			Needs:         s.Needs,
 			MaxConcurrent: s.MaxConcurrent,

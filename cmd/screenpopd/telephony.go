@@ -143,12 +143,7 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 				fail(t, i, fmt.Errorf("tokens_env is required: name the environment variable holding the PBX's bearer token(s), comma-separated"))
 				continue
 			}
-			var tokens []string
-			for _, tok := range strings.Split(env(o.TokensEnv), ",") {
-				if tok = strings.TrimSpace(tok); tok != "" {
-					tokens = append(tokens, tok)
-				}
-			}
+			tokens := splitTokens(env(o.TokensEnv))
 			if len(tokens) == 0 {
 				fail(t, i, fmt.Errorf("environment variable %s (tokens_env) is empty or unset", o.TokensEnv))
 				continue
@@ -169,4 +164,16 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 		return nil, errs
 	}
 	return out, nil
+}
+
+// splitTokens reads a comma-separated list of bearer tokens from one
+// environment variable.
+func splitTokens(v string) []string {
+	var tokens []string
+	for _, tok := range strings.Split(v, ",") {
+		if tok = strings.TrimSpace(tok); tok != "" {
+			tokens = append(tokens, tok)
+		}
+	}
+	return tokens
 }
