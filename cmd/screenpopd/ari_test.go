@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -53,20 +52,7 @@ func TestAsteriskRecordingThroughDaemon(t *testing.T) {
 			t.Logf("daemon log:\n%s", logs.w)
 		}
 	})
-	m, err := NewMain(cfg, Options{Env: env, Stderr: logs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		m.Close()
-	})
+	m := runMain(t, cfg, Options{Env: env, Stderr: logs})
 	base := "http://" + m.Addr().String()
 
 	// Asterisk down: the daemon serves, but is not ready.

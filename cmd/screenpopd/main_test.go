@@ -41,7 +41,15 @@ func startDemo(t *testing.T) *Main {
 		return ""
 	}
 	var stdout bytes.Buffer
-	m, err := NewMain(cfg, Options{Env: env, Stdout: &syncWriter{w: &stdout}, Stderr: io.Discard})
+	return runMain(t, cfg, Options{Env: env, Stdout: &syncWriter{w: &stdout}, Stderr: io.Discard})
+}
+
+// runMain builds and runs a whole daemon for one test, on the address its
+// configuration names (use 127.0.0.1:0), and stops it when the test ends.
+// It returns once the daemon listens.
+func runMain(t *testing.T, cfg *configs.Config, opts Options) *Main {
+	t.Helper()
+	m, err := NewMain(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -37,18 +36,7 @@ sources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewMain(cfg, Options{Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-		m.Close()
-	}()
+	m := runMain(t, cfg, Options{Stderr: io.Discard})
 	c := dialAgent(t, m, "1001")
 	var first envelope
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -47,22 +47,7 @@ func TestPopReachesAgentOnAnotherDaemon(t *testing.T) {
 		if err := node.Content[0].Decode(&cfg.Telephony); err != nil {
 			t.Fatal(err)
 		}
-		m, err := NewMain(cfg, Options{Env: getenv, Stderr: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			m.Close()
-		})
-		m.Addr()
-		return m
+		return runMain(t, cfg, Options{Env: getenv, Stderr: io.Discard})
 	}
 	b := mk(`[{name: cti, type: http, tokens_env: CTI}]`)
 	c := dialAgent(t, b, "1001")
