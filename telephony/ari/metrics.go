@@ -1,7 +1,6 @@
 package ari
 
 import (
-	"errors"
 	"reflect"
 	"slices"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/telephony"
 )
 
 // unknownType is the events_total label for event types ari/v5 cannot
@@ -80,25 +80,25 @@ func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 
 	if reg != nil {
 		var err error
-		if connected, err = register(reg, connected); err != nil {
+		if connected, err = telephony.Register(reg, connected); err != nil {
 			return nil, err
 		}
-		if events, err = register(reg, events); err != nil {
+		if events, err = telephony.Register(reg, events); err != nil {
 			return nil, err
 		}
-		if malformed, err = register(reg, malformed); err != nil {
+		if malformed, err = telephony.Register(reg, malformed); err != nil {
 			return nil, err
 		}
-		if reconnects, err = register(reg, reconnects); err != nil {
+		if reconnects, err = telephony.Register(reg, reconnects); err != nil {
 			return nil, err
 		}
-		if resyncs, err = register(reg, resyncs); err != nil {
+		if resyncs, err = telephony.Register(reg, resyncs); err != nil {
 			return nil, err
 		}
-		if calls, err = register(reg, calls); err != nil {
+		if calls, err = telephony.Register(reg, calls); err != nil {
 			return nil, err
 		}
-		if active, err = register(reg, active); err != nil {
+		if active, err = telephony.Register(reg, active); err != nil {
 			return nil, err
 		}
 	}
@@ -138,20 +138,4 @@ func (m *metrics) ended(o screenpop.Outcome) {
 		return
 	}
 	m.callsVec.WithLabelValues(m.source, string(o)).Inc()
-}
-
-// register registers c, or returns the collector already registered under
-// the same description: screenpop_telephony_* are shared by every telephony
-// source, and two ARI sources (two PBXes) share the screenpop_ari_* ones.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

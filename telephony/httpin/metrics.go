@@ -1,10 +1,11 @@
 package httpin
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/screenpop/screenpop/telephony"
 )
 
 // statusCodes are every status the handler answers with: the code label
@@ -28,10 +29,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"code"})
 	if reg != nil {
 		var err error
-		if events, err = register(reg, events); err != nil {
+		if events, err = telephony.Register(reg, events); err != nil {
 			return nil, err
 		}
-		if requests, err = register(reg, requests); err != nil {
+		if requests, err = telephony.Register(reg, requests); err != nil {
 			return nil, err
 		}
 	}
@@ -44,20 +45,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.requests[code] = requests.WithLabelValues(strconv.Itoa(code))
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// its name: several http telephony sources share one registry and count
-// together.
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, err
-	}
-	return c, nil
 }
