@@ -68,6 +68,10 @@ type RequestError struct {
 
 func (e *RequestError) Error() string { return e.Code + ": " + e.Message }
 
+// codeUnknownCall is the RequestError code of a call this dispatcher does
+// not know; the Hub then asks the other daemons (RequestForwarder).
+const codeUnknownCall = "unknown_call"
+
 func requestError(code, format string, args ...any) error {
 	return &RequestError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
@@ -637,7 +641,7 @@ func (d *Dispatcher) Select(agent Agent, callID, customerID string) error {
 	defer d.mu.Unlock()
 	c := d.calls[callID]
 	if c == nil || c.ended {
-		return requestError("unknown_call", "this call is over")
+		return requestError(codeUnknownCall, "this call is over")
 	}
 	if !c.holders[agent.ID] {
 		return requestError("forbidden", "this call is not shown to you")
@@ -718,7 +722,7 @@ func (d *Dispatcher) Note(ctx context.Context, agent Agent, callID, text, ref st
 		phone = e.phone
 	} else {
 		d.mu.Unlock()
-		return requestError("unknown_call", "this call is not known (any more)")
+		return requestError(codeUnknownCall, "this call is not known (any more)")
 	}
 	d.mu.Unlock()
 	if phone == "" {
@@ -738,6 +742,15 @@ func (d *Dispatcher) Note(ctx context.Context, agent Agent, callID, text, ref st
 	d.send(agent.ID, Message{Type: TypeNoteSaved, CallID: callID, Data: NoteSavedData{Note: note, Ref: ref}})
 	d.mu.Unlock()
 	return nil
+}
+
+// Knows reports whether callID is a call this dispatcher follows, or one
+// that ended recently enough for notes: another daemon forwards a browser's
+// request about such a call here (see RequestForwarder).
+func (d *Dispatcher) Knows(callID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[callID] != nil || d.recent[callID] != nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

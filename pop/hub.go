@@ -578,25 +578,35 @@ func (h *Hub) handleRequest(c *conn, data []byte) {
 		h.reply(c, Request{}, &RequestError{Code: "bad_request", Message: "not a JSON request"})
 		return
 	}
-	reqs := h.requests()
-	if reqs == nil {
-		h.reply(c, req, &RequestError{Code: "unavailable", Message: "the server is starting; try again"})
-		return
-	}
-	var err error
-	switch req.Type {
-	case RequestSelect:
-		err = reqs.Select(c.agent, req.CallID, req.CustomerID)
-	case RequestNote:
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
-		err = reqs.Note(ctx, c.agent, req.CallID, req.Text, req.Ref)
-		cancel()
-	default:
-		err = &RequestError{Code: "bad_request", Message: fmt.Sprintf("unknown request type %q", req.Type)}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
+	defer cancel()
+	err := h.handle(ctx, c.agent, req)
+	var re *RequestError
+	if errors.As(err, &re) && re.Code == codeUnknownCall {
+		// The call may be another daemon's: the one that saw it from the
+		// PBX. The identity forwarded is the one this Hub authenticated.
+		if f, ok := h.sharedStream().(RequestForwarder); ok {
+			err = f.Forward(ctx, c.agent, req)
+		}
 	}
 	if err != nil {
 		h.reply(c, req, err)
 	}
+}
+
+// handle answers one request with the local Requests.
+func (h *Hub) handle(ctx context.Context, agent Agent, req Request) error {
+	reqs := h.requests()
+	if reqs == nil {
+		return &RequestError{Code: "unavailable", Message: "the server is starting; try again"}
+	}
+	switch req.Type {
+	case RequestSelect:
+		return reqs.Select(agent, req.CallID, req.CustomerID)
+	case RequestNote:
+		return reqs.Note(ctx, agent, req.CallID, req.Text, req.Ref)
+	}
+	return &RequestError{Code: "bad_request", Message: fmt.Sprintf("unknown request type %q", req.Type)}
 }
 
 // reply sends an error to the one connection that made the request. It has

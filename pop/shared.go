@@ -27,11 +27,66 @@ type SharedStream interface {
 	Close(agentID string)
 }
 
+// RequestForwarder is a SharedStream that also carries browser requests
+// between daemons. The dispatcher that knows a call is the one of the
+// daemon that saw it from the PBX; a browser connected to another daemon
+// would otherwise get unknown_call for its select or note.
+type RequestForwarder interface {
+	// Forward hands req, made by agent as the Hub authenticated it, to the
+	// daemon whose dispatcher knows req.CallID. nil: that daemon accepted
+	// it, and its answer (card, note_saved) comes as a message through the
+	// stream. A *RequestError: that daemon refused it, or unknown_call when
+	// no daemon claimed it in time. ctx bounds the whole request.
+	Forward(ctx context.Context, agent Agent, req Request) error
+	// ServeRequests gives the stream what answers the requests other
+	// daemons forward. SetShared passes the Hub's own Requests.
+	ServeRequests(local LocalRequests)
+}
+
+// LocalRequests answers, on the daemon that knows a call, the requests
+// another daemon forwarded.
+type LocalRequests interface {
+	// Knows reports whether this daemon's dispatcher follows callID (live,
+	// or ended recently enough for notes): only such a daemon claims a
+	// forwarded request.
+	Knows(callID string) bool
+	// Handle answers req of agent exactly as if the agent's browser were
+	// connected here, with the same checks.
+	Handle(ctx context.Context, agent Agent, req Request) error
+}
+
 type sharedBox struct{ SharedStream }
 
 // SetShared makes the Hub resume and snapshot browsers from s. Set it
-// before serving.
-func (h *Hub) SetShared(s SharedStream) { h.shared.Store(&sharedBox{s}) }
+// before serving. When s is also a RequestForwarder, requests about calls
+// the local dispatcher does not know go through it, and the requests other
+// daemons forward are answered by the local dispatcher.
+func (h *Hub) SetShared(s SharedStream) {
+	h.shared.Store(&sharedBox{s})
+	if f, ok := s.(RequestForwarder); ok {
+		f.ServeRequests(hubRequests{h})
+	}
+}
+
+// hubRequests answers forwarded requests with whatever SetRequests set,
+// looked up per request: SetShared usually comes first.
+type hubRequests struct{ h *Hub }
+
+var _ LocalRequests = hubRequests{}
+
+// callKnower is the part of the Dispatcher that says which calls it has.
+type callKnower interface {
+	Knows(callID string) bool
+}
+
+func (r hubRequests) Knows(callID string) bool {
+	k, ok := r.h.requests().(callKnower)
+	return ok && k.Knows(callID)
+}
+
+func (r hubRequests) Handle(ctx context.Context, agent Agent, req Request) error {
+	return r.h.handle(ctx, agent, req)
+}
 
 func (h *Hub) sharedStream() SharedStream {
 	if b := h.shared.Load(); b != nil {

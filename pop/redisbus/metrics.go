@@ -8,6 +8,15 @@ const (
 	opRead    = "read"    // XREAD of the connected agents' streams
 	opOpen    = "open"    // replay or snapshot for a connecting browser
 	opPing    = "ping"    // the health check
+	opForward = "forward" // publishing a browser request for the other daemons
+	opServe   = "serve"   // subscribing, claiming or answering forwarded requests
+)
+
+// Label values of screenpop_redisbus_forwarded_requests_total{outcome}.
+const (
+	forwardClaimed   = "claimed"   // another daemon knew the call and answered
+	forwardUnclaimed = "unclaimed" // no daemon claimed it in time: unknown_call
+	forwardFailed    = "failed"    // Redis failed, or the claimer did not answer in time
 )
 
 // Label values of screenpop_redisbus_delivered_total{path}.
@@ -21,6 +30,8 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	delivered    *prometheus.CounterVec
 	deduplicated prometheus.Counter
+	forwarded    *prometheus.CounterVec
+	served       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "screenpop_redis_errors_total",
-			Help: "Failed Redis operations of the pop bus, by operation (deliver, read, open, ping).",
+			Help: "Failed Redis operations of the pop bus, by operation (deliver, read, open, ping, forward, serve).",
 		}, []string{"op"}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "screenpop_redisbus_delivered_total",
@@ -41,8 +52,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "screenpop_redisbus_deduplicated_total",
 			Help: "Messages not appended because another daemon watching the same PBX already had.",
 		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "screenpop_redisbus_forwarded_requests_total",
+			Help: "Browser requests about calls this daemon does not know, sent to the other daemons, by outcome (claimed, unclaimed, failed).",
+		}, []string{"outcome"}),
+		served: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "screenpop_redisbus_served_requests_total",
+			Help: "Browser requests forwarded by another daemon and answered by this daemon's dispatcher.",
+		}),
 	}
-	for _, op := range []string{opDeliver, opRead, opOpen, opPing} {
+	for _, o := range []string{forwardClaimed, forwardUnclaimed, forwardFailed} {
+		m.forwarded.WithLabelValues(o)
+	}
+	for _, op := range []string{opDeliver, opRead, opOpen, opPing, opForward, opServe} {
 		m.errors.WithLabelValues(op)
 	}
 	for _, p := range []string{pathRedis, pathLocalFallback} {
@@ -51,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.up, m.errors, m.delivered, m.deduplicated} {
+	for _, c := range []prometheus.Collector{m.up, m.errors, m.delivered, m.deduplicated, m.forwarded, m.served} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -68,9 +68,13 @@ type Config struct {
 	// OpTimeout bounds one Redis operation of the delivery path; default 1s.
 	OpTimeout time.Duration
 	// ReadBlock is how long one XREAD waits for messages; default 5s.
-	ReadBlock  time.Duration
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	ReadBlock time.Duration
+	// ForwardTimeout is how long a browser request about a call the local
+	// dispatcher does not know waits for another daemon to claim it before
+	// the browser gets unknown_call; default 500ms.
+	ForwardTimeout time.Duration
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 }
 
 // Bus implements pop.Deliverer (for the Dispatcher) and pop.SharedStream
@@ -83,6 +87,16 @@ type Bus struct {
 	metrics *metrics
 	wakeKey string
 	up      atomic.Bool
+	// daemonID names this daemon on the wake stream and the replies
+	// channel.
+	daemonID string
+	// local answers the requests other daemons forward (pop.Hub).
+	localReqs atomic.Pointer[localBox]
+	// listening is true once the requests subscription is confirmed.
+	listening atomic.Bool
+
+	pmu     sync.Mutex
+	pending map[string]chan forwardReply // forwarded request -> its answers
 
 	qmu    sync.Mutex
 	queue  []outgoing
@@ -128,7 +142,7 @@ func New(cfg Config) (*Bus, error) {
 		cfg.KeyPrefix = "screenpop:"
 	}
 	if cfg.StreamLength < 0 || cfg.StreamTTL < 0 || cfg.PopsTTL < 0 || cfg.DedupTTL < 0 ||
-		cfg.HealthInterval < 0 || cfg.OpTimeout < 0 || cfg.ReadBlock < 0 {
+		cfg.HealthInterval < 0 || cfg.OpTimeout < 0 || cfg.ReadBlock < 0 || cfg.ForwardTimeout < 0 {
 		return nil, errors.New("redisbus: lengths and durations must not be negative")
 	}
 	if cfg.StreamLength == 0 {
@@ -145,6 +159,7 @@ func New(cfg Config) (*Bus, error) {
 	defDur(&cfg.HealthInterval, time.Second)
 	defDur(&cfg.OpTimeout, time.Second)
 	defDur(&cfg.ReadBlock, 5*time.Second)
+	defDur(&cfg.ForwardTimeout, 500*time.Millisecond)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -154,13 +169,16 @@ func New(cfg Config) (*Bus, error) {
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
+	daemonID := hex.EncodeToString(id)
 	return &Bus{
 		cfg:      cfg,
 		client:   cfg.Client,
 		hub:      cfg.Hub,
 		logger:   cfg.Logger,
 		metrics:  m,
-		wakeKey:  cfg.KeyPrefix + "wake:" + hex.EncodeToString(id),
+		wakeKey:  cfg.KeyPrefix + "wake:" + daemonID,
+		daemonID: daemonID,
+		pending:  map[string]chan forwardReply{},
 		signal:   make(chan struct{}, 1),
 		watching: map[string]*watch{},
 		ordinals: map[string]*ordinal{},
@@ -213,6 +231,7 @@ func (b *Bus) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.readLoop(ctx) })
 	wg.Go(func() { b.healthLoop(ctx) })
+	wg.Go(func() { b.requestLoop(ctx) })
 	b.sendLoop(ctx)
 	wg.Wait()
 	return nil

@@ -47,6 +47,13 @@ type daemon struct {
 
 func startDaemon(t *testing.T, addr, prefix string) *daemon {
 	t.Helper()
+	return startDaemonWith(t, addr, prefix, cardBuilder{}, nil)
+}
+
+// startDaemonWith is startDaemon with a card builder and call recorder of
+// the test's choosing.
+func startDaemonWith(t *testing.T, addr, prefix string, builder pop.CardBuilder, recorder pop.CallRecorder) *daemon {
+	t.Helper()
 	auth, err := pop.NewTokenAuth(testSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +70,7 @@ func startDaemon(t *testing.T, addr, prefix string) *daemon {
 		t.Fatal(err)
 	}
 	hub.SetShared(bus)
-	disp, err := pop.NewDispatcher(pop.DispatcherConfig{Builder: cardBuilder{}, Deliverer: bus})
+	disp, err := pop.NewDispatcher(pop.DispatcherConfig{Builder: builder, Recorder: recorder, Deliverer: bus})
 	if err != nil {
 		t.Fatal(err)
 	}
