@@ -359,15 +359,7 @@ func (d *Dispatcher) onAnswered(ev screenpop.CallEvent) {
 	if c.ended || (c.answeredBy != "" && c.answeredBy == ev.Agent) {
 		return
 	}
-	c.answeredBy, c.answeredAt = ev.Agent, ev.At
-	clear(c.ringing)
-	by := d.ref(ev.Agent)
-	for _, h := range sortedKeys(c.holders) {
-		if h != ev.Agent {
-			d.withdraw(c, h, ReasonAnsweredElsewhere, by)
-		}
-	}
-	d.handOver(c, false)
+	d.takeOver(c, ev, ReasonAnsweredElsewhere, false)
 }
 
 func (d *Dispatcher) onTransferred(ev screenpop.CallEvent) {
@@ -379,15 +371,22 @@ func (d *Dispatcher) onTransferred(ev screenpop.CallEvent) {
 	if c.ended || c.answeredBy == ev.Agent {
 		return
 	}
+	d.takeOver(c, ev, ReasonTransferred, true)
+}
+
+// takeOver gives the call to ev.Agent, whether they answered it or it was
+// transferred to them: nobody rings any more, every other holder loses the
+// pop for reason, and the new holder gets the card.
+func (d *Dispatcher) takeOver(c *callState, ev screenpop.CallEvent, reason string, transferred bool) {
 	c.answeredBy, c.answeredAt = ev.Agent, ev.At
 	clear(c.ringing)
 	by := d.ref(ev.Agent)
 	for _, h := range sortedKeys(c.holders) {
 		if h != ev.Agent {
-			d.withdraw(c, h, ReasonTransferred, by)
+			d.withdraw(c, h, reason, by)
 		}
 	}
-	d.handOver(c, true)
+	d.handOver(c, transferred)
 }
 
 // handOver gives the card to the agent who has the call now, or builds it.
