@@ -32,7 +32,16 @@ const (
 	OutcomeBusy      Outcome = "busy"      // every agent was busy
 	OutcomeNoAnswer  Outcome = "noanswer"  // it rang out without an answer
 	OutcomeFailed    Outcome = "failed"    // the PBX could not place it
+	// OutcomeInterrupted: the call was cut by the PBX going down or
+	// restarting (or the daemon losing sight of it), not by anybody on it.
+	OutcomeInterrupted Outcome = "interrupted"
 )
+
+// Outcomes lists every Outcome, for metrics that pre-create their label
+// values.
+var Outcomes = []Outcome{
+	OutcomeAnswered, OutcomeAbandoned, OutcomeBusy, OutcomeNoAnswer, OutcomeFailed, OutcomeInterrupted,
+}
 
 // Caller is who is calling, as the PBX presented them.
 type Caller struct {
