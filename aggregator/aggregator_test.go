@@ -451,6 +451,34 @@ func TestNormalize(t *testing.T) {
 		{"anonymous", "DE", Number{}, ErrWithheld},
 		{"Restricted", "DE", Number{}, ErrWithheld},
 		{"sip:anonymous@anonymous.invalid", "DE", Number{}, ErrWithheld},
+		// Placeholders and junk are never a key (issue 8).
+		{"0000000", "DE", Number{}, ErrNotAPhone},
+		{"0000000000", "DE", Number{}, ErrNotAPhone},
+		{"+490000000", "DE", Number{}, ErrNotAPhone},
+		{"00490000000000", "DE", Number{}, ErrNotAPhone},
+		{"00000000000000000000", "DE", Number{}, ErrNotAPhone},
+		{"1111111", "DE", Number{}, ErrNotAPhone},
+		{"+49 9999999999", "DE", Number{}, ErrNotAPhone},
+		{"123456789", "DE", Number{}, ErrNotAPhone},
+		{"123456789", "PL", Number{}, ErrNotAPhone}, // a Kraków number, but in national form a placeholder
+		{"+48 12 345 67 89", "DE", Number{E164: "+48123456789", National: "123456789", Region: "PL"}, nil},
+		{"1234567890", "DE", Number{}, ErrNotAPhone},
+		{"1234567890", "US", Number{}, ErrNotAPhone},
+		{"0123456789", "DE", Number{}, ErrNotAPhone},
+		{"+49123456789", "DE", Number{}, ErrNotAPhone},
+		{"+491234567", "DE", Number{}, ErrNotAPhone},
+		{"ABC123", "DE", Number{}, ErrNotAPhone},
+		{"+49 30 CALL ME", "DE", Number{}, ErrNotAPhone},
+		{"0800 FLOWERS", "DE", Number{}, ErrNotAPhone},
+		{"+49 30 123456 x", "DE", Number{}, ErrNotAPhone},
+		{"+49 30 1234567890123", "DE", Number{}, ErrNotAPhone},  // libphonenumber calls it valid: 17 digits
+		{"0049 30 1234567890123", "DE", Number{}, ErrNotAPhone}, // the same with the 00 prefix
+		{"+4930123456789012345", "DE", Number{}, ErrNotAPhone},
+		{"tel:+4930123456;ext=12", "DE", Number{E164: "+4930123456", National: "30123456", Region: "DE", Extension: "12"}, nil},
+		{"tel:30123456;phone-context=+49", "PL", Number{E164: "+4930123456", National: "30123456", Region: "DE"}, nil},
+		{"+4930123456", "DE", Number{E164: "+4930123456", National: "30123456", Region: "DE"}, nil},
+		{"0341 555 01313", "DE", Number{E164: "+4934155501313", National: "34155501313", Region: "DE"}, nil},
+		{"+1 555 555 5555", "DE", Number{}, ErrNotAPhone},
 	} {
 		got, err := normalize(tc.raw, tc.region)
 		if !errors.Is(err, tc.err) || got != tc.want {

@@ -459,13 +459,19 @@ func TestWithheldCaller(t *testing.T) {
 		Directory: &SourceSpec{Name: "directory", Source: dir},
 		Sources:   []SourceSpec{{Name: "byphone", Needs: "phone", Source: phoneSrc}, {Name: "credit", Source: static()}},
 	}, Options{History: hist})
-	for _, caller := range []screenpop.Caller{{Withheld: true}, {Number: ""}, {Number: "Anonymous"}, {Number: "restricted"}, {Number: " PRIVATE "}, {Number: "unknown"}} {
+	// Only the telephony source's flag makes a caller withheld: one it let
+	// through with no number or a marker in place of one is not a phone.
+	for _, caller := range []screenpop.Caller{{Withheld: true}, {Withheld: true, Number: "+4930123456"}, {Number: ""}, {Number: "Anonymous"}, {Number: "restricted"}, {Number: " PRIVATE "}, {Number: "unknown"}} {
 		card := f.agg.Build(context.Background(), screenpop.CallEvent{CallID: "c", Caller: caller})
-		if card.Resolution != screenpop.ResolvedWithheld || card.Phone != "" || card.History != nil {
+		resolution, reason := screenpop.ResolvedWithheld, "the caller withheld their number"
+		if !caller.Withheld {
+			resolution, reason = screenpop.ResolvedUnknown, "the caller's number is not a phone number"
+		}
+		if card.Resolution != resolution || card.Phone != "" || card.History != nil {
 			t.Errorf("%+v: resolution %s phone %q history %v", caller, card.Resolution, card.Phone, card.History)
 		}
 		for _, name := range []string{"byphone", "credit"} {
-			if s := section(t, card, name); s.Status != screenpop.SectionSkipped || s.Error != "the caller withheld their number" {
+			if s := section(t, card, name); s.Status != screenpop.SectionSkipped || s.Error != reason {
 				t.Errorf("%+v: %s: %s %q", caller, name, s.Status, s.Error)
 			}
 		}
