@@ -12,6 +12,11 @@ const (
 	// "pop for the new ones, withdraw from the ones no longer listed". Sending
 	// the same set twice is harmless, which is what lets a telephony source
 	// repair its state after a reconnect without producing duplicate pops.
+	//
+	// The set may be empty: nobody's phone rings any more while the caller
+	// is still on the line (every phone rang out and the call went on to
+	// voicemail or an announcement, a blind transfer let go of the agent
+	// before the target's phone rang, a consultation was given up).
 	EventRinging CallEventKind = "ringing"
 	// EventAnswered: CallEvent.Agent picked the call up. Every other agent
 	// whose phone rang loses the pop.
@@ -43,6 +48,18 @@ var Outcomes = []Outcome{
 	OutcomeAnswered, OutcomeAbandoned, OutcomeBusy, OutcomeNoAnswer, OutcomeFailed, OutcomeInterrupted,
 }
 
+// Transfer says who is handing a call over while it rings at other agents.
+type Transfer struct {
+	// From is the agent transferring the call.
+	From string `json:"from"`
+	// Consult is true for an attended transfer still in consultation: From
+	// keeps the caller (on hold) while talking to the ringing agent first,
+	// and the call moves only when the transfer completes (EventTransferred).
+	// An empty ringing set then means the consultation was given up. False
+	// for a blind transfer: From has let go of the call already.
+	Consult bool `json:"consult,omitempty"`
+}
+
 // Caller is who is calling, as the PBX presented them.
 type Caller struct {
 	// Number as the PBX gave it (not normalised). Empty when Withheld: a
@@ -59,13 +76,29 @@ type Caller struct {
 // from the PBX's own vocabulary (ARI events, CTI posts, the demo generator)
 // into the model the rest of the daemon uses.
 type CallEvent struct {
-	Kind   CallEventKind `json:"kind"`
-	CallID string        `json:"call_id"`
-	Caller Caller        `json:"caller"`
+	Kind CallEventKind `json:"kind"`
+	// CallID names the call in the whole daemon: the dispatcher, the Redis
+	// de-duplication and the history key on it. A telephony source writes
+	// its PBX's own ID ("1795435000.0"); the daemon's wiring
+	// (telephony.Namespaced) then always prefixes it with the source's
+	// configured name and a slash ("pbx-a/1795435000.0"), so that two PBXs
+	// with the same channel ID are two calls. Configuration keeps names
+	// unique and free of '/'; daemons sharing Redis must give the same PBX
+	// the same name.
+	CallID string `json:"call_id"`
+	Caller Caller `json:"caller"`
 	// DID is the number the customer dialled (which line, which campaign).
 	DID string `json:"did,omitempty"`
 	// Agents are the agent IDs whose phones ring (EventRinging only).
 	Agents []string `json:"agents,omitempty"`
+	// RangOut (EventRinging) is true when agents left the set because their
+	// phones stopped ringing unanswered (the Dial's or the queue's timeout,
+	// busy, declined), not because somebody answered or the caller left:
+	// their pops are withdrawn as rung out.
+	RangOut bool `json:"rang_out,omitempty"`
+	// Transfer (EventRinging) is set when the call rings because an agent
+	// is transferring it.
+	Transfer *Transfer `json:"transfer,omitempty"`
 	// Agent is who answered (EventAnswered) or now has the call
 	// (EventTransferred), or who had it when it ended (EventEnded).
 	Agent string `json:"agent,omitempty"`

@@ -65,7 +65,11 @@ func TestBurst(t *testing.T) {
 		}
 	}
 
-	tr := New(testConfig(t))
+	cfg := testConfig(t)
+	// The recording comes from a PBX that reports no presentation; the
+	// burst tells calls apart by their numbers, so show them.
+	cfg.ShowUnknownPresentation = true
+	tr := New(cfg)
 	var events []screenpop.CallEvent
 	peak := 0
 	for _, l := range stream {

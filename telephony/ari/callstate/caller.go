@@ -60,11 +60,26 @@ var anonymousNumbers = map[string]bool{
 
 // callerOf is the caller as the rest of the daemon may see it: nothing of a
 // withheld caller, not even the name (presentation restricts both).
+//
+//   - presentation restricted: withheld;
+//   - presentation never reported by the PBX: withheld, unless the
+//     configuration says to show such callers (ShowUnknownPresentation);
+//   - presentation allowed but no number ("anonymous", empty: the network
+//     did not deliver one): an unknown caller with no number, not a
+//     withheld one.
 func (t *Tracker) callerOf(c *call) screenpop.Caller {
-	if c.restricted ||
-		anonymousNumbers[strings.ToLower(strings.TrimSpace(c.number))] ||
-		(t.cfg.RequirePresentation && !c.presKnown) {
+	anonymous := anonymousNumbers[strings.ToLower(strings.TrimSpace(c.number))]
+	switch {
+	case c.restricted:
 		return screenpop.Caller{Withheld: true}
+	case !c.presKnown && (!t.cfg.ShowUnknownPresentation || anonymous):
+		return screenpop.Caller{Withheld: true}
+	case anonymous:
+		name := c.name
+		if anonymousNumbers[strings.ToLower(strings.TrimSpace(name))] {
+			name = ""
+		}
+		return screenpop.Caller{Name: name}
 	}
 	return screenpop.Caller{Number: c.number, Name: c.name}
 }

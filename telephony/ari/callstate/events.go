@@ -57,7 +57,37 @@ func (t *Tracker) onVarset(e *ari.ChannelVarset) {
 	ch := t.observe(&e.Channel)
 	if c := inboundCall(ch); c != nil {
 		t.applyVar(c, e.Variable, e.Value)
+		return
 	}
+	if ch != nil && strings.TrimLeft(e.Variable, "_") == "ATTENDEDTRANSFER" {
+		t.startConsult(ch, e.Value)
+	}
+}
+
+// startConsult: Asterisk's attended transfer (the atxfer feature) puts the
+// agent's leg on hold and dials the colleague through a Local channel, on
+// which it sets ATTENDEDTRANSFER to the agent's channel name. That Local
+// channel and what it dials join the agent's call as a consultation.
+func (t *Tracker) startConsult(ch *channel, transferer string) {
+	if ch.call != nil || transferer == "" {
+		return
+	}
+	var from *channel
+	for _, k := range t.chans {
+		if k.name == transferer && !k.gone {
+			from = k
+			break
+		}
+	}
+	if from == nil || from.call == nil || from.call.in == from || !from.call.consulting() {
+		return // not an agent on a customer's call: an agent's own transfer
+	}
+	setParent(ch, nil)
+	ch.consult = true
+	if ch.leg == legNone {
+		ch.leg = legRinging
+	}
+	t.attach(ch, from.call)
 }
 
 // applyVar takes in a variable of an inbound channel.
@@ -132,6 +162,7 @@ func (t *Tracker) onDial(e *ari.Dial) {
 		}
 		if c := peer.call; c != nil && peer.agent != "" {
 			delete(c.quiet, peer.agent) // rings anew: its leaving counts again
+			delete(c.rangOut, peer.agent)
 		}
 		if caller.expect > 0 {
 			if caller.seen++; caller.seen >= caller.expect {
@@ -190,12 +221,14 @@ func (t *Tracker) onDestroyed(e *ari.ChannelDestroyed) {
 	t.forget(ch)
 }
 
-// onBlindTransfer: the caller is sent to another extension. Usually the
-// caller's own channel leaves the bridge and runs that extension, whose
-// Dial then reaches the new agent as one more leg of the call; when
-// Asterisk puts a Local channel in the transferer's place instead
-// (replace_channel), that channel joins the call. Either way the transfer is
-// reported when the new agent answers, which is when the call is theirs.
+// onBlindTransfer: the agent sends the caller to another extension and
+// lets go at once. Usually the caller's own channel leaves the bridge and
+// runs that extension, whose Dial then reaches the new agent as one more
+// leg of the call; when Asterisk puts a Local channel in the transferer's
+// place instead (replace_channel), that channel joins the call. The agent
+// is told at once (an empty ringing set from them), the target's phone
+// pops while it rings, and the transfer is reported when the target
+// answers, which is when the call is theirs.
 func (t *Tracker) onBlindTransfer(e *ari.BridgeBlindTransfer) {
 	if !strings.EqualFold(e.Result, "Success") {
 		return
@@ -204,7 +237,23 @@ func (t *Tracker) onBlindTransfer(e *ari.BridgeBlindTransfer) {
 	if c == nil {
 		c = t.callOf(&e.Channel)
 	}
-	if c == nil || e.ReplaceChannel.ID == "" {
+	if c == nil {
+		return
+	}
+	if c.consulting() {
+		from := c.agent
+		if ch := t.chans[e.Channel.ID]; ch != nil && ch.call == c {
+			if agent, ok := t.agentDown(ch, 0); ok && agent != "" {
+				from = agent
+			}
+		}
+		c.agent, c.transferFrom, c.releasing = "", from, true
+		c.announced = nil
+		clear(c.quiet)
+		clear(c.rangOut)
+		t.touch(c)
+	}
+	if e.ReplaceChannel.ID == "" {
 		return
 	}
 	if rc := t.register(&e.ReplaceChannel); rc != nil {
@@ -217,6 +266,12 @@ func (t *Tracker) onBlindTransfer(e *ari.BridgeBlindTransfer) {
 // Whether the phone sent the transfer on the caller's side or on the
 // consultation side decides which of transferee and transfer_target is the
 // caller's, so the new agent is whichever of the two is not in the call.
+//
+// The target is the first of transfer_target, transferee and the second
+// leg that is not the caller, not the transferring agent and not a plain
+// leg of the call; Asterisk may leave transfer_target out when the
+// colleague was consulted through a Local channel (the atxfer feature),
+// and then it is the colleague who answered the consultation.
 func (t *Tracker) onAttendedTransfer(e *ari.BridgeAttendedTransfer) {
 	if !strings.EqualFold(e.Result, "Success") || strings.EqualFold(e.DestinationType, "threeway") {
 		// In a three-way the transferer stays on the call and keeps it.
@@ -231,18 +286,36 @@ func (t *Tracker) onAttendedTransfer(e *ari.BridgeAttendedTransfer) {
 	if c == nil {
 		return
 	}
-	target := &e.TransferTarget
-	if t.callOf(&e.TransferTarget) == c {
-		target = &e.Transferee
-	}
-	tc := t.register(target)
+	tc, agent := t.attendedTarget(c, e)
 	if tc == nil {
 		return
 	}
 	t.adopt(tc, c, true)
-	if agent, ok := t.agentDown(tc, 0); ok && agent != "" {
-		t.connect(c, agent)
+	t.connect(c, agent)
+}
+
+func (t *Tracker) attendedTarget(c *call, e *ari.BridgeAttendedTransfer) (*channel, string) {
+	any := func(legState) bool { return true }
+	for _, s := range []*ari.ChannelData{&e.TransferTarget, &e.Transferee, &e.TransfererSecondLeg} {
+		ch := t.register(s)
+		if ch == nil || ch == c.in || (ch.call == c && !t.inConsult(c, ch, any)) {
+			continue
+		}
+		if agent, ok := t.agentDown(ch, 0); ok && agent != "" && agent != c.agent {
+			return ch, agent
+		}
 	}
+	var best *channel
+	for _, l := range c.legs {
+		if l.agent != "" && l.agent != c.agent && l.leg == legAnswered && t.inConsult(c, l, answeredOnly) &&
+			(best == nil || l.answeredAt > best.answeredAt) {
+			best = l
+		}
+	}
+	if best == nil {
+		return nil, ""
+	}
+	return best, best.agent
 }
 
 // callOf is the call a snapshot's channel takes part in.

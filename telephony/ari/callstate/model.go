@@ -35,7 +35,12 @@ type channel struct {
 	children []*channel // the channels it dialled
 	// adopted: joined its call without a Dial from it (a transfer target,
 	// a channel linked by Resync), so it counts as connected to the caller.
-	adopted    bool
+	adopted bool
+	// consult: the root of an attended transfer's consultation (the Local
+	// channel Asterisk dials the colleague with, named by ATTENDEDTRANSFER):
+	// part of the call, but what rings through it is a colleague being
+	// consulted, and answering it does not connect the caller.
+	consult    bool
 	call       *call
 	leg        legState
 	answeredAt uint64
@@ -65,16 +70,24 @@ type call struct {
 	// them (someone answered, the caller left, the timeout): what follows
 	// (the answer, the end, the next ringing set) tells the agents, so their
 	// leaving alone is not worth a ringing event.
-	quiet     map[string]bool
-	answered  bool
-	agent     string // who has it (after answer)
-	inApp     bool   // a dialling application (Dial, Queue...) runs on the inbound channel
-	hungUp    bool   // a hangup was requested on the inbound channel
-	abandoned bool
-	appStatus string         // last DIALSTATUS / QUEUESTATUS
-	results   map[string]int // final dial statuses of the legs
-	ended     bool
-	reported  bool // an event was emitted for it
+	quiet    map[string]bool
+	answered bool
+	agent    string // who has it (after answer); "" while a blind transfer rings
+	// rangOut are agents that stopped ringing unanswered (timeout, busy,
+	// declined) since the last ringing event: their leaving is reported.
+	rangOut map[string]bool
+	// transferFrom is the agent who let go of the call by a blind
+	// transfer, while it rings at the target; releasing is set from the
+	// transfer until the agent was told.
+	transferFrom string
+	releasing    bool
+	inApp        bool // a dialling application (Dial, Queue...) runs on the inbound channel
+	hungUp       bool // a hangup was requested on the inbound channel
+	abandoned    bool
+	appStatus    string         // last DIALSTATUS / QUEUESTATUS
+	results      map[string]int // final dial statuses of the legs
+	ended        bool
+	reported     bool // an event was emitted for it
 	// fromResync: first seen in a channel list, where an agent's outgoing
 	// call through the trunk can look like a caller. Such a call is only
 	// reported ended if anything was reported of it before.
@@ -160,6 +173,10 @@ func (t *Tracker) refresh(ch *channel, s *ari.ChannelData) {
 		ch.connected = s.Connected.Number
 	}
 	if v, ok := lookupVar(s.ChannelVars, t.cfg.CallVar); ok {
+		ch.callVar = v
+	} else if v, ok := s.ChannelVars["CHANNEL(linkedid)"]; ok && v != "" {
+		// The linked ID is the first channel of everything the call
+		// created: the caller's channel for a customer's call.
 		ch.callVar = v
 	}
 	c := ch.call
@@ -256,6 +273,7 @@ func (t *Tracker) newCall(ch *channel, s *ari.ChannelData) *call {
 		legs:    map[string]*channel{},
 		results: map[string]int{},
 		quiet:   map[string]bool{},
+		rangOut: map[string]bool{},
 	}
 	if s.Dialplan != nil {
 		c.exten = s.Dialplan.Exten
@@ -305,30 +323,50 @@ func (t *Tracker) adopt(ch *channel, c *call, answered bool) {
 	t.attach(ch, c)
 }
 
-// chainTo says whether every hop from ch up to c's inbound channel is alive
-// and in a state accept allows.
+// chainTo says whether every hop from ch up to c's inbound channel (or a
+// channel adopted into c) is alive and in a state accept allows.
 func (t *Tracker) chainTo(c *call, ch *channel, accept func(legState) bool) bool {
+	root := t.chainRoot(c, ch, accept)
+	return root != nil && !root.consult
+}
+
+// inConsult says whether ch reaches c through a consultation root, every
+// hop alive and in a state accept allows.
+func (t *Tracker) inConsult(c *call, ch *channel, accept func(legState) bool) bool {
+	root := t.chainRoot(c, ch, accept)
+	return root != nil && root.consult
+}
+
+// chainRoot walks from ch up the Dial and Local links to where it joined c:
+// the inbound channel, or an adopted or consultation channel. It returns
+// nil when a hop is gone or in a state accept refuses.
+func (t *Tracker) chainRoot(c *call, ch *channel, accept func(legState) bool) *channel {
 	n := ch
 	for range maxChain {
 		if n == c.in {
-			return true
+			return n
 		}
-		if n == nil || n.gone {
-			return false
+		if n == nil || n.gone || n.call != c {
+			return nil
 		}
-		if n.parent == nil && n.local == '2' && !n.adopted {
+		if n.parent == nil && n.local == '2' && !n.adopted && !n.consult {
 			n = n.partner
 			continue
 		}
-		if !accept(n.leg) {
-			return false
+		if !accept(n.leg) && !n.consult {
+			// A consultation root is never dialled by the call, so its
+			// leg state says nothing; that it lives is what counts.
+			return nil
 		}
 		if n.parent == nil {
-			return n.adopted
+			if n.adopted || n.consult {
+				return n
+			}
+			return nil
 		}
 		n = n.parent
 	}
-	return false
+	return nil
 }
 
 func answeredOnly(s legState) bool      { return s == legAnswered }
@@ -372,16 +410,54 @@ func (t *Tracker) agentDown(ch *channel, depth int) (agent string, ok bool) {
 	return t.agentDown(best, depth+1)
 }
 
-// ringingSet is the sorted set of agents whose phones ring for c now.
+// ringingSet is the sorted set of agents whose phones ring for c now
+// (consultations aside). A phone picked up behind a channel that has not
+// connected it to the caller yet (a queue member's Local channel about to
+// be answered) still counts: the answer follows.
 func (t *Tracker) ringingSet(c *call) []string {
 	var set []string
 	for _, l := range c.legs {
-		if l.leg == legRinging && l.agent != "" && !slices.Contains(set, l.agent) && t.chainTo(c, l, ringingOrAnswered) {
+		if l.agent == "" || slices.Contains(set, l.agent) || !t.chainTo(c, l, ringingOrAnswered) {
+			continue
+		}
+		if l.leg == legRinging || (l.leg == legAnswered && !t.connected(c, l)) {
 			set = append(set, l.agent)
 		}
 	}
 	slices.Sort(set)
 	return set
+}
+
+// consultSet is the sorted set of colleagues an agent who has c consults
+// about it: their phones ring, or they talk to the agent, through a
+// consultation channel.
+func (t *Tracker) consultSet(c *call) []string {
+	var set []string
+	for _, l := range c.legs {
+		if (l.leg == legRinging || l.leg == legAnswered) && l.agent != "" && l.agent != c.agent &&
+			!slices.Contains(set, l.agent) && t.inConsult(c, l, ringingOrAnswered) {
+			set = append(set, l.agent)
+		}
+	}
+	slices.Sort(set)
+	return set
+}
+
+// consulting says whether c is held by an agent, so that what rings for it
+// is a consultation rather than the call itself.
+func (c *call) consulting() bool { return c.answered && c.agent != "" }
+
+// shownSet is the set a ringing event of c reports now, and the transfer it
+// rings for.
+func (t *Tracker) shownSet(c *call) ([]string, *screenpop.Transfer) {
+	switch {
+	case c.consulting():
+		return t.consultSet(c), &screenpop.Transfer{From: c.agent, Consult: true}
+	case c.answered:
+		// Let go of by a blind transfer: rings at its target.
+		return t.ringingSet(c), &screenpop.Transfer{From: c.transferFrom}
+	}
+	return t.ringingSet(c), nil
 }
 
 // held says whether a Dial batch of c is half reported.
@@ -397,36 +473,37 @@ func held(c *call) bool {
 	return false
 }
 
-// flush reports c's ringing set if it changed (or always, with force).
-// An empty set is never reported: the agents' pops stay until the call
-// rings elsewhere (a later set withdraws them), is answered or ends. Nor is
-// a set that only lost quiet agents.
+// flush reports c's ringing set if it changed (or always, with force, when
+// it is not empty). A set that only lost quiet agents is not reported: what
+// follows tells them. A set that lost agents otherwise is, even when empty:
+// a phone that stopped ringing loses its pop at once, whether the call goes
+// on to voicemail or rings elsewhere next.
 func (t *Tracker) flush(c *call, force bool) {
-	if c.ended || c.answered {
+	if c.ended {
 		return
 	}
-	set := t.ringingSet(c)
-	if len(set) == 0 {
+	set, transfer := t.shownSet(c)
+	changed := (force && len(set) > 0) || c.releasing
+	rangOut := false
+	for _, a := range set {
+		if !slices.Contains(c.announced, a) {
+			changed = true
+		}
+	}
+	for _, a := range c.announced {
+		if !slices.Contains(set, a) && !c.quiet[a] {
+			changed = true
+			rangOut = rangOut || c.rangOut[a]
+		}
+	}
+	if !changed {
 		return
 	}
-	if !force {
-		changed := false
-		for _, a := range set {
-			if !slices.Contains(c.announced, a) {
-				changed = true
-			}
-		}
-		for _, a := range c.announced {
-			if !slices.Contains(set, a) && !c.quiet[a] {
-				changed = true
-			}
-		}
-		if !changed {
-			return
-		}
-	}
-	c.announced = set
-	t.emit(c, screenpop.EventRinging, func(ev *screenpop.CallEvent) { ev.Agents = slices.Clone(set) })
+	c.announced, c.releasing = set, false
+	clear(c.rangOut)
+	t.emit(c, screenpop.EventRinging, func(ev *screenpop.CallEvent) {
+		ev.Agents, ev.RangOut, ev.Transfer = slices.Clone(set), rangOut, transfer
+	})
 }
 
 // flushAll reports the ringing sets the event changed.
@@ -449,42 +526,62 @@ func (t *Tracker) connect(c *call, agent string) {
 	case c.ended:
 	case !c.answered:
 		c.answered, c.agent = true, agent
+		t.settled(c)
 		if agent != "" || c.reported {
 			t.emit(c, screenpop.EventAnswered, func(ev *screenpop.CallEvent) { ev.Agent = agent })
 		}
 	case agent != "" && agent != c.agent:
 		c.agent = agent
+		t.settled(c)
 		t.emit(c, screenpop.EventTransferred, func(ev *screenpop.CallEvent) { ev.Agent = agent })
+	}
+}
+
+// settled forgets what rang before c found its agent: the answer or
+// transfer event tells everyone it rang at, and consultations are over.
+func (t *Tracker) settled(c *call) {
+	c.announced, c.transferFrom, c.releasing = nil, "", false
+	clear(c.quiet)
+	clear(c.rangOut)
+	for _, l := range c.legs {
+		if l.consult {
+			l.consult, l.adopted = false, true
+		}
 	}
 }
 
 // finish records a leg's final dial status. The agents it stops ringing
 // (its own, or those reached through it by a Local channel) are quiet when
-// the dialler stopped it: CANCEL (answered elsewhere, caller gone) or
-// NOANSWER (Dial's timeout ends all legs at once; a queue member's ends
-// just before the next member rings, whose set withdraws it).
+// the dialler cancelled it (CANCEL: answered elsewhere, caller gone), since
+// the answer or the end tells them; otherwise (NOANSWER, BUSY, ...) they
+// rang out, which the next ringing event reports. A consultation that is
+// cancelled is never quiet: nothing else tells the colleague it is over.
 func (t *Tracker) finish(l *channel, status string) {
 	if l.leg == legAnswered || l.leg == legEnded {
 		return
 	}
 	c := l.call
 	var before []string
-	if c != nil && (status == "CANCEL" || status == "NOANSWER") {
-		before = t.ringingSet(c)
+	if c != nil {
+		before, _ = t.shownSet(c)
 	}
 	l.leg = legEnded
 	if c == nil {
 		return
 	}
-	if status != "" {
+	if status != "" && !t.inConsult(c, l, func(legState) bool { return true }) {
 		c.results[status]++
 	}
-	if before != nil {
-		after := t.ringingSet(c)
-		for _, a := range before {
-			if !slices.Contains(after, a) {
-				c.quiet[a] = true
-			}
+	after, _ := t.shownSet(c)
+	for _, a := range before {
+		if slices.Contains(after, a) {
+			continue
+		}
+		switch {
+		case status != "CANCEL":
+			c.rangOut[a] = true
+		case !c.consulting():
+			c.quiet[a] = true
 		}
 	}
 }
@@ -499,12 +596,18 @@ func (t *Tracker) checkAbandoned(c *call) {
 }
 
 // end reports c over and forgets it.
-func (t *Tracker) end(c *call) {
+func (t *Tracker) end(c *call) { t.endAs(c, "") }
+
+// endAs reports c over with the given outcome ("" decides it from what
+// happened) and forgets it.
+func (t *Tracker) endAs(c *call, outcome screenpop.Outcome) {
 	if c.ended {
 		return
 	}
 	if !c.fromResync || c.reported {
-		outcome := t.outcome(c)
+		if outcome == "" {
+			outcome = t.outcome(c)
+		}
 		t.emit(c, screenpop.EventEnded, func(ev *screenpop.CallEvent) {
 			ev.Outcome = outcome
 			if c.answered {

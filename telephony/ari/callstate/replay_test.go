@@ -23,7 +23,8 @@ var update = flag.Bool("update", false, "rewrite the .golden files from what the
 
 // resyncMarker is the type of the scenario lines that are no ARI event but
 // stand for a reconnect: the tracker gets Resync with the line's channels,
-// exactly what GET /ari/channels would have returned.
+// exactly what GET /ari/channels would have returned (after Restarted when
+// the line says the PBX restarted meanwhile).
 const resyncMarker = "ScreenpopTestResync"
 
 var testNow = time.Date(2026, 11, 23, 9, 35, 0, 0, time.UTC)
@@ -46,6 +47,14 @@ func testConfig(t *testing.T) Config {
 		InboundContexts: []string{"from-carrier"},
 		Now:             func() time.Time { return testNow },
 	}
+}
+
+// showConfig is testConfig for the recordings, whose PBX reported no
+// presentation: it shows such callers, so that the tests can check numbers.
+func showConfig(t *testing.T) Config {
+	cfg := testConfig(t)
+	cfg.ShowUnknownPresentation = true
+	return cfg
 }
 
 // replayResult is what a scenario produced.
@@ -74,13 +83,17 @@ func replay(t *testing.T, path string, cfg Config) replayResult {
 			continue
 		}
 		var head struct {
-			Type     string            `json:"type"`
-			Channels []ari.ChannelData `json:"channels"`
+			Type      string            `json:"type"`
+			Channels  []ari.ChannelData `json:"channels"`
+			Restarted bool              `json:"restarted"`
 		}
 		if err := json.Unmarshal(line, &head); err != nil {
 			t.Fatalf("%s:%d: %v", path, n, err)
 		}
 		if head.Type == resyncMarker {
+			if head.Restarted {
+				res.events = append(res.events, res.tracker.Restarted()...)
+			}
 			res.events = append(res.events, res.tracker.Resync(head.Channels)...)
 			res.maxActive = max(res.maxActive, res.tracker.Active())
 			continue
@@ -116,6 +129,16 @@ func render(events []screenpop.CallEvent) string {
 		}
 		if ev.Kind == screenpop.EventRinging {
 			fmt.Fprintf(&b, " agents=%s", strings.Join(ev.Agents, ","))
+			if ev.RangOut {
+				b.WriteString(" rang_out")
+			}
+			if tr := ev.Transfer; tr != nil {
+				kind := "blind"
+				if tr.Consult {
+					kind = "consult"
+				}
+				fmt.Fprintf(&b, " transfer=%s:%s", kind, tr.From)
+			}
 		}
 		if ev.Agent != "" {
 			fmt.Fprintf(&b, " agent=%s", ev.Agent)
@@ -154,6 +177,7 @@ func checkInvariants(t *testing.T, events []screenpop.CallEvent, source string) 
 	type state struct {
 		lastRinging []string
 		answered    bool
+		released    bool // let go of by a blind transfer, not taken yet
 		ended       bool
 	}
 	calls := map[string]*state{}
@@ -181,19 +205,29 @@ func checkInvariants(t *testing.T, events []screenpop.CallEvent, source string) 
 		}
 		switch ev.Kind {
 		case screenpop.EventRinging:
-			if len(ev.Agents) == 0 {
-				t.Errorf("%s: ringing with no agent", where)
+			if len(ev.Agents) == 0 && len(s.lastRinging) == 0 && ev.Transfer == nil {
+				t.Errorf("%s: an empty ringing set that withdraws nothing", where)
 			}
 			if !slices.IsSorted(ev.Agents) || len(slices.Compact(slices.Clone(ev.Agents))) != len(ev.Agents) {
 				t.Errorf("%s: agents %v not sorted and unique", where, ev.Agents)
 			}
-			if s.answered {
-				t.Errorf("%s: ringing after the answer", where)
+			if s.answered && ev.Transfer == nil {
+				t.Errorf("%s: ringing after the answer, not for a transfer", where)
+			}
+			if !s.answered && ev.Transfer != nil {
+				t.Errorf("%s: transfer of a call nobody answered", where)
+			}
+			if ev.Transfer != nil && !ev.Transfer.Consult {
+				s.released = true
+			}
+			if ev.Transfer != nil && slices.Contains(ev.Agents, ev.Transfer.From) && ev.Transfer.Consult {
+				t.Errorf("%s: %s consults themself", where, ev.Transfer.From)
 			}
 			s.lastRinging = ev.Agents
 		case screenpop.EventAnswered:
 			s.answered = true
 		case screenpop.EventTransferred:
+			s.released = false
 			if !s.answered {
 				t.Errorf("%s: transferred before answered", where)
 			}
@@ -208,7 +242,7 @@ func checkInvariants(t *testing.T, events []screenpop.CallEvent, source string) 
 			}
 			// A call nobody saw may end answered without an answered event
 			// (someone who is no agent took it).
-			if (ev.Outcome == screenpop.OutcomeAnswered) != s.answered && !first {
+			if (ev.Outcome == screenpop.OutcomeAnswered) != s.answered && !first && ev.Outcome != screenpop.OutcomeInterrupted {
 				t.Errorf("%s: outcome %s but answered=%v", where, ev.Outcome, s.answered)
 			}
 		default:

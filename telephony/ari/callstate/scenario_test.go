@@ -111,7 +111,7 @@ func TestRecordedCalls(t *testing.T) {
 		},
 	}
 	for file, want := range cases {
-		got := replay(t, file, testConfig(t)).events
+		got := replay(t, file, showConfig(t)).events
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\ngot  %+v\nwant %+v", file, got, want)
 		}
@@ -122,10 +122,15 @@ func TestRecordedCalls(t *testing.T) {
 // field, although the PBX reports it in every snapshot and the dialplan's
 // NoOp even prints it.
 func TestWithheldNumberNeverEmitted(t *testing.T) {
+	maxSecrets := []string{"4940111222", "111222", "Mustermann"}
 	cases := map[string][]string{
-		"testdata/synth-withheld-var.jsonl":            {"4940111222", "111222", "Mustermann"},
-		"testdata/synth-withheld-callerid-event.jsonl": {"4940111222", "111222", "Mustermann"},
+		"testdata/synth-withheld-var.jsonl":            maxSecrets,
+		"testdata/synth-withheld-callerid-event.jsonl": maxSecrets,
 		"testdata/synth-withheld-anonymous.jsonl":      {"anonymous", "Anonymous"},
+		// CALLERID(pres) in ari.conf channelvars and nothing else.
+		"testdata/synth-withheld-channelvars.jsonl": maxSecrets,
+		// A stock PBX: presentation unknown, withheld by default only.
+		"testdata/synth-withheld-stock-pbx.jsonl": maxSecrets,
 	}
 	for file, secrets := range cases {
 		raw, err := os.ReadFile(file)
@@ -135,7 +140,13 @@ func TestWithheldNumberNeverEmitted(t *testing.T) {
 		if !strings.Contains(string(raw), secrets[0]) {
 			t.Fatalf("%s does not even contain %q: the test would prove nothing", file, secrets[0])
 		}
-		res := replay(t, file, testConfig(t))
+		cfg := testConfig(t)
+		if !strings.Contains(file, "stock-pbx") {
+			// What the PBX said is withheld stays so when IT chose to
+			// show callers of unknown presentation.
+			cfg.ShowUnknownPresentation = true
+		}
+		res := replay(t, file, cfg)
 		if len(res.events) == 0 {
 			t.Fatalf("%s: no events", file)
 		}

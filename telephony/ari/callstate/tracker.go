@@ -55,11 +55,17 @@ type Config struct {
 	// dialled. Default "SCREENPOP_DID"; without it the extension the call
 	// entered the inbound context with is used.
 	DIDVar string
-	// RequirePresentation withholds every caller whose presentation is not
-	// known (no PresentationVar, no ChannelCallerId) when the call is first
-	// reported. Turn it on once the dialplan sets PresentationVar: a
-	// forgotten Set() then hides numbers instead of showing withheld ones.
-	RequirePresentation bool
+	// ShowUnknownPresentation shows the number of a caller whose
+	// presentation the PBX never reported: no CALLERID(pres) in the
+	// snapshots' channelvars, no PresentationVar, no ChannelCallerId. ARI
+	// snapshots carry no presentation of their own, so on a PBX that reports
+	// none a withheld number would arrive in clear: by default (false) such
+	// a caller is withheld.
+	ShowUnknownPresentation bool
+	// Presentation, when set, is called once for each call as it is first
+	// reported, saying whether the PBX reported the caller's presentation
+	// (what tells IT that channelvars lacks CALLERID(pres)).
+	Presentation func(known bool)
 }
 
 // Tracker is the call model of one Asterisk. It is not safe for concurrent
@@ -150,6 +156,22 @@ func (t *Tracker) Apply(ev ari.Event) []screenpop.CallEvent {
 		return t.out
 	}
 	t.flushAll()
+	return t.out
+}
+
+// Restarted ends every call in progress as interrupted: the PBX restarted
+// (or went down) and cut them, whatever stage they were at. The source
+// calls it after a reconnect that found a PBX started anew, before Resync.
+func (t *Tracker) Restarted() []screenpop.CallEvent {
+	t.out = nil
+	for _, c := range t.sortedCalls() {
+		c.in.gone = true
+		t.endAs(c, screenpop.OutcomeInterrupted)
+	}
+	for _, ch := range t.sortedChannels() {
+		t.forget(ch)
+	}
+	t.clearDirty()
 	return t.out
 }
 
@@ -293,6 +315,9 @@ func (t *Tracker) emit(c *call, kind screenpop.CallEventKind, fill func(*screenp
 	}
 	if fill != nil {
 		fill(&ev)
+	}
+	if !c.reported && t.cfg.Presentation != nil {
+		t.cfg.Presentation(c.presKnown)
 	}
 	c.reported = true
 	t.out = append(t.out, ev)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,7 +66,7 @@ func withoutLine(t *testing.T, parts ...string) func([]string) []string {
 func TestDialBatchWithMissingBegin(t *testing.T) {
 	file := editedRecording(t, "answered.jsonl",
 		withoutLine(t, `"type":"Dial"`, `"dialstatus":""`, `"dialstring":"1003"`))
-	got := render(replay(t, file, testConfig(t)).events)
+	got := render(replay(t, file, showConfig(t)).events)
 	want := `ringing     1795426551.0 caller="Jane Doe"<+4930123456> did=100 agents=1001,1002
 ringing     1795426551.0 caller="Jane Doe"<+4930123456> did=100 agents=1001,1002,1003
 answered    1795426551.0 caller="Jane Doe"<+4930123456> did=100 agent=1002
@@ -80,7 +81,7 @@ ended       1795426551.0 caller="Jane Doe"<+4930123456> did=100 agent=1002 outco
 // call was forked to): the pops shown are withdrawn by an answer without
 // agent, and the call still ends answered.
 func TestAnsweredByNoAgent(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := showConfig(t)
 	agents := cfg.AgentOf
 	cfg.AgentOf = func(ep string) (string, bool) {
 		if ep == "PJSIP/1002" {
@@ -102,7 +103,7 @@ ended       1795426551.0 caller="Jane Doe"<+4930123456> did=100 outcome=answered
 
 // With no agent at all nothing rings, so nothing is reported but the end.
 func TestNoAgentMap(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := showConfig(t)
 	cfg.AgentOf = nil
 	got := render(replay(t, "../testdata/answered.jsonl", cfg).events)
 	want := `ended       1795426551.0 caller="Jane Doe"<+4930123456> did=100 outcome=answered
@@ -112,11 +113,12 @@ func TestNoAgentMap(t *testing.T) {
 	}
 }
 
-// RequirePresentation hides callers whose presentation the dialplan did not
-// report, and shows them once it does.
-func TestRequirePresentation(t *testing.T) {
+// A caller whose presentation the PBX did not report is withheld by
+// default, and shown once the dialplan reports it.
+func TestUnknownPresentationWithheld(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.RequirePresentation = true
+	var known []bool
+	cfg.Presentation = func(k bool) { known = append(known, k) }
 	for _, ev := range replay(t, "../testdata/answered.jsonl", cfg).events {
 		if !ev.Caller.Withheld || ev.Caller.Number != "" {
 			t.Errorf("%s: caller %+v, want withheld: the recording never reports presentation", ev.Kind, ev.Caller)
@@ -140,6 +142,27 @@ func TestRequirePresentation(t *testing.T) {
 	for _, ev := range events {
 		if ev.Caller != (screenpop.Caller{Number: "+4930123456", Name: "Jane Doe"}) {
 			t.Errorf("%s: caller %+v, want Jane Doe shown", ev.Kind, ev.Caller)
+		}
+	}
+	// Told once per call, when it is first reported.
+	if !slices.Equal(known, []bool{false, true}) {
+		t.Errorf("presentation known per call = %v, want [false true]", known)
+	}
+
+	// IT chose to show callers of unknown presentation (on_unknown_presentation: show).
+	cfg.ShowUnknownPresentation = true
+	for _, ev := range replay(t, "../testdata/answered.jsonl", cfg).events {
+		if ev.Caller != (screenpop.Caller{Number: "+4930123456", Name: "Jane Doe"}) {
+			t.Errorf("show: %s: caller %+v, want Jane Doe shown", ev.Kind, ev.Caller)
+		}
+	}
+	// Even then a withheld number stays withheld once the PBX says so, and
+	// "anonymous" with nothing reported is never shown as a caller.
+	for _, name := range []string{"synth-withheld-var", "synth-withheld-anonymous"} {
+		for _, ev := range replay(t, "testdata/"+name+".jsonl", cfg).events {
+			if !ev.Caller.Withheld {
+				t.Errorf("show: %s: %s: caller %+v, want withheld", name, ev.Kind, ev.Caller)
+			}
 		}
 	}
 }
@@ -258,7 +281,7 @@ func TestResyncEmpty(t *testing.T) {
 // A call first seen ringing in one resync and gone by the next ended while
 // it rang: abandoned, even though no dialplan event of it was ever seen.
 func TestResyncDiscoveredThenGone(t *testing.T) {
-	tr := New(testConfig(t))
+	tr := New(showConfig(t))
 	jane := &ari.CallerID{Name: "Jane Doe", Number: "+4930123456"}
 	live := []ari.ChannelData{
 		{ID: "7.0", Name: "PJSIP/carrier-00000000", State: "Ring", Caller: jane,

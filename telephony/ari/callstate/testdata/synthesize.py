@@ -29,8 +29,13 @@ AGENT_NAMES = {"1001": "Alice Agent", "1002": "Bob Agent", "1003": "Carol Agent"
 
 
 class PBX:
-    def __init__(self, epoch):
+    def __init__(self, epoch, chanvars=True):
+        """chanvars: ari.conf lists CALLERID(pres) in channelvars (as the
+        shipped configs/asterisk/ari.conf does), so every snapshot carries the
+        channel's presentation. False: a stock PBX, whose snapshots carry
+        none."""
         self.epoch = epoch
+        self.chanvars = chanvars
         self.uid = 0
         self.seq = 0
         self.bridges = 0
@@ -75,6 +80,8 @@ class PBX:
             "creationtime": self.ts(),
             "language": "en",
         }
+        if self.chanvars:
+            ch["channelvars"] = {"CALLERID(pres)": "allowed_not_screened"}
         self.uid += 1
         self.seq += 1
         return ch
@@ -140,7 +147,11 @@ class PBX:
     # --- what the example dialplan does ---------------------------------
     def inbound(self, caller, did="100", pres="allowed_not_screened", pres_var=False, call_var=False):
         ch = self.new_channel("PJSIP/carrier", "Ring", caller, "from-carrier", did)
+        # The caller leg's very first snapshot still says allowed: the
+        # presentation from the SIP headers is applied after ChannelCreated.
         self.chan_ev("ChannelCreated", ch)
+        if self.chanvars:
+            ch["channelvars"]["CALLERID(pres)"] = pres
         ch["protocol_id"] = "%d-1143@127.0.0.2" % self.uid
         self.varset(ch, "SIPDOMAIN", "127.0.0.1")
         self.dialplan(ch, "NoOp", 'Inbound "%s" <%s> pres=%s to DID %s' % (caller[0], caller[1], pres, did))
@@ -174,8 +185,8 @@ class PBX:
             if "_did" in caller:
                 p["_did"] = caller["_did"]
                 self.varset(p, "__SCREENPOP_DID", caller["_did"])
-            if "channelvars" in caller:
-                p["channelvars"] = copy.deepcopy(caller["channelvars"])
+            if "SCREENPOP_CALL" in caller.get("channelvars", {}):
+                p.setdefault("channelvars", {})["SCREENPOP_CALL"] = caller["channelvars"]["SCREENPOP_CALL"]
                 self.varset(p, "__SCREENPOP_CALL", caller["channelvars"]["SCREENPOP_CALL"])
             p["dialplan"]["exten"] = caller["dialplan"]["exten"]
             p["dialplan"]["app_name"] = "AppDial"
@@ -371,15 +382,10 @@ def queue_rotation():
     return p
 
 
-def blind_transfer():
-    p = PBX(1795435000)
-    a = p.inbound(JANE)
-    p1, p2, p3 = ring_all(p, a, ["1001", "1002", "1003"])
-    p.wait(3)
-    br = p.answer(a, p2, [p1, p3])
-    p.wait(20)
-    # 1002's phone sends REFER to 1003: a two-party bridge, so the caller's
-    # own channel leaves the bridge and runs agents,1003,1.
+def blind_transfer_to_1003(p, a, p2, br, timeout):
+    """1002 (leg p2, in bridge br with the caller a) blind-transfers to 1003:
+    its phone sends REFER; in a two-party bridge the caller's own channel
+    leaves the bridge and runs agents,1003,1, whose Dial rings 1003."""
     p.varset(a, "BLINDTRANSFER", p2["name"])
     p.ev("BridgeBlindTransfer", bridge=copy.deepcopy(br), channel=p.snap(p2), transferee=p.snap(a),
          context="agents", exten="1003", is_external=True, result="Success")
@@ -389,11 +395,22 @@ def blind_transfer():
     p.ev("BridgeDestroyed", bridge=copy.deepcopy(br))
     p.destroyed(p2, 16, "Normal Clearing")
     p.device("PJSIP/1002", "NOT_INUSE")
-    p.dialplan(a, "Dial", "PJSIP/1003,30", context="agents", exten="1003")
+    p.dialplan(a, "Dial", "PJSIP/1003,%d" % timeout, context="agents", exten="1003")
     for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME"):
         p.varset(a, var, "")
     (q3,) = p.create_peers(a, ["1003"])
     p.ring(a, q3)
+    return q3
+
+
+def blind_transfer():
+    p = PBX(1795435000)
+    a = p.inbound(JANE)
+    p1, p2, p3 = ring_all(p, a, ["1001", "1002", "1003"])
+    p.wait(3)
+    br = p.answer(a, p2, [p1, p3])
+    p.wait(20)
+    q3 = blind_transfer_to_1003(p, a, p2, br, timeout=30)
     p.wait(2)
     br2 = p.answer(a, q3, [])
     p.wait(30)
@@ -447,8 +464,9 @@ def attended_transfer(reversed_refer):
 
 def withheld_var():
     """The carrier sends the real number with Privacy: id; the dialplan
-    copies CALLERID(pres) into SCREENPOP_PRES before ringing anyone."""
-    p = PBX(1795437000)
+    copies CALLERID(pres) into SCREENPOP_PRES before ringing anyone (and
+    ari.conf has no channelvars)."""
+    p = PBX(1795437000, chanvars=False)
     a = p.inbound(MAX, pres="prohib_passed_screen", pres_var=True)
     (p1,) = ring_all(p, a, ["1001"])
     p.wait(2)
@@ -459,8 +477,10 @@ def withheld_var():
 
 
 def withheld_anonymous():
+    """The carrier hides the number itself: "anonymous", presentation
+    prohibited."""
     p = PBX(1795437500)
-    a = p.inbound(("Anonymous", "anonymous"))
+    a = p.inbound(("Anonymous", "anonymous"), pres="prohib_passed_screen")
     peers = ring_all(p, a, ["1001", "1002"])
     p.wait(5)
     p.caller_gives_up(a, peers)
@@ -473,6 +493,7 @@ def withheld_callerid_event():
     p = PBX(1795437800)
     a = p.inbound(MAX)
     p.dialplan(a, "Set", "CALLERID(pres)=prohib")
+    a["channelvars"]["CALLERID(pres)"] = "prohib"
     p.chan_ev("ChannelCallerId", a, caller_presentation=35,
               caller_presentation_txt="Presentation Prohibited, Network Number")
     (p3,) = ring_all(p, a, ["1003"])
@@ -480,6 +501,205 @@ def withheld_callerid_event():
     br = p.answer(a, p3, [])
     p.wait(5)
     p.caller_hangs_up_talking(a, p3, br)
+    return p
+
+
+def withheld_channelvars():
+    """A withheld number with nothing in the dialplan: CALLERID(pres) in
+    ari.conf channelvars alone tells (after the first snapshot, which still
+    says allowed)."""
+    return withheld_answered(PBX(1795448000))
+
+
+def withheld_stock_pbx():
+    """A withheld number on a stock PBX: no channelvars, no dialplan line,
+    so screenpop cannot know the presentation (and by default withholds)."""
+    return withheld_answered(PBX(1795448500, chanvars=False))
+
+
+def withheld_answered(p):
+    """Max calls with his number withheld; 1001 answers."""
+    a = p.inbound(MAX, pres="prohib_passed_screen")
+    (p1,) = ring_all(p, a, ["1001"])
+    p.wait(2)
+    br = p.answer(a, p1, [])
+    p.wait(10)
+    p.caller_hangs_up_talking(a, p1, br)
+    return p
+
+
+def anonymous_allowed():
+    """The network sent no number but presentation allowed: an unknown
+    caller, not a withheld one."""
+    p = PBX(1795448800)
+    a = p.inbound(("", "anonymous"))
+    (p1,) = ring_all(p, a, ["1002"])
+    p.wait(3)
+    p.caller_gives_up(a, [p1])
+    return p
+
+
+def rang_out_voicemail():
+    """Dial(1001&1002,20) times out: every leg ends NOANSWER (cause 0), the
+    caller goes on to voicemail, which answers (the caller channel goes Up
+    with no agent), and leaves a message."""
+    p = PBX(1795446000)
+    a = p.inbound(JANE)
+    peers = p.dial_start(a, ["1001", "1002"], timeout=20)
+    for x in peers:
+        p.ring(a, x)
+    p.wait(20)
+    for x in peers:
+        p.dial(a, x, "NOANSWER")
+    for x in peers:
+        p.destroyed(x, 0, "Unknown")
+        p.device(x["name"].rsplit("-", 1)[0], "NOT_INUSE")
+    p.varset(a, "DIALSTATUS", "NOANSWER")
+    p.dialplan(a, "VoiceMail", "100@default,u")
+    p.state(a, "Up")
+    p.wait(30)
+    p.hangup_request(a, 16)
+    p.destroyed(a, 16, "Normal Clearing")
+    return p
+
+
+def blind_transfer_unanswered(comes_back):
+    """1002 blind-transfers to 1003, whose phone rings out (Dial timeout
+    NOANSWER). Then the dialplan either sends the caller to 1003's voicemail,
+    where the caller hangs up, or back to 1002, who answers."""
+    p = PBX(1795445500 if comes_back else 1795445000)
+    a = p.inbound(JANE)
+    p1, p2, p3 = ring_all(p, a, ["1001", "1002", "1003"])
+    p.wait(3)
+    br = p.answer(a, p2, [p1, p3])
+    p.wait(20)
+    q3 = blind_transfer_to_1003(p, a, p2, br, timeout=20)
+    p.wait(20)
+    p.dial(a, q3, "NOANSWER")
+    p.destroyed(q3, 0, "Unknown")
+    p.device("PJSIP/1003", "NOT_INUSE")
+    p.varset(a, "DIALSTATUS", "NOANSWER")
+    if comes_back:
+        p.dialplan(a, "Dial", "PJSIP/1002,20")
+        for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME"):
+            p.varset(a, var, "")
+        (r2,) = p.create_peers(a, ["1002"])
+        p.ring(a, r2)
+        p.wait(2)
+        br2 = p.answer(a, r2, [])
+        p.wait(10)
+        p.caller_hangs_up_talking(a, r2, br2)
+    else:
+        p.dialplan(a, "VoiceMail", "1003@default,u")
+        p.wait(15)
+        p.hangup_request(a, 16)
+        p.destroyed(a, 16, "Normal Clearing")
+    return p
+
+
+def attended_transfer_local(complete):
+    """Asterisk's own attended transfer (features.conf atxfer, *2): 1002's
+    leg goes on hold, a Local/1003@agents;1/;2 pair dials 1003. The consult
+    legs name the agent, never the customer; ATTENDEDTRANSFER on ;1 names
+    1002's channel and CHANNEL(linkedid) ties every leg to the customer's
+    channel. complete: 1003 answers and 1002 completes the transfer
+    (BridgeAttendedTransfer without transfer_target); else 1002 gives up
+    while 1003 still rings and goes back to the caller."""
+    p = PBX(1795447000 if complete else 1795447500)
+    a = p.inbound(JANE)
+    link = a["id"]
+    a["channelvars"]["CHANNEL(linkedid)"] = link
+    (p2,) = ring_all(p, a, ["1002"])
+    p.wait(3)
+    br_a = p.answer(a, p2, [])
+    p.wait(10)
+    p.chan_ev("ChannelHold", p2, musicclass="default")
+    n = p.seq
+    bob = ("Bob Agent", "1002")
+    l1 = p.new_channel("Local/1003@agents", "Down", bob, "agents", "1003")
+    l1["name"] = "Local/1003@agents-%08x;1" % n
+    l2 = p.new_channel("Local/1003@agents", "Ring", bob, "agents", "1003")
+    l2["name"] = "Local/1003@agents-%08x;2" % n
+    for ch in (l1, l2):
+        ch["channelvars"]["CHANNEL(linkedid)"] = link
+    p.chan_ev("ChannelCreated", l1)
+    p.chan_ev("ChannelCreated", l2)
+    p.varset(l1, "TRANSFERERNAME", p2["name"])
+    p.varset(l1, "ATTENDEDTRANSFER", p2["name"])
+    p.leave(br_a, p2)
+    br_b = p.bridge([])
+    p.ev("BridgeCreated", bridge=copy.deepcopy(br_b))
+    p.enter(br_b, p2)
+    p.dialplan(l2, "Dial", "PJSIP/1003,30")
+    for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME"):
+        p.varset(l2, var, "")
+    (c3,) = p.create_peers(l2, ["1003"])
+    c3["channelvars"]["CHANNEL(linkedid)"] = link
+    p.ring(l2, c3)
+    l1["state"] = "Ringing"
+    p.chan_ev("ChannelStateChange", l1)
+    p.wait(3)
+    if not complete:
+        p.hangup_request(l1, 16)
+        p.dial(l2, c3, "CANCEL")
+        p.destroyed(c3, 16, "Normal Clearing")
+        p.varset(l2, "DIALSTATUS", "CANCEL")
+        p.destroyed(l2, 16, "Normal Clearing")
+        p.destroyed(l1, 16, "Normal Clearing")
+        p.leave(br_b, p2)
+        p.ev("BridgeDestroyed", bridge=copy.deepcopy(br_b))
+        p.enter(br_a, p2)
+        p.chan_ev("ChannelUnhold", p2)
+        p.wait(10)
+        p.caller_hangs_up_talking(a, p2, br_a)
+        return p
+    inner = p.answer(l2, c3, [])
+    l1["state"] = "Up"
+    p.chan_ev("ChannelStateChange", l1)
+    p.enter(br_b, l1)
+    p.wait(8)
+    p.ev("BridgeAttendedTransfer", destination_type="bridge", is_external=False, result="Success",
+         transferer_first_leg=p.snap(p2), transferer_first_leg_bridge=copy.deepcopy(br_a),
+         transferer_second_leg=p.snap(p2), transferer_second_leg_bridge=copy.deepcopy(br_b),
+         transferee=p.snap(a), destination_bridge=br_a["id"])
+    p.leave(br_b, l1)
+    p.enter(br_a, l1)
+    p.leave(br_b, p2)
+    p.ev("BridgeDestroyed", bridge=copy.deepcopy(br_b))
+    p.hangup_request(p2, 16, soft=True)
+    p.destroyed(p2, 16, "Normal Clearing")
+    # Local channel optimisation: 1003's phone takes ;1's place.
+    p.leave(inner, c3)
+    p.enter(br_a, c3)
+    p.leave(br_a, l1)
+    p.leave(inner, l2)
+    p.ev("BridgeDestroyed", bridge=copy.deepcopy(inner))
+    p.destroyed(l2, 16, "Normal Clearing")
+    p.destroyed(l1, 16, "Normal Clearing")
+    p.wait(20)
+    p.caller_hangs_up_talking(a, c3, br_a)
+    return p
+
+
+def pbx_restart():
+    """Two calls, one answered and one ringing, when the PBX restarts: the
+    socket drops and the reconnect finds a PBX that started anew, with a new
+    call already ringing (channel ids from the new uptime)."""
+    p = PBX(1795449000)
+    a = p.inbound(JANE)
+    pa = ring_all(p, a, ["1001", "1002"])
+    p.answer(a, pa[1], [pa[0]])
+    b = p.inbound(MAX, did="200")
+    ring_all(p, b, ["1003"])
+    p.wait(40)
+    q = PBX(1795449100)
+    c = q.new_channel("PJSIP/carrier", "Ring", ("Carla Caller", "+4930222333"), "from-carrier", "100")
+    c["dialplan"].update({"priority": 3, "app_name": "Dial", "app_data": "PJSIP/1001,30"})
+    r1 = q.new_channel("PJSIP/1001", "Ringing", ("Alice Agent", "1001"), "agents", "100")
+    r1["connected"] = {"name": "Carla Caller", "number": "+4930222333"}
+    p.emit({"type": "ScreenpopTestResync", "restarted": True, "channels": [q.snap(c), q.snap(r1)]})
+    p.wait(3)
+    p.caller_gives_up(c, [r1])
     return p
 
 
@@ -695,6 +915,15 @@ SCENARIOS = {
     "synth-resync-started": resync_started,
     "synth-resync-channelvars": resync_channelvars,
     "synth-resync-answered": resync_answered,
+    "synth-withheld-channelvars": withheld_channelvars,
+    "synth-withheld-stock-pbx": withheld_stock_pbx,
+    "synth-anonymous-allowed": anonymous_allowed,
+    "synth-rang-out-voicemail": rang_out_voicemail,
+    "synth-blind-transfer-unanswered": lambda: blind_transfer_unanswered(False),
+    "synth-blind-transfer-comes-back": lambda: blind_transfer_unanswered(True),
+    "synth-attended-transfer-local": lambda: attended_transfer_local(True),
+    "synth-attended-transfer-local-abort": lambda: attended_transfer_local(False),
+    "synth-pbx-restart": pbx_restart,
 }
 
 if __name__ == "__main__":
