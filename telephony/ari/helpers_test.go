@@ -180,6 +180,9 @@ func startWith(t *testing.T, srv *fakeari.Server, tweak func(*Config), wrap func
 		URL: srv.URL(), User: fakeari.DefaultUser, Password: fakeari.DefaultPassword, App: "screenpop",
 		AgentOf: agentOf, InboundContexts: []string{"from-carrier"},
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		// The recordings come from a PBX that reports no presentation;
+		// the tests check their numbers (TestUnknownPresentation the default).
+		OnUnknownPresentation: PresentationShow,
 	}
 	if tweak != nil {
 		tweak(&cfg)

@@ -15,12 +15,6 @@ import (
 // decode: any other value would let a PBX upgrade create label values.
 const unknownType = "unknown"
 
-// outcomes are the pre-created outcome label values of calls_total.
-var outcomes = []screenpop.Outcome{
-	screenpop.OutcomeAnswered, screenpop.OutcomeAbandoned, screenpop.OutcomeBusy,
-	screenpop.OutcomeNoAnswer, screenpop.OutcomeFailed,
-}
-
 // knownTypes are the event types ari/v5 v5.3.1 decodes, read from the
 // library itself so that upgrading it cannot leave the list stale.
 var knownTypes = func() map[string]bool {
@@ -48,27 +42,31 @@ type metrics struct {
 	source     string
 }
 
+// newMetrics registers the metrics of the ARI source named source. Every
+// one carries a source label: a daemon watching two PBXs registers them
+// twice on one registry, and the second registration reuses the first's
+// collectors (telephony.Register) with label values of its own.
 func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
-	connected := prometheus.NewGauge(prometheus.GaugeOpts{
+	connected := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "screenpop_ari_connected",
-		Help: "1 while the ARI event socket is up and the call state resynchronised, 0 otherwise.",
-	})
+		Help: "1 while the ARI event socket is up and the call state resynchronised, 0 otherwise, by telephony source.",
+	}, []string{"source"})
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "screenpop_ari_events_total",
-		Help: "ARI events received, by type; types ari/v5 does not know are counted as \"unknown\" and skipped.",
-	}, []string{"type"})
-	malformed := prometheus.NewCounter(prometheus.CounterOpts{
+		Help: "ARI events received, by telephony source and type; types ari/v5 does not know are counted as \"unknown\" and skipped.",
+	}, []string{"source", "type"})
+	malformed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "screenpop_ari_malformed_events_total",
-		Help: "ARI frames skipped because they were not a decodable event (bad JSON, no type, wrong field types).",
-	})
-	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
+		Help: "ARI frames skipped because they were not a decodable event (bad JSON, no type, wrong field types), by telephony source.",
+	}, []string{"source"})
+	reconnects := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "screenpop_ari_reconnects_total",
-		Help: "ARI event socket connections established after the first one, each following a lost or failed connection.",
-	})
-	resyncs := prometheus.NewCounter(prometheus.CounterOpts{
+		Help: "ARI event socket connections established after the first one, each following a lost or failed connection, by telephony source.",
+	}, []string{"source"})
+	resyncs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "screenpop_ari_resyncs_total",
-		Help: "Times the call state was repaired from Asterisk's channel list after a (re)connect.",
-	})
+		Help: "Times the call state was repaired from Asterisk's channel list after a (re)connect, by telephony source.",
+	}, []string{"source"})
 	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "screenpop_telephony_calls_total",
 		Help: "Inbound calls that ended, by telephony source and outcome.",
@@ -104,12 +102,12 @@ func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 	}
 
 	m := &metrics{
-		connected:  connected,
+		connected:  connected.WithLabelValues(source),
 		eventsByT:  map[string]prometheus.Counter{},
-		unknown:    events.WithLabelValues(unknownType),
-		malformed:  malformed,
-		reconnects: reconnects,
-		resyncs:    resyncs,
+		unknown:    events.WithLabelValues(source, unknownType),
+		malformed:  malformed.WithLabelValues(source),
+		reconnects: reconnects.WithLabelValues(source),
+		resyncs:    resyncs.WithLabelValues(source),
 		calls:      map[screenpop.Outcome]prometheus.Counter{},
 		callsVec:   calls,
 		active:     active.WithLabelValues(source),
@@ -121,9 +119,9 @@ func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 	}
 	slices.Sort(types)
 	for _, t := range types {
-		m.eventsByT[t] = events.WithLabelValues(t)
+		m.eventsByT[t] = events.WithLabelValues(source, t)
 	}
-	for _, o := range outcomes {
+	for _, o := range screenpop.Outcomes {
 		m.calls[o] = calls.WithLabelValues(source, string(o))
 	}
 	return m, nil

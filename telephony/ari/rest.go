@@ -71,6 +71,31 @@ func (s *Source) ensureSubscribed(ctx context.Context) error {
 	return nil
 }
 
+// pbxRestarted reads when Asterisk started (GET /ari/asterisk/info) and
+// says whether that changed since the last connection: the PBX restarted
+// while the socket was down, and every call it had was cut. When the time
+// cannot be read (an old Asterisk, a timeout) nothing is concluded.
+func (s *Source) pbxRestarted(ctx context.Context) bool {
+	var info struct {
+		Status struct {
+			StartupTime string `json:"startup_time"`
+		} `json:"status"`
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RESTTimeout)
+	defer cancel()
+	if err := s.rest(ctx, http.MethodGet, "asterisk/info", url.Values{"only": {"status"}}, &info); err != nil {
+		s.log.Debug("ari: cannot read Asterisk's start time; a restart will not be told from a reconnect", "err", err)
+		return false
+	}
+	started := info.Status.StartupTime
+	if started == "" {
+		return false
+	}
+	restarted := s.startedAt != "" && s.startedAt != started
+	s.startedAt = started
+	return restarted
+}
+
 // application reads the application this connection registered. Asterisk
 // registers it only once the WebSocket is established, so right after the
 // handshake it may not exist yet: a 404 is retried briefly, within the

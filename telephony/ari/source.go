@@ -43,8 +43,8 @@ type Config struct {
 	// own: a second socket with the same name takes the events away from
 	// the first.
 	App string
-	// Name labels the calls_total and active_calls metrics and CallEvent.Source;
-	// default "ari".
+	// Name is the source label of every metric of this source (two PBXs in
+	// one daemon register side by side) and CallEvent.Source; default "ari".
 	Name string
 	// AgentOf maps an endpoint ("PJSIP/1001") to an agent ID. Required.
 	AgentOf func(endpoint string) (agent string, ok bool)
@@ -52,11 +52,12 @@ type Config struct {
 	// enter (e.g. "from-carrier"). Empty: any incoming channel whose
 	// endpoint is not an agent's.
 	InboundContexts []string
-	// RequirePresentation treats a caller whose presentation is unknown
-	// (the dialplan did not set SCREENPOP_PRES) as withheld. Turn it on once
-	// the dialplan sets it: a forgotten Set() then hides numbers instead of
-	// showing ones that were withheld.
-	RequirePresentation bool
+	// OnUnknownPresentation says what to do with a caller whose
+	// presentation the PBX does not report (ARI snapshots carry none: it
+	// takes CALLERID(pres) in ari.conf channelvars, or the dialplan's
+	// SCREENPOP_PRES): PresentationWithhold (default) or PresentationShow.
+	// Either way such calls are counted, logged and named in Warnings.
+	OnUnknownPresentation string
 	// Heartbeat is how often the socket is pinged; a socket that brings
 	// neither an event nor a pong for two heartbeats (plus a small margin)
 	// is dropped and reconnected. Default 5s.
@@ -83,6 +84,7 @@ const (
 type callTracker interface {
 	Apply(ev arilib.Event) []screenpop.CallEvent
 	Resync(channels []arilib.ChannelData) []screenpop.CallEvent
+	Restarted() []screenpop.CallEvent
 	Active() int
 }
 
@@ -102,8 +104,14 @@ type Source struct {
 	mu    sync.Mutex
 	state readiness
 
+	pres *presentationWatch
+
 	// Owned by the Run goroutine.
 	everReady bool
+	// startedAt is Asterisk's start time as last read (GET
+	// /ari/asterisk/info): a different one after a reconnect means the PBX
+	// restarted and cut every call it had.
+	startedAt string
 	logged    map[string]bool // unknown/malformed types already logged
 }
 
@@ -163,6 +171,13 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Source, e
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
+	switch cfg.OnUnknownPresentation {
+	case "":
+		cfg.OnUnknownPresentation = PresentationWithhold
+	case PresentationWithhold, PresentationShow:
+	default:
+		return nil, fmt.Errorf("ari: on_unknown_presentation %q: use %s or %s", cfg.OnUnknownPresentation, PresentationWithhold, PresentationShow)
+	}
 	for _, d := range []struct {
 		name string
 		v    *time.Duration
@@ -187,6 +202,10 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Source, e
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m, err := newMetrics(reg, cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("ari: metrics: %w", err)
+	}
+	pres, err := newPresentationWatch(reg, cfg.Name, cfg.OnUnknownPresentation, logger)
 	if err != nil {
 		return nil, fmt.Errorf("ari: metrics: %w", err)
 	}
@@ -222,9 +241,20 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Source, e
 			ReadBufferSize:   64 << 10,
 		},
 		logged: map[string]bool{},
+		pres:   pres,
 	}
-	s.tracker = newTracker(cfg)
+	s.tracker = newTracker(cfg, pres.observe)
 	return s, nil
+}
+
+// Warnings lists what works but needs IT's attention (/readyz shows it
+// without failing): today, a PBX that does not report callers'
+// presentation.
+func (s *Source) Warnings() []string {
+	if w := s.pres.warning(); w != "" {
+		return []string{"ari: " + w}
+	}
+	return nil
 }
 
 // Ready returns nil while the event socket is up and the call state has
@@ -387,6 +417,11 @@ func (s *Source) session(ctx context.Context, sink screenpop.CallSink) (bool, er
 	if err := s.ensureSubscribed(ctx); err != nil {
 		return false, err
 	}
+	if s.pbxRestarted(ctx) {
+		s.log.Warn("ari: Asterisk restarted while disconnected; the calls it had end as interrupted",
+			"url", s.cfg.URL, "active_calls", s.tracker.Active())
+		s.emit(sink, s.tracker.Restarted())
+	}
 	channels, err := s.channels(ctx)
 	if err != nil {
 		return false, err
@@ -437,6 +472,11 @@ func (s *Source) session(ctx context.Context, sink screenpop.CallSink) (bool, er
 	}
 }
 
+// missingEventsFix is what a 404 on the events socket means: the socket is
+// served by its own module, res_ari_events, so the REST API may well answer
+// while nothing serves /ari/events.
+const missingEventsFix = "nothing serves /ari/events: load res_ari_events (modules.conf: load = res_ari_events.so) / enable ARI in ari.conf ([general] enabled = yes)"
+
 // dial opens the events socket.
 func (s *Source) dial(ctx context.Context) (*websocket.Conn, error) {
 	h := http.Header{}
@@ -445,7 +485,11 @@ func (s *Source) dial(ctx context.Context) (*websocket.Conn, error) {
 	if err != nil {
 		if resp != nil {
 			defer resp.Body.Close()
-			return nil, statusError("open the events socket", resp)
+			err := statusError("open the events socket", resp)
+			if resp.StatusCode == http.StatusNotFound {
+				err = fmt.Errorf("%w; %s", err, missingEventsFix)
+			}
+			return nil, err
 		}
 		return nil, err
 	}

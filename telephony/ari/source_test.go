@@ -152,7 +152,7 @@ func TestReplayRecordings(t *testing.T) {
 			}
 			h.lint()
 			for _, r := range srv.Requests() {
-				if r != "GET /ari/applications/screenpop" && r != "GET /ari/channels" {
+				if r != "GET /ari/applications/screenpop" && r != "GET /ari/channels" && r != "GET /ari/asterisk/info" {
 					t.Errorf("unexpected REST request %s", r)
 				}
 			}
@@ -701,6 +701,8 @@ func TestBackoffIsBoundedWithFullJitter(t *testing.T) {
 	}
 }
 
+// Two PBXs in one daemon: the second source registers on the same registry
+// and every metric keeps the two apart by its source label.
 func TestTwoSourcesShareOneRegistry(t *testing.T) {
 	srv := fakeari.New(t)
 	h := start(t, srv, nil)
@@ -708,9 +710,34 @@ func TestTwoSourcesShareOneRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a second ARI source on the same registry: %v", err)
 	}
-	if got := h.counter("screenpop_telephony_active_calls", "source", "pbx2"); got != 0 {
-		t.Errorf("pbx2 active calls = %v", got)
+	h.waitReady()
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"screenpop_ari_connected", []string{"source", DefaultName}, 1},
+		{"screenpop_ari_connected", []string{"source", "pbx2"}, 0},
+		{"screenpop_ari_resyncs_total", []string{"source", DefaultName}, 1},
+		{"screenpop_ari_resyncs_total", []string{"source", "pbx2"}, 0},
+		{"screenpop_ari_reconnects_total", []string{"source", "pbx2"}, 0},
+		{"screenpop_ari_malformed_events_total", []string{"source", "pbx2"}, 0},
+		{"screenpop_ari_events_total", []string{"source", "pbx2", "type", "Dial"}, 0},
+		{"screenpop_ari_events_total", []string{"source", "pbx2", "type", unknownType}, 0},
+		{"screenpop_telephony_active_calls", []string{"source", "pbx2"}, 0},
+		{"screenpop_telephony_calls_total", []string{"source", "pbx2", "outcome", string(screenpop.OutcomeInterrupted)}, 0},
+	} {
+		if got := h.counter(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
 	}
+	// Every outcome of the call model is pre-created for every source.
+	for _, source := range []string{DefaultName, "pbx2"} {
+		for _, o := range screenpop.Outcomes {
+			h.counter("screenpop_telephony_calls_total", "source", source, "outcome", string(o))
+		}
+	}
+	h.lint()
 }
 
 func TestReadyAfterStop(t *testing.T) {

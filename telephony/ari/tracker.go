@@ -12,12 +12,13 @@ var _ callTracker = (*callstate.Tracker)(nil)
 // connection, and Resync repairs it after each reconnect. The channel
 // variables it reads are callstate's defaults (SCREENPOP_CALL,
 // SCREENPOP_PRES, SCREENPOP_DID), which configs/asterisk sets.
-func newTracker(cfg Config) callTracker {
+func newTracker(cfg Config, presentation func(known bool)) callTracker {
 	return callstate.New(callstate.Config{
-		AgentOf:             cfg.AgentOf,
-		InboundContexts:     cfg.InboundContexts,
-		Source:              cfg.Name,
-		Now:                 time.Now,
-		RequirePresentation: cfg.RequirePresentation,
+		Presentation:            presentation,
+		AgentOf:                 cfg.AgentOf,
+		InboundContexts:         cfg.InboundContexts,
+		Source:                  cfg.Name,
+		Now:                     time.Now,
+		ShowUnknownPresentation: cfg.OnUnknownPresentation == PresentationShow,
 	})
 }

@@ -84,6 +84,55 @@ func WithLateApplication(n int) Option {
 	return func(s *Server) { s.late = n }
 }
 
+// WithAsteriskVersion sets the version GET /ari/asterisk/info reports
+// (system.version); the default is "20.20.1".
+func WithAsteriskVersion(v string) Option {
+	return func(s *Server) { s.version = v }
+}
+
+// WithoutEventsModule makes the fake an Asterisk without res_ari_events:
+// the REST API answers, but the upgrade at /ari/events gets 404 "Resource
+// not found", as when that module is not loaded.
+func WithoutEventsModule() Option {
+	return func(s *Server) { s.noEvents = true }
+}
+
+// WithEventFilter gives application name an event filter, as if another
+// client had set it with PUT /applications/{name}/eventFilter: its JSON
+// lists allowed and disallowed ({"type": ...} objects in events_allowed and
+// events_disallowed) and its sockets only get the events the filter lets
+// through (Asterisk's rule: a disallowed type never, and when allowed is
+// not empty only the types it lists). The application is registered
+// beforehand like WithExistingApp, but created with subscribeAll, unless
+// WithExistingApp came first.
+func WithEventFilter(name string, allowed, disallowed []string) Option {
+	return func(s *Server) {
+		a := s.apps[name]
+		if a == nil {
+			a = &application{name: name, all: true, allBridges: true, allEndpts: true, pinned: true, channelIDs: map[string]bool{}}
+			s.apps[name] = a
+		}
+		a.allowed, a.disallowed = slices.Clone(allowed), slices.Clone(disallowed)
+	}
+}
+
+// WithChannelVars makes the fake an Asterisk whose ari.conf [general] has
+// channelvars = names: every channel snapshot in the events given to Send
+// (and so in the channel list) gets a "channelvars" object with exactly
+// these names, each with the value the channel's last ChannelVarset event
+// gave it (inherited variables' leading underscores dropped), or "" as
+// Asterisk lists a variable that is not set.
+func WithChannelVars(names ...string) Option {
+	return func(s *Server) { s.channelVars = slices.Clone(names) }
+}
+
+// ReadOnlyProbePath is a resource ARI does not have. Asterisk refuses any
+// write (POST, PUT, DELETE) of a read_only user with 403 before it even
+// looks the resource up, and answers 404 to a user with write access; a
+// write there changes nothing either way. screenpopd pbx check uses it to
+// tell whether its user is read-only, and the guard allows it.
+const ReadOnlyProbePath = "/ari/screenpop-read-only-probe"
+
 // WithWriteTimeout sets how long the fake waits for a client to take one
 // event before it drops the socket (Asterisk's websocket_write_timeout,
 // 100 ms by default on a real PBX). The fake's default is 2 s.
@@ -101,6 +150,9 @@ type Server struct {
 	late         int
 	writeTimeout time.Duration
 	upgrader     websocket.Upgrader
+	version      string
+	noEvents     bool
+	channelVars  []string
 
 	mu         sync.Mutex
 	addr       string
@@ -121,6 +173,8 @@ type Server struct {
 	sent       int64
 	delivered  int64
 	pings      int64
+	varValues  map[string]map[string]string // channel id -> channelvars values (WithChannelVars)
+	started    time.Time                    // status.startup_time of GET /ari/asterisk/info; Restart moves it
 }
 
 type application struct {
@@ -131,7 +185,16 @@ type application struct {
 	channelIDs  map[string]bool
 	pinned      bool // created by "another connection": never cleaned up
 	active      *socket
-	subscribeAt int // how many POST /subscription it received
+	subscribeAt int      // how many POST /subscription it received
+	allowed     []string // event filter (WithEventFilter)
+	disallowed  []string
+}
+
+// lets says whether the application's event filter lets an event of type
+// typ through (res/stasis/app.c: disallowed wins; an empty allowed list
+// allows everything).
+func (a *application) lets(typ string) bool {
+	return !slices.Contains(a.disallowed, typ) && (len(a.allowed) == 0 || slices.Contains(a.allowed, typ))
 }
 
 type socket struct {
@@ -151,6 +214,9 @@ func New(tb testing.TB, opts ...Option) *Server {
 		user:         DefaultUser,
 		password:     DefaultPassword,
 		writeTimeout: 2 * time.Second,
+		started:      time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC),
+		version:      "20.20.1",
+		varValues:    map[string]map[string]string{},
 		sockets:      map[*socket]bool{},
 		changed:      make(chan struct{}),
 		apps:         map[string]*application{},
@@ -212,6 +278,20 @@ func (s *Server) Down() {
 		_ = srv.Close()
 	}
 	s.Cut()
+}
+
+// Restart is Asterisk restarting: every socket and connection drops, every
+// channel is gone (its calls were cut, no event tells), and it comes back
+// on the same address with a new start time (GET /ari/asterisk/info).
+func (s *Server) Restart() error {
+	s.Down()
+	s.mu.Lock()
+	s.started = s.started.Add(time.Minute)
+	s.channels, s.order = map[string]json.RawMessage{}, nil
+	s.override, s.overridden = nil, false
+	s.varValues = map[string]map[string]string{}
+	s.mu.Unlock()
+	return s.Up()
 }
 
 // Up brings Asterisk back on the same address after Down.
@@ -405,13 +485,25 @@ func (s *Server) channelsLocked() []json.RawMessage {
 // to receive them.
 func (s *Server) Send(line []byte) int {
 	atomic.AddInt64(&s.sent, 1)
+	if len(s.channelVars) > 0 {
+		line = s.addChannelVars(line)
+	}
 	s.follow(line)
 	s.mu.Lock()
 	targets := make([]*socket, 0, len(s.sockets))
+	typ, typed := "", false
 	for sk := range s.sockets {
 		a := s.apps[sk.app]
 		if a == nil || a.active != sk || !a.all || sk.halfOpen.Load() {
 			continue
+		}
+		if len(a.allowed)+len(a.disallowed) > 0 {
+			if !typed {
+				typ, typed = eventType(line), true
+			}
+			if !a.lets(typ) {
+				continue
+			}
 		}
 		targets = append(targets, sk)
 	}
@@ -424,6 +516,67 @@ func (s *Server) Send(line []byte) int {
 	}
 	atomic.AddInt64(&s.delivered, int64(n))
 	return n
+}
+
+func eventType(line []byte) string {
+	var ev struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(line, &ev)
+	return ev.Type
+}
+
+// addChannelVars puts the configured channelvars into every channel
+// snapshot of an event, as Asterisk does (WithChannelVars).
+func (s *Server) addChannelVars(line []byte) []byte {
+	var ev map[string]json.RawMessage
+	if json.Unmarshal(line, &ev) != nil {
+		return line
+	}
+	typ := eventType(line)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if typ == "ChannelVarset" {
+		var v struct {
+			Variable string `json:"variable"`
+			Value    string `json:"value"`
+			Channel  struct {
+				ID string `json:"id"`
+			} `json:"channel"`
+		}
+		if json.Unmarshal(line, &v) == nil && v.Channel.ID != "" {
+			if name := strings.TrimLeft(v.Variable, "_"); slices.Contains(s.channelVars, name) {
+				if s.varValues[v.Channel.ID] == nil {
+					s.varValues[v.Channel.ID] = map[string]string{}
+				}
+				s.varValues[v.Channel.ID][name] = v.Value
+			}
+		}
+	}
+	for key, raw := range ev {
+		var snap map[string]json.RawMessage
+		if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &snap) != nil || snap["dialplan"] == nil {
+			continue // not a channel snapshot
+		}
+		var id string
+		if json.Unmarshal(snap["id"], &id) != nil || id == "" {
+			continue
+		}
+		vars := make(map[string]string, len(s.channelVars))
+		for _, name := range s.channelVars {
+			vars[name] = s.varValues[id][name]
+		}
+		snap["channelvars"], _ = json.Marshal(vars)
+		ev[key], _ = json.Marshal(snap)
+		if typ == "ChannelDestroyed" && key == "channel" {
+			delete(s.varValues, id)
+		}
+	}
+	out, err := json.Marshal(ev)
+	if err != nil {
+		return line
+	}
+	return out
 }
 
 // SendJSON marshals v and sends it (see Send).
@@ -592,6 +745,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(strings.TrimPrefix(path, "/ari/"), "/")
 	switch {
+	case path == "/ari/events" && s.noEvents:
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Resource not found"})
 	case path == "/ari/events":
 		s.events(w, r)
 	case path == "/ari/applications":
@@ -644,8 +799,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, ch)
 	case path == "/ari/asterisk/info":
+		s.mu.Lock()
+		started := s.started
+		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{
-			"system": map[string]any{"version": "20.20.1", "entity_id": "02:fc:00:00:00:01"},
+			"system": map[string]any{"version": s.version, "entity_id": "02:fc:00:00:00:01"},
+			"status": map[string]any{"startup_time": started.UTC().Format(TimeLayout), "last_reload_time": started.UTC().Format(TimeLayout)},
 		})
 	case path == "/ari/asterisk/ping":
 		writeJSON(w, http.StatusOK, map[string]any{
@@ -675,7 +834,8 @@ func allowed(method, path string) bool {
 			return true
 		}
 	case http.MethodPost:
-		return parts[0] == "applications" && len(parts) == 3 && parts[2] == "subscription"
+		return path == ReadOnlyProbePath ||
+			parts[0] == "applications" && len(parts) == 3 && parts[2] == "subscription"
 	}
 	return false
 }
@@ -842,9 +1002,18 @@ func (a *application) json() map[string]any {
 		"bridge_ids":        bridges,
 		"endpoint_ids":      endpoints,
 		"device_names":      []string{},
-		"events_allowed":    []any{},
-		"events_disallowed": []any{},
+		"events_allowed":    typeList(a.allowed),
+		"events_disallowed": typeList(a.disallowed),
 	}
+}
+
+// typeList is an event filter list as Asterisk shows it: [{"type": ...}].
+func typeList(types []string) []any {
+	out := []any{}
+	for _, t := range types {
+		out = append(out, map[string]string{"type": t})
+	}
+	return out
 }
 
 // astTrue is Asterisk's ast_true: what it accepts as "yes".
