@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,25 @@ import (
 	"github.com/screenpop/screenpop/configs"
 	"github.com/screenpop/screenpop/pop"
 )
+
+// exitCodeError makes main exit with code instead of 1: pbx check tells a
+// PBX that fails (1) from a command line or configuration it cannot use (2).
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string { return e.err.Error() }
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+// exitCode is the process's exit status for an error run returned.
+func exitCode(err error) int {
+	var e *exitCodeError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return 1
+}
 
 func loadConfig(path string) (*configs.Config, error) {
 	if path == "" {

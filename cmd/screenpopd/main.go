@@ -5,6 +5,7 @@
 //	screenpopd [run] [-config FILE]              start the daemon (no -config: the embedded demo)
 //	screenpopd config check [-config FILE]       report every configuration error, with its line
 //	screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
+//	screenpopd pbx check [-source NAME]          check each ARI PBX: what IT must fix, line by line
 //	screenpopd sample KIND                       print a sample configuration of an adapter kind
 //	screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
 //
@@ -30,7 +31,7 @@ func main() {
 		if !errors.Is(err, errReported) && !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "screenpopd:", err)
 		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -55,6 +56,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 			return fmt.Errorf("usage: screenpopd source test NAME -phone NUMBER [-config FILE]")
 		}
 		return sourceTest(ctx, args[1:], stdout, stderr, env)
+	case "pbx":
+		if len(args) == 0 || args[0] != "check" {
+			return &exitCodeError{code: 2, err: fmt.Errorf("usage: %s", pbxCheckUsage)}
+		}
+		return pbxCheck(ctx, args[1:], stdout, stderr, env)
 	case "sample":
 		return printSample(args, stdout)
 	case "token":
@@ -70,6 +76,7 @@ const usage = `usage:
   screenpopd [run] [-config FILE]              start the daemon (no -config: the embedded demo)
   screenpopd config check [-config FILE]       report every configuration error, with its line
   screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
+  screenpopd pbx check [-source NAME]          check each ARI PBX: what IT must fix, line by line
   screenpopd sample KIND                       print a sample configuration of an adapter kind
   screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
 `
