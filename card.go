@@ -88,6 +88,14 @@ type CardSection struct {
 	Cached bool `json:"cached,omitempty"`
 }
 
+// Line is the company's number a call came in on (a DID: which line or
+// campaign the customer dialled) and what the configuration calls it. It is
+// the company's own number, not the caller's, so it is never masked.
+type Line struct {
+	Number string `json:"number"`
+	Label  string `json:"label,omitempty"` // e.g. "Support DE"; empty when not configured
+}
+
 // Card is everything shown to the agent for one call.
 type Card struct {
 	CallID string `json:"call_id"`
@@ -97,6 +105,9 @@ type Card struct {
 	Phone      string     `json:"phone,omitempty"`
 	Resolution Resolution `json:"resolution"`
 	Customer   *Customer  `json:"customer,omitempty"`
+	// Line is the company's number the customer dialled (CallEvent.DID),
+	// nil when the PBX did not say.
+	Line *Line `json:"line,omitempty"`
 	// Candidates are the customers the number matched when Resolution is
 	// ResolvedAmbiguous; the card completes when the agent picks one.
 	Candidates []Customer    `json:"candidates,omitempty"`

@@ -39,6 +39,10 @@ type Config struct {
 	Sources []SourceSpec
 	// HistoryLimit is how many earlier calls the card shows; default 10.
 	HistoryLimit int
+	// Lines labels the company's numbers customers dial, keyed by the DID
+	// exactly as the telephony source reports it ("100": "Support DE").
+	// Every card with a DID gets Card.Line; the label only when listed.
+	Lines map[string]string
 }
 
 // SectionSpec names a card section and its title.
@@ -179,6 +183,7 @@ type state struct {
 	directory *sourceRuntime
 	sources   []*sourceRuntime
 	sections  []sectionLayout
+	lines     map[string]string // DID -> label; a copy of cfg.Lines
 }
 
 type sectionLayout struct {
@@ -309,7 +314,16 @@ func (a *Aggregator) newState(cfg Config, prev *state) (*state, error) {
 			prevGuards[rt.spec.Name] = rt.guard
 		}
 	}
-	st := &state{region: cfg.Region}
+	st := &state{region: cfg.Region, lines: make(map[string]string, len(cfg.Lines))}
+	for did, label := range cfg.Lines {
+		did, label = strings.TrimSpace(did), strings.TrimSpace(label)
+		if did == "" {
+			fail("lines: the label %q has no number", label)
+			continue
+		}
+		st.lines[did] = label
+	}
+	cfg.Lines = st.lines
 	names := map[string]string{} // name -> path, for duplicates
 	build := func(path string, spec SourceSpec, directory bool) *sourceRuntime {
 		spec, problems := withDefaults(spec, directory)

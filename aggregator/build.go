@@ -71,11 +71,27 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 		deadline = d
 	}
 	num, kind := classify(call.Caller, st.region)
+	var card screenpop.Card
 	if kind != callerPhone {
 		// Nothing is looked up by number: there is nothing worth sharing.
-		return a.fanOut(ctx, st, call, customerID, num, kind, started, deadline, false)
+		card = a.fanOut(ctx, st, call, customerID, num, kind, started, deadline, false)
+	} else {
+		card = a.coalesce(ctx, st, call, customerID, num, started, deadline)
 	}
-	return a.coalesce(ctx, st, call, customerID, num, started, deadline)
+	// Set here, not in fanOut: calls sharing a fan-out may have dialled
+	// different lines.
+	card.Line = st.line(call.DID)
+	return card
+}
+
+// line is the card's Line for a call that dialled did; nil without a DID.
+// Each card gets its own: the dispatcher keeps and changes cards.
+func (s *state) line(did string) *screenpop.Line {
+	did = strings.TrimSpace(did)
+	if did == "" {
+		return nil
+	}
+	return &screenpop.Line{Number: did, Label: s.lines[did]}
 }
 
 // fanOut builds one card: directory, sources, history. shared marks a card

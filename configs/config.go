@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -37,6 +38,10 @@ type Config struct {
 	Region       string        `yaml:"region"`        // default region for national numbers, e.g. DE
 	Deadline     time.Duration `yaml:"deadline"`      // overall budget for one card
 	HistoryLimit int           `yaml:"history_limit"` // earlier calls shown on a card
+	// Lines labels the company's numbers customers dial, keyed by the DID as
+	// the telephony source reports it ("100": Support DE). Every card shows
+	// the line it came in on; with its label when listed here.
+	Lines Lines `yaml:"lines"`
 
 	Auth      Auth        `yaml:"auth"`
 	Agents    Agents      `yaml:"agents"`
@@ -325,6 +330,8 @@ func (c *Config) validate(root *yaml.Node) Errors {
 		}
 	}
 
+	c.validateLines(root, add)
+
 	if r := c.Redis; r != nil {
 		if r.Address == "" {
 			add(line("redis"), "redis", "address is required", "e.g. address: 127.0.0.1:6379, or remove the redis block for a single daemon")
@@ -343,6 +350,14 @@ func (c *Config) validate(root *yaml.Node) Errors {
 			add(t.Line, path, "name is required", "give each telephony source a short name, e.g. name: pbx")
 		} else if seen["t:"+t.Name] {
 			add(t.Line, path, fmt.Sprintf("name %q is used twice", t.Name), "names must be unique")
+		}
+		// The name namespaces the source's call IDs (<name>/<PBX call ID>)
+		// and ends the URL of an http source: a '/' could make two
+		// sources' IDs meet, white space cannot be mounted.
+		if strings.Contains(t.Name, "/") {
+			add(t.Line, path, fmt.Sprintf("name %q contains '/'", t.Name), "call IDs become <name>/<the PBX's call ID>: use letters, digits, - and _, e.g. name: pbx-berlin")
+		} else if strings.ContainsAny(t.Name, " \t\r\n\v\f") {
+			add(t.Line, path, fmt.Sprintf("name %q contains white space", t.Name), "the name ends the URL /api/v1/call-events/<name>: use letters, digits, - and _, e.g. name: pbx-berlin")
 		}
 		seen["t:"+t.Name] = true
 		if t.Type == "" {
@@ -429,6 +444,74 @@ func (c *Config) validateSource(errs *Errors, path string, s *Source, directory 
 			add(fmt.Sprintf("mapping.fields[%d]: format %q is unknown", j, f.Format), "one of: text, money, number, date, datetime, percent")
 		}
 	}
+}
+
+// Lines maps DIDs to labels.
+type Lines map[string]string
+
+// UnmarshalYAML refuses anything but a mapping in words IT understands;
+// number keys (100: Support DE) are taken as written.
+func (l *Lines) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return &LineError{n.Line, fmt.Sprintf(`lines: expected numbers mapped to labels ("100": Support DE), got %s`, describe(n))}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], n.Content[i+1]; k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+			return &LineError{k.Line, `lines: each entry is a number and its label ("100": Support DE), one per line`}
+		}
+	}
+	var m map[string]string
+	if err := n.Decode(&m); err != nil {
+		return err
+	}
+	*l = m
+	return nil
+}
+
+// maxLineLabel bounds a line's label: it shares the card header with the
+// state of the call, and is read while the phone rings.
+const maxLineLabel = 80
+
+// validateLines checks each entry of lines: at its own line, which the
+// decoded map has forgotten.
+func (c *Config) validateLines(root *yaml.Node, add func(line int, path, msg, fix string)) {
+	n := valueNode(root, "lines")
+	if n == nil || n.Kind != yaml.MappingNode {
+		return
+	}
+	const example = `e.g. "100": Support DE`
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		number := strings.TrimSpace(k.Value)
+		if k.Tag == "!!null" {
+			number = ""
+		}
+		path := fmt.Sprintf("lines[%q]", number)
+		if number == "" {
+			add(k.Line, "lines", "an entry has no number", "write the number customers dial as the PBX reports it, "+example)
+			continue
+		}
+		label := strings.TrimSpace(v.Value)
+		if v.Tag == "!!null" {
+			label = ""
+		}
+		switch chars := utf8.RuneCountInString(label); {
+		case chars == 0:
+			add(k.Line, path, "the label is empty", "write what agents should read, "+example+", or leave the line out (the card then shows the number)")
+		case chars > maxLineLabel:
+			add(k.Line, path, fmt.Sprintf("the label has %d characters, more than %d", chars, maxLineLabel), "agents read it while the phone rings: a few words, "+example)
+		}
+	}
+}
+
+// valueNode returns the value of a top-level key, or nil.
+func valueNode(root *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == key {
+			return root.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // keyLine returns the line of a top-level key, or 0.

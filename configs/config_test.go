@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,14 @@ func TestInvalidConfigs(t *testing.T) {
 			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.fields[0]: format "euros" is unknown (fix: one of: text, money, number, date, datetime, percent)`,
 			`testdata/invalid-many.yaml:16: sources[1] (balance): source name "balance" is used twice (fix: each source needs its own name (it labels metrics and cache keys))`,
 			`testdata/invalid-many.yaml:16: sources[1] (balance): type is required (fix: one of the adapter kinds: postgres, http, file)`,
+		},
+		"invalid-lines.yaml": {
+			`testdata/invalid-lines.yaml:6: lines["200"]: the label is empty (fix: write what agents should read, e.g. "100": Support DE, or leave the line out (the card then shows the number))`,
+			`testdata/invalid-lines.yaml:7: lines["300"]: the label has 84 characters, more than 80 (fix: agents read it while the phone rings: a few words, e.g. "100": Support DE)`,
+			`testdata/invalid-lines.yaml:8: lines: an entry has no number (fix: write the number customers dial as the PBX reports it, e.g. "100": Support DE)`,
+		},
+		"invalid-lines-list.yaml": {
+			`testdata/invalid-lines-list.yaml:5: lines: expected numbers mapped to labels ("100": Support DE), got a list`,
 		},
 	}
 	for file, want := range cases {
@@ -93,6 +102,30 @@ sources:
 	}
 }
 
+// TestLines: numbers as keys work quoted or not, as written (a leading
+// zero or plus stays), so IT need not know YAML's number rules.
+func TestLines(t *testing.T) {
+	data := []byte(`telephony: [{name: demo, type: demo}]
+lines:
+  100: Support DE
+  "200": Sales PL
+  +493090182000: Service
+  0800123: Free line
+`)
+	cfg, err := Parse("x.yaml", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"100": "Support DE", "200": "Sales PL", "+493090182000": "Service", "0800123": "Free line"}
+	if fmt.Sprint(cfg.Lines) != fmt.Sprint(want) {
+		t.Errorf("lines %q, want %q", cfg.Lines, want)
+	}
+	cfg, err = Parse("x.yaml", []byte("telephony: [{name: demo, type: demo}]\n"), nil)
+	if err != nil || len(cfg.Lines) != 0 {
+		t.Errorf("without lines: %v %v", cfg.Lines, err)
+	}
+}
+
 func TestDemoConfigParses(t *testing.T) {
 	cfg, err := Demo()
 	if err != nil {
@@ -104,6 +137,12 @@ func TestDemoConfigParses(t *testing.T) {
 	if cfg.Directory == nil || len(cfg.Sources) < 4 {
 		t.Errorf("demo sources: directory %v, %d sources", cfg.Directory, len(cfg.Sources))
 	}
+	// The demo generator's numbers (telephony/demo dids) have labels.
+	for _, did := range []string{"+493090182000", "+493090182100"} {
+		if cfg.Lines[did] == "" {
+			t.Errorf("demo line %s has no label: %q", did, cfg.Lines)
+		}
+	}
 	if _, err := cfg.Files.Open("demo/directory.json"); err != nil {
 		t.Errorf("embedded demo data: %v", err)
 	}
@@ -113,5 +152,27 @@ func TestEmptyFile(t *testing.T) {
 	_, err := Parse("empty.yaml", nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "empty.yaml: the file is empty") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// Telephony names namespace call IDs (<name>/<PBX call ID>) and end the URL
+// of an http source: unique, no '/', no white space, each at its own line.
+func TestTelephonyNames(t *testing.T) {
+	path := filepath.Join("testdata", "invalid-telephony-names.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse(path, data, os.DirFS("testdata"))
+	if err == nil {
+		t.Fatal("expected errors, got none")
+	}
+	want := []string{
+		`testdata/invalid-telephony-names.yaml:3: telephony[1]: name "pbx-a" is used twice (fix: names must be unique)`,
+		`testdata/invalid-telephony-names.yaml:4: telephony[2]: name "berlin/pbx" contains '/' (fix: call IDs become <name>/<the PBX's call ID>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
+		`testdata/invalid-telephony-names.yaml:7: telephony[3]: name "call center" contains white space (fix: the name ends the URL /api/v1/call-events/<name>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
+	}
+	if got := err.Error(); got != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 }
