@@ -136,15 +136,23 @@ type callState struct {
 	ringing    map[string]time.Time // agent -> At of the event that rang them
 	holders    map[string]bool      // agents showing the pop now
 	had        map[string]bool      // agents that ever held it (may write notes)
-	answeredBy string
+	answeredBy string               // who has the call now ("" while it rings, or after a blind transfer)
 	answeredAt time.Time
-	card       *screenpop.Card
-	building   bool
-	ended      bool
-	endEvent   screenpop.CallEvent
-	selecting  bool      // a BuildFor is running
-	lastSeen   time.Time // dispatcher clock, for StaleAfter
-	refresh    refreshState
+	lastAgent  string // who had it last: answeredBy, or the agent who transferred it away
+	// transfer is why the call rings now, when a colleague transfers it
+	// (shown on the ringing pops).
+	transfer *screenpop.Transfer
+	// released is the agent who let go by a blind transfer and was told
+	// "transferred" before the target's phone rang: told again, with the
+	// target's name, when it does.
+	released  string
+	card      *screenpop.Card
+	building  bool
+	ended     bool
+	endEvent  screenpop.CallEvent
+	selecting bool      // a BuildFor is running
+	lastSeen  time.Time // dispatcher clock, for StaleAfter
+	refresh   refreshState
 }
 
 type endedCall struct {
@@ -317,24 +325,51 @@ func (d *Dispatcher) call(ev screenpop.CallEvent) *callState {
 	return c
 }
 
+// onRinging applies the complete set of agents whose phones ring now. On a
+// call an agent has, only a transfer rings: a blind one (the agent let go:
+// their pop is withdrawn as transferred, naming the target once it rings)
+// or a consultation (the agent keeps the call; the colleague sees the card
+// while their phone rings and while they talk).
 func (d *Dispatcher) onRinging(ev screenpop.CallEvent) {
 	c := d.call(ev)
-	if c.ended || c.answeredBy != "" {
-		// Late ringing of a call someone already has: the PBX reports the
-		// other phones' ringing after the answer. Nothing rings any more.
+	if c.ended {
 		return
 	}
+	tr := ev.Transfer
+	released := ""
+	if c.answeredBy != "" {
+		if tr == nil {
+			// Late ringing of a call someone already has: the PBX reports the
+			// other phones' ringing after the answer. Nothing rings any more.
+			return
+		}
+		if !tr.Consult {
+			released = c.answeredBy
+			c.lastAgent, c.answeredBy, c.answeredAt = released, "", time.Time{}
+			if !c.holders[released] {
+				released = "" // their pop is gone already
+			}
+		}
+	}
+	c.transfer = tr
 	now := map[string]bool{}
 	for _, a := range ev.Agents {
-		if a != "" {
+		if a != "" && a != c.answeredBy {
 			now[a] = true
 		}
+	}
+	reason := ReasonNotRinging
+	switch {
+	case ev.RangOut:
+		reason = ReasonRangOut
+	case tr != nil && tr.Consult:
+		reason = ReasonTransferCancelled
 	}
 	for _, a := range sortedKeys(c.ringing) {
 		if !now[a] {
 			delete(c.ringing, a)
 			if c.holders[a] {
-				d.withdraw(c, a, ReasonNotRinging, nil)
+				d.withdraw(c, a, reason, nil)
 			}
 		}
 	}
@@ -342,6 +377,22 @@ func (d *Dispatcher) onRinging(ev screenpop.CallEvent) {
 		if _, ok := c.ringing[a]; !ok {
 			c.ringing[a] = ev.At
 		}
+	}
+	if released == "" && len(now) > 0 && c.released != "" && !now[c.released] {
+		released = c.released // told "transferred" already; now to whom
+	}
+	if released != "" {
+		var to *AgentRef
+		if targets := sortedKeys(now); len(targets) > 0 {
+			to = d.ref(targets[0])
+			c.released = ""
+		} else {
+			c.released = released
+		}
+		d.withdraw(c, released, ReasonTransferred, to)
+	}
+	if len(c.ringing) == 0 {
+		return
 	}
 	if c.card == nil {
 		d.startBuild(c)
@@ -378,7 +429,8 @@ func (d *Dispatcher) onTransferred(ev screenpop.CallEvent) {
 // transferred to them: nobody rings any more, every other holder loses the
 // pop for reason, and the new holder gets the card.
 func (d *Dispatcher) takeOver(c *callState, ev screenpop.CallEvent, reason string, transferred bool) {
-	c.answeredBy, c.answeredAt = ev.Agent, ev.At
+	c.answeredBy, c.answeredAt, c.lastAgent = ev.Agent, ev.At, ev.Agent
+	c.transfer, c.released = nil, ""
 	clear(c.ringing)
 	by := d.ref(ev.Agent)
 	for _, h := range sortedKeys(c.holders) {
@@ -452,7 +504,7 @@ func (d *Dispatcher) finish(c *callState) {
 		Outcome: end.Outcome,
 	}
 	if past.Agent == "" {
-		past.Agent = c.answeredBy
+		past.Agent = c.lastAgent
 	}
 	if past.Outcome == "" {
 		past.Outcome = screenpop.OutcomeNoAnswer
@@ -540,8 +592,8 @@ func (d *Dispatcher) cardReady(c *callState, card screenpop.Card) {
 	d.refreshIfAsked(c) // fresher data came while this card was built
 	if c.answeredBy != "" {
 		d.handOver(c, false)
-		return
 	}
+	// Phones ringing: before an answer, or a colleague consulted about it.
 	for _, a := range sortedKeys(c.ringing) {
 		if !c.holders[a] {
 			d.pop(c, a, StateRinging, c.ringing[a])
@@ -555,6 +607,8 @@ func (d *Dispatcher) pop(c *callState, agent, state string, since time.Time) {
 	data := PopData{State: state, Card: *c.card}
 	if state == StateAnswered {
 		data.AnsweredBy = d.ref(c.answeredBy)
+	} else {
+		data.Transfer = d.transferInfo(c)
 	}
 	d.send(agent, Message{Type: TypePop, CallID: c.event.CallID, Data: data})
 	c.holders[agent], c.had[agent] = true, true
@@ -563,6 +617,14 @@ func (d *Dispatcher) pop(c *callState, agent, state string, since time.Time) {
 			d.metrics.latency.Observe(took.Seconds())
 		}
 	}
+}
+
+// transferInfo is what a ringing pop says of the transfer it rings for.
+func (d *Dispatcher) transferInfo(c *callState) *TransferInfo {
+	if c.transfer == nil || c.transfer.From == "" {
+		return nil
+	}
+	return &TransferInfo{From: *d.ref(c.transfer.From), Consult: c.transfer.Consult}
 }
 
 func (d *Dispatcher) withdraw(c *callState, agent, reason string, by *AgentRef) {
@@ -618,8 +680,10 @@ func (d *Dispatcher) Snapshot(agentID string, attach func(pops []PopView)) {
 			continue
 		}
 		v := PopView{CallID: c.event.CallID, State: StateRinging, Card: *c.card}
-		if c.answeredBy != "" {
+		if c.answeredBy == agentID {
 			v.State, v.AnsweredBy = StateAnswered, d.ref(c.answeredBy)
+		} else {
+			v.Transfer = d.transferInfo(c)
 		}
 		pops = append(pops, v)
 	}

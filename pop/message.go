@@ -29,6 +29,13 @@ const (
 	ReasonNotRinging        = "not_ringing"        // the queue moved on
 	ReasonAnsweredElsewhere = "answered_elsewhere" // another agent picked up
 	ReasonTransferred       = "transferred"        // the call went to another agent
+	// ReasonRangOut: the phone stopped ringing unanswered (the dial or
+	// queue timeout, busy, declined); the call may go on elsewhere, e.g. to
+	// voicemail.
+	ReasonRangOut = "rang_out"
+	// ReasonTransferCancelled: the colleague consulting about an attended
+	// transfer was not handed the call; the agent kept it.
+	ReasonTransferCancelled = "transfer_cancelled"
 	// ReasonExpired: no event for the call for DispatcherConfig.StaleAfter;
 	// the PBX's "ended" was lost (a reconnect), and a pop must not stay on
 	// an agent's screen forever.
@@ -66,6 +73,17 @@ type PopData struct {
 	State      string         `json:"state"` // StateRinging or StateAnswered
 	Card       screenpop.Card `json:"card"`
 	AnsweredBy *AgentRef      `json:"answered_by,omitempty"`
+	// Transfer is set on a ringing pop when the call rings because a
+	// colleague transfers it to this agent.
+	Transfer *TransferInfo `json:"transfer,omitempty"`
+}
+
+// TransferInfo says who is transferring a call to the agent whose phone
+// rings: "transferred by Alice", or, Consult, "Alice is consulting you
+// about this caller" (Alice keeps the caller until the transfer completes).
+type TransferInfo struct {
+	From    AgentRef `json:"from"`
+	Consult bool     `json:"consult,omitempty"`
 }
 
 // AnsweredData is the data of a TypeAnswered message.
@@ -107,6 +125,7 @@ type PopView struct {
 	State      string         `json:"state"`
 	Card       screenpop.Card `json:"card"`
 	AnsweredBy *AgentRef      `json:"answered_by,omitempty"`
+	Transfer   *TransferInfo  `json:"transfer,omitempty"`
 }
 
 // SnapshotData is the data of a TypeSnapshot message.

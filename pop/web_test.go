@@ -2,6 +2,7 @@ package pop
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	screenpop "github.com/screenpop/screenpop"
 )
@@ -72,6 +74,9 @@ func richCard(ev screenpop.CallEvent) screenpop.Card {
 		Incomplete: []string{"credit"},
 		BuiltAt:    time.Now(),
 		TookMS:     812,
+	}
+	if ev.DID != "" {
+		c.Line = &screenpop.Line{Number: ev.DID, Label: map[string]string{"100": "Support DE"}[ev.DID]}
 	}
 	if ev.Caller.Withheld {
 		c.Resolution, c.Customer, c.History, c.Phone = screenpop.ResolvedWithheld, nil, nil, ""
@@ -195,7 +200,7 @@ func TestAgentPageInChromium(t *testing.T) {
 
 	now := time.Now()
 	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "c1", Caller: screenpop.Caller{Number: "030 123456", Name: "ACME LOGISTICS"},
-		Agents: []string{"alice", "bob"}, At: now, Source: "test"})
+		DID: "100", Agents: []string{"alice", "bob"}, At: now, Source: "test"})
 	waitFor("the ringing card", `(() => {
 		const el = document.querySelector('[data-call-id="c1"][data-state="ringing"]');
 		return !!el && el.querySelector('[data-field="customer-name"]').textContent === 'ACME Logistics GmbH'
@@ -212,6 +217,7 @@ func TestAgentPageInChromium(t *testing.T) {
 		"the history":             card + `.querySelector('[data-role="history"]').textContent`,
 		"the number":              card + `.querySelector('[data-field="number"]').textContent`,
 		"the incomplete warning":  card + `.querySelector('[data-role="incomplete"]:not([hidden])').textContent`,
+		"the line dialled":        card + `.querySelector('[data-role="line"]:not([hidden])').textContent`,
 	} {
 		got := eval(expr)
 		want := map[string][]string{
@@ -224,6 +230,7 @@ func TestAgentPageInChromium(t *testing.T) {
 			"the history":             {"Asked for a quote on 400 pallets", "4 min 12 s"},
 			"the number":              {"030 123456"},
 			"the incomplete warning":  {"Incomplete card: no answer from credit"},
+			"the line dialled":        {"Line: Support DE (100)"},
 		}[what]
 		for _, w := range want {
 			if !strings.Contains(got, w) {
@@ -261,7 +268,8 @@ func TestAgentPageInChromium(t *testing.T) {
 	// note, and the call ends.
 	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "ambiguous", Caller: screenpop.Caller{Number: "+4930999"},
 		Agents: []string{"alice"}, At: time.Now(), Source: "test"})
-	waitFor("the candidates", `!!document.querySelector('[data-call-id="ambiguous"] button[data-customer-id="k2"]')`)
+	waitFor("the candidates", `!!document.querySelector('[data-call-id="ambiguous"] button[data-customer-id="k2"]')
+		&& document.querySelector('[data-call-id="ambiguous"] [data-role="line"]').hidden`) // no DID, no line
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-call-id="ambiguous"] button[data-customer-id="k2"]`))); err != nil {
 		t.Fatal(err)
 	}
@@ -313,15 +321,76 @@ func TestAgentPageInChromium(t *testing.T) {
 		t.Error("the ended card was lost over the reconnect")
 	}
 
-	// A withheld number: said so, no number shown, and no notes box.
+	// A withheld number: said so, no number shown, and no notes box; the
+	// line dialled, which has no label, by its number.
 	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "w", Caller: screenpop.Caller{Withheld: true},
-		Agents: []string{"alice"}, At: time.Now(), Source: "test"})
+		DID: "200", Agents: []string{"alice"}, At: time.Now(), Source: "test"})
 	waitFor("the withheld card", `(() => {
 		const el = document.querySelector('[data-call-id="w"][data-state="ringing"]');
 		return !!el && el.querySelector('[data-field="caller-title"]').textContent === 'Withheld number'
 			&& !el.querySelector('[data-field="number"]')
 			&& el.querySelector('[data-role="note-form"]').hidden
 			&& !el.querySelector('[data-role="note-unavailable"]').hidden
-			&& !!el.querySelector('[data-section="accounting"][data-status="skipped"]');
+			&& !!el.querySelector('[data-section="accounting"][data-status="skipped"]')
+			&& el.querySelector('[data-role="line"]:not([hidden])').textContent === 'Line: 200';
 	})()`)
+
+	// Bob consults alice before an attended transfer: her phone rings with
+	// the card, saying so; bob gives up, and her card says that too.
+	e.d.HandleCall(ringing("consult", time.Now(), "bob"))
+	e.d.HandleCall(answered("consult", "bob", time.Now()))
+	readUntil(t, bob, "consult", TypeAnswered)
+	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "consult", Agents: []string{"alice"},
+		Transfer: &screenpop.Transfer{From: "bob", Consult: true}, At: time.Now(), Source: "test"})
+	waitFor("the consultation card", `(() => {
+		const el = document.querySelector('[data-call-id="consult"][data-state="ringing"]');
+		const text = !!el && el.querySelector('[data-role="state"]').textContent;
+		return !!text && text.startsWith('Ringing · Bob') && text.endsWith('consults you (caller on hold)');
+	})()`)
+	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "consult",
+		Transfer: &screenpop.Transfer{From: "bob", Consult: true}, At: time.Now(), Source: "test"})
+	waitFor("the consultation given up", `(() => {
+		const el = document.querySelector('article[data-call-id="consult"]');
+		return !!el && el.dataset.state === 'withdrawn'
+			&& el.querySelector('[data-role="withdrawn"]').textContent === 'Transfer cancelled: your colleague kept the call';
+	})()`)
+
+	// A blind transfer from bob rings alice, whose phone rings out: the
+	// card says who transferred it, then that it rang out.
+	e.d.HandleCall(ringing("blind", time.Now(), "bob"))
+	e.d.HandleCall(answered("blind", "bob", time.Now()))
+	readUntil(t, bob, "blind", TypeAnswered)
+	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "blind", Agents: []string{"alice"},
+		Transfer: &screenpop.Transfer{From: "bob"}, At: time.Now(), Source: "test"})
+	waitFor("the transferred card", `(() => {
+		const el = document.querySelector('[data-call-id="blind"][data-state="ringing"]');
+		return !!el && el.querySelector('[data-role="state"]').textContent.startsWith('Ringing · transferred by Bob');
+	})()`)
+	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "blind", RangOut: true,
+		Transfer: &screenpop.Transfer{From: "bob"}, At: time.Now(), Source: "test"})
+	waitFor("the rang-out notice", `(() => {
+		const el = document.querySelector('article[data-call-id="blind"]');
+		return !!el && el.dataset.state === 'withdrawn'
+			&& el.querySelector('[data-role="withdrawn"]').textContent === 'Rang out: not answered at your phone'
+			&& !!document.querySelector('.notice[data-call-id="blind"][data-reason="rang_out"]');
+	})()`)
+	// Bob let go at once and was told whom the call went to.
+	var w WithdrawnData
+	if err := json.Unmarshal(readUntil(t, bob, "blind", TypeWithdrawn).Data, &w); err != nil {
+		t.Fatal(err)
+	}
+	if w.Reason != ReasonTransferred || w.By == nil || w.By.ID != "alice" {
+		t.Errorf("bob's withdrawal: %+v, want transferred to alice", w)
+	}
+}
+
+// readUntil reads c until a message of type typ about callID, skipping
+// the others.
+func readUntil(t *testing.T, c *websocket.Conn, callID, typ string) envelope {
+	t.Helper()
+	for {
+		if env := read(t, c); env.Type == typ && env.CallID == callID {
+			return env
+		}
+	}
 }

@@ -348,11 +348,13 @@ func (b *Bus) dedupKey(agent string, m pop.Message) (string, bool) {
 	return b.cfg.KeyPrefix + "dedup:" + hex.EncodeToString(sum[:16]), true
 }
 
-// Hash fields of an agent's current pops: the card, who answered, and the
-// At of the pop (snapshots list the oldest call first).
+// Hash fields of an agent's current pops: the card, who answered, the
+// transfer a ringing pop rings for, and the At of the pop (snapshots list
+// the oldest call first).
 const (
 	fieldCard     = "c:"
 	fieldAnswered = "a:"
+	fieldTransfer = "x:"
 	fieldAt       = "t:"
 )
 
@@ -370,6 +372,15 @@ func popsOps(m pop.Message) ([]any, error) {
 			return nil, err
 		}
 		ops := []any{"set", fieldCard + id, card, "setnx", fieldAt + id, strconv.FormatInt(m.At.UnixNano(), 10)}
+		if d.Transfer != nil {
+			tr, err := enc(d.Transfer)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, "set", fieldTransfer+id, tr)
+		} else {
+			ops = append(ops, "del", fieldTransfer+id, "")
+		}
 		if d.AnsweredBy != nil {
 			by, err := enc(d.AnsweredBy)
 			if err != nil {
@@ -389,9 +400,9 @@ func popsOps(m pop.Message) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []any{"set", fieldAnswered + id, by}, nil
+		return []any{"set", fieldAnswered + id, by, "del", fieldTransfer + id, ""}, nil
 	case pop.WithdrawnData, pop.EndedData:
-		return []any{"del", fieldCard + id, "", "del", fieldAnswered + id, "", "del", fieldAt + id, ""}, nil
+		return []any{"del", fieldCard + id, "", "del", fieldAnswered + id, "", "del", fieldTransfer + id, "", "del", fieldAt + id, ""}, nil
 	}
 	return nil, nil
 }
@@ -554,6 +565,12 @@ func decodePops(flat []any) []pop.PopView {
 			var by pop.AgentRef
 			if json.Unmarshal([]byte(v), &by) == nil {
 				e.view.State, e.view.AnsweredBy = pop.StateAnswered, &by
+			}
+		case strings.HasPrefix(f, fieldTransfer):
+			e := get(f[len(fieldTransfer):])
+			var tr pop.TransferInfo
+			if json.Unmarshal([]byte(v), &tr) == nil {
+				e.view.Transfer = &tr
 			}
 		case strings.HasPrefix(f, fieldAt):
 			get(f[len(fieldAt):]).at, _ = strconv.ParseInt(v, 10, 64)

@@ -144,6 +144,7 @@
     busy: 'All agents busy',
     noanswer: 'Not answered',
     failed: 'Call failed',
+    interrupted: 'Cut off by the phone system',
   };
   const HISTORY_OUTCOMES = {
     answered: 'Answered',
@@ -151,6 +152,7 @@
     busy: 'Busy',
     noanswer: 'Not answered',
     failed: 'Failed',
+    interrupted: 'Cut off (phone system)',
   };
 
   function sectionStatusText(s) {
@@ -370,7 +372,7 @@
     dismiss.hidden = call.state !== 'ended';
     switch (call.state) {
       case 'ringing':
-        badge.textContent = 'Ringing';
+        badge.textContent = ringingText(call.transfer);
         break;
       case 'answered':
         badge.textContent = call.transferred ? 'On call with you (transferred)' : 'On call with you';
@@ -390,12 +392,36 @@
     if (call.card) renderCandidates($('[data-role=candidates]', el), call);
   }
 
+  // renderLine names the line the customer dialled, so that the agent
+  // answers as that line ("Support DE") before reading who calls.
+  function renderLine(el, line) {
+    el.replaceChildren();
+    el.hidden = !line || !line.number;
+    if (el.hidden) {
+      el.removeAttribute('title');
+      return;
+    }
+    el.title = 'The customer dialled ' + line.number;
+    el.append('Line: ', h('span', { class: 'line-label', 'data-field': 'line' }, line.label || line.number));
+    if (line.label) el.append(' ', h('span', { class: 'line-number', 'data-field': 'line-number' }, '(' + line.number + ')'));
+  }
+
+  // ringingText says why the phone rings: a first ring, a call a colleague
+  // transferred, or a colleague consulting before an attended transfer.
+  function ringingText(tr) {
+    if (!tr || !tr.from) return 'Ringing';
+    if (tr.from.id === myID) return 'Ringing · came back to you';
+    if (tr.consult) return 'Ringing · ' + agentName(tr.from) + ' consults you (caller on hold)';
+    return 'Ringing · transferred by ' + agentName(tr.from);
+  }
+
   function renderCard(call) {
     const el = call.el;
     const card = call.card;
     el.dataset.resolution = card.resolution || '';
     const at = call.at ? new Date(call.at) : null;
     $('[data-role=time]', el).textContent = at && !isNaN(at) ? timeFmt.format(at) : '';
+    renderLine($('[data-role=line]', el), card.line);
     renderCaller($('[data-role=caller]', el), card);
     renderCandidates($('[data-role=candidates]', el), call);
     const incomplete = $('[data-role=incomplete]', el);
@@ -446,6 +472,7 @@
     call.card = data.card;
     call.state = data.state === 'answered' ? 'answered' : 'ringing';
     call.answeredBy = data.answered_by || null;
+    call.transfer = data.state === 'answered' ? null : (data.transfer || null);
     call.at = call.at || at;
     renderCard(call);
     updateChrome();
@@ -466,7 +493,9 @@
   const WITHDRAWN_TEXT = {
     not_ringing: () => 'Stopped ringing at your phone',
     answered_elsewhere: by => 'Answered by ' + agentName(by),
-    transferred: by => 'Transferred to ' + agentName(by),
+    transferred: by => by ? 'Transferred to ' + agentName(by) : 'Transferred',
+    rang_out: () => 'Rang out: not answered at your phone',
+    transfer_cancelled: () => 'Transfer cancelled: your colleague kept the call',
     expired: () => 'This call is no longer followed',
   };
 
@@ -480,10 +509,17 @@
     const call = calls.get(callID);
     const text = (WITHDRAWN_TEXT[data.reason] || (() => 'Withdrawn'))(data.by);
     const who = call ? callerTitle(call.card) : 'A call';
-    notice(who + ': ' + text.charAt(0).toLowerCase() + text.slice(1), {
-      'data-call-id': callID, 'data-reason': data.reason,
-    });
+    // A blind transfer is told at once, and again with the target's name
+    // when their phone rings: the second only updates the card.
+    const retold = call && call.state === 'withdrawn' && call.withdrawnReason === data.reason;
+    if (!retold) {
+      notice(who + ': ' + text.charAt(0).toLowerCase() + text.slice(1), {
+        'data-call-id': callID, 'data-reason': data.reason,
+      });
+    }
     if (!call) return;
+    clearTimeout(call.removeTimer);
+    call.withdrawnReason = data.reason;
     call.state = 'withdrawn';
     renderState(call);
     const w = $('[data-role=withdrawn]', call.el);
@@ -498,7 +534,9 @@
     if (!call) return;
     const wasMine = call.state === 'answered';
     call.state = 'ended';
-    call.outcome = data.outcome;
+    // A call that ended while it rang here (a transfer the caller left
+    // during) was not answered by this agent, whatever happened before.
+    call.outcome = !wasMine && data.outcome === 'answered' ? 'abandoned' : data.outcome;
     renderState(call);
     // A call you talked to stays until you close it (notes are written
     // after the call); one that only rang leaves by itself.
