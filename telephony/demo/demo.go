@@ -22,7 +22,8 @@ import (
 	screenpop "github.com/screenpop/screenpop"
 )
 
-// SourceName is what the generator writes in CallEvent.Source.
+// SourceName is what the generator writes in CallEvent.Source when
+// Config.Name is empty.
 const SourceName = "demo"
 
 // Defaults for the zero values of Config.
@@ -34,6 +35,9 @@ const (
 
 // Config configures the generator.
 type Config struct {
+	// Name is the configured name of the source (the telephony entry's
+	// name), written in CallEvent.Source; default SourceName.
+	Name string
 	// Interval between two new calls (default 8s).
 	Interval time.Duration
 	// Agents whose phones ring (required).
@@ -70,6 +74,8 @@ const (
 	chanceRingAll   = 0.45 // ring every free agent, else one or two of them
 	chanceMoveOn    = 0.3  // a call ringing one agent moves on to others
 	chanceTransfer  = 0.15 // the agent hands the call to a colleague
+	chanceConsult   = 0.5  // ... after consulting them first (attended), else blind
+	chanceUntaken   = 0.25 // a blind transfer's target does not answer
 	noAnswerTimeout = 2.5  // rings this many mean ring times before giving up
 )
 
@@ -92,6 +98,9 @@ type Generator struct {
 func New(cfg Config, logger *slog.Logger) (*Generator, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Name == "" {
+		cfg.Name = SourceName
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
@@ -186,8 +195,9 @@ type call struct {
 	caller   screenpop.Caller
 	did      string
 	ringing  []string
-	agent    string // who has it once answered
+	agent    string // who has it once answered ("" after a blind transfer, until taken)
 	answered bool
+	target   string // whose phone rings for a transfer of it
 }
 
 // run is the state of one Run: only its goroutine touches it.
@@ -213,7 +223,7 @@ func (r *run) jitter(mean time.Duration) time.Duration {
 }
 
 func (r *run) emit(c *call, ev screenpop.CallEvent) {
-	ev.CallID, ev.Caller, ev.DID, ev.Source = c.id, c.caller, c.did, SourceName
+	ev.CallID, ev.Caller, ev.DID, ev.Source = c.id, c.caller, c.did, r.g.cfg.Name
 	ev.At = r.g.clock.Now()
 	r.sink.HandleCall(ev)
 }
@@ -285,8 +295,19 @@ func (r *run) newCall() {
 	case fate < chanceAnswered+chanceAbandoned:
 		r.schedule(ring, func() { r.end(c, screenpop.OutcomeAbandoned) })
 	default:
-		r.schedule(time.Duration(float64(r.g.cfg.Ring)*noAnswerTimeout), func() { r.end(c, screenpop.OutcomeNoAnswer) })
+		r.schedule(time.Duration(float64(r.g.cfg.Ring)*noAnswerTimeout), func() { r.rangOut(c) })
 	}
+}
+
+// rangOut: every phone stopped ringing and the caller goes on to
+// voicemail; the pops go now, the call ends once the message is left.
+func (r *run) rangOut(c *call) {
+	if r.open[c.id] != c {
+		return
+	}
+	c.ringing = nil
+	r.emit(c, screenpop.CallEvent{Kind: screenpop.EventRinging, RangOut: true})
+	r.schedule(r.jitter(r.g.cfg.Ring), func() { r.end(c, screenpop.OutcomeNoAnswer) })
 }
 
 // moveOn: the queue gives up on the agent ringing and rings others, the way
@@ -335,8 +356,13 @@ func (r *run) answer(c *call) {
 	r.schedule(talk, func() { r.end(c, screenpop.OutcomeAnswered) })
 }
 
+// transfer: the agent hands the call to a free colleague, whose phone
+// rings with the card. Attended: the agent consults them first and keeps
+// the caller until the colleague takes it. Blind: the agent lets go at
+// once; now and then the colleague does not answer and the caller ends in
+// voicemail.
 func (r *run) transfer(c *call) {
-	if r.open[c.id] != c {
+	if r.open[c.id] != c || c.agent == "" || c.target != "" {
 		return
 	}
 	var targets []string
@@ -348,10 +374,44 @@ func (r *run) transfer(c *call) {
 	if len(targets) == 0 {
 		return // no colleague free: the agent keeps the call
 	}
-	delete(r.talking, c.agent)
-	c.agent = targets[r.rng.IntN(len(targets))]
-	r.talking[c.agent] = c.id
+	from := c.agent
+	c.target = targets[r.rng.IntN(len(targets))]
+	r.talking[c.target] = c.id // ringing for this call: no new call rings there
+	consult := r.rng.Float64() < chanceConsult
+	if !consult {
+		delete(r.talking, from)
+		c.agent = ""
+	}
+	r.emit(c, screenpop.CallEvent{Kind: screenpop.EventRinging, Agents: []string{c.target},
+		Transfer: &screenpop.Transfer{From: from, Consult: consult}})
+	ring := r.jitter(r.g.cfg.Ring) / 2
+	if !consult && r.rng.Float64() < chanceUntaken {
+		r.schedule(ring*2, func() { r.transferUntaken(c, from) })
+		return
+	}
+	r.schedule(ring, func() { r.takeTransfer(c) })
+}
+
+func (r *run) takeTransfer(c *call) {
+	if r.open[c.id] != c || c.target == "" {
+		return
+	}
+	if c.agent != "" {
+		delete(r.talking, c.agent)
+	}
+	c.agent, c.target = c.target, ""
 	r.emit(c, screenpop.CallEvent{Kind: screenpop.EventTransferred, Agent: c.agent})
+}
+
+// transferUntaken: the target of a blind transfer did not answer; the
+// caller, served by the first agent already, leaves a voicemail.
+func (r *run) transferUntaken(c *call, from string) {
+	if r.open[c.id] != c || c.target == "" {
+		return
+	}
+	delete(r.talking, c.target)
+	c.target = ""
+	r.emit(c, screenpop.CallEvent{Kind: screenpop.EventRinging, RangOut: true, Transfer: &screenpop.Transfer{From: from}})
 }
 
 func (r *run) end(c *call, outcome screenpop.Outcome) {
@@ -359,8 +419,11 @@ func (r *run) end(c *call, outcome screenpop.Outcome) {
 		return
 	}
 	delete(r.open, c.id)
-	if c.answered {
+	if c.answered && c.agent != "" {
 		delete(r.talking, c.agent)
+	}
+	if c.target != "" {
+		delete(r.talking, c.target)
 	}
 	r.emit(c, screenpop.CallEvent{Kind: screenpop.EventEnded, Agent: c.agent, Outcome: outcome})
 }

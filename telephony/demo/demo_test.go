@@ -70,11 +70,13 @@ func runCalls(t *testing.T, g *Generator, calls int) []screenpop.CallEvent {
 
 // stats counts what happened across a run.
 type stats struct {
-	outcomes  map[screenpop.Outcome]int
-	transfers int
-	movedOn   int
-	withheld  int
-	calls     int
+	outcomes      map[screenpop.Outcome]int
+	transfers     int
+	transferRings int
+	rangOut       int
+	movedOn       int
+	withheld      int
+	calls         int
 }
 
 // checkLifecycles checks every call of events is a valid call lifecycle and
@@ -85,7 +87,8 @@ func checkLifecycles(t *testing.T, events []screenpop.CallEvent, agents []string
 	type state struct {
 		ringing  []string
 		answered bool
-		holder   string
+		holder   string // "" after a blind transfer, until taken
+		target   string // whose phone rings for a transfer
 		ended    bool
 	}
 	calls := map[string]*state{}
@@ -121,11 +124,38 @@ func checkLifecycles(t *testing.T, events []screenpop.CallEvent, agents []string
 		}
 		switch ev.Kind {
 		case screenpop.EventRinging:
-			if s.answered {
-				fail("ringing after answer")
+			if s.answered && ev.Transfer == nil {
+				fail("ringing after answer, not for a transfer")
 			}
-			if len(ev.Agents) == 0 {
-				fail("rings nobody")
+			if !s.answered && ev.Transfer != nil {
+				fail("transfer of a call nobody answered")
+			}
+			if len(ev.Agents) == 0 && !ev.RangOut {
+				fail("rings nobody, and not because it rang out")
+			}
+			if tr := ev.Transfer; tr != nil {
+				switch {
+				case len(ev.Agents) == 0: // the target did not answer
+					if s.target == "" || s.holder != "" {
+						fail("a transfer rang out that was not ringing")
+					}
+					delete(talking, s.target)
+					s.target = ""
+				case tr.From != s.holder || len(ev.Agents) != 1:
+					fail("transfer from %q to %v; the holder is %q", tr.From, ev.Agents, s.holder)
+				default:
+					if other, busy := talking[ev.Agents[0]]; busy {
+						fail("transfer rings %s, who is talking on %s", ev.Agents[0], other)
+					}
+					s.target = ev.Agents[0]
+					talking[s.target] = ev.CallID
+					if !tr.Consult {
+						delete(talking, s.holder)
+						s.holder = ""
+					}
+					st.transferRings++
+				}
+				continue
 			}
 			for j, a := range ev.Agents {
 				if !slices.Contains(agents, a) || slices.Contains(ev.Agents[:j], a) {
@@ -135,7 +165,10 @@ func checkLifecycles(t *testing.T, events []screenpop.CallEvent, agents []string
 					fail("rings agent %s who is talking on %s", a, talking[a])
 				}
 			}
-			if s.ringing != nil {
+			switch {
+			case len(ev.Agents) == 0:
+				st.rangOut++
+			case s.ringing != nil:
 				st.movedOn++
 			}
 			s.ringing = ev.Agents
@@ -155,14 +188,11 @@ func checkLifecycles(t *testing.T, events []screenpop.CallEvent, agents []string
 			if !s.answered {
 				fail("transferred before it was answered")
 			}
-			if !slices.Contains(agents, ev.Agent) || ev.Agent == s.holder {
-				fail("transferred to %q (holder %s)", ev.Agent, s.holder)
-			}
-			if other, busy := talking[ev.Agent]; busy {
-				fail("transferred to %s, who is talking on %s", ev.Agent, other)
+			if !slices.Contains(agents, ev.Agent) || ev.Agent == s.holder || ev.Agent != s.target {
+				fail("transferred to %q (holder %s, ringing %s)", ev.Agent, s.holder, s.target)
 			}
 			delete(talking, s.holder)
-			s.holder = ev.Agent
+			s.holder, s.target = ev.Agent, ""
 			talking[ev.Agent] = ev.CallID
 			st.transfers++
 		case screenpop.EventEnded:
@@ -174,6 +204,7 @@ func checkLifecycles(t *testing.T, events []screenpop.CallEvent, agents []string
 					fail("ended answered, but answered=%v agent %q holder %q", s.answered, ev.Agent, s.holder)
 				}
 				delete(talking, s.holder)
+				delete(talking, s.target)
 			case screenpop.OutcomeAbandoned, screenpop.OutcomeNoAnswer, screenpop.OutcomeBusy:
 				if s.answered || ev.Agent != "" {
 					fail("ended %s after an answer (agent %q)", ev.Outcome, ev.Agent)
@@ -213,8 +244,9 @@ func TestLifecyclesAreValid(t *testing.T) {
 	if st.outcomes[screenpop.OutcomeAnswered] < st.calls/3 {
 		t.Errorf("only %d of %d calls answered", st.outcomes[screenpop.OutcomeAnswered], st.calls)
 	}
-	if st.transfers == 0 || st.movedOn == 0 || st.withheld == 0 {
-		t.Errorf("transfers %d, queue moves %d, withheld callers %d: each should happen", st.transfers, st.movedOn, st.withheld)
+	if st.transfers == 0 || st.transferRings <= st.transfers || st.movedOn == 0 || st.withheld == 0 || st.rangOut == 0 {
+		t.Errorf("transfers %d (rung %d), queue moves %d, withheld callers %d, rang out %d: each should happen (some transfers untaken)",
+			st.transfers, st.transferRings, st.movedOn, st.withheld, st.rangOut)
 	}
 	// Call IDs count up.
 	if events[0].CallID != "demo-1" {

@@ -7,6 +7,7 @@ package httpin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -28,7 +29,8 @@ import (
 	screenpop "github.com/screenpop/screenpop"
 )
 
-// SourceName is what the source writes in CallEvent.Source.
+// SourceName is what the source writes in CallEvent.Source when
+// Config.Name is empty.
 const SourceName = "http"
 
 // Limits.
@@ -54,6 +56,9 @@ const (
 
 // Config configures the endpoint.
 type Config struct {
+	// Name is the configured name of the source (the telephony entry's
+	// name), written in CallEvent.Source; default SourceName.
+	Name string
 	// Tokens the PBX may present as "Authorization: Bearer <token>". Several
 	// let a token be rotated without downtime.
 	Tokens []string
@@ -63,6 +68,7 @@ type Config struct {
 
 // Source receives call events over HTTP.
 type Source struct {
+	name    string
 	tokens  [][sha256.Size]byte
 	maxBody int64
 	agentOf func(string) (string, bool)
@@ -92,6 +98,7 @@ func New(cfg Config, agentOf func(string) (string, bool), logger *slog.Logger, r
 		return nil, errors.New("at least one token is required: the bearer token the PBX sends")
 	}
 	s := &Source{
+		name:    cmp.Or(cfg.Name, SourceName),
 		maxBody: cfg.MaxBody,
 		agentOf: agentOf,
 		logger:  logger,
@@ -267,6 +274,17 @@ type wireEvent struct {
 	Endpoint  string      `json:"endpoint"`
 	Outcome   string      `json:"outcome"`
 	At        string      `json:"at"`
+	// RangOut and Transfer qualify a ringing set (screenpop.CallEvent).
+	RangOut  bool          `json:"rang_out"`
+	Transfer *wireTransfer `json:"transfer"`
+}
+
+// wireTransfer says that a ringing call is being transferred by an agent
+// (named by agent ID or endpoint).
+type wireTransfer struct {
+	From         string `json:"from"`
+	FromEndpoint string `json:"from_endpoint"`
+	Consult      bool   `json:"consult"`
 }
 
 type wireCaller struct {
@@ -358,6 +376,8 @@ var outcomes = map[string]screenpop.Outcome{
 	"busy":      screenpop.OutcomeBusy,
 	"noanswer":  screenpop.OutcomeNoAnswer,
 	"failed":    screenpop.OutcomeFailed,
+	// The PBX went down or restarted and cut the call.
+	"interrupted": screenpop.OutcomeInterrupted,
 }
 
 // withheldNumbers are what PBXs put in the number field of a caller who
@@ -374,7 +394,7 @@ func (s *Source) translate(we wireEvent, now time.Time) (screenpop.CallEvent, er
 		}
 		return screenpop.CallEvent{}, fmt.Errorf("event %q is unknown: use ringing, answered, transferred or ended", we.Event)
 	}
-	ev := screenpop.CallEvent{Kind: kind, Source: SourceName, At: now}
+	ev := screenpop.CallEvent{Kind: kind, Source: s.name, At: now}
 
 	if we.CallID == "" {
 		return ev, errors.New("call_id is required")
@@ -425,6 +445,9 @@ func (s *Source) translate(we wireEvent, now time.Time) (screenpop.CallEvent, er
 	if kind != screenpop.EventEnded && we.Outcome != "" {
 		return ev, fmt.Errorf("outcome is for ended events only")
 	}
+	if kind != screenpop.EventRinging && (we.RangOut || we.Transfer != nil) {
+		return ev, fmt.Errorf("rang_out and transfer are for ringing events only")
+	}
 
 	switch kind {
 	case screenpop.EventRinging:
@@ -432,7 +455,17 @@ func (s *Source) translate(we wireEvent, now time.Time) (screenpop.CallEvent, er
 		if err != nil {
 			return ev, err
 		}
-		ev.Agents = agents
+		ev.Agents, ev.RangOut = agents, we.RangOut
+		if we.Transfer != nil {
+			if we.Transfer.From == "" && we.Transfer.FromEndpoint == "" {
+				return ev, errors.New("transfer.from is required: the agent ID transferring the call (or transfer.from_endpoint)")
+			}
+			from, err := s.agent(wireEvent{Agent: we.Transfer.From, Endpoint: we.Transfer.FromEndpoint}, true)
+			if err != nil {
+				return ev, fmt.Errorf("transfer: %w", err)
+			}
+			ev.Transfer = &screenpop.Transfer{From: from, Consult: we.Transfer.Consult}
+		}
 	case screenpop.EventAnswered, screenpop.EventTransferred:
 		agent, err := s.agent(we, true)
 		if err != nil {
@@ -446,10 +479,10 @@ func (s *Source) translate(we wireEvent, now time.Time) (screenpop.CallEvent, er
 		}
 		ev.Agent = agent
 		if we.Outcome == "" {
-			return ev, errors.New("outcome is required for ended: answered, abandoned, busy, noanswer or failed")
+			return ev, errors.New("outcome is required for ended: answered, abandoned, busy, noanswer, failed or interrupted")
 		}
 		if ev.Outcome, ok = outcomes[we.Outcome]; !ok {
-			return ev, fmt.Errorf("outcome %q is unknown: use answered, abandoned, busy, noanswer or failed", we.Outcome)
+			return ev, fmt.Errorf("outcome %q is unknown: use answered, abandoned, busy, noanswer, failed or interrupted", we.Outcome)
 		}
 	}
 	return ev, nil
@@ -461,8 +494,9 @@ func (s *Source) translate(we wireEvent, now time.Time) (screenpop.CallEvent, er
 // nobody, the event still goes through, because "ringing nobody we know" is
 // news too: the agents rung before lose the pop.
 func (s *Source) ringingAgents(we wireEvent) ([]string, error) {
-	if len(we.Agents) == 0 && len(we.Endpoints) == 0 {
-		return nil, errors.New("ringing needs agents (agent IDs) or endpoints (e.g. PJSIP/1001)")
+	if we.Agents == nil && we.Endpoints == nil && !we.RangOut {
+		// An explicit "agents": [] (nobody rings now) or rang_out is fine.
+		return nil, errors.New("ringing needs agents (agent IDs) or endpoints (e.g. PJSIP/1001); \"agents\": [] when nobody's phone rings any more")
 	}
 	if len(we.Agents)+len(we.Endpoints) > maxAgentsPerEvent {
 		return nil, fmt.Errorf("more than %d agents and endpoints", maxAgentsPerEvent)

@@ -266,6 +266,9 @@ func TestValidation(t *testing.T) {
 		{`{"event":"ended","call_id":"a","outcome":"hungup"}`, `event 1: outcome "hungup" is unknown`},
 		{`{"event":"answered","call_id":"a","agent":"1","outcome":"answered"}`, "event 1: outcome is for ended events only"},
 		{`{"event":"ended","call_id":"a","outcome":"busy","at":"yesterday"}`, `event 1: at "yesterday" is not an RFC 3339 time`},
+		{`{"event":"answered","call_id":"a","agent":"1","rang_out":true}`, "event 1: rang_out and transfer are for ringing events only"},
+		{`{"event":"ringing","call_id":"a","agents":["1"],"transfer":{"consult":true}}`, "event 1: transfer.from is required"},
+		{`{"event":"ringing","call_id":"a","agents":["1"],"transfer":{"from_endpoint":"SIP/trunk"}}`, `event 1: transfer: endpoint "SIP/trunk" is no agent's`},
 		{`{"event":"ringing","call_id":"a","agents":["1"],"calller":{}}`, `event 1: unknown field "calller"`},
 		{`{"event":"ringing","call_id":"a","agents":["1"],"caller":{"withheld":"yes"}}`, "event 1: caller.withheld: want true or false, got string"},
 		{`{"event":"ringing","call_id":"a","agents":"1001"}`, "event 1: agents: want an array of strings, got string"},
@@ -524,4 +527,67 @@ func value(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// The source writes its configured name in CallEvent.Source, the same one
+// the daemon mounts it under, so that two CTI endpoints are told apart.
+func TestSourceIsTheConfiguredName(t *testing.T) {
+	src, err := New(Config{Name: "cti-berlin", Tokens: []string{token}}, nil, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(src.Handler())
+	t.Cleanup(srv.Close)
+	sink := &recorder{}
+	t.Cleanup(runSource(t, src, sink))
+	body := `{"event":"ringing","call_id":"c-1","caller":{"number":"+4930123456"},"agents":["1001"]}`
+	if code, resp := do(t, srv.URL, http.MethodPost, "Bearer "+token, "application/json", body); code != 200 {
+		t.Fatalf("%d %s", code, resp)
+	}
+	if evs := sink.take(); len(evs) != 1 || evs[0].Source != "cti-berlin" || evs[0].CallID != "c-1" {
+		t.Errorf("events: %+v, want one of source cti-berlin with the PBX's call_id c-1", evs)
+	}
+}
+
+// A PBX reports a transfer while the target's phone rings, phones that rang
+// out (an empty set), and a call cut by the PBX restarting.
+func TestTransferRangOutInterrupted(t *testing.T) {
+	f := start(t, agentOf)
+	steps := []string{
+		`{"event":"ringing","call_id":"t-1","caller":{"number":"+4930123456"},"agents":["1001","1002"]}`,
+		`{"event":"ringing","call_id":"t-1","agents":["1002"],"rang_out":true}`,
+		`{"event":"answered","call_id":"t-1","agent":"1002"}`,
+		`{"event":"ringing","call_id":"t-1","agents":["1003"],"transfer":{"from_endpoint":"PJSIP/1002","consult":true}}`,
+		`{"event":"ringing","call_id":"t-1","agents":[],"transfer":{"from":"1002","consult":true}}`,
+		`{"event":"ringing","call_id":"t-1","endpoints":["PJSIP/1001"],"transfer":{"from":"1002"}}`,
+		`{"event":"ringing","call_id":"t-1","rang_out":true,"transfer":{"from":"1002"}}`,
+		`{"event":"ended","call_id":"t-1","outcome":"interrupted"}`,
+	}
+	for _, s := range steps {
+		if code, body := f.post(t, s); code != 200 {
+			t.Fatalf("%s: %d %s", s, code, body)
+		}
+	}
+	got := f.sink.take()
+	if len(got) != len(steps) {
+		t.Fatalf("got %d events, want %d", len(got), len(steps))
+	}
+	if ev := got[1]; !ev.RangOut || !reflect.DeepEqual(ev.Agents, []string{"1002"}) || ev.Transfer != nil {
+		t.Errorf("rang out: %+v", ev)
+	}
+	if ev := got[3]; ev.Transfer == nil || *ev.Transfer != (screenpop.Transfer{From: "1002", Consult: true}) || !reflect.DeepEqual(ev.Agents, []string{"1003"}) {
+		t.Errorf("consultation: %+v", ev)
+	}
+	if ev := got[4]; len(ev.Agents) != 0 || ev.Transfer == nil || !ev.Transfer.Consult {
+		t.Errorf("consultation given up: %+v", ev)
+	}
+	if ev := got[5]; ev.Transfer == nil || ev.Transfer.Consult || !reflect.DeepEqual(ev.Agents, []string{"1001"}) {
+		t.Errorf("blind transfer: %+v", ev)
+	}
+	if ev := got[6]; len(ev.Agents) != 0 || !ev.RangOut || ev.Transfer == nil {
+		t.Errorf("blind transfer rang out: %+v", ev)
+	}
+	if ev := got[7]; ev.Outcome != screenpop.OutcomeInterrupted {
+		t.Errorf("ended: %+v", ev)
+	}
 }
