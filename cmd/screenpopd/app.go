@@ -86,6 +86,7 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
+	ac.Lines = cfg.Lines
 	var cache aggregator.Cache = aggregator.NewMemoryCache(10000)
 	if rc := cfg.Redis; rc != nil {
 		if cache, err = m.openRedis(rc); err != nil {
@@ -249,7 +250,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	for _, c := range m.calls {
 		g.Go(func() error {
-			if err := c.source.Run(ctx, m.disp); err != nil {
+			if err := c.run(ctx, m.disp); err != nil {
 				return fmt.Errorf("telephony %s: %w", c.name, err)
 			}
 			return nil
@@ -286,6 +287,7 @@ func (m *Main) Reload(next *configs.Config) error {
 	if err != nil {
 		return err
 	}
+	ac.Lines = next.Lines // labels follow a reload, as the sources do
 	if err := m.agg.Reload(ac); err != nil {
 		return err
 	}
@@ -374,6 +376,12 @@ func (m *Main) readyz(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(&b, "telephony %s (%s): NOT READY: %v\n", c.name, c.kind, err)
 		} else {
 			fmt.Fprintf(&b, "telephony %s (%s): ok\n", c.name, c.kind)
+		}
+		// Works, but IT must act: listed without failing the check.
+		if w, ok := c.source.(warner); ok {
+			for _, msg := range w.Warnings() {
+				fmt.Fprintf(&b, "telephony %s (%s): WARNING: %s\n", c.name, c.kind, msg)
+			}
 		}
 	}
 	if m.bus != nil {

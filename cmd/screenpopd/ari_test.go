@@ -32,27 +32,7 @@ func TestAsteriskRecordingThroughDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Listen = "127.0.0.1:0"
-	var node yaml.Node
-	if err := yaml.Unmarshal([]byte(`[{name: pbx, type: ari, url: "`+pbx.URL()+`", user: `+fakeari.DefaultUser+
-		`, password_env: ARI_PASSWORD, app: screenpop, inbound_contexts: [from-carrier]}]`), &node); err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Content[0].Decode(&cfg.Telephony); err != nil {
-		t.Fatal(err)
-	}
-	env := func(k string) string {
-		if k == "ARI_PASSWORD" {
-			return fakeari.DefaultPassword
-		}
-		return ""
-	}
-	logs := &syncWriter{w: &strings.Builder{}}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", logs.w)
-		}
-	})
-	m := runMain(t, cfg, Options{Env: env, Stderr: logs})
+	m := runWithARI(t, cfg, ariEntry("pbx", pbx, ""))
 	base := "http://" + m.Addr().String()
 
 	// Asterisk down: the daemon serves, but is not ready.
@@ -154,4 +134,42 @@ func waitReady(t *testing.T, base string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ariEntry is the YAML of a telephony entry of type ari for a fake PBX;
+// extra adds options ("on_unknown_presentation: show").
+func ariEntry(name string, pbx *fakeari.Server, extra string) string {
+	e := `{name: ` + name + `, type: ari, url: "` + pbx.URL() + `", user: ` + fakeari.DefaultUser +
+		`, password_env: ARI_PASSWORD, app: screenpop, inbound_contexts: [from-carrier]`
+	if extra != "" {
+		e += ", " + extra
+	}
+	return e + "}"
+}
+
+// runWithARI runs the daemon on cfg with the given telephony entries (the
+// ARI password from the environment), and logs the daemon's output if the
+// test fails.
+func runWithARI(t *testing.T, cfg *configs.Config, entries ...string) *Main {
+	t.Helper()
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte("["+strings.Join(entries, ", ")+"]"), &node); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Content[0].Decode(&cfg.Telephony); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) string {
+		if k == "ARI_PASSWORD" {
+			return fakeari.DefaultPassword
+		}
+		return ""
+	}
+	logs := &syncWriter{w: &strings.Builder{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs.w)
+		}
+	})
+	return runMain(t, cfg, Options{Env: env, Stderr: logs})
 }

@@ -61,7 +61,7 @@ func TestPopReachesAgentOnAnotherDaemon(t *testing.T) {
 		if err := c.ReadJSON(&env); err != nil {
 			t.Fatalf("no pop from daemon A reached the browser on daemon B: %v", err)
 		}
-		if env.Type == "pop" && strings.HasPrefix(env.CallID, "demo-") {
+		if env.Type == "pop" && strings.HasPrefix(env.CallID, "demo/demo-") {
 			var data struct {
 				Card json.RawMessage `json:"card"`
 			}

@@ -26,6 +26,10 @@ type callSource interface {
 // readiness is implemented by sources that can be down (an ARI socket).
 type readiness interface{ Ready() error }
 
+// warner is implemented by sources that can work in a way IT must fix (an
+// ARI source whose PBX does not report callers' presentation).
+type warner interface{ Warnings() []string }
+
 // namedCallSource is a built telephony source with what the HTTP server
 // must mount for it (the CTI endpoint of an http source).
 type namedCallSource struct {
@@ -33,6 +37,14 @@ type namedCallSource struct {
 	kind    string
 	source  callSource
 	handler http.Handler // mounted at /api/v1/call-events/{name} when not nil
+}
+
+// run runs the source until ctx ends. Its events reach sink with their call
+// IDs namespaced by the source's name ("pbx-a/1795435000.0"): two PBXs both
+// have a channel 1795435000.0, and past this point (dispatcher, Redis
+// de-duplication, history) a call ID must name one call in the daemon.
+func (c namedCallSource) run(ctx context.Context, sink screenpop.CallSink) error {
+	return c.source.Run(ctx, telephony.Namespaced(c.name, sink))
 }
 
 // Options of each telephony type, decoded strictly from the source's keys.
@@ -60,10 +72,10 @@ type ariOptions struct {
 	App             string        `yaml:"app"`
 	InboundContexts []string      `yaml:"inbound_contexts"`
 	Heartbeat       time.Duration `yaml:"heartbeat"`
-	// RequirePresentation withholds callers whose presentation the dialplan
-	// never reported (see configs/asterisk/extensions.conf): safer when some
-	// inbound routes may lack the SCREENPOP_PRES line.
-	RequirePresentation bool `yaml:"require_presentation"`
+	// OnUnknownPresentation: withhold (default) or show a caller whose
+	// presentation the PBX does not report (no CALLERID(pres) in ari.conf
+	// channelvars, no SCREENPOP_PRES in the dialplan).
+	OnUnknownPresentation string `yaml:"on_unknown_presentation"`
 }
 
 type httpOptions struct {
@@ -101,6 +113,7 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 				}
 			}
 			g, err := demo.New(demo.Config{
+				Name:     t.Name,
 				Interval: o.Interval, Agents: o.Agents, Ring: o.Ring, Talk: o.Talk, Seed: o.Seed,
 				Callers: callers,
 			}, log)
@@ -110,24 +123,12 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 			}
 			out = append(out, namedCallSource{name: t.Name, kind: t.Type, source: g})
 		case "ari":
-			var o ariOptions
-			if err := configs.DecodeStrict(t.Options, &o); err != nil {
+			c, err := ariConfig(t, env, agentMap.AgentOf)
+			if err != nil {
 				fail(t, i, err)
 				continue
 			}
-			password := ""
-			if o.PasswordEnv != "" {
-				password = env(o.PasswordEnv)
-				if password == "" {
-					fail(t, i, fmt.Errorf("environment variable %s (password_env) is empty or unset", o.PasswordEnv))
-					continue
-				}
-			}
-			s, err := ari.New(ari.Config{
-				Name: t.Name, URL: o.URL, User: o.User, Password: password, App: o.App,
-				RequirePresentation: o.RequirePresentation,
-				AgentOf:             agentMap.AgentOf, InboundContexts: o.InboundContexts, Heartbeat: o.Heartbeat,
-			}, log, reg)
+			s, err := ari.New(c, log, reg)
 			if err != nil {
 				fail(t, i, err)
 				continue
@@ -148,7 +149,7 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 				fail(t, i, fmt.Errorf("environment variable %s (tokens_env) is empty or unset", o.TokensEnv))
 				continue
 			}
-			s, err := httpin.New(httpin.Config{Tokens: tokens, MaxBody: o.MaxBody}, agentMap.AgentOf, log, reg)
+			s, err := httpin.New(httpin.Config{Name: t.Name, Tokens: tokens, MaxBody: o.MaxBody}, agentMap.AgentOf, log, reg)
 			if err != nil {
 				fail(t, i, err)
 				continue
@@ -164,6 +165,27 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 		return nil, errs
 	}
 	return out, nil
+}
+
+// ariConfig decodes a telephony entry of type ari into the source's
+// configuration: the daemon and `screenpopd pbx check` build from it alike.
+func ariConfig(t configs.Telephony, env func(string) string, agentOf func(string) (string, bool)) (ari.Config, error) {
+	var o ariOptions
+	if err := configs.DecodeStrict(t.Options, &o); err != nil {
+		return ari.Config{}, err
+	}
+	password := ""
+	if o.PasswordEnv != "" {
+		password = env(o.PasswordEnv)
+		if password == "" {
+			return ari.Config{}, fmt.Errorf("environment variable %s (password_env) is empty or unset", o.PasswordEnv)
+		}
+	}
+	return ari.Config{
+		Name: t.Name, URL: o.URL, User: o.User, Password: password, App: o.App,
+		OnUnknownPresentation: o.OnUnknownPresentation,
+		AgentOf:               agentOf, InboundContexts: o.InboundContexts, Heartbeat: o.Heartbeat,
+	}, nil
 }
 
 // splitTokens reads a comma-separated list of bearer tokens from one
