@@ -343,15 +343,16 @@ func TestAgentPageInChromium(t *testing.T) {
 	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "consult", Agents: []string{"alice"},
 		Transfer: &screenpop.Transfer{From: "bob", Consult: true}, At: time.Now(), Source: "test"})
 	waitFor("the consultation card", `(() => {
-		const el = document.querySelector('[data-call-id="consult"][data-state="ringing"]');
-		const text = !!el && el.querySelector('[data-role="state"]').textContent;
-		return !!text && text.startsWith('Ringing · Bob') && text.endsWith('consults you (caller on hold)');
+		const el = document.querySelector('article[data-call-id="consult"][data-state="ringing"]');
+		const tr = !!el && el.querySelector('[data-role="transfer"]:not([hidden])');
+		return !!tr && el.querySelector('[data-role="state"]').textContent === 'Consultation'
+			&& tr.textContent.startsWith('Bob') && tr.textContent.endsWith('is calling you about this caller (the caller is on hold).');
 	})()`)
 	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "consult",
 		Transfer: &screenpop.Transfer{From: "bob", Consult: true}, At: time.Now(), Source: "test"})
 	waitFor("the consultation given up", `(() => {
 		const el = document.querySelector('article[data-call-id="consult"]');
-		return !!el && el.dataset.state === 'withdrawn'
+		return !!el && el.dataset.state === 'withdrawn' && el.querySelector('[data-role="transfer"]').hidden
 			&& el.querySelector('[data-role="withdrawn"]').textContent === 'Transfer cancelled: your colleague kept the call';
 	})()`)
 
@@ -363,8 +364,10 @@ func TestAgentPageInChromium(t *testing.T) {
 	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "blind", Agents: []string{"alice"},
 		Transfer: &screenpop.Transfer{From: "bob"}, At: time.Now(), Source: "test"})
 	waitFor("the transferred card", `(() => {
-		const el = document.querySelector('[data-call-id="blind"][data-state="ringing"]');
-		return !!el && el.querySelector('[data-role="state"]').textContent.startsWith('Ringing · transferred by Bob');
+		const el = document.querySelector('article[data-call-id="blind"][data-state="ringing"]');
+		const tr = !!el && el.querySelector('[data-role="transfer"]:not([hidden])');
+		return !!tr && el.querySelector('[data-role="state"]').textContent === 'Ringing'
+			&& tr.textContent.startsWith('Transferred to you by Bob');
 	})()`)
 	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "blind", RangOut: true,
 		Transfer: &screenpop.Transfer{From: "bob"}, At: time.Now(), Source: "test"})

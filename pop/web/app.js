@@ -372,7 +372,7 @@
     dismiss.hidden = call.state !== 'ended';
     switch (call.state) {
       case 'ringing':
-        badge.textContent = ringingText(call.transfer);
+        badge.textContent = call.transfer && call.transfer.consult ? 'Consultation' : 'Ringing';
         break;
       case 'answered':
         badge.textContent = call.transferred ? 'On call with you (transferred)' : 'On call with you';
@@ -385,6 +385,10 @@
         badge.textContent = 'Withdrawn';
         break;
     }
+    const transfer = $('[data-role=transfer]', el);
+    const why = call.state === 'ringing' ? transferText(call.transfer) : '';
+    transfer.textContent = why;
+    transfer.hidden = !why;
     const form = $('[data-role=note-form]', el);
     const canNote = !!(call.card && call.card.phone && !(call.card.caller || {}).withheld);
     form.hidden = !canNote;
@@ -406,13 +410,14 @@
     if (line.label) el.append(' ', h('span', { class: 'line-number', 'data-field': 'line-number' }, '(' + line.number + ')'));
   }
 
-  // ringingText says why the phone rings: a first ring, a call a colleague
-  // transferred, or a colleague consulting before an attended transfer.
-  function ringingText(tr) {
-    if (!tr || !tr.from) return 'Ringing';
-    if (tr.from.id === myID) return 'Ringing · came back to you';
-    if (tr.consult) return 'Ringing · ' + agentName(tr.from) + ' consults you (caller on hold)';
-    return 'Ringing · transferred by ' + agentName(tr.from);
+  // transferText says why the phone rings when it is not a first ring: a
+  // call a colleague transferred, or a colleague consulting before an
+  // attended transfer.
+  function transferText(tr) {
+    if (!tr || !tr.from) return '';
+    if (tr.from.id === myID) return 'The call you transferred came back to you.';
+    if (tr.consult) return agentName(tr.from) + ' is calling you about this caller (the caller is on hold).';
+    return 'Transferred to you by ' + agentName(tr.from) + '.';
   }
 
   function renderCard(call) {
