@@ -80,7 +80,8 @@ func TestAsteriskRecordingThroughDaemon(t *testing.T) {
 			}
 		}
 	})
-	callID := expect(t, bob, "pop").CallID
+	bobPop := expect(t, bob, "pop")
+	callID := bobPop.CallID
 	expect(t, alice, "pop")
 	for _, l := range lines[answer:] {
 		pbx.Send(l)
@@ -99,6 +100,30 @@ func TestAsteriskRecordingThroughDaemon(t *testing.T) {
 	}
 	if v := pbx.Violations(); len(v) > 0 {
 		t.Errorf("the daemon made requests that could touch a call: %v", v)
+	}
+
+	// The recorded PBX reports no presentation: the caller was withheld
+	// (the safe default) and /readyz tells IT why, without failing.
+	var pop struct {
+		Card struct {
+			Caller struct {
+				Withheld bool `json:"withheld"`
+			} `json:"caller"`
+			Phone string `json:"phone"`
+		} `json:"card"`
+	}
+	if err := json.Unmarshal(bobPop.Data, &pop); err != nil || !pop.Card.Caller.Withheld || pop.Card.Phone != "" {
+		t.Errorf("bob's pop: %s, want a withheld caller", bobPop.Data)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "telephony pbx (ari): WARNING: ari: caller presentation unknown (1 calls so far)") ||
+		!strings.Contains(string(body), "add CALLERID(pres) to channelvars in ari.conf") {
+		t.Errorf("/readyz = %d:\n%s", resp.StatusCode, body)
 	}
 }
 
