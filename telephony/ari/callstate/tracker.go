@@ -293,6 +293,10 @@ func (t *Tracker) resyncCall(c *call) {
 		}
 	}
 	switch {
+	case c.answered && c.agent == "" && newest == nil:
+		// Let go of by a blind transfer that nobody has taken yet: what
+		// rings for it now, as for a call never answered.
+		t.flush(c, true)
 	case c.answered && (holds || newest == nil):
 		t.emit(c, screenpop.EventAnswered, func(ev *screenpop.CallEvent) { ev.Agent = c.agent })
 	case newest != nil:

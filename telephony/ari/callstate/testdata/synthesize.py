@@ -563,6 +563,24 @@ def rang_out_voicemail():
     return p
 
 
+def resync_blind_transfer():
+    """The socket drops while a blind transfer rings at 1003; the reconnect
+    finds the caller's channel dialling 1003, who then answers."""
+    p = PBX(1795449500)
+    a = p.inbound(JANE)
+    p1, p2, p3 = ring_all(p, a, ["1001", "1002", "1003"])
+    p.wait(3)
+    br = p.answer(a, p2, [p1, p3])
+    p.wait(20)
+    q3 = blind_transfer_to_1003(p, a, p2, br, timeout=30)
+    p.resync([a, q3])
+    p.wait(2)
+    br2 = p.answer(a, q3, [])
+    p.wait(10)
+    p.caller_hangs_up_talking(a, q3, br2)
+    return p
+
+
 def blind_transfer_unanswered(comes_back):
     """1002 blind-transfers to 1003, whose phone rings out (Dial timeout
     NOANSWER). Then the dialplan either sends the caller to 1003's voicemail,
@@ -924,6 +942,7 @@ SCENARIOS = {
     "synth-attended-transfer-local": lambda: attended_transfer_local(True),
     "synth-attended-transfer-local-abort": lambda: attended_transfer_local(False),
     "synth-pbx-restart": pbx_restart,
+    "synth-resync-blind-transfer": resync_blind_transfer,
 }
 
 if __name__ == "__main__":
