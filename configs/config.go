@@ -160,6 +160,28 @@ type FieldMap struct {
 	Format string `yaml:"format"`
 }
 
+// Kinds names the kinds of telephony source and data source a `type:` may
+// take.
+type Kinds struct {
+	Telephony []string
+	Sources   []string
+}
+
+// Known is what the hint of a missing `type:` lists. The kinds are
+// registered where they are wired (cmd/screenpopd), which this package
+// cannot import: the wiring sets Known from its maps before it loads a
+// configuration.
+var Known Kinds
+
+// kindHint lists names after lead, or says where to find them when no
+// wiring has set Known.
+func kindHint(lead string, names []string) string {
+	if len(names) == 0 {
+		return "`screenpopd sample` lists the kinds"
+	}
+	return lead + strings.Join(names, ", ")
+}
+
 // commonSourceKeys are the keys Source decodes itself; every other key of a
 // source belongs to its kind.
 var commonSourceKeys = yamlKeys(Source{})
@@ -361,7 +383,7 @@ func (c *Config) validate(root *yaml.Node) Errors {
 		}
 		seen["t:"+t.Name] = true
 		if t.Type == "" {
-			add(t.Line, path, "type is required", "one of: ari, http, demo")
+			add(t.Line, path, "type is required", kindHint("one of: ", Known.Telephony))
 		}
 	}
 
@@ -404,7 +426,7 @@ func (c *Config) validateSource(errs *Errors, path string, s *Source, directory 
 		add(fmt.Sprintf("name %q is not a valid source name", s.Name), "lower-case letters, digits, - and _, e.g. name: accounting-balance")
 	}
 	if s.Type == "" {
-		add("type is required", "one of the adapter kinds: postgres, http, file")
+		add("type is required", kindHint("one of the adapter kinds: ", Known.Sources))
 	}
 	if s.Timeout < 0 || s.Timeout > 30*time.Second {
 		add(fmt.Sprintf("timeout %s is outside 0..30s", s.Timeout), "e.g. timeout: 800ms")

@@ -11,6 +11,7 @@ import (
 
 // Each invalid file maps to the exact messages IT would read.
 func TestInvalidConfigs(t *testing.T) {
+	withKnown(t, Kinds{Telephony: []string{"ari", "demo", "http"}, Sources: []string{"file", "http", "postgres"}})
 	cases := map[string][]string{
 		"invalid-unknown-key.yaml": {
 			`testdata/invalid-unknown-key.yaml:2: unknown option "regoin" (did you mean "region"?)`,
@@ -26,7 +27,11 @@ func TestInvalidConfigs(t *testing.T) {
 			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.fields[0]: from is required (fix: name the column or JSON field, e.g. from: balance)`,
 			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.fields[0]: format "euros" is unknown (fix: one of: text, money, number, date, datetime, percent)`,
 			`testdata/invalid-many.yaml:16: sources[1] (balance): source name "balance" is used twice (fix: each source needs its own name (it labels metrics and cache keys))`,
-			`testdata/invalid-many.yaml:16: sources[1] (balance): type is required (fix: one of the adapter kinds: postgres, http, file)`,
+			`testdata/invalid-many.yaml:16: sources[1] (balance): type is required (fix: one of the adapter kinds: file, http, postgres)`,
+		},
+		"invalid-types.yaml": {
+			`testdata/invalid-types.yaml:2: telephony[0]: type is required (fix: one of: ari, demo, http)`,
+			`testdata/invalid-types.yaml:5: sources[0] (balance): type is required (fix: one of the adapter kinds: file, http, postgres)`,
 		},
 		"invalid-lines.yaml": {
 			`testdata/invalid-lines.yaml:6: lines["200"]: the label is empty (fix: write what agents should read, e.g. "100": Support DE, or leave the line out (the card then shows the number))`,
@@ -53,6 +58,25 @@ func TestInvalidConfigs(t *testing.T) {
 				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// withKnown sets the kinds the wiring would register (cmd/screenpopd checks
+// its own maps) for one test.
+func withKnown(t *testing.T, k Kinds) {
+	old := Known
+	Known = k
+	t.Cleanup(func() { Known = old })
+}
+
+// Without a wiring that registered its kinds, the hint of a missing type
+// still says where to look instead of listing nothing.
+func TestMissingTypeHintWithoutKinds(t *testing.T) {
+	withKnown(t, Kinds{})
+	_, err := Parse("x.yaml", []byte("telephony: [{name: pbx}]\n"), nil)
+	want := "x.yaml:1: telephony[0]: type is required (fix: `screenpopd sample` lists the kinds)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %s", err, want)
 	}
 }
 

@@ -267,7 +267,7 @@ sources:
 		bad + `:7: sources[0] (credit): unknown option "sectoin" (did you mean "section"?)`,
 		bad + `:9: sources[1] (sales): unknown source type "oracle" (fix: use one of: file, http, postgres)`,
 		bad + `:2: telephony[0] (demo): unknown option "intervall" (did you mean "interval"?)`,
-		bad + `:3: telephony[1] (pbx): unknown telephony type "sip" (use one of: ari, http, demo)`,
+		bad + `:3: telephony[1] (pbx): unknown telephony type "sip" (use one of: ari, demo, http)`,
 		"4 problem(s) found",
 	} {
 		if !strings.Contains(errOut.String(), want) {

@@ -24,20 +24,31 @@ func kinds(pools *postgres.Pools) map[string]adapters.Factory {
 }
 
 // samples are the adapters' embedded sample configurations, for
-// `screenpopd sample KIND`.
+// `screenpopd sample [source] KIND`; a test keeps their keys those of kinds.
 var samples = map[string][]byte{
 	"file":     file.Sample,
 	"http":     httpsource.Sample,
 	"postgres": postgres.Sample,
 }
 
-func kindNames[V any](m map[string]V) string {
+// The hints of configs for a missing `type:` list the kinds of these maps;
+// configs cannot import them, so they are handed over before any
+// configuration is loaded. The names of kinds do not depend on the pools.
+func init() {
+	configs.Known = configs.Kinds{Telephony: sortedKeys(telephonyKinds), Sources: sortedKeys(kinds(nil))}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
 	names := make([]string, 0, len(m))
 	for k := range m {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	return strings.Join(names, ", ")
+	return names
+}
+
+func kindNames[V any](m map[string]V) string {
+	return strings.Join(sortedKeys(m), ", ")
 }
 
 // aggregatorConfig builds every configured source and the aggregator's

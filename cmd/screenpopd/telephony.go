@@ -83,7 +83,35 @@ type httpOptions struct {
 	MaxBody   int64  `yaml:"max_body"`
 }
 
-var telephonyTypes = map[string]bool{"demo": true, "ari": true, "http": true}
+// telephonySpec is what a telephony kind's factory gets for one entry.
+type telephonySpec struct {
+	entry   configs.Telephony
+	env     func(string) string
+	agentOf func(endpoint string) (agent string, ok bool)
+	logger  *slog.Logger
+	reg     prometheus.Registerer
+}
+
+// telephonyFactory decodes one entry's options strictly and builds its
+// source, validating without I/O: `config check` runs it while the PBX is
+// down.
+type telephonyFactory func(telephonySpec) (namedCallSource, error)
+
+// telephonyKinds is the one place that maps a telephony entry's `type:` to
+// its kind.
+var telephonyKinds = map[string]telephonyFactory{
+	"ari":  newARISource,
+	"demo": newDemoSource,
+	"http": newHTTPSource,
+}
+
+// telephonySamples are the telephony kinds' embedded sample configurations,
+// for `screenpopd sample`; a test keeps their keys those of telephonyKinds.
+var telephonySamples = map[string][]byte{
+	"ari":  ari.Sample,
+	"demo": demo.Sample,
+	"http": httpin.Sample,
+}
 
 // buildTelephony constructs every configured telephony source (no I/O).
 func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.Logger, reg prometheus.Registerer) ([]namedCallSource, error) {
@@ -93,78 +121,80 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 	}
 	var out []namedCallSource
 	var errs configs.Errors
-	fail := func(t configs.Telephony, i int, err error) {
-		errs = append(errs, configs.At(cfg.File, t.Line, fmt.Sprintf("telephony[%d] (%s)", i, t.Name), err))
-	}
 	for i, t := range cfg.Telephony {
-		log := logger.With("telephony", t.Name)
-		switch t.Type {
-		case "demo":
-			var o demoOptions
-			if err := configs.DecodeStrict(t.Options, &o); err != nil {
-				fail(t, i, err)
-				continue
+		path := fmt.Sprintf("telephony[%d] (%s)", i, t.Name)
+		factory, ok := telephonyKinds[t.Type]
+		if !ok {
+			if t.Type != "" { // a missing type is already reported by configs
+				errs = append(errs, configs.At(cfg.File, t.Line, path, fmt.Errorf("unknown telephony type %q (use one of: %s)", t.Type, kindNames(telephonyKinds))))
 			}
-			callers := demo.DefaultCallers()
-			if len(o.Callers) > 0 {
-				callers = callers[:0:0]
-				for _, c := range o.Callers {
-					callers = append(callers, demo.Caller{Number: c.Number, Name: c.Name, Withheld: c.Withheld})
-				}
-			}
-			g, err := demo.New(demo.Config{
-				Name:     t.Name,
-				Interval: o.Interval, Agents: o.Agents, Ring: o.Ring, Talk: o.Talk, Seed: o.Seed,
-				Callers: callers,
-			}, log)
-			if err != nil {
-				fail(t, i, err)
-				continue
-			}
-			out = append(out, namedCallSource{name: t.Name, kind: t.Type, source: g})
-		case "ari":
-			c, err := ariConfig(t, env, agentMap.AgentOf)
-			if err != nil {
-				fail(t, i, err)
-				continue
-			}
-			s, err := ari.New(c, log, reg)
-			if err != nil {
-				fail(t, i, err)
-				continue
-			}
-			out = append(out, namedCallSource{name: t.Name, kind: t.Type, source: s})
-		case "http":
-			var o httpOptions
-			if err := configs.DecodeStrict(t.Options, &o); err != nil {
-				fail(t, i, err)
-				continue
-			}
-			if o.TokensEnv == "" {
-				fail(t, i, fmt.Errorf("tokens_env is required: name the environment variable holding the PBX's bearer token(s), comma-separated"))
-				continue
-			}
-			tokens := splitTokens(env(o.TokensEnv))
-			if len(tokens) == 0 {
-				fail(t, i, fmt.Errorf("environment variable %s (tokens_env) is empty or unset", o.TokensEnv))
-				continue
-			}
-			s, err := httpin.New(httpin.Config{Name: t.Name, Tokens: tokens, MaxBody: o.MaxBody}, agentMap.AgentOf, log, reg)
-			if err != nil {
-				fail(t, i, err)
-				continue
-			}
-			out = append(out, namedCallSource{name: t.Name, kind: t.Type, source: s, handler: s.Handler()})
-		default:
-			if t.Type != "" {
-				fail(t, i, fmt.Errorf("unknown telephony type %q (use one of: ari, http, demo)", t.Type))
-			}
+			continue
 		}
+		src, err := factory(telephonySpec{entry: t, env: env, agentOf: agentMap.AgentOf, logger: logger.With("telephony", t.Name), reg: reg})
+		if err != nil {
+			errs = append(errs, configs.At(cfg.File, t.Line, path, err))
+			continue
+		}
+		out = append(out, src)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return out, nil
+}
+
+func newDemoSource(s telephonySpec) (namedCallSource, error) {
+	var o demoOptions
+	if err := configs.DecodeStrict(s.entry.Options, &o); err != nil {
+		return namedCallSource{}, err
+	}
+	callers := demo.DefaultCallers()
+	if len(o.Callers) > 0 {
+		callers = callers[:0:0]
+		for _, c := range o.Callers {
+			callers = append(callers, demo.Caller{Number: c.Number, Name: c.Name, Withheld: c.Withheld})
+		}
+	}
+	g, err := demo.New(demo.Config{
+		Name:     s.entry.Name,
+		Interval: o.Interval, Agents: o.Agents, Ring: o.Ring, Talk: o.Talk, Seed: o.Seed,
+		Callers: callers,
+	}, s.logger)
+	if err != nil {
+		return namedCallSource{}, err
+	}
+	return namedCallSource{name: s.entry.Name, kind: s.entry.Type, source: g}, nil
+}
+
+func newARISource(s telephonySpec) (namedCallSource, error) {
+	c, err := ariConfig(s.entry, s.env, s.agentOf)
+	if err != nil {
+		return namedCallSource{}, err
+	}
+	src, err := ari.New(c, s.logger, s.reg)
+	if err != nil {
+		return namedCallSource{}, err
+	}
+	return namedCallSource{name: s.entry.Name, kind: s.entry.Type, source: src}, nil
+}
+
+func newHTTPSource(s telephonySpec) (namedCallSource, error) {
+	var o httpOptions
+	if err := configs.DecodeStrict(s.entry.Options, &o); err != nil {
+		return namedCallSource{}, err
+	}
+	if o.TokensEnv == "" {
+		return namedCallSource{}, fmt.Errorf("tokens_env is required: name the environment variable holding the PBX's bearer token(s), comma-separated")
+	}
+	tokens := splitTokens(s.env(o.TokensEnv))
+	if len(tokens) == 0 {
+		return namedCallSource{}, fmt.Errorf("environment variable %s (tokens_env) is empty or unset", o.TokensEnv)
+	}
+	src, err := httpin.New(httpin.Config{Name: s.entry.Name, Tokens: tokens, MaxBody: o.MaxBody}, s.agentOf, s.logger, s.reg)
+	if err != nil {
+		return namedCallSource{}, err
+	}
+	return namedCallSource{name: s.entry.Name, kind: s.entry.Type, source: src, handler: src.Handler()}, nil
 }
 
 // ariConfig decodes a telephony entry of type ari into the source's
