@@ -39,7 +39,7 @@ import (
 )
 
 // Sample is a commented example configuration of this kind, printed by
-// `screenpopd sample http`.
+// `screenpopd sample source http`.
 //
 //go:embed sample.yaml
 var Sample []byte

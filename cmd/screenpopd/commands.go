@@ -49,11 +49,13 @@ func loadConfig(path string) (*configs.Config, error) {
 
 // configCheck validates a configuration the way the daemon would load it:
 // the file, every source's options, every telephony source's options. It
-// does no I/O beyond reading files, so it runs on IT's laptop too.
-func configCheck(_ context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+// does no I/O beyond reading files, so it runs on IT's laptop too; with
+// -connect it then asks every source (connectcheck.go).
+func configCheck(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
+	connect := connectFlags(fs) // -connect: see connectcheck.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,6 +71,9 @@ func configCheck(_ context.Context, args []string, stdout, stderr io.Writer, env
 		return errReported
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d telephony source(s), %d data source(s)%s)\n", cfg.File, len(cfg.Telephony), len(cfg.Sources), directoryNote(cfg))
+	if *connect.enabled {
+		return connect.run(ctx, cfg, stdout, env)
+	}
 	return nil
 }
 
@@ -208,16 +213,57 @@ func sourceTest(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	return nil
 }
 
+// sampleGroups are the groups of kinds `screenpopd sample` prints from. A
+// kind's name is its `type:`, and one name may be a kind in both groups
+// (http): `sample KIND` then asks which, `sample GROUP KIND` is always
+// unambiguous.
+var sampleGroups = []struct {
+	name    string
+	samples map[string][]byte
+}{
+	{"telephony", telephonySamples},
+	{"source", samples},
+}
+
+// printSample prints a kind's embedded sample configuration:
+// `screenpopd sample [telephony|source] KIND`.
 func printSample(args []string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return fmt.Errorf("usage: screenpopd sample KIND (one of: %s)", kindNames(samples))
+	var all []string
+	for _, g := range sampleGroups {
+		all = append(all, g.name+" kinds: "+kindNames(g.samples))
 	}
-	s, ok := samples[args[0]]
-	if !ok {
-		return fmt.Errorf("no adapter kind %q (one of: %s)", args[0], kindNames(samples))
+	listed := strings.Join(all, "; ")
+	switch len(args) {
+	case 1:
+		var groups, commands []string
+		var sample []byte
+		for _, g := range sampleGroups {
+			if s, ok := g.samples[args[0]]; ok {
+				groups, commands, sample = append(groups, "a "+g.name+" kind"), append(commands, "screenpopd sample "+g.name+" "+args[0]), s
+			}
+		}
+		switch len(groups) {
+		case 0:
+			return fmt.Errorf("no kind %q (%s)", args[0], listed)
+		case 1:
+			_, err := stdout.Write(sample)
+			return err
+		}
+		return fmt.Errorf("%q is %s: say which, %s", args[0], strings.Join(groups, " and "), strings.Join(commands, " or "))
+	case 2:
+		for _, g := range sampleGroups {
+			if g.name != args[0] {
+				continue
+			}
+			s, ok := g.samples[args[1]]
+			if !ok {
+				return fmt.Errorf("no %s kind %q (one of: %s)", g.name, args[1], kindNames(g.samples))
+			}
+			_, err := stdout.Write(s)
+			return err
+		}
 	}
-	_, err := stdout.Write(s)
-	return err
+	return fmt.Errorf("usage: screenpopd sample [telephony|source] KIND (%s)", listed)
 }
 
 // issueToken signs an agent token with the configured secret, for

@@ -3,10 +3,10 @@
 // agent whose phone rings.
 //
 //	screenpopd [run] [-config FILE]              start the daemon (no -config: the embedded demo)
-//	screenpopd config check [-config FILE]       report every configuration error, with its line
+//	screenpopd config check [-config FILE] [-connect]  every configuration error, with its line; -connect also asks every source once
 //	screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
 //	screenpopd pbx check [-source NAME]          check each ARI PBX: what IT must fix, line by line
-//	screenpopd sample KIND                       print a sample configuration of an adapter kind
+//	screenpopd sample [telephony|source] KIND    print a kind's commented sample configuration
 //	screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
 //
 // This package only parses flags, loads configuration and wires packages
@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return runDaemon(ctx, args, stdout, stderr, env)
 	case "config":
 		if len(args) == 0 || args[0] != "check" {
-			return fmt.Errorf("usage: screenpopd config check [-config FILE]")
+			return fmt.Errorf("usage: screenpopd config check [-config FILE] [-connect [-phone N] [-customer ID] [-timeout D]]")
 		}
 		return configCheck(ctx, args[1:], stdout, stderr, env)
 	case "source":
@@ -74,10 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 
 const usage = `usage:
   screenpopd [run] [-config FILE]              start the daemon (no -config: the embedded demo)
-  screenpopd config check [-config FILE]       report every configuration error, with its line
+  screenpopd config check [-config FILE] [-connect]  every configuration error, with its line; -connect also asks every source once
   screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
   screenpopd pbx check [-source NAME]          check each ARI PBX: what IT must fix, line by line
-  screenpopd sample KIND                       print a sample configuration of an adapter kind
+  screenpopd sample [telephony|source] KIND    print a kind's commented sample configuration
   screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
 `
 

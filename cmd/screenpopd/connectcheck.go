@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/screenpop/screenpop/adapters/file"
+	httpsource "github.com/screenpop/screenpop/adapters/http"
+	"github.com/screenpop/screenpop/adapters/postgres"
+	"github.com/screenpop/screenpop/aggregator"
+	"github.com/screenpop/screenpop/configs"
+)
+
+// defaultCheckPhone is the number `config check -connect` puts in URLs: a
+// Berlin number in E.164 that reads as a test (and is nobody in the demo
+// data set, so an HTTP source answers its not_found status).
+const defaultCheckPhone = "+4930123456"
+
+// defaultCheckCustomer is the customer id it puts in URLs and bodies.
+const defaultCheckCustomer = "screenpop-test"
+
+// connectCheck is `config check -connect`: once the configuration passes
+// the static checks, it asks every data source (and the directory) whether
+// it would work, one line per source, in configuration order: a postgres
+// source connects and has its query prepared, an http source sends one
+// request for a test number. Exit status 1 when a line says FAIL.
+type connectCheck struct {
+	enabled  *bool
+	phone    *string
+	customer *string
+	timeout  *time.Duration
+}
+
+// connectFlags adds -connect and its options to `config check`'s flags.
+func connectFlags(fs *flag.FlagSet) *connectCheck {
+	return &connectCheck{
+		enabled:  fs.Bool("connect", false, "also connect: prepare every postgres query, send every http source one request (exit 1 on FAIL)"),
+		phone:    fs.String("phone", defaultCheckPhone, "with -connect: the test caller number put in http sources' URLs and bodies"),
+		customer: fs.String("customer", defaultCheckCustomer, "with -connect: the test customer id put in http sources' URLs and bodies"),
+		timeout:  fs.Duration("timeout", 5*time.Second, "with -connect: how long each source may take to connect and answer"),
+	}
+}
+
+// checkStatus is a line's verdict, as pbx check writes them.
+type checkStatus string
+
+const (
+	checkOK   checkStatus = "ok"
+	checkWarn checkStatus = "WARN"
+	checkFail checkStatus = "FAIL"
+)
+
+// connectLine is the report on one source.
+type connectLine struct {
+	line   int
+	path   string
+	status checkStatus
+	msg    string
+}
+
+// connectTarget is one configured source and what the wiring built of it.
+type connectTarget struct {
+	path      string
+	cfg       *configs.Source
+	source    aggregator.Source
+	directory bool
+}
+
+// run checks every source at once (each under its own -timeout) and
+// prints the lines in configuration order, then a summary.
+func (c *connectCheck) run(ctx context.Context, cfg *configs.Config, stdout io.Writer, env func(string) string) error {
+	if *c.timeout <= 0 {
+		return fmt.Errorf("-timeout must be positive, got %s", *c.timeout)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	pools := postgres.NewPools(logger)
+	defer pools.Close()
+	ac, err := aggregatorConfig(cfg, pools, env, logger)
+	if err != nil {
+		return err // the static checks passed: not reached
+	}
+	agg, err := aggregator.New(ac, aggregator.Options{Logger: logger, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		return err
+	}
+	n, err := agg.Normalize(*c.phone)
+	if err != nil {
+		return fmt.Errorf("-phone %q is not a number the daemon can use: %w", *c.phone, err)
+	}
+	key := aggregator.Key{Phone: n.E164, National: n.National, Region: n.Region, CustomerID: *c.customer}
+
+	var targets []connectTarget
+	built := map[string]aggregator.Source{}
+	if ac.Directory != nil {
+		built[ac.Directory.Name] = ac.Directory.Source
+	}
+	for _, s := range ac.Sources {
+		built[s.Name] = s.Source
+	}
+	if cfg.Directory != nil {
+		targets = append(targets, connectTarget{path: "directory", cfg: cfg.Directory, source: built[cfg.Directory.Name], directory: true})
+	}
+	for i := range cfg.Sources {
+		s := &cfg.Sources[i]
+		targets = append(targets, connectTarget{path: fmt.Sprintf("sources[%d] (%s)", i, s.Name), cfg: s, source: built[s.Name]})
+	}
+	defer func() {
+		for _, t := range targets {
+			if closer, ok := t.source.(interface{ Close() error }); ok {
+				closer.Close()
+			}
+		}
+	}()
+
+	lines := make([]connectLine, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			cause := fmt.Errorf("config check -connect waited %s", *c.timeout)
+			tctx, cancel := context.WithTimeoutCause(ctx, *c.timeout, cause)
+			defer cancel()
+			lines[i] = checkConnect(tctx, t, key)
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return fmt.Errorf("config check -connect interrupted: %w", context.Cause(ctx))
+	}
+
+	count := map[checkStatus]int{}
+	for _, l := range lines {
+		count[l.status]++
+		fmt.Fprintln(stdout, configs.Error{File: cfg.File, Line: l.line, Path: l.path, Msg: string(l.status) + ": " + l.msg})
+	}
+	fmt.Fprintf(stdout, "%s: connect: %d source(s) checked: %d ok, %d WARN, %d FAIL\n", cfg.File, len(lines), count[checkOK], count[checkWarn], count[checkFail])
+	if count[checkFail] > 0 {
+		return errReported
+	}
+	return nil
+}
+
+// checkConnect checks one source in the way of its kind.
+func checkConnect(ctx context.Context, t connectTarget, key aggregator.Key) connectLine {
+	l := connectLine{line: t.cfg.Line, path: t.path}
+	switch src := t.source.(type) {
+	case *postgres.Source:
+		checkPostgres(ctx, t, src, &l)
+	case *httpsource.Source:
+		checkHTTP(ctx, t, src, key, &l)
+	case *file.Source:
+		l.status, l.msg = checkOK, "file read by the static check (nothing to connect to)"
+	default:
+		l.status, l.msg = checkWarn, fmt.Sprintf("not checked: type %s has no connection check", t.cfg.Type)
+	}
+	return l
+}
+
+// directoryColumns are the columns a directory query returns (README of
+// adapters/postgres); id, or customer_id, is the one it cannot do without.
+var directoryColumns = []string{"name", "kind", "contact", "role", "email", "city", "country", "tags"}
+
+func checkPostgres(ctx context.Context, t connectTarget, src *postgres.Source, l *connectLine) {
+	res, err := src.Check(ctx)
+	if err != nil {
+		l.status = checkFail
+		var ce *postgres.CheckError
+		if errors.As(err, &ce) && ce.Option == "query" {
+			l.line = queryFileLine(t.cfg, ce.QueryLine)
+			l.msg = err.Error()
+			return
+		}
+		l.line = optionLine(t.cfg, "dsn_env", "dsn")
+		l.msg = err.Error() + " (" + res.Database + ")"
+		return
+	}
+	l.status = checkOK
+	l.msg = fmt.Sprintf("query prepared on %s: %d column(s)", res.Database, len(res.Columns))
+	if len(res.Params) > 0 {
+		l.msg += ", " + strings.Join(res.Params, ", ")
+	}
+	// The mapping names columns by name: one the query does not return
+	// stays empty on every card, with no error anywhere.
+	var absent []string
+	for _, f := range t.cfg.Mapping.Fields {
+		if !slices.Contains(res.Columns, f.From) && !slices.Contains(absent, f.From) {
+			absent = append(absent, f.From)
+		}
+	}
+	columns := "it returns: " + strings.Join(res.Columns, ", ")
+	switch {
+	case len(absent) > 0:
+		l.status = checkFail
+		l.msg += fmt.Sprintf("; mapping names column(s) the query does not return: %s (%s)", strings.Join(absent, ", "), columns)
+	case t.directory && !slices.Contains(res.Columns, "id") && !slices.Contains(res.Columns, "customer_id"):
+		l.status = checkFail
+		l.msg += "; a directory query must return the customer's id as a column named id (" + columns + ")"
+	case t.directory:
+		var missing []string
+		for _, c := range directoryColumns {
+			if !slices.Contains(res.Columns, c) {
+				missing = append(missing, c)
+			}
+		}
+		if len(missing) > 0 {
+			l.status = checkWarn
+			l.msg += "; the card's customer header stays empty without column(s): " + strings.Join(missing, ", ")
+		}
+	}
+}
+
+func checkHTTP(ctx context.Context, t connectTarget, src *httpsource.Source, key aggregator.Key, l *connectLine) {
+	var with []string
+	for _, p := range src.Params() {
+		v, _ := key.Param(p)
+		with = append(with, p+" "+v)
+	}
+	res, err := src.Check(ctx, key)
+	if err != nil {
+		l.status, l.line = checkFail, optionLine(t.cfg, "url")
+		var fe *httpsource.FetchError
+		if errors.As(err, &fe) {
+			l.msg = fe.Msg
+		} else {
+			l.msg = err.Error()
+		}
+		return
+	}
+	l.status = checkOK
+	l.msg = fmt.Sprintf("reachable, answered %d", res.Status)
+	if len(with) > 0 {
+		l.msg += " for " + strings.Join(with, ", ")
+	}
+	switch {
+	case res.NotFound:
+		l.msg += " (nothing known of it: fields not checked; -phone or -customer of a known caller checks them)"
+	case res.Records == 0:
+		l.msg += ", no records (fields not checked; -phone or -customer of a known caller checks them)"
+	case len(res.Missing) > 0:
+		l.status, l.line = checkWarn, optionLine(t.cfg, "fields")
+		var paths []string
+		for _, f := range res.Missing {
+			paths = append(paths, f+" ("+src.FieldPath(f)+")")
+		}
+		l.msg += fmt.Sprintf(", %d record(s); found: %s; nothing at: %s", res.Records, orNone(res.Found), strings.Join(paths, ", "))
+	default:
+		l.msg += fmt.Sprintf(", %d record(s); found: %s", res.Records, orNone(res.Found))
+	}
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// optionKey returns the key and value nodes of a source's option, or nils.
+func optionKey(s *configs.Source, key string) (k, v *yaml.Node) {
+	if s.Options == nil {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(s.Options.Content); i += 2 {
+		if s.Options.Content[i].Value == key {
+			return s.Options.Content[i], s.Options.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// optionLine is the line of the first of keys the source sets, or the
+// source's own line.
+func optionLine(s *configs.Source, keys ...string) int {
+	for _, key := range keys {
+		if k, _ := optionKey(s, key); k != nil {
+			return k.Line
+		}
+	}
+	return s.Line
+}
+
+// queryFileLine is the file line of line n of a source's query: exact in
+// a literal block (query: |), whose text starts on the line after the
+// key; the key's own line otherwise (or when n is unknown).
+func queryFileLine(s *configs.Source, n int) int {
+	k, v := optionKey(s, "query")
+	switch {
+	case k == nil:
+		return s.Line
+	case n > 0 && v.Style&yaml.LiteralStyle != 0:
+		return v.Line + n
+	}
+	return k.Line
+}
