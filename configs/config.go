@@ -9,6 +9,7 @@ package configs
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -165,7 +167,13 @@ type FieldMap struct {
 type Kinds struct {
 	Telephony []string
 	Sources   []string
+	// Params are the lookup parameters a source may name in needs: (the
+	// aggregator's, set by the wiring like the kinds).
+	Params []string
 }
+
+// defaultParams are the lookup parameters when the wiring set none.
+var defaultParams = []string{"customer_id", "national", "phone", "region"}
 
 // Known is what the hint of a missing `type:` lists. The kinds are
 // registered where they are wired (cmd/screenpopd), which this package
@@ -388,9 +396,11 @@ func (c *Config) validate(root *yaml.Node) Errors {
 	}
 
 	sections := map[string]bool{}
+	sectionsValid := true // else the declared names are in doubt: no undeclared-section errors
 	for i, s := range c.Sections {
 		path := fmt.Sprintf("sections[%d]", i)
 		if !nameRE.MatchString(s.Name) {
+			sectionsValid = false
 			add(line("sections"), path, fmt.Sprintf("name %q is not a valid section name", s.Name), "lower-case letters, digits, - and _, e.g. accounting")
 		}
 		if sections[s.Name] {
@@ -414,6 +424,20 @@ func (c *Config) validate(root *yaml.Node) Errors {
 		}
 		seen["s:"+s.Name] = true
 		c.validateSource(&errs, path, s, false)
+		// A section the card was not told about would appear on it
+		// silently, titled after its name, wherever the source happens to
+		// be listed: a misspelt section: must be an error.
+		if section := cmp.Or(s.Section, s.Name); len(c.Sections) > 0 && sectionsValid && !sections[section] && nameRE.MatchString(section) {
+			declared := make([]string, 0, len(c.Sections))
+			for _, d := range c.Sections {
+				declared = append(declared, d.Name)
+			}
+			how := fmt.Sprintf("section %q is not declared in sections", section)
+			if section == s.Name {
+				how = fmt.Sprintf("section %q (the source's name, when section: is left out) is not declared in sections", section)
+			}
+			add(s.Line, path, how, "set section: to one of: "+strings.Join(declared, ", ")+", or add it to sections (- {name: "+section+", title: ...})")
+		}
 	}
 	return errs
 }
@@ -440,10 +464,12 @@ func (c *Config) validateSource(errs *Errors, path string, s *Source, directory 
 	if s.MaxConcurrent < 0 {
 		add("max_concurrent must not be negative", "0 means no limit")
 	}
-	switch s.Needs {
-	case "", "customer_id", "phone", "national":
-	default:
-		add(fmt.Sprintf("needs %q is not a lookup parameter", s.Needs), "one of: customer_id, phone, national")
+	params := Known.Params
+	if len(params) == 0 {
+		params = defaultParams
+	}
+	if s.Needs != "" && !slices.Contains(params, s.Needs) {
+		add(fmt.Sprintf("needs %q is not a lookup parameter", s.Needs), "one of: "+strings.Join(params, ", "))
 	}
 	if directory {
 		if s.Mapping.Mode != "" || len(s.Mapping.Fields) > 0 {

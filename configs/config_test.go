@@ -22,7 +22,7 @@ func TestInvalidConfigs(t *testing.T) {
 			`testdata/invalid-many.yaml:4: telephony: no telephony source: nothing would ever ring (fix: add one, e.g. telephony: [{name: demo, type: demo}] or an ari source (see configs/asterisk/README.md))`,
 			`testdata/invalid-many.yaml:5: sections[0]: name "Accounting" is not a valid section name (fix: lower-case letters, digits, - and _, e.g. accounting)`,
 			`testdata/invalid-many.yaml:8: sources[0] (balance): timeout 45s is outside 0..30s (fix: e.g. timeout: 800ms)`,
-			`testdata/invalid-many.yaml:8: sources[0] (balance): needs "email" is not a lookup parameter (fix: one of: customer_id, phone, national)`,
+			`testdata/invalid-many.yaml:8: sources[0] (balance): needs "email" is not a lookup parameter (fix: one of: customer_id, national, phone, region)`,
 			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.mode "table" is unknown (fix: fields (one record as labelled values) or list (all records as a table))`,
 			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.fields[0]: from is required (fix: name the column or JSON field, e.g. from: balance)`,
 			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.fields[0]: format "euros" is unknown (fix: one of: text, money, number, date, datetime, percent)`,
@@ -37,6 +37,13 @@ func TestInvalidConfigs(t *testing.T) {
 			`testdata/invalid-lines.yaml:6: lines["200"]: the label is empty (fix: write what agents should read, e.g. "100": Support DE, or leave the line out (the card then shows the number))`,
 			`testdata/invalid-lines.yaml:7: lines["300"]: the label has 84 characters, more than 80 (fix: agents read it while the phone rings: a few words, e.g. "100": Support DE)`,
 			`testdata/invalid-lines.yaml:8: lines: an entry has no number (fix: write the number customers dial as the PBX reports it, e.g. "100": Support DE)`,
+		},
+		// needs: region is a lookup parameter (the aggregator has it); a
+		// section: nobody declared is an error, also when the source's
+		// name stands for it.
+		"invalid-sections.yaml": {
+			`testdata/invalid-sections.yaml:12: sources[0] (balance): section "acounting" is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: acounting, title: ...}))`,
+			`testdata/invalid-sections.yaml:17: sources[1] (credit): section "credit" (the source's name, when section: is left out) is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: credit, title: ...}))`,
 		},
 		"invalid-lines-list.yaml": {
 			`testdata/invalid-lines-list.yaml:5: lines: expected numbers mapped to labels ("100": Support DE), got a list`,

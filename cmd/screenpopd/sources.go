@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 
@@ -35,7 +36,8 @@ var samples = map[string][]byte{
 // configs cannot import them, so they are handed over before any
 // configuration is loaded. The names of kinds do not depend on the pools.
 func init() {
-	configs.Known = configs.Kinds{Telephony: sortedKeys(telephonyKinds), Sources: sortedKeys(kinds(nil))}
+	configs.Known = configs.Kinds{Telephony: sortedKeys(telephonyKinds), Sources: sortedKeys(kinds(nil)),
+		Params: slices.Sorted(slices.Values(aggregator.ParamNames))}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
