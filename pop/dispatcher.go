@@ -8,12 +8,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/queue"
 )
 
 // CardBuilder builds the card of a call. *aggregator.Aggregator implements
@@ -93,8 +95,13 @@ type DispatcherConfig struct {
 	// StaleAfter drops a call with no event for this long (its "ended" was
 	// lost); default 4h. Notes can be written this long after a call ended.
 	StaleAfter time.Duration
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	// MaxQueuedEvents bounds the call events HandleCall queued and Run has
+	// not taken yet; default 100000. Past it, new events are shed (counted
+	// and logged), except ended events, which may use a reserve of a tenth
+	// more: a shed "ended" leaves its pops on screen until StaleAfter.
+	MaxQueuedEvents int
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
 }
 
 // Dispatcher follows every call and decides which agent sees which card.
@@ -108,10 +115,9 @@ type Dispatcher struct {
 
 	// The queue is separate from mu so that HandleCall never waits for
 	// whatever holds mu (a Deliver, a snapshot).
-	qmu    sync.Mutex
-	queue  []screenpop.CallEvent
-	signal chan struct{}
-	qdone  bool
+	events *queue.Bounded[screenpop.CallEvent]
+	qdone  atomic.Bool
+	shed   shedLog
 
 	mu      sync.Mutex
 	runCtx  context.Context
@@ -174,6 +180,12 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.CardDeadline < 0 || cfg.RecordTimeout < 0 || cfg.StaleAfter < 0 {
 		return nil, errors.New("pop: dispatcher: durations must not be negative")
 	}
+	if cfg.MaxQueuedEvents < 0 {
+		return nil, fmt.Errorf("pop: dispatcher: max_queued_events must not be negative, got %d", cfg.MaxQueuedEvents)
+	}
+	if cfg.MaxQueuedEvents == 0 {
+		cfg.MaxQueuedEvents = DefaultMaxQueuedEvents
+	}
 	if cfg.CardDeadline == 0 {
 		cfg.CardDeadline = 2 * time.Second
 	}
@@ -196,9 +208,13 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		metrics: m,
 		names:   cfg.AgentNames,
 		now:     time.Now,
-		signal:  make(chan struct{}, 1),
-		calls:   map[string]*callState{},
-		recent:  map[string]*endedCall{},
+		events: queue.New(queue.Options[screenpop.CallEvent]{
+			MaxItems: cfg.MaxQueuedEvents,
+			Reserve:  endedReserve(cfg.MaxQueuedEvents),
+			Depth:    m.queued,
+		}),
+		calls:  map[string]*callState{},
+		recent: map[string]*endedCall{},
 	}
 	if d.names == nil {
 		if n, ok := cfg.Deliverer.(interface{ AgentName(string) string }); ok {
@@ -208,20 +224,83 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	return d, nil
 }
 
+// DefaultMaxQueuedEvents is DispatcherConfig.MaxQueuedEvents' default:
+// far more than a burst of simultaneous calls brings (a thousand calls are
+// a few thousand events), far less than would exhaust memory (a few
+// hundred bytes each).
+const DefaultMaxQueuedEvents = 100000
+
+// endedReserve is the room ended events have beyond MaxQueuedEvents: a
+// tenth, at least one.
+func endedReserve(maxQueued int) int { return max(1, maxQueued/10) }
+
+// shedLogEvery bounds the error logs of shedding: one when a burst starts,
+// at most one a minute however often bursts come.
+const shedLogEvery = time.Minute
+
 // HandleCall queues ev and returns at once: telephony sources call it from
-// the loop that reads the PBX socket.
+// the loop that reads the PBX socket. When Run is too far behind
+// (MaxQueuedEvents), ev is shed: counted, and logged once per burst. An
+// ended event may use a reserve beyond the limit, since nothing but the
+// StaleAfter sweep would withdraw its pops.
 func (d *Dispatcher) HandleCall(ev screenpop.CallEvent) {
-	d.qmu.Lock()
-	if d.qdone {
-		d.qmu.Unlock()
+	if d.qdone.Load() {
 		return
 	}
-	d.queue = append(d.queue, ev)
-	d.qmu.Unlock()
-	select {
-	case d.signal <- struct{}{}:
-	default:
+	var ok bool
+	if ev.Kind == screenpop.EventEnded {
+		ok = d.events.PushReserve(ev)
+	} else {
+		ok = d.events.Push(ev)
 	}
+	if ok {
+		return
+	}
+	d.metrics.shedEvent(ev.Kind)
+	if d.shed.start(time.Now()) {
+		d.logger.Error("dispatcher too far behind: call events are shed until it catches up; "+
+			"pops of shed events may be missing, stale pops go after stale_after",
+			"max_queued_events", d.cfg.MaxQueuedEvents, "kind", ev.Kind, "call", ev.CallID, "source", ev.Source)
+	}
+}
+
+// shedLog rate-limits the error log of shedding to one per burst (a burst
+// ends when Run has emptied the queue) and one per shedLogEvery.
+type shedLog struct {
+	mu     sync.Mutex
+	inside bool      // in a burst
+	loud   bool      // this burst's start was logged
+	shed   int       // events shed since the burst began
+	logged time.Time // last error log
+}
+
+// start counts one shed event and reports whether to log it.
+func (s *shedLog) start(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shed++
+	if s.inside {
+		return false
+	}
+	s.inside = true
+	s.loud = s.logged.IsZero() || now.Sub(s.logged) >= shedLogEvery
+	if s.loud {
+		s.logged = now
+	}
+	return s.loud
+}
+
+// end closes a burst; it returns how many events the burst shed if its
+// start was logged, and 0 otherwise (the metric counts them all).
+func (s *shedLog) end() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.shed
+	if !s.loud {
+		n = 0
+	}
+	s.inside, s.loud, s.shed = false, false, 0
+	return n
 }
 
 // Run processes call events until ctx ends. Events are taken in the order
@@ -240,10 +319,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
 	for {
-		d.qmu.Lock()
-		batch := d.queue
-		d.queue = nil
-		d.qmu.Unlock()
+		batch := d.events.Take()
 		if len(batch) > 0 {
 			d.mu.Lock()
 			for _, ev := range batch {
@@ -253,17 +329,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.mu.Unlock()
 			continue
 		}
+		if n := d.shed.end(); n > 0 {
+			d.logger.Warn("dispatcher caught up after shedding call events", "shed", n)
+		}
 		select {
 		case <-ctx.Done():
-			d.qmu.Lock()
-			d.qdone, d.queue = true, nil
-			d.qmu.Unlock()
+			d.qdone.Store(true)
+			d.events.Take()
 			d.mu.Lock()
 			d.stopped = true
 			d.mu.Unlock()
 			d.wg.Wait()
 			return nil
-		case <-d.signal:
+		case <-d.events.Ready():
 		case <-sweep.C:
 			d.mu.Lock()
 			d.sweep()

@@ -1,7 +1,11 @@
 package pop
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	screenpop "github.com/screenpop/screenpop"
 )
 
 // messageTypes are the label values of screenpop_pop_messages_total, created
@@ -26,6 +30,24 @@ type dispatcherMetrics struct {
 	latency        prometheus.Histogram
 	activeCalls    prometheus.Gauge
 	refreshedCards prometheus.Counter
+	queued         prometheus.Gauge
+	shed           *prometheus.CounterVec
+}
+
+// shedKinds are the label values of screenpop_pop_shed_events_total:
+// the event kinds, and "other" for a kind a source invents.
+var shedKinds = []string{
+	string(screenpop.EventRinging), string(screenpop.EventAnswered),
+	string(screenpop.EventTransferred), string(screenpop.EventEnded), "other",
+}
+
+// shedEvent counts one event the dispatcher's queue refused.
+func (m *dispatcherMetrics) shedEvent(kind screenpop.CallEventKind) {
+	k := string(kind)
+	if !slices.Contains(shedKinds, k) {
+		k = "other"
+	}
+	m.shed.WithLabelValues(k).Inc()
 }
 
 func newDispatcherMetrics(reg prometheus.Registerer) (*dispatcherMetrics, error) {
@@ -44,8 +66,19 @@ func newDispatcherMetrics(reg prometheus.Registerer) (*dispatcherMetrics, error)
 			Name: "screenpop_pop_refreshed_cards_total",
 			Help: "Cards of live calls rebuilt and sent again because their data changed (Refresh).",
 		}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "screenpop_pop_queued_events",
+			Help: "Call events handed to the dispatcher and not yet taken by it.",
+		}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "screenpop_pop_shed_events_total",
+			Help: "Call events dropped because the dispatcher's queue was full (max_queued_events; ended events have a reserve), by kind.",
+		}, []string{"kind"}),
 	}
-	return m, register(reg, m.latency, m.activeCalls, m.refreshedCards)
+	for _, k := range shedKinds {
+		m.shed.WithLabelValues(k)
+	}
+	return m, register(reg, m.latency, m.activeCalls, m.refreshedCards, m.queued, m.shed)
 }
 
 type hubMetrics struct {

@@ -32,6 +32,8 @@ type metrics struct {
 	deduplicated prometheus.Counter
 	forwarded    *prometheus.CounterVec
 	served       prometheus.Counter
+	queued       prometheus.Gauge
+	dropped      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -60,6 +62,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "screenpop_redisbus_served_requests_total",
 			Help: "Browser requests forwarded by another daemon and answered by this daemon's dispatcher.",
 		}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "screenpop_redisbus_queued_messages",
+			Help: "Messages for agents waiting to be appended to Redis (or delivered locally while it is down).",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "screenpop_redisbus_dropped_messages_total",
+			Help: "Messages not sent through Redis because the bus's queue was full (max_queued_messages); they went to this daemon's browsers only.",
+		}),
 	}
 	for _, o := range []string{forwardClaimed, forwardUnclaimed, forwardFailed} {
 		m.forwarded.WithLabelValues(o)
@@ -73,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.up, m.errors, m.delivered, m.deduplicated, m.forwarded, m.served} {
+	for _, c := range []prometheus.Collector{m.up, m.errors, m.delivered, m.deduplicated, m.forwarded, m.served, m.queued, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

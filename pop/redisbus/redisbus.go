@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/screenpop/screenpop/pop"
+	"github.com/screenpop/screenpop/queue"
 )
 
 // LocalHub is what the bus needs from this daemon's pop.Hub.
@@ -73,8 +74,13 @@ type Config struct {
 	// dispatcher does not know waits for another daemon to claim it before
 	// the browser gets unknown_call; default 500ms.
 	ForwardTimeout time.Duration
-	Logger         *slog.Logger
-	Registerer     prometheus.Registerer
+	// MaxQueuedMessages bounds the messages Deliver queued and Run has not
+	// taken yet; default 100000. Past it, a message goes straight to the
+	// local Hub, as while Redis is down, and is counted as dropped (from
+	// Redis: other daemons' browsers miss it).
+	MaxQueuedMessages int
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer
 }
 
 // Bus implements pop.Deliverer (for the Dispatcher) and pop.SharedStream
@@ -98,9 +104,8 @@ type Bus struct {
 	pmu     sync.Mutex
 	pending map[string]chan forwardReply // forwarded request -> its answers
 
-	qmu    sync.Mutex
-	queue  []outgoing
-	signal chan struct{}
+	queue       *queue.Bounded[outgoing]
+	overflowing atomic.Bool // in a burst of overflows, logged once
 
 	mu       sync.Mutex
 	watching map[string]*watch // connected agents -> position
@@ -142,11 +147,15 @@ func New(cfg Config) (*Bus, error) {
 		cfg.KeyPrefix = "screenpop:"
 	}
 	if cfg.StreamLength < 0 || cfg.StreamTTL < 0 || cfg.PopsTTL < 0 || cfg.DedupTTL < 0 ||
-		cfg.HealthInterval < 0 || cfg.OpTimeout < 0 || cfg.ReadBlock < 0 || cfg.ForwardTimeout < 0 {
+		cfg.HealthInterval < 0 || cfg.OpTimeout < 0 || cfg.ReadBlock < 0 || cfg.ForwardTimeout < 0 ||
+		cfg.MaxQueuedMessages < 0 {
 		return nil, errors.New("redisbus: lengths and durations must not be negative")
 	}
 	if cfg.StreamLength == 0 {
 		cfg.StreamLength = 256
+	}
+	if cfg.MaxQueuedMessages == 0 {
+		cfg.MaxQueuedMessages = DefaultMaxQueuedMessages
 	}
 	defDur := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
@@ -179,7 +188,7 @@ func New(cfg Config) (*Bus, error) {
 		wakeKey:  cfg.KeyPrefix + "wake:" + daemonID,
 		daemonID: daemonID,
 		pending:  map[string]chan forwardReply{},
-		signal:   make(chan struct{}, 1),
+		queue:    queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxQueuedMessages, Depth: m.queued, Refused: m.dropped}),
 		watching: map[string]*watch{},
 		ordinals: map[string]*ordinal{},
 	}, nil
@@ -207,21 +216,33 @@ func (b *Bus) AgentName(agentID string) string {
 	return ""
 }
 
+// DefaultMaxQueuedMessages is Config.MaxQueuedMessages' default: minutes
+// of a busy call centre's messages, a few tens of MB at most.
+const DefaultMaxQueuedMessages = 100000
+
 // Deliver implements pop.Deliverer. It never blocks: the message is queued
 // for Run, which appends it to Redis, or hands it to the local Hub while
 // Redis is down. One queue keeps an agent's messages in order across a
 // switch between the two paths.
+//
+// When the queue is full (Redis too slow, or Run stalled), the message
+// goes to the local Hub at once, ahead of those queued, and is counted as
+// dropped: this daemon's browsers still get it, others' do not. That is a
+// stopgap; what a full queue should do belongs to the Redis delivery work
+// (README.md, Limits).
 func (b *Bus) Deliver(agentID string, m pop.Message) {
 	if m.At.IsZero() {
 		m.At = time.Now()
 	}
-	b.qmu.Lock()
-	b.queue = append(b.queue, outgoing{agent: agentID, msg: m})
-	b.qmu.Unlock()
-	select {
-	case b.signal <- struct{}{}:
-	default:
+	o := outgoing{agent: agentID, msg: m}
+	if b.queue.Push(o) {
+		return
 	}
+	if !b.overflowing.Swap(true) {
+		b.logger.Error("redisbus: queue full: messages go to this daemon's browsers only until it drains",
+			"max_queued_messages", b.cfg.MaxQueuedMessages, "agent", agentID, "type", m.Type)
+	}
+	b.local(o)
 }
 
 // Run delivers, reads and watches Redis until ctx ends. Messages still
@@ -239,10 +260,7 @@ func (b *Bus) Run(ctx context.Context) error {
 
 func (b *Bus) sendLoop(ctx context.Context) {
 	for {
-		b.qmu.Lock()
-		batch := b.queue
-		b.queue = nil
-		b.qmu.Unlock()
+		batch := b.queue.Take()
 		for _, o := range batch {
 			if ctx.Err() != nil {
 				b.local(o)
@@ -253,17 +271,16 @@ func (b *Bus) sendLoop(ctx context.Context) {
 		if len(batch) > 0 {
 			continue
 		}
+		if b.overflowing.Swap(false) {
+			b.logger.Warn("redisbus: queue drained; messages go through Redis again")
+		}
 		select {
 		case <-ctx.Done():
-			b.qmu.Lock()
-			rest := b.queue
-			b.queue = nil
-			b.qmu.Unlock()
-			for _, o := range rest {
+			for _, o := range b.queue.Take() {
 				b.local(o)
 			}
 			return
-		case <-b.signal:
+		case <-b.queue.Ready():
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/screenpop/screenpop/queue"
 )
 
 // CheckStatus grades one finding of Check.
@@ -241,7 +243,7 @@ func (c *checker) run(ctx context.Context, wait time.Duration) {
 		return
 	}
 	// Read at once: Asterisk drops a socket whose reader stalls.
-	q := newFrameQueue()
+	q := c.s.newFrameQueue()
 	readerDone := make(chan struct{})
 	var readErr error
 	go func() {
@@ -252,7 +254,10 @@ func (c *checker) run(ctx context.Context, wait time.Duration) {
 				readErr = err
 				return
 			}
-			q.push(frame)
+			if !q.Push(frame) {
+				readErr = fmt.Errorf("more than %d events queued: the check stopped reading", q.Len())
+				return
+			}
 		}
 	}()
 	closed := false
@@ -344,7 +349,7 @@ func (c *checker) subscription(ctx context.Context, existed bool, before appJSON
 
 // channelVars looks at channel snapshots (the live channels, then the
 // events of up to wait) for the variables screenpop reads.
-func (c *checker) channelVars(ctx context.Context, q *frameQueue, readerDone <-chan struct{}, wait time.Duration) {
+func (c *checker) channelVars(ctx context.Context, q *queue.Bounded[[]byte], readerDone <-chan struct{}, wait time.Duration) {
 	channels, err := c.s.channels(ctx)
 	if err != nil {
 		c.line(CheckChannels, CheckFail, err.Error(),
@@ -364,11 +369,11 @@ func (c *checker) channelVars(ctx context.Context, q *frameQueue, readerDone <-c
 
 // observe reads events until the first channel snapshot, the end of the
 // window, a takeover of the application, the end of the socket or of ctx.
-func (c *checker) observe(ctx context.Context, q *frameQueue, readerDone <-chan struct{}, wait time.Duration) {
+func (c *checker) observe(ctx context.Context, q *queue.Bounded[[]byte], readerDone <-chan struct{}, wait time.Duration) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
-		for _, f := range q.take() {
+		for _, f := range q.Take() {
 			c.frame(f)
 		}
 		if c.streamed > 0 || c.replaced {
@@ -377,9 +382,9 @@ func (c *checker) observe(ctx context.Context, q *frameQueue, readerDone <-chan 
 			return
 		}
 		select {
-		case <-q.ready:
+		case <-q.Ready():
 		case <-readerDone:
-			for _, f := range q.take() {
+			for _, f := range q.Take() {
 				c.frame(f)
 			}
 			return

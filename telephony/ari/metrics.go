@@ -39,6 +39,8 @@ type metrics struct {
 	calls      map[screenpop.Outcome]prometheus.Counter
 	callsVec   *prometheus.CounterVec
 	active     prometheus.Gauge
+	queued     prometheus.Gauge
+	overflows  prometheus.Counter
 	source     string
 }
 
@@ -75,6 +77,14 @@ func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 		Name: "screenpop_telephony_active_calls",
 		Help: "Inbound calls in progress (ringing or answered), by telephony source.",
 	}, []string{"source"})
+	queued := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "screenpop_ari_queued_events",
+		Help: "ARI event frames read from the socket and not yet taken by the call model, by telephony source.",
+	}, []string{"source"})
+	overflows := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "screenpop_ari_queue_overflows_total",
+		Help: "Times the ARI event queue was full (max_queued_events or max_queued_bytes) and the socket was dropped to resync, by telephony source.",
+	}, []string{"source"})
 
 	if reg != nil {
 		var err error
@@ -99,6 +109,12 @@ func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 		if active, err = telephony.Register(reg, active); err != nil {
 			return nil, err
 		}
+		if queued, err = telephony.Register(reg, queued); err != nil {
+			return nil, err
+		}
+		if overflows, err = telephony.Register(reg, overflows); err != nil {
+			return nil, err
+		}
 	}
 
 	m := &metrics{
@@ -111,6 +127,8 @@ func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 		calls:      map[screenpop.Outcome]prometheus.Counter{},
 		callsVec:   calls,
 		active:     active.WithLabelValues(source),
+		queued:     queued.WithLabelValues(source),
+		overflows:  overflows.WithLabelValues(source),
 		source:     source,
 	}
 	types := make([]string, 0, len(knownTypes))

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/queue"
 )
 
 // Config configures an ARI telephony source.
@@ -68,6 +69,15 @@ type Config struct {
 	// RESTTimeout bounds each REST request and the WebSocket handshake.
 	// Default 5s.
 	RESTTimeout time.Duration
+	// MaxQueuedEvents and MaxQueuedBytes bound the frames read from the
+	// socket and not yet applied (defaults 200000 and 256 MiB; the bytes
+	// at least 8 MiB, the largest frame). Past either, the pipeline is
+	// too far behind to catch up: the source drops the socket, applies
+	// what it queued, and reconnects, and the resync from the live
+	// channels repairs what the socket brought meanwhile. A burst of
+	// 1,000 simultaneous calls is about 91,000 events, 53 MB.
+	MaxQueuedEvents int
+	MaxQueuedBytes  int64
 }
 
 // Defaults of Config.
@@ -77,6 +87,9 @@ const (
 	DefaultMinBackoff  = 500 * time.Millisecond
 	DefaultMaxBackoff  = 30 * time.Second
 	DefaultRESTTimeout = 5 * time.Second
+
+	DefaultMaxQueuedEvents = 200000
+	DefaultMaxQueuedBytes  = 256 << 20
 )
 
 // callTracker is what the source needs from the call model: one goroutine
@@ -197,6 +210,18 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Source, e
 	}
 	if cfg.MinBackoff > cfg.MaxBackoff {
 		return nil, fmt.Errorf("ari: min_backoff (%s) is larger than max_backoff (%s)", cfg.MinBackoff, cfg.MaxBackoff)
+	}
+	switch {
+	case cfg.MaxQueuedEvents < 0:
+		return nil, fmt.Errorf("ari: max_queued_events must not be negative, got %d", cfg.MaxQueuedEvents)
+	case cfg.MaxQueuedEvents == 0:
+		cfg.MaxQueuedEvents = DefaultMaxQueuedEvents
+	}
+	switch {
+	case cfg.MaxQueuedBytes == 0:
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
+	case cfg.MaxQueuedBytes < maxFrame:
+		return nil, fmt.Errorf("ari: max_queued_bytes must be at least %d (8 MiB, the largest event frame), got %d", maxFrame, cfg.MaxQueuedBytes)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -370,6 +395,7 @@ func (s *Source) session(ctx context.Context, sink screenpop.CallSink) (bool, er
 	if err != nil {
 		return false, err
 	}
+	q := s.newFrameQueue()
 	ctx, cancel := context.WithCancel(ctx)
 	// Closing the socket is what unblocks the reader, on cancellation as on
 	// any error.
@@ -380,12 +406,14 @@ func (s *Source) session(ctx context.Context, sink screenpop.CallSink) (bool, er
 		stopClose()
 		_ = conn.Close()
 		wg.Wait()
+		// What a cancelled or replaced session leaves is stale: dropped,
+		// and the depth gauge says so.
+		q.Take()
 	}()
 
 	// Start reading before anything else: Asterisk drops a client that
 	// does not take its events, and events that arrive during the resync
-	// below must be kept, in order, for after it.
-	q := newFrameQueue()
+	// below must be kept, in order, for after it (q, above).
 	readerDone := make(chan struct{})
 	var readErr error
 	wg.Add(2)
@@ -446,13 +474,13 @@ func (s *Source) session(ctx context.Context, sink screenpop.CallSink) (bool, er
 	}
 
 	for {
-		batch := q.take()
+		batch := q.Take()
 		if len(batch) == 0 {
 			select {
-			case <-q.ready:
+			case <-q.Ready():
 				continue
 			case <-readerDone:
-				if q.len() > 0 {
+				if q.Len() > 0 {
 					continue
 				}
 				return ready, readFailure()
@@ -460,11 +488,12 @@ func (s *Source) session(ctx context.Context, sink screenpop.CallSink) (bool, er
 				return ready, context.Cause(ctx)
 			}
 		}
-		for _, frame := range batch {
+		for i, frame := range batch {
 			if ctx.Err() != nil {
 				// A large backlog must not hold up shutdown.
 				return ready, context.Cause(ctx)
 			}
+			batch[i] = nil // a long batch frees its frames as it goes
 			if err := s.handle(frame, sink); err != nil {
 				return ready, err
 			}
@@ -500,8 +529,10 @@ func (s *Source) dial(ctx context.Context) (*websocket.Conn, error) {
 // read only reads: every frame goes to the queue at once, whatever the
 // pipeline is doing, so that Asterisk never waits on screenpop. Any frame
 // or pong proves the socket alive; silence past readTimeout means it is
-// half-open.
-func (s *Source) read(conn *websocket.Conn, q *frameQueue) error {
+// half-open. A full queue means the pipeline fell too far behind: the
+// socket is dropped, and the resync of the next connection repairs what
+// is lost with it.
+func (s *Source) read(conn *websocket.Conn, q *queue.Bounded[[]byte]) error {
 	alive := func() error { return conn.SetReadDeadline(time.Now().Add(s.readTimeout)) }
 	_ = alive()
 	conn.SetPongHandler(func(string) error { return alive() })
@@ -515,7 +546,12 @@ func (s *Source) read(conn *websocket.Conn, q *frameQueue) error {
 			return fmt.Errorf("events socket: %w", err)
 		}
 		_ = alive()
-		q.push(frame)
+		if !q.Push(frame) {
+			_ = conn.Close()
+			return fmt.Errorf("the pipeline fell behind by %d events (%d bytes; max_queued_events %d, max_queued_bytes %d): "+
+				"socket dropped, the calls are repaired from the channel list on reconnect",
+				q.Len(), q.Bytes(), s.cfg.MaxQueuedEvents, s.cfg.MaxQueuedBytes)
+		}
 	}
 }
 
@@ -627,37 +663,16 @@ func (s *Source) logOnce(key, msg string, args ...any) {
 	s.log.Warn(msg, args...)
 }
 
-// frameQueue is unbounded on purpose: the socket reader must never wait
-// (Asterisk drops a slow client after websocket_write_timeout), and a
-// burst of events costs memory for a moment rather than calls.
-type frameQueue struct {
-	mu     sync.Mutex
-	frames [][]byte
-	ready  chan struct{} // one pending wake-up at most
-}
-
-func newFrameQueue() *frameQueue { return &frameQueue{ready: make(chan struct{}, 1)} }
-
-func (q *frameQueue) push(f []byte) {
-	q.mu.Lock()
-	q.frames = append(q.frames, f)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-func (q *frameQueue) take() [][]byte {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	f := q.frames
-	q.frames = nil
-	return f
-}
-
-func (q *frameQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.frames)
+// newFrameQueue is the queue between the socket reader, which must never
+// wait (Asterisk drops a slow client after websocket_write_timeout), and
+// the session loop. It is bounded, so that a stalled pipeline costs a
+// reconnect and a resync rather than the daemon's memory.
+func (s *Source) newFrameQueue() *queue.Bounded[[]byte] {
+	return queue.New(queue.Options[[]byte]{
+		MaxItems: s.cfg.MaxQueuedEvents,
+		MaxBytes: s.cfg.MaxQueuedBytes,
+		Size:     func(frame []byte) int { return len(frame) },
+		Depth:    s.m.queued,
+		Refused:  s.m.overflows,
+	})
 }
