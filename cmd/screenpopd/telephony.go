@@ -76,6 +76,10 @@ type ariOptions struct {
 	// presentation the PBX does not report (no CALLERID(pres) in ari.conf
 	// channelvars, no SCREENPOP_PRES in the dialplan).
 	OnUnknownPresentation string `yaml:"on_unknown_presentation"`
+	// Bounds of the events read but not yet applied; past them the socket
+	// is dropped and the calls resynced (telephony/ari/README.md).
+	MaxQueuedEvents int   `yaml:"max_queued_events"`
+	MaxQueuedBytes  int64 `yaml:"max_queued_bytes"`
 }
 
 type httpOptions struct {
@@ -214,7 +218,8 @@ func ariConfig(t configs.Telephony, env func(string) string, agentOf func(string
 	return ari.Config{
 		Name: t.Name, URL: o.URL, User: o.User, Password: password, App: o.App,
 		OnUnknownPresentation: o.OnUnknownPresentation,
-		AgentOf:               agentOf, InboundContexts: o.InboundContexts, Heartbeat: o.Heartbeat,
+		MaxQueuedEvents:       o.MaxQueuedEvents, MaxQueuedBytes: o.MaxQueuedBytes,
+		AgentOf: agentOf, InboundContexts: o.InboundContexts, Heartbeat: o.Heartbeat,
 	}, nil
 }
 
