@@ -1,6 +1,7 @@
 package pop
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,9 @@ import (
 )
 
 // CardBuilder builds the card of a call. *aggregator.Aggregator implements
-// it. Build must honour ctx's deadline and return whatever it has by then.
+// it. The builder owns the card's deadline (the aggregator's configured
+// one, which follows a reload): Build must return whatever it has by then,
+// and at once when ctx is cancelled — the call ended, or was dropped.
 type CardBuilder interface {
 	Build(ctx context.Context, call screenpop.CallEvent) screenpop.Card
 	// BuildFor builds the card for a customer the agent picked among the
@@ -84,8 +87,6 @@ type DispatcherConfig struct {
 	// Recorder stores ended calls and notes; nil: no history, notes refused.
 	Recorder  CallRecorder
 	Deliverer Deliverer // required
-	// CardDeadline is the budget for building one card; default 2s.
-	CardDeadline time.Duration
 	// RecordTimeout bounds Record and AddNote; default 5s.
 	RecordTimeout time.Duration
 	// AgentNames gives an agent's display name ("answered by Bob"). When
@@ -159,6 +160,12 @@ type callState struct {
 	selecting bool      // a BuildFor is running
 	lastSeen  time.Time // dispatcher clock, for StaleAfter
 	refresh   refreshState
+	// ctx is the call's own: every build for it (first card, pick,
+	// refresh) runs under it, and it is cancelled with a cause when the
+	// call ends or is dropped, so nothing keeps asking the company's
+	// systems about a call that is over.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
 type endedCall struct {
@@ -177,7 +184,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Deliverer == nil {
 		return nil, errors.New("pop: dispatcher: Deliverer is required")
 	}
-	if cfg.CardDeadline < 0 || cfg.RecordTimeout < 0 || cfg.StaleAfter < 0 {
+	if cfg.RecordTimeout < 0 || cfg.StaleAfter < 0 {
 		return nil, errors.New("pop: dispatcher: durations must not be negative")
 	}
 	if cfg.MaxQueuedEvents < 0 {
@@ -185,9 +192,6 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	}
 	if cfg.MaxQueuedEvents == 0 {
 		cfg.MaxQueuedEvents = DefaultMaxQueuedEvents
-	}
-	if cfg.CardDeadline == 0 {
-		cfg.CardDeadline = 2 * time.Second
 	}
 	if cfg.RecordTimeout == 0 {
 		cfg.RecordTimeout = 5 * time.Second
@@ -396,6 +400,7 @@ func (d *Dispatcher) call(ev screenpop.CallEvent) *callState {
 			holders: map[string]bool{},
 			had:     map[string]bool{},
 		}
+		c.ctx, c.cancel = context.WithCancelCause(cmp.Or(d.runCtx, context.Background()))
 		d.calls[ev.CallID] = c
 		d.logger.Debug("call", "call", ev.CallID, "caller", screenpop.MaskPhone(ev.Caller.Number), "source", ev.Source)
 	}
@@ -543,6 +548,9 @@ func (d *Dispatcher) onEnded(ev screenpop.CallEvent) {
 	}
 	c.lastSeen = d.now()
 	c.ended, c.endEvent = true, ev
+	// A card still being built is not needed by anyone now; the history
+	// takes what it has.
+	c.cancel(fmt.Errorf("call %s ended (%s)", ev.CallID, ev.Outcome))
 	agent := ev.Agent
 	if agent == "" {
 		agent = c.answeredBy
@@ -562,6 +570,7 @@ func (d *Dispatcher) onEnded(ev screenpop.CallEvent) {
 // finish forgets a call that ended and records it in the history.
 func (d *Dispatcher) finish(c *callState) {
 	id := c.event.CallID
+	c.cancel(fmt.Errorf("call %s ended", id))
 	if d.calls[id] == c {
 		delete(d.calls, id)
 	}
@@ -622,8 +631,7 @@ func (d *Dispatcher) startBuild(c *callState) {
 		return
 	}
 	c.building = true
-	ev := c.event
-	ctx := d.runCtx
+	ev, ctx := c.event, c.ctx
 	d.wg.Go(func() {
 		card := d.build(ctx, ev, "")
 		d.mu.Lock()
@@ -633,12 +641,9 @@ func (d *Dispatcher) startBuild(c *callState) {
 	})
 }
 
-// build calls the builder under the card deadline. A panicking builder
-// costs its card, not the daemon.
-func (d *Dispatcher) build(parent context.Context, ev screenpop.CallEvent, customerID string) (card screenpop.Card) {
-	ctx, cancel := context.WithTimeoutCause(parent, d.cfg.CardDeadline,
-		fmt.Errorf("card for call %s: deadline of %s reached", ev.CallID, d.cfg.CardDeadline))
-	defer cancel()
+// build calls the builder under the call's context (the builder owns the
+// deadline). A panicking builder costs its card, not the daemon.
+func (d *Dispatcher) build(ctx context.Context, ev screenpop.CallEvent, customerID string) (card screenpop.Card) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.logger.Error("card builder panicked", "call", ev.CallID, "err", r)
@@ -739,6 +744,7 @@ func (d *Dispatcher) sweep() {
 		for _, h := range sortedKeys(c.holders) {
 			d.withdraw(c, h, ReasonExpired, nil)
 		}
+		c.cancel(fmt.Errorf("call %s dropped: no event for %s", id, d.cfg.StaleAfter))
 		delete(d.calls, id)
 		d.logger.Warn("call dropped: no event for too long", "call", id, "after", d.cfg.StaleAfter.Seconds())
 	}
@@ -802,8 +808,7 @@ func (d *Dispatcher) Select(agent Agent, callID, customerID string) error {
 		return requestError("not_ready", "the previous choice is still loading")
 	}
 	c.selecting = true
-	ev := c.event
-	ctx := d.runCtx
+	ev, ctx := c.event, c.ctx
 	candidates := c.card.Candidates
 	d.logger.Debug("customer selected", "call", callID, "agent", agent.ID, "customer", customerID)
 	d.wg.Go(func() {

@@ -90,7 +90,7 @@ func (d *Dispatcher) rebuild(c *callState) {
 		return
 	}
 	c.refresh.running = true
-	ev, ctx := c.event, d.runCtx
+	ev, ctx := c.event, c.ctx
 	var customerID string
 	candidates := c.card.Candidates
 	if c.card.Customer != nil && len(candidates) > 0 {

@@ -196,3 +196,36 @@ func TestConsultationBeforeCardReady(t *testing.T) {
 		t.Errorf("carol: %+v", p)
 	}
 }
+
+// ctxBuilder blocks every build until its context ends and reports why.
+type ctxBuilder struct {
+	fakeBuilder
+	causes chan error
+}
+
+func (b *ctxBuilder) Build(ctx context.Context, ev screenpop.CallEvent) screenpop.Card {
+	<-ctx.Done()
+	b.causes <- context.Cause(ctx)
+	return screenpop.Card{CallID: ev.CallID, Phone: "+4930123456"}
+}
+
+// One owner per call: the call's builds run under a context the call owns,
+// cancelled with a cause when it ends, and the history still gets the call.
+func TestCallEndCancelsItsBuild(t *testing.T) {
+	b := &ctxBuilder{fakeBuilder: *newFakeBuilder(), causes: make(chan error, 1)}
+	e := startDispatcher(t, func(c *DispatcherConfig) { c.Builder = b })
+	t0 := time.Now().Add(-time.Minute)
+	e.d.HandleCall(ringing("c1", t0, "alice"))
+	e.d.HandleCall(ended("c1", "", screenpop.OutcomeAbandoned, t0.Add(5*time.Second)))
+	select {
+	case cause := <-b.causes:
+		if cause == nil || cause.Error() != "call c1 ended (abandoned)" {
+			t.Errorf("the build stopped because %v, want the call's end", cause)
+		}
+	case <-time.After(patience):
+		t.Fatal("the build of a call that ended was never cancelled")
+	}
+	if past := e.rec.waitRecorded(t, 1)[0]; past.CallID != "c1" || past.Outcome != screenpop.OutcomeAbandoned {
+		t.Errorf("recorded %+v", past)
+	}
+}

@@ -147,13 +147,12 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		deliverer = m.bus
 	}
 	m.disp, err = pop.NewDispatcher(pop.DispatcherConfig{
-		Builder:      m.agg,
-		Recorder:     m.history,
-		Deliverer:    deliverer,
-		CardDeadline: cfg.Deadline,
-		AgentNames:   func(id string) string { return cfg.Agents.Names[id] },
-		Logger:       m.logger.With("component", "dispatcher"),
-		Registerer:   m.reg,
+		Builder:    m.agg,
+		Recorder:   m.history,
+		Deliverer:  deliverer,
+		AgentNames: func(id string) string { return cfg.Agents.Names[id] },
+		Logger:     m.logger.With("component", "dispatcher"),
+		Registerer: m.reg,
 	})
 	if err != nil {
 		return nil, err
