@@ -28,6 +28,18 @@ func waitMetric(t *testing.T, reg *prometheus.Registry, name string, labels map[
 	}
 }
 
+// waitCalls waits until a source was asked at least n times.
+func waitCalls(t *testing.T, calls interface{ Load() int64 }, n int64) {
+	t.Helper()
+	give := time.Now().Add(20 * time.Second) // only bounds a hung test
+	for calls.Load() < n {
+		if time.Now().After(give) {
+			t.Fatalf("the source was asked %d times, want %d", calls.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestBurstFromOneNumberSharesOneFanOut: 100 calls from one number while
 // its first card is being built ask each source once, and each call still
 // gets a complete card of its own.
@@ -155,9 +167,7 @@ func TestCancelledSharerLeavesOthersTheirCard(t *testing.T) {
 	}, Options{})
 	first := make(chan screenpop.Card, 1)
 	go func() { first <- f.agg.Build(context.Background(), ringing(knownPhone)) }()
-	for src.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitCalls(t, &src.calls, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	second := make(chan screenpop.Card, 1)
 	go func() {
@@ -191,9 +201,7 @@ func TestShorterDeadlineDoesNotJoin(t *testing.T) {
 		Sources: []SourceSpec{{Name: "s", Needs: "phone", Timeout: 30 * time.Second, Source: src, Breaker: BreakerSpec{Disabled: true}}},
 	}, Options{})
 	go f.agg.Build(context.Background(), ringing(knownPhone))
-	for src.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitCalls(t, &src.calls, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	card := f.agg.Build(ctx, ringing(knownPhone))

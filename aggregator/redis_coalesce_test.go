@@ -117,7 +117,11 @@ func TestBurstWithRedisCacheIsOneFanOut(t *testing.T) {
 	// joined the first one's fan-out.
 	done := make(chan struct{})
 	go func() { defer close(done); burst(1) }()
+	give := time.Now().Add(20 * time.Second) // only bounds a hung test
 	for counterValue(t, reg, "screenpop_aggregator_coalesced_total") < 99 {
+		if time.Now().After(give) {
+			t.Fatalf("%v of 99 calls joined the first one's fan-out", counterValue(t, reg, "screenpop_aggregator_coalesced_total"))
+		}
 		time.Sleep(time.Millisecond)
 	}
 	close(release)

@@ -135,14 +135,19 @@ func (a *Aggregator) revalidate(rt *sourceRuntime, key Key, ck string, old json.
 	r.mu.Unlock()
 
 	go func() {
-		defer func() {
-			r.mu.Lock()
-			delete(r.inflight, ck)
-			r.mu.Unlock()
-			<-r.slots
-			r.wg.Done()
-		}()
-		a.metrics.refreshes.WithLabelValues(a.refreshOnce(rt, key, ck, old)).Inc()
+		defer r.wg.Done()
+		result := a.refreshOnce(rt, key, ck, old)
+		r.mu.Lock()
+		delete(r.inflight, ck)
+		r.mu.Unlock()
+		<-r.slots
+		a.metrics.refreshes.WithLabelValues(result).Inc()
+		// Told only once this refresh is over: a card rebuilt on the news
+		// and found stale again starts the next refresh, instead of being
+		// taken for this one.
+		if result == refreshChanged && r.onRefresh != nil {
+			a.tellRefresh(rt, r.onRefresh, key)
+		}
 	}()
 }
 
@@ -178,10 +183,18 @@ func (a *Aggregator) refreshOnce(rt *sourceRuntime, key Key, ck string, old json
 		return refreshUnchanged
 	}
 	rt.log.Debug("background refresh brought new data", "phone", screenpop.MaskPhone(key.Phone))
-	if a.refresh.onRefresh != nil {
-		a.refresh.onRefresh(key.Phone, key.CustomerID)
-	}
-	return refreshChanged
+	return refreshChanged // revalidate tells OnRefresh
+}
+
+// tellRefresh calls OnRefresh; a panic there costs that news, not the
+// daemon.
+func (a *Aggregator) tellRefresh(rt *sourceRuntime, onRefresh func(phone, customerID string), key Key) {
+	defer func() {
+		if p := recover(); p != nil {
+			rt.log.Error("OnRefresh panicked; agents' cards were not updated", "panic", fmt.Sprint(p))
+		}
+	}()
+	onRefresh(key.Phone, key.CustomerID)
 }
 
 // Close stops background refreshes: those in flight are cancelled and

@@ -183,7 +183,11 @@ func TestLegacyCacheValueIsServedAndRefreshed(t *testing.T) {
 	if !s.Cached || fieldValue(t, s, "v").(interface{ String() string }).String() != "1" {
 		t.Errorf("legacy value not served: %+v", s)
 	}
-	<-refreshed
+	select {
+	case <-refreshed:
+	case <-time.After(20 * time.Second): // only bounds a hung test
+		t.Fatal("OnRefresh was not called")
+	}
 	_ = f.agg.Close()
 	if n := src.calls.Load(); n != 1 {
 		t.Errorf("calls %d", n)

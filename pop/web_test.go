@@ -391,9 +391,13 @@ func TestAgentPageInChromium(t *testing.T) {
 // the others.
 func readUntil(t *testing.T, c *websocket.Conn, callID, typ string) envelope {
 	t.Helper()
+	give := time.Now().Add(patience) // each read has its own; this bounds the skipping
 	for {
 		if env := read(t, c); env.Type == typ && env.CallID == callID {
 			return env
+		}
+		if time.Now().After(give) {
+			t.Fatalf("no %s for %s within %s", typ, callID, patience)
 		}
 	}
 }

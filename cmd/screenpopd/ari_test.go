@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -147,15 +148,17 @@ func waitReady(t *testing.T, base string) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(base + "/readyz")
+		why := fmt.Sprint(err)
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("never ready: %s", body)
-			}
+			why = string(body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %s", why)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -334,10 +334,10 @@ func TestRedisRestart(t *testing.T) {
 	a.disp.HandleCall(ring("call-2", "4001", "4002"))
 	// 4001 is on the daemon that saw the call: it gets it without Redis.
 	expect(t, wa, pop.TypePop, "call-2")
-	waitFor(t, "not ready", func() bool { return a.bus.Ready() != nil && b.bus.Ready() != nil })
-	if counter(a.bus.metrics.up) != 0 {
-		t.Fatal("screenpop_redis_up is not 0 while Redis is down")
-	}
+	// The gauge is set just after the flag Ready reads: wait for both.
+	waitFor(t, "not ready and screenpop_redis_up 0", func() bool {
+		return a.bus.Ready() != nil && b.bus.Ready() != nil && counter(a.bus.metrics.up) == 0
+	})
 	if counter(a.bus.metrics.delivered.WithLabelValues(pathLocalFallback)) < 1 {
 		t.Fatal("no local fallback counted")
 	}
@@ -350,6 +350,11 @@ func TestRedisRestart(t *testing.T) {
 	a.disp.HandleCall(ring("call-3", "4001", "4002"))
 	expect(t, wa, pop.TypePop, "call-3")
 	expect(t, wb, pop.TypePop, "call-3")
+	// The counter moves after the script returned, which may be after the
+	// browsers read the message.
+	waitFor(t, "2 more messages delivered through Redis", func() bool {
+		return counter(a.bus.metrics.delivered.WithLabelValues(pathRedis)) >= before+2
+	})
 	if after := counter(a.bus.metrics.delivered.WithLabelValues(pathRedis)); after != before+2 {
 		t.Fatalf("delivered through Redis went from %v to %v, want +2", before, after)
 	}

@@ -220,10 +220,16 @@ func TestBurst(t *testing.T) {
 		t.Fatalf("only %d events", len(stream))
 	}
 
-	srv := fakeari.New(t)
+	// Taking every event without loss is the point here, not how fast: the
+	// fake waits for the socket as long as patience (instead of Asterisk's
+	// write timeout, which a loaded machine's scheduler can exceed), and
+	// no heartbeat runs during the burst (the fake answers a ping within
+	// 1 s or drops the socket, and its pong queues behind the burst).
+	srv := fakeari.New(t, fakeari.WithWriteTimeout(patience))
 	srv.SetChannels() // no call before the burst; and Send need not follow the channels
-	h := start(t, srv, nil)
+	h := start(t, srv, func(c *Config) { c.Heartbeat = time.Hour })
 	h.waitReady()
+	h.waitSocket(1)
 	sendAll(t, srv, stream)
 	evs := h.waitAllEnded(calls, len(stream))
 
@@ -282,7 +288,10 @@ func (b *blockingSink) HandleCall(ev screenpop.CallEvent) {
 // size of RTP statistics), each within its write timeout.
 func TestSlowPipelineDoesNotStallTheSocket(t *testing.T) {
 	answered := recording(t, "answered.jsonl")
-	srv := fakeari.New(t, fakeari.WithWriteTimeout(2*time.Second))
+	// A reader that waited for the blocked sink would never take the big
+	// events below, whatever the fake's write timeout: patience, so that a
+	// slow scheduler is not taken for a stall.
+	srv := fakeari.New(t, fakeari.WithWriteTimeout(patience))
 	var sink *blockingSink
 	h := startWith(t, srv, nil, func(c *collector) screenpop.CallSink {
 		sink = &blockingSink{collector: c, entered: make(chan struct{}), release: make(chan struct{})}
@@ -427,6 +436,7 @@ func TestReconnectRepairsCalls(t *testing.T) {
 	srv := fakeari.New(t)
 	h := start(t, srv, nil)
 	h.waitReady()
+	h.waitSocket(1)
 	sendAll(t, srv, interleave(1, [][][]byte{a[:aRinging], c[:cRinging]}))
 	ringingAll := func(number string) func([]screenpop.CallEvent) bool {
 		return func(evs []screenpop.CallEvent) bool {
@@ -457,6 +467,9 @@ func TestReconnectRepairsCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitReady()
+	// The application outlived the cut: the source may be ready before the
+	// fake filed its new socket, and A's and D's events below need it.
+	h.waitSocket(2)
 	// C ended by the resync.
 	var idC string
 	for _, ev := range h.sink.snapshot() {
@@ -531,22 +544,37 @@ func TestHalfOpenSocketIsNoticed(t *testing.T) {
 
 // A healthy but quiet socket must stay up: pongs keep it alive although
 // no event comes for many read timeouts.
+//
+// With a heartbeat of 100 ms the read timeout is 250 ms, and a socket whose
+// pongs did not count would be dropped 250 ms after it opened, after two or
+// three pings at most, every time. The test waits for one socket to carry
+// ten pings (four read timeouts) while the source is ready. A machine so
+// loaded that one pong comes later than 250 ms makes the source reconnect,
+// rightly; that socket's count then starts again, instead of failing a test
+// that is not about the machine's speed.
 func TestQuietSocketStaysUp(t *testing.T) {
+	const pings = 10
 	srv := fakeari.New(t)
 	h := start(t, srv, func(c *Config) { c.Heartbeat = 100 * time.Millisecond })
 	h.waitReady()
 	deadline := time.Now().Add(patience)
-	for srv.Pings() < 10 {
+	socket, since := srv.Accepted(), srv.Pings() // pings before this socket's count
+	for {
+		accepted, got := srv.Accepted(), srv.Pings()
+		if accepted != socket {
+			socket, since = accepted, got
+		}
+		if got-since >= pings && srv.Accepted() == socket && srv.Sockets() == 1 && h.src.Ready() == nil {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d pings", srv.Pings())
+			t.Fatalf("no socket stayed up for %d pings in %s: the last of %d sockets had %d, Ready() = %v\n%s",
+				pings, patience, accepted, got-since, h.src.Ready(), h.logs.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := srv.Accepted(); got != 1 {
-		t.Errorf("the source reconnected %d times on a quiet but healthy socket:\n%s", got-1, h.logs.String())
-	}
-	if err := h.src.Ready(); err != nil {
-		t.Errorf("Ready() = %v", err)
+	if n := srv.Accepted() - 1; n > 0 {
+		t.Logf("the source reconnected %d times: a pong came late on this loaded machine", n)
 	}
 }
 
@@ -555,6 +583,7 @@ func TestSubscribeAllNotHeld(t *testing.T) {
 		srv := fakeari.New(t, fakeari.WithExistingApp("screenpop"))
 		h := start(t, srv, nil)
 		h.waitReady()
+		h.waitSocket(1) // the application existed: Ready does not imply the socket is filed
 		if got := srv.Subscriptions("screenpop"); got != 1 {
 			t.Errorf("subscription requests = %d, want 1", got)
 		}

@@ -85,11 +85,15 @@ func runSource(t *testing.T, src *Source, sink screenpop.CallSink) func() {
 	go func() { done <- src.Run(ctx, sink) }()
 	// Run sets the sink before blocking; wait for it through the lock the
 	// handler uses.
+	give := time.Now().Add(20 * time.Second) // only bounds a hung test
 	for !src.running() {
 		select {
 		case err := <-done:
 			t.Fatalf("Run returned early: %v", err)
 		default:
+		}
+		if time.Now().After(give) {
+			t.Fatal("Run never set its sink")
 		}
 		time.Sleep(time.Millisecond)
 	}
