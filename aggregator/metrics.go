@@ -1,11 +1,10 @@
 package aggregator
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/promreg"
 )
 
 // Outcomes of one source lookup, the values of the outcome label.
@@ -93,31 +92,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		// second Aggregator on the same registry (a test, a config check in
 		// a running daemon) shares the collectors already there.
 		var err error
-		if m.cardDuration, err = register(reg, m.cardDuration); err != nil {
+		if m.cardDuration, err = promreg.Register(reg, m.cardDuration); err != nil {
 			return nil, err
 		}
-		if m.sourceDuration, err = register(reg, m.sourceDuration); err != nil {
+		if m.sourceDuration, err = promreg.Register(reg, m.sourceDuration); err != nil {
 			return nil, err
 		}
-		if m.sourceErrors, err = register(reg, m.sourceErrors); err != nil {
+		if m.sourceErrors, err = promreg.Register(reg, m.sourceErrors); err != nil {
 			return nil, err
 		}
-		if m.cacheRequests, err = register(reg, m.cacheRequests); err != nil {
+		if m.cacheRequests, err = promreg.Register(reg, m.cacheRequests); err != nil {
 			return nil, err
 		}
-		if m.resolutions, err = register(reg, m.resolutions); err != nil {
+		if m.resolutions, err = promreg.Register(reg, m.resolutions); err != nil {
 			return nil, err
 		}
-		if m.incompleteCards, err = register(reg, m.incompleteCards); err != nil {
+		if m.incompleteCards, err = promreg.Register(reg, m.incompleteCards); err != nil {
 			return nil, err
 		}
-		if m.coalesced, err = register(reg, m.coalesced); err != nil {
+		if m.coalesced, err = promreg.Register(reg, m.coalesced); err != nil {
 			return nil, err
 		}
-		if m.refreshes, err = register(reg, m.refreshes); err != nil {
+		if m.refreshes, err = promreg.Register(reg, m.refreshes); err != nil {
 			return nil, err
 		}
-		if m.evictions, err = register(reg, m.evictions); err != nil {
+		if m.evictions, err = promreg.Register(reg, m.evictions); err != nil {
 			return nil, err
 		}
 	}
@@ -134,20 +133,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.evictions.WithLabelValues(r)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the equal collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // addSource pre-creates every label value of a source, so that dashboards

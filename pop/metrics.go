@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/promreg"
 )
 
 // messageTypes are the label values of screenpop_pop_messages_total, created
@@ -78,7 +79,7 @@ func newDispatcherMetrics(reg prometheus.Registerer) (*dispatcherMetrics, error)
 	for _, k := range shedKinds {
 		m.shed.WithLabelValues(k)
 	}
-	return m, register(reg, m.latency, m.activeCalls, m.refreshedCards, m.queued, m.shed)
+	return m, promreg.RegisterUnique(reg, m.latency, m.activeCalls, m.refreshedCards, m.queued, m.shed)
 }
 
 type hubMetrics struct {
@@ -113,19 +114,5 @@ func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
 	for _, r := range dropReasons {
 		m.dropped.WithLabelValues(r)
 	}
-	return m, register(reg, m.messages, m.connectedAgents, m.connections, m.dropped)
-}
-
-// register registers cs on reg; a nil reg keeps the metrics unexported,
-// which is what tests that do not look at metrics want.
-func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
-	if reg == nil {
-		return nil
-	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m, promreg.RegisterUnique(reg, m.messages, m.connectedAgents, m.connections, m.dropped)
 }

@@ -1,6 +1,10 @@
 package rediscache
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/screenpop/screenpop/promreg"
+)
 
 // Label values of screenpop_rediscache_errors_total{op}.
 const (
@@ -39,13 +43,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{resultHit, resultMiss, resultError} {
 		m.lookups.WithLabelValues(r)
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.errors, m.lookups} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := promreg.RegisterUnique(reg, m.errors, m.lookups); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

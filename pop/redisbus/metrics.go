@@ -1,6 +1,10 @@
 package redisbus
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/screenpop/screenpop/promreg"
+)
 
 // Label values of screenpop_redis_errors_total{op}.
 const (
@@ -80,13 +84,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, p := range []string{pathRedis, pathLocalFallback} {
 		m.delivered.WithLabelValues(p)
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.up, m.errors, m.delivered, m.deduplicated, m.forwarded, m.served, m.queued, m.dropped} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := promreg.RegisterUnique(reg, m.up, m.errors, m.delivered, m.deduplicated, m.forwarded, m.served, m.queued, m.dropped); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
-	"github.com/screenpop/screenpop/telephony"
+	"github.com/screenpop/screenpop/promreg"
 )
 
 // unknownType is the events_total label for event types ari/v5 cannot
@@ -47,7 +47,7 @@ type metrics struct {
 // newMetrics registers the metrics of the ARI source named source. Every
 // one carries a source label: a daemon watching two PBXs registers them
 // twice on one registry, and the second registration reuses the first's
-// collectors (telephony.Register) with label values of its own.
+// collectors (promreg.Register) with label values of its own.
 func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 	connected := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "screenpop_ari_connected",
@@ -88,31 +88,31 @@ func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 
 	if reg != nil {
 		var err error
-		if connected, err = telephony.Register(reg, connected); err != nil {
+		if connected, err = promreg.Register(reg, connected); err != nil {
 			return nil, err
 		}
-		if events, err = telephony.Register(reg, events); err != nil {
+		if events, err = promreg.Register(reg, events); err != nil {
 			return nil, err
 		}
-		if malformed, err = telephony.Register(reg, malformed); err != nil {
+		if malformed, err = promreg.Register(reg, malformed); err != nil {
 			return nil, err
 		}
-		if reconnects, err = telephony.Register(reg, reconnects); err != nil {
+		if reconnects, err = promreg.Register(reg, reconnects); err != nil {
 			return nil, err
 		}
-		if resyncs, err = telephony.Register(reg, resyncs); err != nil {
+		if resyncs, err = promreg.Register(reg, resyncs); err != nil {
 			return nil, err
 		}
-		if calls, err = telephony.Register(reg, calls); err != nil {
+		if calls, err = promreg.Register(reg, calls); err != nil {
 			return nil, err
 		}
-		if active, err = telephony.Register(reg, active); err != nil {
+		if active, err = promreg.Register(reg, active); err != nil {
 			return nil, err
 		}
-		if queued, err = telephony.Register(reg, queued); err != nil {
+		if queued, err = promreg.Register(reg, queued); err != nil {
 			return nil, err
 		}
-		if overflows, err = telephony.Register(reg, overflows); err != nil {
+		if overflows, err = promreg.Register(reg, overflows); err != nil {
 			return nil, err
 		}
 	}

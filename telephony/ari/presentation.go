@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/screenpop/screenpop/telephony"
+	"github.com/screenpop/screenpop/promreg"
 )
 
 // Values of Config.OnUnknownPresentation.
@@ -55,10 +55,10 @@ func newPresentationWatch(reg prometheus.Registerer, source, mode string, log *s
 	}, []string{"source"})
 	if reg != nil {
 		var err error
-		if unknown, err = telephony.Register(reg, unknown); err != nil {
+		if unknown, err = promreg.Register(reg, unknown); err != nil {
 			return nil, err
 		}
-		if known, err = telephony.Register(reg, known); err != nil {
+		if known, err = promreg.Register(reg, known); err != nil {
 			return nil, err
 		}
 	}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/screenpop/screenpop/telephony"
+	"github.com/screenpop/screenpop/promreg"
 )
 
 // statusCodes are every status the handler answers with: the code label
@@ -29,10 +29,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"code"})
 	if reg != nil {
 		var err error
-		if events, err = telephony.Register(reg, events); err != nil {
+		if events, err = promreg.Register(reg, events); err != nil {
 			return nil, err
 		}
-		if requests, err = telephony.Register(reg, requests); err != nil {
+		if requests, err = promreg.Register(reg, requests); err != nil {
 			return nil, err
 		}
 	}
