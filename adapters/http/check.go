@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/screenpop/screenpop/adapters"
 	"github.com/screenpop/screenpop/aggregator"
 )
 
@@ -35,7 +36,7 @@ func (s *Source) Check(ctx context.Context, key aggregator.Key) (CheckResult, er
 	var res CheckResult
 	for _, p := range s.Params() {
 		if _, ok := key.Param(p); !ok {
-			return res, &FetchError{Source: s.name, Msg: fmt.Sprintf("the request needs {%s} and the check has no value for it", p)}
+			return res, adapters.NewFetchError(kind, s.name, fmt.Sprintf("the request needs {%s} and the check has no value for it", p))
 		}
 	}
 	// A copy of the source whose client notes the status: Fetch builds

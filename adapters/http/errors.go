@@ -14,54 +14,15 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/screenpop/screenpop"
 	"github.com/screenpop/screenpop/adapters"
 )
 
-// FetchError is what Fetch returns when a lookup fails. Its message names
-// the source and says what went wrong in a line IT can act on; it never
-// holds the URL (which carries the caller's number), a token or a password.
-// The underlying error stays reachable with errors.Is/As: a *StatusError
-// for a non-2xx answer, context.DeadlineExceeded for a timeout.
-type FetchError struct {
-	Source string
-	Msg    string
-	errs   []error
-}
+// kind names the source's type in its errors.
+const kind = "http"
 
-func (e *FetchError) Error() string   { return "http source " + e.Source + ": " + e.Msg }
-func (e *FetchError) Unwrap() []error { return e.errs }
-
-// fail builds the source's error. A context that ended wins over whatever
-// the transport made of it, so a timeout always reads as one.
+// fail builds the source's error: see adapters.FetchFailed.
 func (s *Source) fail(ctx context.Context, msg string, keyValues []string, err error) error {
-	fe := &FetchError{Source: s.name}
-	if ctx.Err() != nil {
-		fe.Msg = "no answer before the deadline"
-		cause := context.Cause(ctx)
-		if cause != nil && cause != ctx.Err() {
-			fe.Msg += " (" + cause.Error() + ")"
-		}
-		fe.errs = append(fe.errs, ctx.Err())
-		if cause != ctx.Err() {
-			fe.errs = append(fe.errs, cause)
-		}
-		fe.errs = append(fe.errs, err)
-		return fe
-	}
-	for _, secret := range s.secrets {
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "*****")
-		}
-	}
-	for _, v := range keyValues {
-		if v != "" {
-			msg = strings.ReplaceAll(msg, v, screenpop.MaskPhone(v))
-		}
-	}
-	fe.Msg = msg
-	fe.errs = append(fe.errs, err)
-	return fe
+	return adapters.FetchFailed(ctx, kind, s.name, msg, err, s.secrets, keyValues)
 }
 
 // requestReason says why a request failed without the URL net/http puts in

@@ -426,7 +426,7 @@ func (s *Source) Fetch(ctx context.Context, key aggregator.Key) ([]aggregator.Re
 var errTooLarge = errors.New("response too large")
 
 // StatusError is the HTTP status of a failed request, reachable with
-// errors.As through the FetchError.
+// errors.As through the adapters.FetchError.
 type StatusError struct{ Code int }
 
 func (e *StatusError) Error() string { return "HTTP status " + strconv.Itoa(e.Code) }

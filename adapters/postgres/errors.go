@@ -13,60 +13,28 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/screenpop/screenpop"
 	"github.com/screenpop/screenpop/adapters"
 )
 
-// FetchError is what Fetch returns when a query fails. Its message names the
-// source and says what went wrong in words IT can act on; it never holds the
-// DSN, the password, the query text or the caller's number. The driver's own
-// error, which may name the host and user, stays reachable with errors.As
-// (a *pgconn.PgError carries the SQLSTATE) but is not part of the message.
-type FetchError struct {
-	Source string
-	Msg    string
-	errs   []error
-}
-
-func (e *FetchError) Error() string { return "postgres source " + e.Source + ": " + e.Msg }
-
-// Unwrap gives errors.Is/As the driver's error and, when the call's context
-// ended, its error too, so that errors.Is(err, context.DeadlineExceeded)
-// tells a timeout from a failure.
-func (e *FetchError) Unwrap() []error { return e.errs }
+// kind names the source's type in its errors.
+const kind = "postgres"
 
 // fetchError describes err for the source, scrubbing secrets and the lookup
-// values (a phone number is personal data) from whatever text of the
-// driver's ends up in the message.
+// values from whatever text of the driver's ends up in the message: see
+// adapters.FetchFailed. The driver's own error, which may name the host and
+// user, stays reachable with errors.As but is not part of the message.
 func (s *Source) fetchError(ctx context.Context, err error, args []any) error {
-	fe := &FetchError{Source: s.name}
-	if ctx.Err() != nil {
-		fe.Msg = "no answer before the deadline"
-		if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
-			fe.Msg += " (" + cause.Error() + ")"
-		}
-		fe.errs = append(fe.errs, ctx.Err())
-		if cause := context.Cause(ctx); cause != ctx.Err() {
-			fe.errs = append(fe.errs, cause)
-		}
-		if err != nil {
-			fe.errs = append(fe.errs, err)
-		}
-		return fe
+	var msg string
+	if ctx.Err() == nil {
+		msg = describe(err)
 	}
-	fe.Msg = describe(err)
-	for _, secret := range s.entry.secrets {
-		if secret != "" {
-			fe.Msg = strings.ReplaceAll(fe.Msg, secret, "*****")
-		}
-	}
+	var values []string
 	for _, a := range args {
 		if v, _ := a.(string); v != "" {
-			fe.Msg = strings.ReplaceAll(fe.Msg, v, screenpop.MaskPhone(v))
+			values = append(values, v)
 		}
 	}
-	fe.errs = append(fe.errs, err)
-	return fe
+	return adapters.FetchFailed(ctx, kind, s.name, msg, err, s.entry.secrets, values)
 }
 
 // describe says what went wrong in one line, from the error's type rather

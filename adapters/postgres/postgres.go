@@ -173,7 +173,7 @@ func (s *Source) Fetch(ctx context.Context, key aggregator.Key) ([]aggregator.Re
 	}
 	pool, err := s.pools.pool(s.entry)
 	if err != nil {
-		return nil, &FetchError{Source: s.name, Msg: err.Error(), errs: []error{err}}
+		return nil, adapters.NewFetchError(kind, s.name, err.Error(), err)
 	}
 
 	type result struct {

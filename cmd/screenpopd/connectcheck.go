@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/screenpop/screenpop/adapters"
 	"github.com/screenpop/screenpop/adapters/file"
 	httpsource "github.com/screenpop/screenpop/adapters/http"
 	"github.com/screenpop/screenpop/adapters/postgres"
@@ -228,7 +229,7 @@ func checkHTTP(ctx context.Context, t connectTarget, src *httpsource.Source, key
 	res, err := src.Check(ctx, key)
 	if err != nil {
 		l.status, l.line = checkFail, optionLine(t.cfg, "url")
-		var fe *httpsource.FetchError
+		var fe *adapters.FetchError
 		if errors.As(err, &fe) {
 			l.msg = fe.Msg
 		} else {
