@@ -2,7 +2,6 @@ package aggregator
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/bearer"
 )
 
 // EvictRequest is the body of a POST to EvictHandler.
@@ -29,19 +29,14 @@ const maxEvictBody = 4 << 10
 
 // EvictHandler serves the eviction API for source systems that tell
 // screenpop a customer's data changed: POST with "Authorization: Bearer
-// <token>" (one of tokens) and a JSON EvictRequest with at least one of
-// its fields. Answers: 204 evicted; 400 bad body or number; 401 no or
-// wrong token; 405 not a POST; 503 the cache failed. Errors are JSON
-// ({"error": "..."}). With no tokens every request is refused.
-func EvictHandler(a *Aggregator, tokens []string, logger *slog.Logger) http.Handler {
+// <token>" (one of tokens, checked at configuration time by
+// bearer.NewSet) and a JSON EvictRequest with at least one of its fields.
+// Answers: 204 evicted; 400 bad body or number; 401 no or wrong token; 405
+// not a POST; 503 the cache failed. Errors are JSON ({"error": "..."}).
+// With nil tokens every request is refused.
+func EvictHandler(a *Aggregator, tokens *bearer.Set, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
-	}
-	var valid [][]byte
-	for _, t := range tokens {
-		if t = strings.TrimSpace(t); t != "" {
-			valid = append(valid, []byte(t))
-		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -49,7 +44,7 @@ func EvictHandler(a *Aggregator, tokens []string, logger *slog.Logger) http.Hand
 			evictError(w, http.StatusMethodNotAllowed, "use POST")
 			return
 		}
-		if !authorized(r.Header.Get("Authorization"), valid) {
+		if tokens.Check(r.Header.Get("Authorization")) != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="screenpop"`)
 			evictError(w, http.StatusUnauthorized, "a valid bearer token is required")
 			return
@@ -83,20 +78,6 @@ func EvictHandler(a *Aggregator, tokens []string, logger *slog.Logger) http.Hand
 		logger.Info("cached data evicted", "customer", req.CustomerID, "phone", screenpop.MaskPhone(req.Phone))
 		w.WriteHeader(http.StatusNoContent)
 	})
-}
-
-// authorized compares the bearer token with every valid one in constant
-// time, so that neither timing nor which token matched leaks.
-func authorized(header string, valid [][]byte) bool {
-	token, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || token == "" {
-		return false
-	}
-	match := 0
-	for _, v := range valid {
-		match |= subtle.ConstantTimeCompare([]byte(token), v)
-	}
-	return match == 1
 }
 
 // bodyProblem describes a decoding error without echoing the body.

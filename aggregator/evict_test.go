@@ -11,6 +11,7 @@ import (
 	"time"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/bearer"
 )
 
 type evictFixture struct {
@@ -99,7 +100,11 @@ func TestEvictHandler(t *testing.T) {
 	cache := &recordingCache{MemoryCache: NewMemoryCache(0)}
 	e := newEvictFixture(t, cache)
 	e.build(t)
-	srv := httptest.NewServer(EvictHandler(e.agg, []string{"", "old-token", "s3cret-token"}, nil))
+	tokens, err := bearer.NewSet([]string{"old-token-0123456789", "s3cret-token-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(EvictHandler(e.agg, tokens, nil))
 	t.Cleanup(srv.Close)
 
 	do := func(method, auth, body string) (int, string) {
@@ -124,7 +129,7 @@ func TestEvictHandler(t *testing.T) {
 		}
 		return resp.StatusCode, out.Error
 	}
-	const good = "Bearer s3cret-token"
+	const good = "Bearer s3cret-token-0123456789"
 	for _, tc := range []struct {
 		method, auth, body string
 		status             int
@@ -134,12 +139,13 @@ func TestEvictHandler(t *testing.T) {
 		{"POST", "", `{"customer_id":"C-1"}`, 401, "a valid bearer token is required"},
 		{"POST", "Bearer wrong", `{"customer_id":"C-1"}`, 401, "a valid bearer token is required"},
 		{"POST", "Bearer ", `{"customer_id":"C-1"}`, 401, "a valid bearer token is required"},
-		{"POST", "Basic s3cret-token", `{"customer_id":"C-1"}`, 401, "a valid bearer token is required"},
+		{"POST", "Basic s3cret-token-0123456789", `{"customer_id":"C-1"}`, 401, "a valid bearer token is required"},
 		{"POST", good, ``, 400, "the body must be a JSON object with customer_id and/or phone: empty"},
 		{"POST", good, `{"customer_id":`, 400, "the body must be a JSON object with customer_id and/or phone: not valid JSON"},
 		{"POST", good, `{"customer":"C-1"}`, 400, `the body must be a JSON object with customer_id and/or phone: unknown field "customer"`},
 		{"POST", good, `{"customer_id":7}`, 400, "the body must be a JSON object with customer_id and/or phone: customer_id must be a string"},
 		{"POST", good, `{}`, 400, "customer_id or phone is required"},
+		{"POST", "bearer s3cret-token-0123456789", `{}`, 400, "customer_id or phone is required"}, // the scheme is case-insensitive
 		{"POST", good, `{"phone":"1001"}`, 400, "phone is not a valid phone number"},
 	} {
 		status, msg := do(tc.method, tc.auth, tc.body)
@@ -151,7 +157,7 @@ func TestEvictHandler(t *testing.T) {
 		t.Fatalf("refused requests evicted something: %v", got)
 	}
 
-	if status, msg := do("POST", "Bearer old-token", `{"customer_id":"C-1"}`); status != 204 {
+	if status, msg := do("POST", "Bearer old-token-0123456789", `{"customer_id":"C-1"}`); status != 204 {
 		t.Fatalf("evict: %d %q", status, msg)
 	}
 	if _, err := cache.MemoryCache.Get(context.Background(), cacheKey("credit", "customer_id", "C-1")); !errors.Is(err, ErrCacheMiss) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
+
+	"github.com/screenpop/screenpop/bearer"
 )
 
 // Agent is who is signed in on an agent page.
@@ -137,11 +139,11 @@ func (t *TokenAuth) Verify(token string) (Agent, error) {
 // URL query, which proxies log.
 func TokenFromRequest(r *http.Request) (string, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			return "", fmt.Errorf("%w: Authorization header is not a bearer token", ErrUnauthenticated)
+		tok, err := bearer.Token(h)
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 		}
-		return strings.TrimSpace(tok), nil
+		return tok, nil
 	}
 	for _, p := range websocket.Subprotocols(r) {
 		if tok, ok := strings.CutPrefix(p, BearerSubprotocolPrefix); ok && tok != "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/screenpop/screenpop/adapters/postgres"
 	"github.com/screenpop/screenpop/aggregator"
 	"github.com/screenpop/screenpop/aggregator/rediscache"
+	"github.com/screenpop/screenpop/bearer"
 	"github.com/screenpop/screenpop/configs"
 	"github.com/screenpop/screenpop/pop"
 	"github.com/screenpop/screenpop/pop/redisbus"
@@ -48,6 +49,7 @@ type Main struct {
 	reg     *prometheus.Registry
 	pools   *postgres.Pools
 	agg     *aggregator.Aggregator
+	evict   *bearer.Set // nil without api.evict_tokens_env
 	history *aggregator.MemoryHistory
 	auth    *pop.TokenAuth
 	hub     *pop.Hub
@@ -109,6 +111,9 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		Registerer: m.reg,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	if m.evict, err = evictTokens(cfg, opts.Env); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
 
@@ -338,6 +343,20 @@ func (m *Main) announce() {
 	}
 }
 
+// evictTokens reads and checks the tokens of the eviction API: nil without
+// api.evict_tokens_env, an error when a token is too short.
+func evictTokens(cfg *configs.Config, env func(string) string) (*bearer.Set, error) {
+	name := cfg.API.EvictTokensEnv
+	if name == "" {
+		return nil, nil
+	}
+	tokens, err := bearer.NewSet(splitTokens(env(name)))
+	if err != nil {
+		return nil, fmt.Errorf("api.evict_tokens_env: environment variable %s: %w", name, err)
+	}
+	return tokens, nil
+}
+
 func (m *Main) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", m.hub.Handler())
@@ -347,8 +366,8 @@ func (m *Main) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
-	if name := m.cfg.API.EvictTokensEnv; name != "" {
-		mux.Handle("/api/v1/evict", aggregator.EvictHandler(m.agg, splitTokens(m.opts.Env(name)), m.logger.With("component", "evict")))
+	if m.evict != nil {
+		mux.Handle("/api/v1/evict", aggregator.EvictHandler(m.agg, m.evict, m.logger.With("component", "evict")))
 	}
 	for _, c := range m.calls {
 		if c.handler != nil {

@@ -99,6 +99,9 @@ func checkBuild(cfg *configs.Config, env func(string) string) error {
 	if _, err := buildTelephony(cfg, env, logger, prometheus.NewRegistry()); err != nil {
 		errs = append(errs, err.(configs.Errors)...)
 	}
+	if _, err := evictTokens(cfg, env); err != nil {
+		errs = append(errs, configs.Error{File: cfg.File, Msg: err.Error()})
+	}
 	if len(errs) > 0 {
 		return errs
 	}

@@ -289,3 +289,28 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// A short eviction token is refused when the daemon is built, not at the
+// first call of a company system.
+func TestEvictTokenTooShort(t *testing.T) {
+	cfg, err := configs.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.API.EvictTokensEnv = "EVICT_TOKENS"
+	env := func(k string) string {
+		if k == "EVICT_TOKENS" {
+			return testEvictToken + ",short"
+		}
+		return ""
+	}
+	const want = "api.evict_tokens_env: environment variable EVICT_TOKENS: token 2 is 5 characters long; use at least 16 random characters (e.g. openssl rand -hex 24)"
+	_, err = NewMain(cfg, Options{Env: env, Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("NewMain = %v; want an error ending %q", err, want)
+	}
+	// config check says so too.
+	if err := checkBuild(cfg, env); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("checkBuild = %v; want an error with %q", err, want)
+	}
+}

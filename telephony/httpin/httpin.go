@@ -9,8 +9,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/bearer"
 )
 
 // SourceName is what the source writes in CallEvent.Source when
@@ -40,7 +39,7 @@ const (
 	DefaultMaxBody = 1 << 20
 	maxMaxBody     = 64 << 20
 	// MinTokenLength keeps tokens out of reach of guessing.
-	MinTokenLength = 16
+	MinTokenLength = bearer.MinLength
 
 	maxEventsPerRequest = 1000
 	maxIDLength         = 200 // call_id, agent IDs, endpoints, DID
@@ -69,7 +68,7 @@ type Config struct {
 // Source receives call events over HTTP.
 type Source struct {
 	name    string
-	tokens  [][sha256.Size]byte
+	tokens  *bearer.Set
 	maxBody int64
 	agentOf func(string) (string, bool)
 	logger  *slog.Logger
@@ -105,16 +104,11 @@ func New(cfg Config, agentOf func(string) (string, bool), logger *slog.Logger, r
 		now:     time.Now,
 		open:    map[string]*openCall{},
 	}
-	for i, tok := range cfg.Tokens {
-		if strings.IndexFunc(tok, unicode.IsSpace) >= 0 {
-			return nil, fmt.Errorf("token %d contains white space", i+1)
-		}
-		// The length is said, never the token: errors end up in logs.
-		if len(tok) < MinTokenLength {
-			return nil, fmt.Errorf("token %d is %d characters long; use at least %d random characters (e.g. openssl rand -hex 24)", i+1, len(tok), MinTokenLength)
-		}
-		s.tokens = append(s.tokens, sha256.Sum256([]byte(tok)))
+	tokens, err := bearer.NewSet(cfg.Tokens)
+	if err != nil {
+		return nil, err
 	}
+	s.tokens = tokens
 	switch {
 	case s.maxBody == 0:
 		s.maxBody = DefaultMaxBody
@@ -202,7 +196,7 @@ func (s *Source) accept(w http.ResponseWriter, r *http.Request) (int, *httpError
 	if r.Method != http.MethodPost {
 		return 0, refuse(http.StatusMethodNotAllowed, "method %s not allowed: POST the events", r.Method)
 	}
-	if !s.authorized(r.Header.Get("Authorization")) {
+	if s.tokens.Check(r.Header.Get("Authorization")) != nil {
 		return 0, refuse(http.StatusUnauthorized, "missing or wrong bearer token (send Authorization: Bearer <token>)")
 	}
 	if !s.running() {
@@ -238,22 +232,6 @@ func (s *Source) accept(w http.ResponseWriter, r *http.Request) (int, *httpError
 		return 0, &httpError{code: http.StatusServiceUnavailable, msg: "not accepting call events: the daemon is starting or stopping", events: len(wire)}
 	}
 	return len(events), nil
-}
-
-// authorized compares the presented token with every configured one in
-// constant time. Comparing SHA-256 digests keeps the comparison's duration
-// independent of the tokens' lengths too.
-func (s *Source) authorized(header string) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	match := 0
-	for i := range s.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], s.tokens[i][:])
-	}
-	return match == 1
 }
 
 func (s *Source) running() bool {
