@@ -44,6 +44,21 @@ func (e *LineError) Error() string {
 	return e.Msg
 }
 
+// KeyLine is the line of key in a mapping node (a source's options), or
+// the node's own line when the key is absent: what a kind's error points
+// at.
+func KeyLine(node *yaml.Node, key string) int {
+	if node == nil {
+		return 0
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			return node.Content[i].Line
+		}
+	}
+	return node.Line
+}
+
 func checkKnown(node *yaml.Node, t reflect.Type) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/screenpop/screenpop/adapters"
 	"github.com/screenpop/screenpop/aggregator"
@@ -130,7 +129,7 @@ func NewSource(spec adapters.Spec) (*Source, error) {
 		return nil, err
 	}
 	at := func(key string, format string, args ...any) error {
-		return &configs.LineError{Line: optionLine(spec.Options, key), Msg: fmt.Sprintf(format, args...)}
+		return &configs.LineError{Line: configs.KeyLine(spec.Options, key), Msg: fmt.Sprintf(format, args...)}
 	}
 	getenv := spec.Env
 	if getenv == nil {
@@ -680,17 +679,4 @@ func kindOf(r gjson.Result) string {
 		return "boolean"
 	}
 	return "null"
-}
-
-// optionLine is the line of an option key, or of the source when absent.
-func optionLine(node *yaml.Node, key string) int {
-	if node == nil {
-		return 0
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i].Line
-		}
-	}
-	return node.Line
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/screenpop/screenpop/adapters"
 	"github.com/screenpop/screenpop/aggregator"
@@ -83,7 +82,7 @@ func New(pools *Pools, spec adapters.Spec) (*Source, error) {
 		return nil, err
 	}
 	at := func(key string, format string, args ...any) error {
-		return &configs.LineError{Line: optionLine(spec.Options, key), Msg: fmt.Sprintf(format, args...)}
+		return &configs.LineError{Line: configs.KeyLine(spec.Options, key), Msg: fmt.Sprintf(format, args...)}
 	}
 
 	var dsn string
@@ -247,19 +246,6 @@ func (s *Source) forgetDeadConnections(ctx context.Context, pool *pgxpool.Pool, 
 	if ctx.Err() == nil && lostConnection(err) {
 		pool.Reset()
 	}
-}
-
-// optionLine is the line of an option key, or of the source when absent.
-func optionLine(node *yaml.Node, key string) int {
-	if node == nil {
-		return 0
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i].Line
-		}
-	}
-	return node.Line
 }
 
 var passwordKeyRE = regexp.MustCompile(`(?i)(^|\s)password\s*=`)
