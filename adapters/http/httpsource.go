@@ -508,7 +508,7 @@ func convert(r gjson.Result) any {
 	case gjson.String:
 		return r.Str
 	case gjson.Number:
-		if significantDigits(r.Raw) <= 15 {
+		if adapters.SignificantDigits(r.Raw) <= adapters.MaxExactDigits {
 			if f, err := strconv.ParseFloat(r.Raw, 64); err == nil {
 				return f
 			}
@@ -532,16 +532,6 @@ func convert(r gjson.Result) any {
 	}
 	// Not there (a field path that matched nothing).
 	return nil
-}
-
-// significantDigits counts the digits of a JSON number from its first to
-// its last non-zero digit, ignoring sign and exponent.
-func significantDigits(raw string) int {
-	raw = strings.TrimLeft(raw, "+-")
-	if i := strings.IndexAny(raw, "eE"); i >= 0 {
-		raw = raw[:i]
-	}
-	return len(strings.Trim(strings.Replace(raw, ".", "", 1), "0"))
 }
 
 // checkURL makes sure the filled-in URL is an absolute http(s) URL whose

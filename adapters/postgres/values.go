@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/screenpop/screenpop/adapters"
 )
 
 // convertValue turns what pgx decoded into the plain Go values the rest of
@@ -134,10 +136,6 @@ func rangeBound(v any) string {
 	}
 }
 
-// maxExactDigits is how many significant decimal digits a float64 is
-// guaranteed to give back unchanged (DBL_DIG).
-const maxExactDigits = 15
-
 func convertNumeric(n pgtype.Numeric) any {
 	if !n.Valid {
 		return nil
@@ -155,25 +153,12 @@ func convertNumeric(n pgtype.Numeric) any {
 		return nil
 	}
 	text, _ := dv.(string)
-	if significantDigits(text) <= maxExactDigits {
+	if adapters.SignificantDigits(text) <= adapters.MaxExactDigits {
 		if f, err := strconv.ParseFloat(text, 64); err == nil && !math.IsInf(f, 0) {
 			return f
 		}
 	}
 	return text
-}
-
-// significantDigits counts the digits of a decimal string from its first to
-// its last non-zero digit: "001200.50" has 5 ("12005"). Zeros at either end
-// are scale, not precision: 1000000 and 0.000001 both need one digit.
-func significantDigits(s string) int {
-	s = strings.TrimLeft(s, "+-")
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		s = s[:i]
-	}
-	digits := strings.Replace(s, ".", "", 1)
-	digits = strings.Trim(digits, "0")
-	return len(digits)
 }
 
 func formatUUID(u [16]byte) string {
