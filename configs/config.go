@@ -200,12 +200,12 @@ var commonTelephonyKeys = yamlKeys(Telephony{})
 func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 	common, rest, err := split(n, commonSourceKeys)
 	if err != nil {
-		return err
+		return asTypeError(err)
 	}
 	type plain Source
 	var p plain
 	if err := DecodeStrict(common, &p); err != nil {
-		return err
+		return asTypeError(err)
 	}
 	*s = Source(p)
 	s.Line, s.Options = n.Line, rest
@@ -216,12 +216,12 @@ func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 func (t *Telephony) UnmarshalYAML(n *yaml.Node) error {
 	common, rest, err := split(n, commonTelephonyKeys)
 	if err != nil {
-		return err
+		return asTypeError(err)
 	}
 	type plain Telephony
 	var p plain
 	if err := DecodeStrict(common, &p); err != nil {
-		return err
+		return asTypeError(err)
 	}
 	*t = Telephony(p)
 	t.Line, t.Options = n.Line, rest
@@ -278,7 +278,11 @@ func Parse(file string, data []byte, files fs.FS) (*Config, error) {
 		return nil, Errors{{File: file, Msg: "the file is empty", Fix: "start from configs/demo.yaml"}}
 	}
 	if err := DecodeStrict(doc.Content[0], cfg); err != nil {
-		return nil, Errors{fromYAML(file, "", err)}
+		var errs Errors
+		for _, e := range Each(err) {
+			errs = append(errs, fromYAML(file, "", e))
+		}
+		return nil, errs
 	}
 	cfg.applyDefaults()
 	if errs := cfg.validate(doc.Content[0]); len(errs) > 0 {
@@ -612,6 +616,15 @@ func (es Errors) Error() string {
 
 // At turns an error from a kind's constructor into an Error of this file,
 // keeping the line the kind reported (a LineError) or the source's own line.
+// AtAll is At for each problem err holds (DecodeStrict reports them all).
+func AtAll(file string, line int, path string, err error) []Error {
+	var out []Error
+	for _, e := range Each(err) {
+		out = append(out, At(file, line, path, e))
+	}
+	return out
+}
+
 func At(file string, line int, path string, err error) Error {
 	var le *LineError
 	if errors.As(err, &le) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,17 +19,167 @@ import (
 //
 // Adapters call it on the options of their source; what prefix identifies
 // the source in the error ("sources[2] (accounting)") is added by the caller.
+//
+// It reports every problem in one pass: each unknown key, and each value of
+// the wrong type with the expected type in words ("deadline: expected a
+// duration such as 800ms or 2s, got \"fast\""). One problem comes back as
+// a *LineError, several as Problems.
 func DecodeStrict(node *yaml.Node, v any) error {
 	if node == nil {
 		return nil
 	}
-	if err := checkKnown(node, reflect.TypeOf(v)); err != nil {
-		return err
-	}
+	var probs Problems
+	checkKnown(node, reflect.TypeOf(v), &probs)
 	if err := node.Decode(v); err != nil {
-		return cleanYAMLError(err)
+		probs = append(probs, decodeProblems(node, err)...)
 	}
-	return nil
+	switch len(probs) {
+	case 0:
+		return nil
+	case 1:
+		return probs[0]
+	}
+	slices.SortStableFunc(probs, func(a, b *LineError) int { return a.Line - b.Line })
+	return probs
+}
+
+// Problems are several problems of one part of a configuration, in file
+// order. errors.As finds the first *LineError.
+type Problems []*LineError
+
+func (p Problems) Error() string {
+	lines := make([]string, len(p))
+	for i, e := range p {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (p Problems) Unwrap() []error {
+	out := make([]error, len(p))
+	for i, e := range p {
+		out[i] = e
+	}
+	return out
+}
+
+// Each returns every problem err holds: Problems' members, one *LineError,
+// yaml.v3's collected type errors, or err itself.
+func Each(err error) []error {
+	var probs Problems
+	if errors.As(err, &probs) {
+		return probs.Unwrap()
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		out := make([]error, len(te.Errors))
+		for i, m := range te.Errors {
+			out[i] = errors.New(m)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// asTypeError hands problems found inside an UnmarshalYAML to yaml.v3 in the
+// form it collects, so that decoding goes on and every problem of the file
+// is reported, not only the first.
+func asTypeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	te := &yaml.TypeError{}
+	for _, e := range Each(err) {
+		te.Errors = append(te.Errors, e.Error())
+	}
+	return te
+}
+
+var unmarshalRE = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+
+// decodeProblems turns yaml.v3's decode errors into problems IT can act on:
+// the key at fault and the type expected, in words.
+func decodeProblems(node *yaml.Node, err error) Problems {
+	var out Problems
+	for _, e := range Each(err) {
+		var le *LineError
+		if errors.As(e, &le) {
+			out = append(out, le)
+			continue
+		}
+		msg := strings.TrimPrefix(strings.TrimSpace(e.Error()), "yaml: unmarshal errors:\n")
+		for _, m := range strings.Split(msg, "\n") {
+			m = strings.TrimSpace(m)
+			if m == "" {
+				continue
+			}
+			line := 0
+			m = stripLinePrefix(m, &line)
+			if sub := unmarshalRE.FindStringSubmatch(fmt.Sprintf("line %d: %s", line, m)); sub != nil {
+				got := map[string]string{"seq": "a list", "map": "a mapping", "null": "nothing"}[sub[2]]
+				if got == "" {
+					got = fmt.Sprintf("%q", sub[3])
+				}
+				m = fmt.Sprintf("expected %s, got %s", typeInWords(sub[4]), got)
+				if key := keyAtLine(node, line); key != "" {
+					m = key + ": " + m
+				}
+			}
+			out = append(out, &LineError{line, m})
+		}
+	}
+	return out
+}
+
+// typeInWords says what a Go type expects, as IT would write it.
+func typeInWords(goType string) string {
+	switch {
+	case goType == "time.Duration":
+		return "a duration such as 800ms, 2s or 5m"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "text"
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping (key: value)"
+	}
+	return "a value of type " + goType
+}
+
+// keyAtLine finds the key whose value starts at line, for messages that
+// only know the line.
+func keyAtLine(node *yaml.Node, line int) string {
+	if node == nil {
+		return ""
+	}
+	if node.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			k, v := node.Content[i], node.Content[i+1]
+			if v.Line == line && v.Kind != yaml.MappingNode {
+				return k.Value
+			}
+			if key := keyAtLine(v, line); key != "" {
+				return key
+			}
+		}
+	}
+	for _, c := range node.Content {
+		if node.Kind != yaml.MappingNode {
+			if key := keyAtLine(c, line); key != "" {
+				return key
+			}
+		}
+	}
+	return ""
 }
 
 // LineError is an error tied to one line of a configuration file.
@@ -59,7 +210,7 @@ func KeyLine(node *yaml.Node, key string) int {
 	return node.Line
 }
 
-func checkKnown(node *yaml.Node, t reflect.Type) error {
+func checkKnown(node *yaml.Node, t reflect.Type, probs *Problems) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -69,43 +220,35 @@ func checkKnown(node *yaml.Node, t reflect.Type) error {
 	switch t.Kind() {
 	case reflect.Struct:
 		if _, custom := reflect.New(t).Interface().(yaml.Unmarshaler); custom {
-			return nil
+			return
 		}
 		if node.Kind != yaml.MappingNode {
-			if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
-				return nil
-			}
-			return &LineError{node.Line, fmt.Sprintf("expected a mapping of options, got %s", describe(node))}
+			// Decode reports it, with the type expected.
+			return
 		}
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			k, val := node.Content[i], node.Content[i+1]
 			ft, ok := fields[k.Value]
 			if !ok {
-				return &LineError{k.Line, unknownKeyMsg(k.Value, fields)}
+				*probs = append(*probs, &LineError{k.Line, unknownKeyMsg(k.Value, fields)})
+				continue
 			}
-			if err := checkKnown(val, ft); err != nil {
-				return err
-			}
+			checkKnown(val, ft, probs)
 		}
 	case reflect.Slice:
 		if node.Kind == yaml.SequenceNode {
 			for _, item := range node.Content {
-				if err := checkKnown(item, t.Elem()); err != nil {
-					return err
-				}
+				checkKnown(item, t.Elem(), probs)
 			}
 		}
 	case reflect.Map:
 		if node.Kind == yaml.MappingNode {
 			for i := 1; i < len(node.Content); i += 2 {
-				if err := checkKnown(node.Content[i], t.Elem()); err != nil {
-					return err
-				}
+				checkKnown(node.Content[i], t.Elem(), probs)
 			}
 		}
 	}
-	return nil
 }
 
 // fieldNames lists the YAML keys of struct value v.
@@ -203,22 +346,23 @@ func describe(n *yaml.Node) string {
 	return "something else"
 }
 
-// cleanYAMLError strips yaml.v3's "yaml: unmarshal errors:\n  " preamble so
-// the message reads "line 7: cannot unmarshal ...".
-func cleanYAMLError(err error) error {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
-	msg = strings.TrimSpace(msg)
-	msg = strings.ReplaceAll(msg, "\n  ", "; ")
-	return fmt.Errorf("%s", msg)
-}
-
 var unknownOptionRE = regexp.MustCompile(`unknown option "([^"]+)" \(known: [^)]*\)`)
 
 // SuggestCommon improves a kind's "unknown option" error when the key is a
 // misspelt option common to every source ("sectoin" for "section"): the kind
 // only knows its own options, so it cannot suggest that.
 func SuggestCommon(err error) error {
+	var probs Problems
+	if errors.As(err, &probs) {
+		out := make(Problems, len(probs))
+		for i, p := range probs {
+			out[i] = p
+			if le, ok := SuggestCommon(p).(*LineError); ok {
+				out[i] = le
+			}
+		}
+		return out
+	}
 	var le *LineError
 	if !errors.As(err, &le) {
 		return err
