@@ -128,7 +128,7 @@ func pbxTargets(cfg *configs.Config, source, app string, env func(string) string
 			_, err = ari.New(c, nil, prometheus.NewRegistry())
 		}
 		if err != nil {
-			errs = append(errs, configs.At(cfg.File, t.Line, path, err))
+			errs = append(errs, configs.AtAll(cfg.File, t.Line, path, err)...)
 			continue
 		}
 		targets = append(targets, pbxTarget{name: t.Name, cfg: c})

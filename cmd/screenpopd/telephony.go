@@ -136,7 +136,7 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 		}
 		src, err := factory(telephonySpec{entry: t, env: env, agentOf: agentMap.AgentOf, logger: logger.With("telephony", t.Name), reg: reg})
 		if err != nil {
-			errs = append(errs, configs.At(cfg.File, t.Line, path, err))
+			errs = append(errs, configs.AtAll(cfg.File, t.Line, path, err)...)
 			continue
 		}
 		out = append(out, src)
