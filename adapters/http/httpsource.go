@@ -69,17 +69,19 @@ type Options struct {
 	NotFound []int             `yaml:"not_found"`
 }
 
-// AuthOptions: a bearer token or a user and password, both read from the
-// environment.
+// AuthOptions: a bearer token or a user and password, read from the
+// environment or from a file (read again at every reload).
 type AuthOptions struct {
-	BearerEnv string     `yaml:"bearer_env"`
-	Basic     *BasicAuth `yaml:"basic"`
+	BearerEnv  string     `yaml:"bearer_env"`
+	BearerFile string     `yaml:"bearer_file"`
+	Basic      *BasicAuth `yaml:"basic"`
 }
 
 // BasicAuth is HTTP basic authentication.
 type BasicAuth struct {
-	User        string `yaml:"user"`
-	PasswordEnv string `yaml:"password_env"`
+	User         string `yaml:"user"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // TLSOptions configure how the server is verified and how this daemon
@@ -232,6 +234,16 @@ func NewSource(spec adapters.Spec) (*Source, error) {
 		switch {
 		case a.BearerEnv != "" && a.Basic != nil:
 			return nil, at("auth", "auth: set bearer_env or basic, not both")
+		case a.BearerFile != "" && (a.BearerEnv != "" || a.Basic != nil):
+			return nil, at("auth", "auth: set one of bearer_env, bearer_file or basic, not several")
+		case a.BearerFile != "":
+			token, err := adapters.ReadSecretFile(spec.Files, a.BearerFile)
+			if err != nil {
+				return nil, at("auth", "auth.bearer_file: %s", err)
+			}
+			token = strings.TrimSpace(token)
+			s.header.Set("Authorization", "Bearer "+token)
+			s.secrets = append(s.secrets, token)
 		case a.BearerEnv != "":
 			token := strings.TrimSpace(getenv(a.BearerEnv))
 			if token == "" {
@@ -243,17 +255,26 @@ func NewSource(spec adapters.Spec) (*Source, error) {
 			if a.Basic.User == "" {
 				return nil, at("auth", "auth.basic.user is required")
 			}
-			if a.Basic.PasswordEnv == "" {
-				return nil, at("auth", "auth.basic.password_env is required: name the environment variable holding the password")
-			}
-			pass := getenv(a.Basic.PasswordEnv)
-			if pass == "" {
-				return nil, at("auth", "auth.basic.password_env: environment variable %s is not set or empty", a.Basic.PasswordEnv)
+			var pass string
+			switch {
+			case a.Basic.PasswordEnv != "" && a.Basic.PasswordFile != "":
+				return nil, at("auth", "auth.basic: set password_env or password_file, not both")
+			case a.Basic.PasswordFile != "":
+				var err error
+				if pass, err = adapters.ReadSecretFile(spec.Files, a.Basic.PasswordFile); err != nil {
+					return nil, at("auth", "auth.basic.password_file: %s", err)
+				}
+			case a.Basic.PasswordEnv == "":
+				return nil, at("auth", "auth.basic.password_env is required: name the environment variable holding the password (or password_file: a file holding it)")
+			default:
+				if pass = getenv(a.Basic.PasswordEnv); pass == "" {
+					return nil, at("auth", "auth.basic.password_env: environment variable %s is not set or empty", a.Basic.PasswordEnv)
+				}
 			}
 			s.basicUser, s.basicPass = a.Basic.User, pass
 			s.secrets = append(s.secrets, pass)
 		default:
-			return nil, at("auth", "auth needs bearer_env or basic")
+			return nil, at("auth", "auth needs bearer_env, bearer_file or basic")
 		}
 	}
 

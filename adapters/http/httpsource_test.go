@@ -628,7 +628,7 @@ func TestConstructionErrors(t *testing.T) {
 		{"bearer unset", "url: https://crm.example.com/{phone}\nauth: {bearer_env: NOPE}", "auth.bearer_env: environment variable NOPE is not set or empty", 2},
 		{"basic without password", "url: https://crm.example.com/{phone}\nauth: {basic: {user: u}}", "auth.basic.password_env is required", 2},
 		{"basic password unset", "url: https://crm.example.com/{phone}\nauth: {basic: {user: u, password_env: NOPE}}", "environment variable NOPE is not set or empty", 2},
-		{"empty auth", "url: https://crm.example.com/{phone}\nauth: {}", "auth needs bearer_env or basic", 2},
+		{"empty auth", "url: https://crm.example.com/{phone}\nauth: {}", "auth needs bearer_env, bearer_file or basic", 2},
 		{"missing ca_file", "url: https://crm.example.com/{phone}\ntls: {ca_file: /nonexistent/ca.pem}", "tls: ca_file: open /nonexistent/ca.pem", 2},
 		{"ca_file not PEM", "url: https://crm.example.com/{phone}\ntls: {ca_file: " + notPEM + "}", "holds no PEM certificate", 2},
 		{"cert without key", "url: https://crm.example.com/{phone}\ntls: {cert_file: " + notPEM + "}", "cert_file and key_file go together", 2},

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/screenpop/screenpop/aggregator"
 )
 
 // Pools shares one connection pool per distinct DSN between the sources of a
@@ -41,10 +43,17 @@ type poolEntry struct {
 	// itself and the password pgx resolved (from the DSN, PGPASSWORD or a
 	// .pgpass file).
 	secrets []string
+	// pruned is set when a reload left no source using this DSN: a card
+	// still being built by the replaced sources must not reopen its pool.
+	pruned bool
 }
 
 // errPoolsClosed is returned by Fetch after Close, while the daemon shuts down.
 var errPoolsClosed = errors.New("the daemon is shutting down (connection pools closed)")
+
+// errPoolPruned is returned by a source a reload replaced, for a lookup that
+// started before the reload and asked after it.
+var errPoolPruned = errors.New("the source was removed by a configuration reload (its connection pool is closed)")
 
 // NewPools returns an empty set of pools. Close it when the daemon stops (or
 // when a reloaded configuration has replaced every source using it).
@@ -133,6 +142,9 @@ func (p *Pools) pool(e *poolEntry) (*pgxpool.Pool, error) {
 	if p.closed {
 		return nil, errPoolsClosed
 	}
+	if e.pruned {
+		return nil, errPoolPruned
+	}
 	if e.pool != nil {
 		return e.pool, nil
 	}
@@ -149,6 +161,39 @@ func (p *Pools) pool(e *poolEntry) (*pgxpool.Pool, error) {
 		"user", cfg.ConnConfig.User, "max_conns", cfg.MaxConns)
 	e.pool = pool
 	return pool, nil
+}
+
+// Prune closes the pools that none of inUse (the sources of the
+// configuration now running) uses, and forgets their DSNs, so that a DSN
+// removed or changed by a reload does not keep its connections open in the
+// database. Sources of other kinds, or of other Pools, are ignored. It
+// returns how many DSNs were dropped, and waits for queries in flight on
+// their pools to give their connections back (bounded by their deadlines).
+func (p *Pools) Prune(inUse []aggregator.Source) int {
+	keep := map[*poolEntry]bool{}
+	for _, src := range inUse {
+		if s, ok := src.(*Source); ok && s.pools == p {
+			keep[s.entry] = true
+		}
+	}
+	p.mu.Lock()
+	var drop []*poolEntry
+	for dsn, e := range p.entries {
+		if !keep[e] {
+			e.pruned = true
+			drop = append(drop, e)
+			delete(p.entries, dsn)
+		}
+	}
+	p.mu.Unlock()
+	for _, e := range drop {
+		if e.pool != nil {
+			p.logger.Info("postgres pool closed: no source uses it after the reload",
+				"host", e.config.ConnConfig.Host, "database", e.config.ConnConfig.Database)
+			e.pool.Close()
+		}
+	}
+	return len(drop)
 }
 
 // Close closes every pool, waiting for queries in flight to give their

@@ -38,6 +38,9 @@ const DefaultMaxRows = 1000
 type Options struct {
 	// DSNEnv names the environment variable holding the connection string.
 	DSNEnv string `yaml:"dsn_env"`
+	// DSNFile names a file holding the connection string (a mounted secret,
+	// a systemd credential). It is read again at every reload.
+	DSNFile string `yaml:"dsn_file"`
 	// DSN is the connection string itself, allowed only without a password
 	// (peer, trust or certificate authentication, or a .pgpass file).
 	DSN string `yaml:"dsn"`
@@ -89,6 +92,13 @@ func New(pools *Pools, spec adapters.Spec) (*Source, error) {
 	switch {
 	case opts.DSNEnv != "" && opts.DSN != "":
 		return nil, at("dsn", "set dsn_env or dsn, not both")
+	case opts.DSNFile != "" && (opts.DSNEnv != "" || opts.DSN != ""):
+		return nil, at("dsn_file", "set one of dsn_env, dsn_file or dsn, not several")
+	case opts.DSNFile != "":
+		var err error
+		if dsn, err = adapters.ReadSecretFile(spec.Files, opts.DSNFile); err != nil {
+			return nil, at("dsn_file", "%s (the connection string, e.g. postgres://screenpop:secret@db.example.com/erp)", err)
+		}
 	case opts.DSNEnv != "":
 		if spec.Env == nil {
 			return nil, at("dsn_env", "environment variable %s is not set (no environment given)", opts.DSNEnv)
@@ -99,11 +109,11 @@ func New(pools *Pools, spec adapters.Spec) (*Source, error) {
 		}
 	case opts.DSN != "":
 		if hasPassword(opts.DSN) {
-			return nil, at("dsn", "dsn contains a password: configuration files are read by many people and end up in version control; put the connection string in an environment variable and name it with dsn_env")
+			return nil, at("dsn", "dsn contains a password: configuration files are read by many people and end up in version control; put the connection string in an environment variable and name it with dsn_env, or in a file named with dsn_file")
 		}
 		dsn = opts.DSN
 	default:
-		return nil, at("dsn_env", "dsn_env is required: name the environment variable holding the connection string, e.g. dsn_env: ACCOUNTING_DSN")
+		return nil, at("dsn_env", "dsn_env is required: name the environment variable holding the connection string, e.g. dsn_env: ACCOUNTING_DSN (or dsn_file: a file holding it)")
 	}
 
 	if strings.TrimSpace(opts.Query) == "" {
@@ -126,9 +136,13 @@ func New(pools *Pools, spec adapters.Spec) (*Source, error) {
 	entry, err := pools.register(dsn, opts.MaxConns)
 	if err != nil {
 		key := "dsn"
-		if opts.DSNEnv != "" {
+		switch {
+		case opts.DSNEnv != "":
 			err = fmt.Errorf("environment variable %s: %w", opts.DSNEnv, err)
 			key = "dsn_env"
+		case opts.DSNFile != "":
+			err = fmt.Errorf("file %s: %w", opts.DSNFile, err)
+			key = "dsn_file"
 		}
 		return nil, at(key, "%s", err)
 	}

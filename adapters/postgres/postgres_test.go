@@ -500,7 +500,7 @@ func TestConstructionErrors(t *testing.T) {
 			"query uses the unknown parameter :custmer_id at query line 2, column 13 (known parameters: :phone, :national, :region, :customer_id)", 3},
 		{"negative max_rows", "dsn_env: GOOD_DSN\nquery: SELECT 1\nmax_rows: -1", "max_rows must not be negative", 3},
 		{"max_conns out of range", "dsn_env: GOOD_DSN\nquery: SELECT 1\nmax_conns: 5000", "max_conns 5000 is outside 0..1000", 3},
-		{"max_rows not a number", "dsn_env: GOOD_DSN\nquery: SELECT 1\nmax_rows: many", "cannot unmarshal", 0},
+		{"max_rows not a number", "dsn_env: GOOD_DSN\nquery: SELECT 1\nmax_rows: many", `max_rows: expected a whole number, got "many"`, 3},
 		{"invalid DSN in the environment", "dsn_env: BAD_DSN\nquery: SELECT 1",
 			"environment variable BAD_DSN: not a valid PostgreSQL connection string", 1},
 	}

@@ -43,20 +43,25 @@ type Options struct {
 // Main is the whole daemon: built by NewMain (validation, no I/O), started
 // by Run, stopped by cancelling Run's context and Close.
 type Main struct {
-	cfg     *configs.Config
-	opts    Options
-	logger  *slog.Logger
-	reg     *prometheus.Registry
-	pools   *postgres.Pools
-	agg     *aggregator.Aggregator
-	evict   *bearer.Set // nil without api.evict_tokens_env
-	history *aggregator.MemoryHistory
-	auth    *pop.TokenAuth
-	hub     *pop.Hub
-	disp    *pop.Dispatcher
-	calls   []namedCallSource
-	redis   *redis.Client // nil without a redis block
-	bus     *redisbus.Bus // nil without a redis block
+	// cfg is the configuration running: set by NewMain, replaced by
+	// Reload under cfgMu. Read it at run time with config().
+	cfg      *configs.Config
+	cfgMu    sync.RWMutex
+	reloadMu sync.Mutex // one Reload at a time
+	opts     Options
+	logger   *slog.Logger
+	logLevel *slog.LevelVar // log_level follows a reload
+	reg      *prometheus.Registry
+	pools    *postgres.Pools
+	agg      *aggregator.Aggregator
+	evict    *bearer.Set // nil without api.evict_tokens_env
+	history  *aggregator.MemoryHistory
+	auth     *pop.TokenAuth
+	hub      *pop.Hub
+	disp     *pop.Dispatcher
+	calls    []namedCallSource
+	redis    *redis.Client // nil without a redis block
+	bus      *redisbus.Bus // nil without a redis block
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -81,7 +86,9 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	m := &Main{cfg: cfg, opts: opts, reg: opts.Registry, started: make(chan struct{})}
-	m.logger = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	m.logLevel = new(slog.LevelVar)
+	m.logLevel.Set(logLevel(cfg.LogLevel))
+	m.logger = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: m.logLevel}))
 	m.pools = postgres.NewPools(m.logger.With("component", "postgres"))
 
 	ac, err := aggregatorConfig(cfg, m.pools, opts.Env, m.logger)
@@ -155,7 +162,7 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		Builder:    m.agg,
 		Recorder:   m.history,
 		Deliverer:  deliverer,
-		AgentNames: func(id string) string { return cfg.Agents.Names[id] },
+		AgentNames: m.agentName,
 		Logger:     m.logger.With("component", "dispatcher"),
 		Registerer: m.reg,
 	})
@@ -222,9 +229,10 @@ func (m *Main) signingSecret() ([]byte, error) {
 
 // Run serves HTTP and runs every telephony source until ctx ends.
 func (m *Main) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", m.cfg.Listen)
+	listen := m.config().Listen
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", m.cfg.Listen, err)
+		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	m.mu.Lock()
 	m.ln = ln
@@ -283,38 +291,9 @@ func (m *Main) Close() error {
 	return nil
 }
 
-// Reload swaps in a new configuration for the sources and the card layout.
-// The new configuration is fully built before anything is swapped; agents
-// stay connected. Listen address, telephony and auth need a restart.
-func (m *Main) Reload(next *configs.Config) error {
-	ac, err := aggregatorConfig(next, m.pools, m.opts.Env, m.logger)
-	if err != nil {
-		return err
-	}
-	ac.Lines = next.Lines // labels follow a reload, as the sources do
-	if err := m.agg.Reload(ac); err != nil {
-		return err
-	}
-	var restart []string
-	if next.Listen != m.cfg.Listen {
-		restart = append(restart, "listen")
-	}
-	if len(next.Telephony) != len(m.cfg.Telephony) {
-		restart = append(restart, "telephony")
-	}
-	if next.Auth.SecretEnv != m.cfg.Auth.SecretEnv {
-		restart = append(restart, "auth")
-	}
-	m.logger.Info("configuration reloaded", "file", next.File, "sources", len(next.Sources))
-	if len(restart) > 0 {
-		m.logger.Warn("some changes take effect only after a restart", "changed", strings.Join(restart, ", "))
-	}
-	return nil
-}
-
 func (m *Main) baseURL() string {
-	if m.cfg.PublicURL != "" {
-		return strings.TrimRight(m.cfg.PublicURL, "/")
+	if u := m.config().PublicURL; u != "" {
+		return strings.TrimRight(u, "/")
 	}
 	return "http://" + m.ln.Addr().String()
 }
@@ -324,22 +303,23 @@ func (m *Main) baseURL() string {
 func (m *Main) announce() {
 	base := m.baseURL()
 	fmt.Fprintf(m.opts.Stdout, "screenpop is running: %s (metrics %s/metrics)\n", base, base)
-	if !m.cfg.Auth.DemoLinks {
+	cfg := m.config()
+	if !cfg.Auth.DemoLinks {
 		return
 	}
-	agents := make([]string, 0, len(m.cfg.Agents.Names))
-	for id := range m.cfg.Agents.Names {
+	agents := make([]string, 0, len(cfg.Agents.Names))
+	for id := range cfg.Agents.Names {
 		agents = append(agents, id)
 	}
 	sort.Strings(agents)
 	fmt.Fprintln(m.opts.Stdout, "Open the agent page as one of the demo agents:")
 	for _, id := range agents {
-		tok, err := m.auth.Issue(id, m.cfg.Agents.Names[id], []string{"agent"}, m.cfg.Auth.TokenTTL)
+		tok, err := m.auth.Issue(id, cfg.Agents.Names[id], []string{"agent"}, cfg.Auth.TokenTTL)
 		if err != nil {
 			m.logger.Error("cannot issue demo token", "agent", id, "err", err)
 			continue
 		}
-		fmt.Fprintf(m.opts.Stdout, "  agent %s (%s): %s/#token=%s\n", id, m.cfg.Agents.Names[id], base, tok)
+		fmt.Fprintf(m.opts.Stdout, "  agent %s (%s): %s/#token=%s\n", id, cfg.Agents.Names[id], base, tok)
 	}
 }
 

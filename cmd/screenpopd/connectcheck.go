@@ -181,7 +181,7 @@ func checkPostgres(ctx context.Context, t connectTarget, src *postgres.Source, l
 			l.msg = err.Error()
 			return
 		}
-		l.line = optionLine(t.cfg, "dsn_env", "dsn")
+		l.line = optionLine(t.cfg, "dsn_env", "dsn_file", "dsn")
 		l.msg = err.Error() + " (" + res.Database + ")"
 		return
 	}

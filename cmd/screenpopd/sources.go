@@ -84,7 +84,7 @@ func aggregatorConfig(cfg *configs.Config, pools *postgres.Pools, env func(strin
 			Logger:  logger.With("source", s.Name),
 		})
 		if err != nil {
-			errs = append(errs, configs.At(cfg.File, s.Line, path, configs.SuggestCommon(err)))
+			errs = append(errs, configs.AtAll(cfg.File, s.Line, path, configs.SuggestCommon(err))...)
 			return aggregator.SourceSpec{}, false
 		}
 		spec := aggregator.SourceSpec{
