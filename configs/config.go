@@ -116,6 +116,9 @@ type Telephony struct {
 	Type    string     `yaml:"type"`
 	Line    int        `yaml:"-"`
 	Options *yaml.Node `yaml:"-"`
+	// problems of the common keys, kept here rather than handed to yaml,
+	// which would drop the whole entry and its options with them.
+	problems error
 }
 
 // Source is one configured data source. The common options are here; the
@@ -137,6 +140,8 @@ type Source struct {
 
 	Line    int        `yaml:"-"`
 	Options *yaml.Node `yaml:"-"`
+	// problems: as Telephony's.
+	problems error
 }
 
 // Breaker configures a source's circuit breaker.
@@ -204,11 +209,9 @@ func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain Source
 	var p plain
-	if err := DecodeStrict(common, &p); err != nil {
-		return asTypeError(err)
-	}
+	err = DecodeStrict(common, &p)
 	*s = Source(p)
-	s.Line, s.Options = n.Line, rest
+	s.Line, s.Options, s.problems = n.Line, rest, err
 	return nil
 }
 
@@ -220,11 +223,9 @@ func (t *Telephony) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain Telephony
 	var p plain
-	if err := DecodeStrict(common, &p); err != nil {
-		return asTypeError(err)
-	}
+	err = DecodeStrict(common, &p)
 	*t = Telephony(p)
-	t.Line, t.Options = n.Line, rest
+	t.Line, t.Options, t.problems = n.Line, rest, err
 	return nil
 }
 
@@ -265,6 +266,30 @@ func Load(path string) (*Config, error) {
 // Parse decodes and validates a configuration. file names it in errors;
 // files resolves relative paths.
 func Parse(file string, data []byte, files fs.FS) (*Config, error) {
+	cfg, errs := ParsePartial(file, data, files)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// LoadPartial is Load for config check: see ParsePartial.
+func LoadPartial(path string) (*Config, Errors, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read configuration: %w", err)
+	}
+	cfg, errs := ParsePartial(path, data, os.DirFS(filepath.Dir(path)))
+	return cfg, errs, nil
+}
+
+// ParsePartial is Parse that goes on past problems, so that config check
+// can report those of the kinds' own options too, in the same pass: it
+// returns every decoding and validation problem, and the configuration as
+// far as it decoded (nil only when the file is no YAML document at all).
+// A configuration with problems is for finding more problems, never for
+// running.
+func ParsePartial(file string, data []byte, files fs.FS) (*Config, Errors) {
 	cfg := &Config{File: file, Files: files}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -277,18 +302,29 @@ func Parse(file string, data []byte, files fs.FS) (*Config, error) {
 	if len(doc.Content) == 0 {
 		return nil, Errors{{File: file, Msg: "the file is empty", Fix: "start from configs/demo.yaml"}}
 	}
-	if err := DecodeStrict(doc.Content[0], cfg); err != nil {
-		var errs Errors
+	var errs Errors
+	add := func(path string, err error) {
 		for _, e := range Each(err) {
-			errs = append(errs, fromYAML(file, "", e))
+			errs = append(errs, fromYAML(file, path, e))
 		}
-		return nil, errs
 	}
+	add("", DecodeStrict(doc.Content[0], cfg))
+	for i, t := range cfg.Telephony {
+		add(fmt.Sprintf("telephony[%d] (%s)", i, t.Name), t.problems)
+	}
+	if cfg.Directory != nil {
+		add("directory", cfg.Directory.problems)
+	}
+	for i, s := range cfg.Sources {
+		add(fmt.Sprintf("sources[%d] (%s)", i, s.Name), s.problems)
+	}
+	// A value of the wrong type was left at its zero value, which the
+	// defaults fill: validating what decoded adds its own problems without
+	// echoing those.
 	cfg.applyDefaults()
-	if errs := cfg.validate(doc.Content[0]); len(errs) > 0 {
-		return nil, errs
-	}
-	return cfg, nil
+	errs = append(errs, cfg.validate(doc.Content[0])...)
+	slices.SortStableFunc(errs, func(a, b Error) int { return a.Line - b.Line })
+	return cfg, errs
 }
 
 func (c *Config) applyDefaults() {

@@ -45,6 +45,25 @@ func TestInvalidConfigs(t *testing.T) {
 			`testdata/invalid-sections.yaml:12: sources[0] (balance): section "acounting" is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: acounting, title: ...}))`,
 			`testdata/invalid-sections.yaml:17: sources[1] (credit): section "credit" (the source's name, when section: is left out) is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: credit, title: ...}))`,
 		},
+		// Telephony names namespace call IDs (<name>/<PBX call ID>) and end
+		// the URL of an http source: unique, no '/', no white space.
+		"invalid-telephony-names.yaml": {
+			`testdata/invalid-telephony-names.yaml:3: telephony[1]: name "pbx-a" is used twice (fix: names must be unique)`,
+			`testdata/invalid-telephony-names.yaml:4: telephony[2]: name "berlin/pbx" contains '/' (fix: call IDs become <name>/<the PBX's call ID>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
+			`testdata/invalid-telephony-names.yaml:7: telephony[3]: name "call center" contains white space (fix: the name ends the URL /api/v1/call-events/<name>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
+		},
+		// Every problem in one pass: unknown keys and values of the wrong
+		// type, each at its line with the key and the type expected in
+		// words, also inside a source.
+		"invalid-every-problem.yaml": {
+			`testdata/invalid-every-problem.yaml:1: deadline: expected a duration such as 800ms, 2s or 5m, got "fast"`,
+			`testdata/invalid-every-problem.yaml:2: unknown option "regoin" (did you mean "region"?)`,
+			`testdata/invalid-every-problem.yaml:3: history_limit: expected a whole number, got "many"`,
+			`testdata/invalid-every-problem.yaml:6: unknown option "tabel" (did you mean "table"?)`,
+			`testdata/invalid-every-problem.yaml:12: sources[0] (balance): timeout: expected a duration such as 800ms, 2s or 5m, got "soon"`,
+			`testdata/invalid-every-problem.yaml:13: sources[0] (balance): cache_ttl: expected a duration such as 800ms, 2s or 5m, got a list`,
+			`testdata/invalid-every-problem.yaml:14: sources[0] (balance): required: expected true or false, got "maybe"`,
+		},
 		"invalid-lines-list.yaml": {
 			`testdata/invalid-lines-list.yaml:5: lines: expected numbers mapped to labels ("100": Support DE), got a list`,
 		},
@@ -183,27 +202,5 @@ func TestEmptyFile(t *testing.T) {
 	_, err := Parse("empty.yaml", nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "empty.yaml: the file is empty") {
 		t.Errorf("got %v", err)
-	}
-}
-
-// Telephony names namespace call IDs (<name>/<PBX call ID>) and end the URL
-// of an http source: unique, no '/', no white space, each at its own line.
-func TestTelephonyNames(t *testing.T) {
-	path := filepath.Join("testdata", "invalid-telephony-names.yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Parse(path, data, os.DirFS("testdata"))
-	if err == nil {
-		t.Fatal("expected errors, got none")
-	}
-	want := []string{
-		`testdata/invalid-telephony-names.yaml:3: telephony[1]: name "pbx-a" is used twice (fix: names must be unique)`,
-		`testdata/invalid-telephony-names.yaml:4: telephony[2]: name "berlin/pbx" contains '/' (fix: call IDs become <name>/<the PBX's call ID>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
-		`testdata/invalid-telephony-names.yaml:7: telephony[3]: name "call center" contains white space (fix: the name ends the URL /api/v1/call-events/<name>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
-	}
-	if got := err.Error(); got != strings.Join(want, "\n") {
-		t.Errorf("errors:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -60,7 +61,21 @@ func configCheck(ctx context.Context, args []string, stdout, stderr io.Writer, e
 		return err
 	}
 	cfg, err := loadConfig(*configPath)
-	if err == nil {
+	if *configPath != "" {
+		// Every problem in one pass: the kinds' own options are checked
+		// even when the rest of the file has problems.
+		var problems configs.Errors
+		cfg, problems, err = configs.LoadPartial(*configPath)
+		if err == nil && cfg != nil {
+			if berr := checkBuild(cfg, env); berr != nil {
+				problems = append(problems, berr.(configs.Errors)...)
+			}
+		}
+		if err == nil && len(problems) > 0 {
+			slices.SortStableFunc(problems, func(a, b configs.Error) int { return a.Line - b.Line })
+			err = slices.CompactFunc(problems, func(a, b configs.Error) bool { return a == b })
+		}
+	} else if err == nil {
 		err = checkBuild(cfg, env)
 	}
 	if err != nil {

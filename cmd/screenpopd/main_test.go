@@ -240,13 +240,17 @@ directory:
   match: phone
   param: phone
 `)
-	bad := write("bad.yaml", `telephony:
+	// Problems of the file itself and of the kinds' options, all in one
+	// pass: a wrong value at the top does not hide the typos below.
+	bad := write("bad.yaml", `deadline: fast
+telephony:
   - {name: demo, type: demo, intervall: 3s}
   - {name: pbx, type: sip}
 sources:
   - name: credit
     type: file
     sectoin: credit
+    timeout: soon
     path: customers.csv
   - name: sales
     type: oracle
@@ -264,11 +268,13 @@ sources:
 		t.Fatal("bad config passed the check")
 	}
 	for _, want := range []string{
-		bad + `:7: sources[0] (credit): unknown option "sectoin" (did you mean "section"?)`,
-		bad + `:9: sources[1] (sales): unknown source type "oracle" (fix: use one of: file, http, postgres)`,
-		bad + `:2: telephony[0] (demo): unknown option "intervall" (did you mean "interval"?)`,
-		bad + `:3: telephony[1] (pbx): unknown telephony type "sip" (use one of: ari, demo, http)`,
-		"4 problem(s) found",
+		bad + `:1: deadline: expected a duration such as 800ms, 2s or 5m, got "fast"`,
+		bad + `:3: telephony[0] (demo): unknown option "intervall" (did you mean "interval"?)`,
+		bad + `:4: telephony[1] (pbx): unknown telephony type "sip" (use one of: ari, demo, http)`,
+		bad + `:8: sources[0] (credit): unknown option "sectoin" (did you mean "section"?)`,
+		bad + `:9: sources[0] (credit): timeout: expected a duration such as 800ms, 2s or 5m, got "soon"`,
+		bad + `:11: sources[1] (sales): unknown source type "oracle" (fix: use one of: file, http, postgres)`,
+		"6 problem(s) found",
 	} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("config check output lacks\n  %s\ngot:\n%s", want, errOut.String())
