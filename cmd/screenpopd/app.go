@@ -63,10 +63,9 @@ type Main struct {
 	redis    *redis.Client // nil without a redis block
 	bus      *redisbus.Bus // nil without a redis block
 
-	mu       sync.Mutex
-	ln       net.Listener
-	started  chan struct{} // closed once the listener is up
-	closeErr error
+	mu      sync.Mutex
+	ln      net.Listener
+	started chan struct{} // closed once the listener is up
 }
 
 // NewMain builds every component from the configuration. Nothing connects

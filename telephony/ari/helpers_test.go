@@ -129,16 +129,6 @@ func hasEnded(id string) func([]screenpop.CallEvent) bool {
 	}
 }
 
-func ofCall(evs []screenpop.CallEvent, id string) []screenpop.CallEvent {
-	var out []screenpop.CallEvent
-	for _, ev := range evs {
-		if ev.CallID == id {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
 // logBuffer captures log lines for assertions.
 type logBuffer struct {
 	mu  sync.Mutex
