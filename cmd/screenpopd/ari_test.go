@@ -53,15 +53,7 @@ func TestAsteriskRecordingThroughDaemon(t *testing.T) {
 	// Sent in one go, the three seconds of ringing shrink to microseconds
 	// and the call may be answered before its card is ready - when, rightly,
 	// only the agent who answered gets a pop.
-	rec, err := os.ReadFile("../../telephony/ari/testdata/answered.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.Split(bytes.TrimSpace(rec), []byte("\n"))
-	answer := slices.IndexFunc(lines, func(l []byte) bool { return bytes.Contains(l, []byte(`"dialstatus":"ANSWER"`)) })
-	if answer < 0 {
-		t.Fatal("the recording has no answer")
-	}
+	lines, answer := answeredRecording(t)
 	for _, l := range lines[:answer] {
 		pbx.Send(l)
 	}
@@ -200,4 +192,21 @@ func runWithARI(t *testing.T, cfg *configs.Config, entries ...string) *Main {
 		}
 	})
 	return runMain(t, cfg, Options{Env: env, Stderr: logs})
+}
+
+// answeredRecording is the real recording of a ring-all call answered by
+// 1002, one event a line, and the index of its answer: tests send the ring
+// first and the rest once the card popped.
+func answeredRecording(t *testing.T) (lines [][]byte, answer int) {
+	t.Helper()
+	rec, err := os.ReadFile("../../telephony/ari/testdata/answered.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = bytes.Split(bytes.TrimSpace(rec), []byte("\n"))
+	answer = slices.IndexFunc(lines, func(l []byte) bool { return bytes.Contains(l, []byte(`"dialstatus":"ANSWER"`)) })
+	if answer < 0 {
+		t.Fatal("the recording has no answer")
+	}
+	return lines, answer
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -49,15 +47,7 @@ func TestTwoPBXsInOneDaemon(t *testing.T) {
 	// The recording of a ring-all call answered by 1002, split at the
 	// answer as in TestAsteriskRecordingThroughDaemon: a pop needs its card
 	// built before the answer comes.
-	rec, err := os.ReadFile("../../telephony/ari/testdata/answered.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.Split(bytes.TrimSpace(rec), []byte("\n"))
-	answer := slices.IndexFunc(lines, func(l []byte) bool { return bytes.Contains(l, []byte(`"dialstatus":"ANSWER"`)) })
-	if answer < 0 {
-		t.Fatal("the recording has no answer")
-	}
+	lines, answer := answeredRecording(t)
 	send := func(pbx *fakeari.Server, part [][]byte) {
 		for _, l := range part {
 			pbx.Send(l)
