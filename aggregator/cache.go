@@ -57,6 +57,45 @@ type memoryEntry struct {
 	key     string
 	value   []byte
 	expires time.Time
+	// decoded is value as the aggregator read it the first time it was
+	// hit (a cacheEntry), so later hits skip decoding JSON: the cache
+	// exists to make cards cheaper. Nil until then.
+	decoded any
+}
+
+// getDecoded returns decode(value) of key, decoding only on the first hit
+// of a value; the result is shared by every later hit, so it must be
+// treated as read-only. Misses and expiry are as in Get.
+func (c *MemoryCache) getDecoded(key string, decode func([]byte) (any, error)) (any, error) {
+	c.mu.Lock()
+	el, ok := c.entries[key]
+	if !ok {
+		c.mu.Unlock()
+		return nil, ErrCacheMiss
+	}
+	e := el.Value.(*memoryEntry)
+	if !c.now().Before(e.expires) {
+		c.remove(el)
+		c.mu.Unlock()
+		return nil, ErrCacheMiss
+	}
+	if e.decoded != nil {
+		v := e.decoded
+		c.mu.Unlock()
+		return v, nil
+	}
+	value := e.value // never changed after Set; a Set replaces the entry
+	c.mu.Unlock()
+	v, err := decode(value) // outside the lock: other keys are not held up
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if cur, ok := c.entries[key]; ok && cur == el {
+		e.decoded = v
+	}
+	c.mu.Unlock()
+	return v, nil
 }
 
 var _ Cache = (*MemoryCache)(nil)

@@ -192,25 +192,47 @@ func (a *Aggregator) panicked(rt *sourceRuntime, p any, stack []byte) outcome {
 // fromCache returns the cached answer of a source. Cache trouble is
 // logged (at most once a minute) and the source asked instead.
 func (a *Aggregator) fromCache(ctx context.Context, rt *sourceRuntime, key string) (cacheEntry, bool) {
-	data, err := a.cache.Get(ctx, key)
+	var err error
+	decode := func(data []byte) (any, error) {
+		e, err := decodeEntry(data)
+		if err != nil {
+			return nil, &badEntryError{err}
+		}
+		return e, nil
+	}
+	var v any
+	if mc, ok := a.cache.(*MemoryCache); ok {
+		// In-process: decoded once per stored value, not once per hit.
+		// Only the MemoryCache itself: a wrapper around it has its own Get.
+		v, err = mc.getDecoded(key, decode)
+	} else {
+		var data []byte
+		if data, err = a.cache.Get(ctx, key); err == nil {
+			v, err = decode(data)
+		}
+	}
+	var bad *badEntryError
 	switch {
 	case errors.Is(err, ErrCacheMiss):
 		a.metrics.cacheRequests.WithLabelValues("miss").Inc()
+		return cacheEntry{}, false
+	case errors.As(err, &bad):
+		a.metrics.cacheRequests.WithLabelValues("error").Inc()
+		a.cacheTrouble(rt, "cached value is not a list of records", bad.err)
 		return cacheEntry{}, false
 	case err != nil:
 		a.metrics.cacheRequests.WithLabelValues("error").Inc()
 		a.cacheTrouble(rt, "cannot read from the cache", err)
 		return cacheEntry{}, false
 	}
-	entry, err := decodeEntry(data)
-	if err != nil {
-		a.metrics.cacheRequests.WithLabelValues("error").Inc()
-		a.cacheTrouble(rt, "cached value is not a list of records", err)
-		return cacheEntry{}, false
-	}
 	a.metrics.cacheRequests.WithLabelValues("hit").Inc()
-	return entry, true
+	return v.(cacheEntry), true
 }
+
+// badEntryError is a cached value that does not decode.
+type badEntryError struct{ err error }
+
+func (e *badEntryError) Error() string { return e.err.Error() }
 
 func (a *Aggregator) toCache(ctx context.Context, rt *sourceRuntime, key string, records []Record) {
 	data, err := encodeEntry(a.now(), records)
