@@ -1,21 +1,18 @@
 package pop
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/pop/popstate"
 	"github.com/screenpop/screenpop/queue"
 )
 
@@ -42,11 +39,12 @@ type CallRecorder interface {
 }
 
 // Deliverer gets a message to every browser of one agent. The Hub delivers
-// to its own WebSocket connections; a Redis Streams deliverer will reach
-// agents connected to another daemon. Deliver must not block: it is called
-// with the dispatcher's state locked. It assigns the message's Seq.
+// to its own WebSocket connections; redisbus.Bus reaches agents connected
+// to another daemon. Deliver must not block: it is called with the
+// dispatcher's state locked. It numbers the message (Encoded.Seq) for the
+// agent; the same Encoded goes to every agent the message is for.
 type Deliverer interface {
-	Deliver(agentID string, m Message)
+	Deliver(agentID string, m Encoded)
 }
 
 // Requests is what the Hub needs from the Dispatcher: what browsers ask for,
@@ -61,24 +59,6 @@ type Requests interface {
 	Select(agent Agent, callID, customerID string) error
 	// Note stores a note; the agent gets TypeNoteSaved with ref.
 	Note(ctx context.Context, agent Agent, callID, text, ref string) error
-}
-
-// RequestError is a refused browser request. Code is stable for the page
-// (forbidden, unknown_call, not_ready, bad_request, unavailable), Message is
-// fit for the agent.
-type RequestError struct {
-	Code    string
-	Message string
-}
-
-func (e *RequestError) Error() string { return e.Code + ": " + e.Message }
-
-// codeUnknownCall is the RequestError code of a call this dispatcher does
-// not know; the Hub then asks the other daemons (RequestForwarder).
-const codeUnknownCall = "unknown_call"
-
-func requestError(code, format string, args ...any) error {
-	return &RequestError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // DispatcherConfig configures NewDispatcher.
@@ -105,13 +85,16 @@ type DispatcherConfig struct {
 	Registerer      prometheus.Registerer
 }
 
-// Dispatcher follows every call and decides which agent sees which card.
-// It implements screenpop.CallSink and Requests.
+// Dispatcher follows every call and gets each agent the cards of the calls
+// ringing at their phone. It is the shell around popstate.Machine, which
+// decides who gets what: the Dispatcher queues call events, feeds them to
+// the machine in order, delivers the messages it returns (each encoded
+// once) and carries out its effects: card builds under each call's own
+// context, and the history. It implements screenpop.CallSink and Requests.
 type Dispatcher struct {
 	cfg     DispatcherConfig
 	logger  *slog.Logger
 	metrics *dispatcherMetrics
-	names   func(string) string
 	now     func() time.Time
 
 	// The queue is separate from mu so that HandleCall never waits for
@@ -121,59 +104,26 @@ type Dispatcher struct {
 	shed   shedLog
 
 	mu      sync.Mutex
+	state   *popstate.Machine
 	runCtx  context.Context
 	stopped bool
-	calls   map[string]*callState
-	recent  map[string]*endedCall // ended calls agents may still write notes about
-	order   []*endedCall          // recent, oldest first
-	wg      sync.WaitGroup        // builds and records in flight
+	// calls are the contexts of the calls with a card built: every build
+	// for a call (first card, pick, refresh) runs under its context, which
+	// is cancelled with a cause when the call ends or is dropped, so that
+	// nothing keeps asking the company's systems about a call that is over.
+	calls map[string]callContext
+	wg    sync.WaitGroup // builds and records in flight
+}
+
+type callContext struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
 var (
 	_ screenpop.CallSink = (*Dispatcher)(nil)
 	_ Requests           = (*Dispatcher)(nil)
 )
-
-// maxRecent bounds the ended calls kept for late notes.
-const maxRecent = 10000
-
-// callState is what the dispatcher knows of one live call.
-type callState struct {
-	event      screenpop.CallEvent  // the first event, what cards are built from
-	ringing    map[string]time.Time // agent -> At of the event that rang them
-	holders    map[string]bool      // agents showing the pop now
-	had        map[string]bool      // agents that ever held it (may write notes)
-	answeredBy string               // who has the call now ("" while it rings, or after a blind transfer)
-	answeredAt time.Time
-	lastAgent  string // who had it last: answeredBy, or the agent who transferred it away
-	// transfer is why the call rings now, when a colleague transfers it
-	// (shown on the ringing pops).
-	transfer *screenpop.Transfer
-	// released is the agent who let go by a blind transfer and was told
-	// "transferred" before the target's phone rang: told again, with the
-	// target's name, when it does.
-	released  string
-	card      *screenpop.Card
-	building  bool
-	ended     bool
-	endEvent  screenpop.CallEvent
-	selecting bool      // a BuildFor is running
-	lastSeen  time.Time // dispatcher clock, for StaleAfter
-	refresh   refreshState
-	// ctx is the call's own: every build for it (first card, pick,
-	// refresh) runs under it, and it is cancelled with a cause when the
-	// call ends or is dropped, so nothing keeps asking the company's
-	// systems about a call that is over.
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-}
-
-type endedCall struct {
-	callID string
-	phone  string
-	had    map[string]bool
-	at     time.Time
-}
 
 // NewDispatcher checks cfg and returns a Dispatcher. Run must be running
 // for events to be processed; HandleCall queues them until then.
@@ -206,26 +156,25 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pop: dispatcher metrics: %w", err)
 	}
-	d := &Dispatcher{
+	names := cfg.AgentNames
+	if names == nil {
+		if n, ok := cfg.Deliverer.(interface{ AgentName(string) string }); ok {
+			names = n.AgentName
+		}
+	}
+	return &Dispatcher{
 		cfg:     cfg,
 		logger:  cfg.Logger,
 		metrics: m,
-		names:   cfg.AgentNames,
 		now:     time.Now,
 		events: queue.New(queue.Options[screenpop.CallEvent]{
 			MaxItems: cfg.MaxQueuedEvents,
 			Reserve:  endedReserve(cfg.MaxQueuedEvents),
 			Depth:    m.queued,
 		}),
-		calls:  map[string]*callState{},
-		recent: map[string]*endedCall{},
-	}
-	if d.names == nil {
-		if n, ok := cfg.Deliverer.(interface{ AgentName(string) string }); ok {
-			d.names = n.AgentName
-		}
-	}
-	return d, nil
+		state: popstate.New(popstate.Config{Names: names, StaleAfter: cfg.StaleAfter}),
+		calls: map[string]callContext{},
+	}, nil
 }
 
 // DefaultMaxQueuedEvents is DispatcherConfig.MaxQueuedEvents' default:
@@ -355,430 +304,124 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-func (d *Dispatcher) setActive() {
-	n := 0
-	for _, c := range d.calls {
-		if !c.ended {
-			n++
-		}
-	}
-	d.metrics.activeCalls.Set(float64(n))
-}
-
 // apply runs with d.mu held.
 func (d *Dispatcher) apply(ev screenpop.CallEvent) {
-	if ev.CallID == "" {
-		d.logger.Warn("call event without call ID ignored", "kind", ev.Kind, "source", ev.Source)
-		return
+	if d.logger.Enabled(context.Background(), slog.LevelDebug) {
+		d.logger.Debug("call event", "kind", ev.Kind, "call", ev.CallID, "caller", screenpop.MaskPhone(ev.Caller.Number), "source", ev.Source)
 	}
-	if _, over := d.recent[ev.CallID]; over {
-		// A repeat from a telephony source repairing its state after a
-		// reconnect: the call is over and must not come back to life.
-		d.logger.Debug("event for an ended call ignored", "kind", ev.Kind, "call", ev.CallID)
-		return
+	out := d.state.Apply(ev, d.now())
+	if out.Warning != "" {
+		d.logger.Warn(out.Warning, "kind", ev.Kind, "call", ev.CallID, "source", ev.Source)
 	}
-	switch ev.Kind {
-	case screenpop.EventRinging:
-		d.onRinging(ev)
-	case screenpop.EventAnswered:
-		d.onAnswered(ev)
-	case screenpop.EventTransferred:
-		d.onTransferred(ev)
-	case screenpop.EventEnded:
-		d.onEnded(ev)
-	default:
-		d.logger.Warn("unknown call event kind ignored", "kind", ev.Kind, "call", ev.CallID, "source", ev.Source)
-	}
+	d.execute(out)
 }
 
-func (d *Dispatcher) call(ev screenpop.CallEvent) *callState {
-	c := d.calls[ev.CallID]
-	if c == nil {
-		c = &callState{
-			event:   ev,
-			ringing: map[string]time.Time{},
-			holders: map[string]bool{},
-			had:     map[string]bool{},
-		}
-		c.ctx, c.cancel = context.WithCancelCause(cmp.Or(d.runCtx, context.Background()))
-		d.calls[ev.CallID] = c
-		d.logger.Debug("call", "call", ev.CallID, "caller", screenpop.MaskPhone(ev.Caller.Number), "source", ev.Source)
-	}
-	c.lastSeen = d.now()
-	return c
-}
+// sweep drops the calls gone quiet for StaleAfter; it runs with d.mu held.
+func (d *Dispatcher) sweep() { d.execute(d.state.Sweep(d.now())) }
 
-// onRinging applies the complete set of agents whose phones ring now. On a
-// call an agent has, only a transfer rings: a blind one (the agent let go:
-// their pop is withdrawn as transferred, naming the target once it rings)
-// or a consultation (the agent keeps the call; the colleague sees the card
-// while their phone rings and while they talk).
-func (d *Dispatcher) onRinging(ev screenpop.CallEvent) {
-	c := d.call(ev)
-	if c.ended {
-		return
+func (d *Dispatcher) setActive() { d.metrics.activeCalls.Set(float64(d.state.Active())) }
+
+// execute delivers what the machine decided and carries out its effects;
+// it runs with d.mu held.
+func (d *Dispatcher) execute(out popstate.Output) {
+	for _, dl := range out.Deliveries {
+		d.deliver(dl)
 	}
-	tr := ev.Transfer
-	released := ""
-	if c.answeredBy != "" {
-		if tr == nil {
-			// Late ringing of a call someone already has: the PBX reports the
-			// other phones' ringing after the answer. Nothing rings any more.
-			return
-		}
-		if !tr.Consult {
-			released = c.answeredBy
-			c.lastAgent, c.answeredBy, c.answeredAt = released, "", time.Time{}
-			if !c.holders[released] {
-				released = "" // their pop is gone already
+	for _, took := range out.Latencies {
+		d.metrics.latency.Observe(took.Seconds())
+	}
+	d.metrics.refreshedCards.Add(float64(out.Refreshed))
+	for _, e := range out.Effects {
+		switch e := e.(type) {
+		case popstate.Build:
+			d.build(e)
+		case popstate.Cancel:
+			if c, ok := d.calls[e.CallID]; ok {
+				c.cancel(e.Cause)
+				delete(d.calls, e.CallID)
 			}
-		}
-	}
-	c.transfer = tr
-	now := map[string]bool{}
-	for _, a := range ev.Agents {
-		if a != "" && a != c.answeredBy {
-			now[a] = true
-		}
-	}
-	reason := ReasonNotRinging
-	switch {
-	case ev.RangOut:
-		reason = ReasonRangOut
-	case tr != nil && tr.Consult:
-		reason = ReasonTransferCancelled
-	}
-	for _, a := range sortedKeys(c.ringing) {
-		if !now[a] {
-			delete(c.ringing, a)
-			if c.holders[a] {
-				d.withdraw(c, a, reason, nil)
+			if e.Dropped {
+				d.logger.Warn("call dropped: no event for too long", "call", e.CallID, "after", d.cfg.StaleAfter.Seconds())
 			}
-		}
-	}
-	for a := range now {
-		if _, ok := c.ringing[a]; !ok {
-			c.ringing[a] = ev.At
-		}
-	}
-	if released == "" && len(now) > 0 && c.released != "" && !now[c.released] {
-		released = c.released // told "transferred" already; now to whom
-	}
-	if released != "" {
-		var to *AgentRef
-		if targets := sortedKeys(now); len(targets) > 0 {
-			to = d.ref(targets[0])
-			c.released = ""
-		} else {
-			c.released = released
-		}
-		d.withdraw(c, released, ReasonTransferred, to)
-	}
-	if len(c.ringing) == 0 {
-		return
-	}
-	if c.card == nil {
-		d.startBuild(c)
-		return
-	}
-	for _, a := range sortedKeys(c.ringing) {
-		if !c.holders[a] {
-			d.pop(c, a, StateRinging, c.ringing[a])
+		case popstate.Record:
+			d.record(e.Call)
 		}
 	}
 }
 
-func (d *Dispatcher) onAnswered(ev screenpop.CallEvent) {
-	c := d.call(ev)
-	if c.ended || (c.answeredBy != "" && c.answeredBy == ev.Agent) {
+// deliver encodes a message once, for all its agents.
+func (d *Dispatcher) deliver(dl popstate.Delivery) {
+	enc, err := Encode(dl.Msg)
+	if err != nil {
+		// Only a card holding a value JSON cannot encode (NaN from a
+		// source) gets here.
+		d.logger.Error("cannot encode message", "type", dl.Msg.Type, "call", dl.Msg.CallID, "agents", len(dl.To), "err", err)
 		return
 	}
-	d.takeOver(c, ev, ReasonAnsweredElsewhere, false)
+	for _, a := range dl.To {
+		d.cfg.Deliverer.Deliver(a, enc)
+	}
 }
 
-func (d *Dispatcher) onTransferred(ev screenpop.CallEvent) {
-	if ev.Agent == "" {
-		d.logger.Warn("transfer without target agent ignored", "call", ev.CallID, "source", ev.Source)
+// build runs a card build the machine asked for, under the call's context,
+// and hands the card back to the machine.
+func (d *Dispatcher) build(b popstate.Build) {
+	if d.stopped || d.runCtx == nil {
 		return
 	}
-	c := d.call(ev)
-	if c.ended || c.answeredBy == ev.Agent {
-		return
+	c, ok := d.calls[b.CallID]
+	if !ok {
+		c.ctx, c.cancel = context.WithCancelCause(d.runCtx)
+		d.calls[b.CallID] = c
 	}
-	d.takeOver(c, ev, ReasonTransferred, true)
-}
-
-// takeOver gives the call to ev.Agent, whether they answered it or it was
-// transferred to them: nobody rings any more, every other holder loses the
-// pop for reason, and the new holder gets the card.
-func (d *Dispatcher) takeOver(c *callState, ev screenpop.CallEvent, reason string, transferred bool) {
-	c.answeredBy, c.answeredAt, c.lastAgent = ev.Agent, ev.At, ev.Agent
-	c.transfer, c.released = nil, ""
-	clear(c.ringing)
-	by := d.ref(ev.Agent)
-	for _, h := range sortedKeys(c.holders) {
-		if h != ev.Agent {
-			d.withdraw(c, h, reason, by)
-		}
-	}
-	d.handOver(c, transferred)
-}
-
-// handOver gives the card to the agent who has the call now, or builds it.
-func (d *Dispatcher) handOver(c *callState, transferred bool) {
-	if c.card == nil {
-		d.startBuild(c)
-		return
-	}
-	a := c.answeredBy
-	if a == "" {
-		return
-	}
-	if !c.holders[a] {
-		d.pop(c, a, StateAnswered, c.answeredAt)
-	}
-	d.send(a, Message{Type: TypeAnswered, CallID: c.event.CallID, Data: AnsweredData{Agent: *d.ref(a), Transferred: transferred}})
-}
-
-func (d *Dispatcher) onEnded(ev screenpop.CallEvent) {
-	c := d.calls[ev.CallID]
-	if c == nil || c.ended {
-		// Never rung here (no card, nothing to record), or a duplicate.
-		return
-	}
-	c.lastSeen = d.now()
-	c.ended, c.endEvent = true, ev
-	// A card still being built is not needed by anyone now; the history
-	// takes what it has.
-	c.cancel(fmt.Errorf("call %s ended (%s)", ev.CallID, ev.Outcome))
-	agent := ev.Agent
-	if agent == "" {
-		agent = c.answeredBy
-	}
-	data := EndedData{Outcome: ev.Outcome, Agent: d.ref(agent)}
-	for _, h := range sortedKeys(c.holders) {
-		d.send(h, Message{Type: TypeEnded, CallID: ev.CallID, Data: data})
-	}
-	clear(c.holders)
-	clear(c.ringing)
-	if !c.building {
-		d.finish(c)
-	}
-	// else: the card is still being built; cardReady records the call.
-}
-
-// finish forgets a call that ended and records it in the history.
-func (d *Dispatcher) finish(c *callState) {
-	id := c.event.CallID
-	c.cancel(fmt.Errorf("call %s ended", id))
-	if d.calls[id] == c {
-		delete(d.calls, id)
-	}
-	var phone string
-	if c.card != nil && !c.card.Caller.Withheld {
-		phone = c.card.Phone
-	}
-	d.remember(&endedCall{callID: id, phone: phone, had: c.had, at: d.now()})
-	if phone == "" || c.card == nil || d.cfg.Recorder == nil {
-		return
-	}
-	end := c.endEvent
-	past := screenpop.PastCall{
-		CallID:  id,
-		Phone:   phone,
-		At:      c.event.At,
-		Agent:   end.Agent,
-		Outcome: end.Outcome,
-	}
-	if past.Agent == "" {
-		past.Agent = c.lastAgent
-	}
-	if past.Outcome == "" {
-		past.Outcome = screenpop.OutcomeNoAnswer
-		if c.answeredBy != "" {
-			past.Outcome = screenpop.OutcomeAnswered
-		}
-	}
-	if !c.event.At.IsZero() && end.At.After(c.event.At) {
-		past.Duration = end.At.Sub(c.event.At)
-	}
-	// The history write must survive the daemon shutting down right after
-	// the call: it gets its own timeout, not the run context's cancellation.
-	ctx := context.WithoutCancel(d.runCtx)
+	ctx := c.ctx
 	d.wg.Go(func() {
-		ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.RecordTimeout, fmt.Errorf("record call %s: no answer in %s", id, d.cfg.RecordTimeout))
-		defer cancel()
-		if err := d.cfg.Recorder.Record(ctx, past); err != nil {
-			d.logger.Error("cannot record call in history", "call", id, "phone", screenpop.MaskPhone(phone), "err", err)
-		}
-	})
-}
-
-func (d *Dispatcher) remember(e *endedCall) {
-	if old := d.recent[e.callID]; old != nil {
-		d.order = slices.DeleteFunc(d.order, func(x *endedCall) bool { return x == old })
-	}
-	d.recent[e.callID] = e
-	d.order = append(d.order, e)
-	for len(d.order) > maxRecent {
-		delete(d.recent, d.order[0].callID)
-		d.order = d.order[1:]
-	}
-}
-
-func (d *Dispatcher) startBuild(c *callState) {
-	if c.building || c.card != nil || d.stopped {
-		return
-	}
-	c.building = true
-	ev, ctx := c.event, c.ctx
-	d.wg.Go(func() {
-		card := d.build(ctx, ev, "")
+		card := d.buildCard(ctx, b)
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		d.cardReady(c, card)
+		d.execute(d.state.CardBuilt(b, card, d.now()))
 		d.setActive()
 	})
 }
 
-// build calls the builder under the call's context (the builder owns the
-// deadline). A panicking builder costs its card, not the daemon.
-func (d *Dispatcher) build(ctx context.Context, ev screenpop.CallEvent, customerID string) (card screenpop.Card) {
+// buildCard calls the builder (which owns the deadline). A panicking
+// builder costs its card, not the daemon.
+func (d *Dispatcher) buildCard(ctx context.Context, b popstate.Build) (card screenpop.Card) {
+	ev := b.Event
 	defer func() {
 		if r := recover(); r != nil {
 			d.logger.Error("card builder panicked", "call", ev.CallID, "err", r)
 			card = screenpop.Card{CallID: ev.CallID, Caller: ev.Caller, Resolution: screenpop.ResolvedFailed, BuiltAt: d.now()}
 		}
 	}()
-	if customerID != "" {
-		return d.cfg.Builder.BuildFor(ctx, ev, customerID)
+	if b.CustomerID != "" {
+		return d.cfg.Builder.BuildFor(ctx, ev, b.CustomerID)
 	}
 	return d.cfg.Builder.Build(ctx, ev)
 }
 
-// cardReady runs with d.mu held when the first card of c is built.
-func (d *Dispatcher) cardReady(c *callState, card screenpop.Card) {
-	c.building = false
-	if card.CallID == "" {
-		card.CallID = c.event.CallID
-	}
-	c.card = &card
-	if d.calls[c.event.CallID] != c {
-		return // dropped as stale while building
-	}
-	if c.ended {
-		// Answered and hung up, or abandoned, while the card was built:
-		// nobody needs it now, but the history does.
-		d.finish(c)
+// record writes an ended call to the history. The write must survive the
+// daemon shutting down right after the call: it gets its own timeout, not
+// the run context's cancellation.
+func (d *Dispatcher) record(past screenpop.PastCall) {
+	if d.cfg.Recorder == nil {
 		return
 	}
-	d.refreshIfAsked(c) // fresher data came while this card was built
-	if c.answeredBy != "" {
-		d.handOver(c, false)
-	}
-	// Phones ringing: before an answer, or a colleague consulted about it.
-	for _, a := range sortedKeys(c.ringing) {
-		if !c.holders[a] {
-			d.pop(c, a, StateRinging, c.ringing[a])
+	ctx := context.WithoutCancel(d.runCtx)
+	d.wg.Go(func() {
+		ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.RecordTimeout, fmt.Errorf("record call %s: no answer in %s", past.CallID, d.cfg.RecordTimeout))
+		defer cancel()
+		if err := d.cfg.Recorder.Record(ctx, past); err != nil {
+			d.logger.Error("cannot record call in history", "call", past.CallID, "phone", screenpop.MaskPhone(past.Phone), "err", err)
 		}
-	}
-}
-
-// pop sends the card to agent and measures how long it took from the event
-// that made the agent need it.
-func (d *Dispatcher) pop(c *callState, agent, state string, since time.Time) {
-	data := PopData{State: state, Card: *c.card}
-	if state == StateAnswered {
-		data.AnsweredBy = d.ref(c.answeredBy)
-	} else {
-		data.Transfer = d.transferInfo(c)
-	}
-	d.send(agent, Message{Type: TypePop, CallID: c.event.CallID, Data: data})
-	c.holders[agent], c.had[agent] = true, true
-	if !since.IsZero() {
-		if took := d.now().Sub(since); took >= 0 {
-			d.metrics.latency.Observe(took.Seconds())
-		}
-	}
-}
-
-// transferInfo is what a ringing pop says of the transfer it rings for.
-func (d *Dispatcher) transferInfo(c *callState) *TransferInfo {
-	if c.transfer == nil || c.transfer.From == "" {
-		return nil
-	}
-	return &TransferInfo{From: *d.ref(c.transfer.From), Consult: c.transfer.Consult}
-}
-
-func (d *Dispatcher) withdraw(c *callState, agent, reason string, by *AgentRef) {
-	delete(c.holders, agent)
-	d.send(agent, Message{Type: TypeWithdrawn, CallID: c.event.CallID, Data: WithdrawnData{Reason: reason, By: by}})
-}
-
-func (d *Dispatcher) send(agent string, m Message) {
-	if m.At.IsZero() {
-		m.At = d.now()
-	}
-	d.cfg.Deliverer.Deliver(agent, m)
-}
-
-func (d *Dispatcher) ref(agent string) *AgentRef {
-	if agent == "" {
-		return nil
-	}
-	r := &AgentRef{ID: agent}
-	if d.names != nil {
-		r.Name = d.names(agent)
-	}
-	return r
-}
-
-// sweep drops calls nothing happened to for StaleAfter: their "ended" was
-// lost, and their pops would otherwise stay on screen forever.
-func (d *Dispatcher) sweep() {
-	now := d.now()
-	for id, c := range d.calls {
-		if now.Sub(c.lastSeen) < d.cfg.StaleAfter {
-			continue
-		}
-		for _, h := range sortedKeys(c.holders) {
-			d.withdraw(c, h, ReasonExpired, nil)
-		}
-		c.cancel(fmt.Errorf("call %s dropped: no event for %s", id, d.cfg.StaleAfter))
-		delete(d.calls, id)
-		d.logger.Warn("call dropped: no event for too long", "call", id, "after", d.cfg.StaleAfter.Seconds())
-	}
-	for len(d.order) > 0 && now.Sub(d.order[0].at) >= d.cfg.StaleAfter {
-		delete(d.recent, d.order[0].callID)
-		d.order = d.order[1:]
-	}
+	})
 }
 
 // Snapshot implements Requests.
 func (d *Dispatcher) Snapshot(agentID string, attach func(pops []PopView)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	pops := []PopView{}
-	for _, c := range d.calls {
-		if !c.holders[agentID] || c.card == nil {
-			continue
-		}
-		v := PopView{CallID: c.event.CallID, State: StateRinging, Card: *c.card}
-		if c.answeredBy == agentID {
-			v.State, v.AnsweredBy = StateAnswered, d.ref(c.answeredBy)
-		} else {
-			v.Transfer = d.transferInfo(c)
-		}
-		pops = append(pops, v)
-	}
-	// Oldest call first, as the page stacks them.
-	slices.SortFunc(pops, func(a, b PopView) int {
-		if c := d.calls[a.CallID].event.At.Compare(d.calls[b.CallID].event.At); c != 0 {
-			return c
-		}
-		return strings.Compare(a.CallID, b.CallID)
-	})
-	attach(pops)
+	attach(d.state.Snapshot(agentID))
 }
 
 // Select implements Requests: only an agent holding the call's pop may pick,
@@ -786,108 +429,59 @@ func (d *Dispatcher) Snapshot(agentID string, attach func(pops []PopView)) {
 func (d *Dispatcher) Select(agent Agent, callID, customerID string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := d.calls[callID]
-	if c == nil || c.ended {
-		return requestError(codeUnknownCall, "this call is over")
+	out, err := d.state.Select(AgentRef{ID: agent.ID, Name: agent.Name}, callID, customerID, d.now())
+	if err != nil {
+		return err
 	}
-	if !c.holders[agent.ID] {
-		return requestError("forbidden", "this call is not shown to you")
+	if d.stopped {
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "the server is shutting down"}
 	}
-	if c.card == nil {
-		return requestError("not_ready", "the card is still being built")
-	}
-	if !slices.ContainsFunc(c.card.Candidates, func(k screenpop.Customer) bool { return k.ID == customerID }) {
-		return requestError("bad_request", "that customer is not one of the candidates for this number")
-	}
-	if d.stopped || d.runCtx == nil {
-		return requestError("unavailable", "the server is shutting down")
-	}
-	if c.selecting {
-		// One pick at a time per call: each costs a round of queries to
-		// every company system.
-		return requestError("not_ready", "the previous choice is still loading")
-	}
-	c.selecting = true
-	ev, ctx := c.event, c.ctx
-	candidates := c.card.Candidates
 	d.logger.Debug("customer selected", "call", callID, "agent", agent.ID, "customer", customerID)
-	d.wg.Go(func() {
-		card := d.build(ctx, ev, customerID)
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		c.selecting = false
-		if d.calls[callID] != c || c.ended {
-			return // over: nobody holds the pop any more
-		}
-		if card.CallID == "" {
-			card.CallID = callID
-		}
-		if len(card.Candidates) == 0 {
-			// Keep the list so that an agent who picked the wrong person can
-			// pick again.
-			card.Candidates = candidates
-		}
-		c.card = &card
-		by := AgentRef{ID: agent.ID, Name: agent.Name}
-		for _, h := range sortedKeys(c.holders) {
-			d.send(h, Message{Type: TypeCard, CallID: callID, Data: CardData{Card: card, SelectedBy: by}})
-		}
-	})
+	d.execute(out)
 	return nil
 }
 
 // Note implements Requests: an agent may write about a call it holds or
 // held, during the call and for StaleAfter after it ended.
 func (d *Dispatcher) Note(ctx context.Context, agent Agent, callID, text, ref string) error {
-	text = strings.TrimSpace(text)
-	if text == "" {
-		return requestError("bad_request", "the note is empty")
-	}
-	if n := utf8.RuneCountInString(text); n > MaxNoteLength {
-		return requestError("bad_request", "the note is %d characters long; the limit is %d", n, MaxNoteLength)
-	}
 	d.mu.Lock()
-	var phone string
-	if c := d.calls[callID]; c != nil {
-		if !c.had[agent.ID] {
-			d.mu.Unlock()
-			return requestError("forbidden", "this call was not shown to you")
-		}
-		if c.card == nil {
-			d.mu.Unlock()
-			return requestError("not_ready", "the card is still being built")
-		}
-		if !c.card.Caller.Withheld {
-			phone = c.card.Phone
-		}
-	} else if e := d.recent[callID]; e != nil {
-		if !e.had[agent.ID] {
-			d.mu.Unlock()
-			return requestError("forbidden", "this call was not shown to you")
-		}
-		phone = e.phone
-	} else {
-		d.mu.Unlock()
-		return requestError(codeUnknownCall, "this call is not known (any more)")
-	}
+	phone, text, err := d.state.Note(agent.ID, callID, text)
 	d.mu.Unlock()
-	if phone == "" {
-		return requestError("bad_request", "notes are kept per phone number, and this caller has none")
+	if err != nil {
+		return err
 	}
 	if d.cfg.Recorder == nil {
-		return requestError("unavailable", "notes are not kept on this server")
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "notes are not kept on this server"}
 	}
 	note := screenpop.Note{Agent: agent.ID, At: d.now(), Text: text}
 	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.RecordTimeout, fmt.Errorf("save note for call %s: no answer in %s", callID, d.cfg.RecordTimeout))
 	defer cancel()
 	if err := d.cfg.Recorder.AddNote(ctx, phone, callID, note); err != nil {
 		d.logger.Error("cannot save note", "call", callID, "agent", agent.ID, "phone", screenpop.MaskPhone(phone), "err", err)
-		return requestError("unavailable", "the note could not be saved; please try again")
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "the note could not be saved; please try again"}
 	}
 	d.mu.Lock()
-	d.send(agent.ID, Message{Type: TypeNoteSaved, CallID: callID, Data: NoteSavedData{Note: note, Ref: ref}})
+	d.execute(d.state.NoteSaved(callID, note, ref, d.now()))
 	d.mu.Unlock()
 	return nil
+}
+
+// Refresh rebuilds the cards of the live calls of phone (E.164) or of
+// customerID, and sends every agent holding one a TypeCard message with the
+// new card (selected_by empty: nobody picked, the data changed). The
+// aggregator calls it (Options.OnRefresh) when a background refresh brought
+// newer data or a source system had a customer's cached data evicted.
+//
+// Refresh never waits for a card: the rebuild runs in its own goroutine,
+// one at a time per call. A card picked by an agent (BuildFor) is rebuilt
+// for the same customer.
+func (d *Dispatcher) Refresh(phone, customerID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped || d.runCtx == nil {
+		return
+	}
+	d.execute(d.state.Refresh(phone, customerID, d.now()))
 }
 
 // Knows reports whether callID is a call this dispatcher follows, or one
@@ -896,14 +490,5 @@ func (d *Dispatcher) Note(ctx context.Context, agent Agent, callID, text, ref st
 func (d *Dispatcher) Knows(callID string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.calls[callID] != nil || d.recent[callID] != nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return d.state.Knows(callID)
 }

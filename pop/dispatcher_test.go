@@ -301,7 +301,7 @@ func TestEventsAfterTheEndAreIgnored(t *testing.T) {
 	if n := len(e.rec.recorded()); n != 1 {
 		t.Errorf("recorded %d times", n)
 	}
-	if _, live := e.d.calls["c1"]; live {
+	if e.d.state.Follows("c1") {
 		t.Error("the ended call is followed again")
 	}
 }
@@ -596,7 +596,7 @@ func TestManyConcurrentCalls(t *testing.T) {
 			last = m.Seq
 		}
 	}
-	if live := len(e.d.calls); live != 0 {
+	if live := e.d.state.Calls(); live != 0 {
 		t.Errorf("%d calls still followed after all ended", live)
 	}
 	if v := metricValue(t, e.reg, "screenpop_pop_active_calls", nil); v != 0 {

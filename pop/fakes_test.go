@@ -123,18 +123,22 @@ func newFakeDeliverer() *fakeDeliverer {
 	return &fakeDeliverer{seq: map[string]uint64{}, msgs: map[string][]Message{}, changed: make(chan struct{})}
 }
 
-func (f *fakeDeliverer) Deliver(agent string, m Message) {
-	// Round-trip through JSON as the hub would, so that data is what a
-	// browser gets and nothing aliases the dispatcher's state.
+func (f *fakeDeliverer) Deliver(agent string, e Encoded) {
+	// Decode what a browser would get, so that nothing aliases the
+	// dispatcher's state.
+	var env struct {
+		Type   string          `json:"type"`
+		CallID string          `json:"call_id"`
+		At     time.Time       `json:"at"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(e.Unnumbered(), &env); err != nil {
+		panic(err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seq[agent]++
-	m.Seq = f.seq[agent]
-	b, err := json.Marshal(m.Data)
-	if err != nil {
-		panic(err)
-	}
-	m.Data = json.RawMessage(b)
+	m := Message{Type: env.Type, Seq: f.seq[agent], CallID: env.CallID, At: env.At, Data: env.Data}
 	f.msgs[agent] = append(f.msgs[agent], m)
 	close(f.changed)
 	f.changed = make(chan struct{})
@@ -192,6 +196,19 @@ func (f *fakeDeliverer) waitTypes(t *testing.T, agent, callID string, want ...st
 	if got := f.types(agent, callID); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("%s got %v for %s, want %v", agent, got, callID, want)
 	}
+}
+
+// encode is Encode for tests that deliver by hand.
+func encode(t testing.TB, m Message) Encoded {
+	t.Helper()
+	if m.At.IsZero() {
+		m.At = time.Now()
+	}
+	e, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func decode[T any](t *testing.T, m Message) T {

@@ -16,6 +16,9 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/screenpop/screenpop/pop/msglog"
+	"github.com/screenpop/screenpop/pop/popstate"
 )
 
 // HubConfig configures NewHub. Zero values take the defaults named.
@@ -32,6 +35,10 @@ type HubConfig struct {
 	// browser that reconnects; defaults 256 messages and 4 MiB.
 	ReplaySize  int
 	ReplayBytes int
+	// ReplayAge is how long they are kept: a browser away longer gets a
+	// snapshot, and an agent who got no message for ReplayAge is forgotten
+	// (messages, seq and name, when no page of theirs is open). Default 10m.
+	ReplayAge time.Duration
 	// ReadLimit is the largest message a browser may send; default 64 KiB.
 	ReadLimit int64
 	// WriteTimeout bounds one write to a browser; default 10s.
@@ -48,48 +55,46 @@ type HubConfig struct {
 	Registerer     prometheus.Registerer
 }
 
-// Hub holds the agents' WebSocket connections. It implements Deliverer:
-// it numbers each agent's messages, keeps the last ones for browsers that
-// reconnect, and fans them out to every tab of the agent.
+// Hub is the agents' WebSocket transport: it upgrades and authenticates
+// browsers, checks their origin, runs each connection's read and write
+// loops (pings, a bounded outbox) and routes their requests. It
+// implements Deliverer: it numbers each agent's messages in its message
+// log (msglog), which resumes browsers that reconnect, and fans them out
+// to every tab of the agent.
 type Hub struct {
 	cfg      HubConfig
 	logger   *slog.Logger
 	metrics  *hubMetrics
 	origins  map[string]bool
 	upgrader websocket.Upgrader
-	// base is the first seq of every agent in this process. It is the start
-	// time in microseconds, so that a seq a browser kept from before a
-	// restart is below anything this process assigns, never a seq of it.
-	base uint64
-	reqs atomic.Pointer[requestsBox]
+	reqs     atomic.Pointer[requestsBox]
 	// shared, when set, numbers messages and resumes browsers across
 	// daemons (see SharedStream).
 	shared atomic.Pointer[sharedBox]
 
-	mu     sync.Mutex
-	agents map[string]*agentBox
-	closed bool
-	nextID uint64
-	wg     sync.WaitGroup
+	mu sync.Mutex
+	// now is the log's clock and pingTicker makes a connection's ping
+	// ticker; tests replace them (under mu).
+	now        func() time.Time
+	pingTicker func(time.Duration) (<-chan time.Time, func())
+	agents     map[string]*agentBox // agents with a page open, or in the log
+	log        *msglog.Log[Encoded]
+	expiry     *time.Timer // forgets idle agents; set while armed
+	closed     bool
+	nextID     uint64
+	wg         sync.WaitGroup
 }
 
 var _ Deliverer = (*Hub)(nil)
 
 type requestsBox struct{ Requests }
 
-// agentBox is one agent's message sequence, replay ring and connections.
+// agentBox is one agent's connections, and the name its latest token gave.
+// It goes once the agent has no page open and the log forgot them.
 type agentBox struct {
-	id        string
-	name      string // from the latest token
-	seq       uint64
-	ring      []ringEntry // oldest first
-	ringBytes int
-	conns     map[*conn]struct{}
-}
-
-type ringEntry struct {
-	seq  uint64
-	data []byte
+	id    string
+	name  string
+	conns map[*conn]struct{}
 }
 
 // conn is one browser tab.
@@ -97,8 +102,8 @@ type conn struct {
 	id      uint64
 	agent   Agent
 	ws      *websocket.Conn
-	out     chan []byte
-	initial [][]byte // written before out: the replay or the snapshot
+	out     chan Encoded
+	initial []Encoded // written before out: the replay or the snapshot
 	// after is the last seq initial covers when it came from a
 	// SharedStream: DeliverNumbered skips what the connection already has.
 	after   uint64
@@ -119,8 +124,6 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		}
 	}
 	def(&cfg.OutboxSize, 64)
-	def(&cfg.ReplaySize, 256)
-	def(&cfg.ReplayBytes, 4<<20)
 	if cfg.ReadLimit <= 0 {
 		cfg.ReadLimit = 64 << 10
 	}
@@ -133,6 +136,7 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 	defDur(&cfg.PingInterval, 25*time.Second)
 	defDur(&cfg.PongTimeout, 60*time.Second)
 	defDur(&cfg.RequestTimeout, 5*time.Second)
+	defDur(&cfg.ReplayAge, 10*time.Minute)
 	if cfg.PingInterval >= cfg.PongTimeout {
 		return nil, fmt.Errorf("pop: hub: ping interval %s must be shorter than pong timeout %s", cfg.PingInterval, cfg.PongTimeout)
 	}
@@ -151,13 +155,30 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pop: hub metrics: %w", err)
 	}
+	log, err := msglog.New[Encoded](msglog.Options{
+		MaxMessages: max(cfg.ReplaySize, 0),
+		MaxBytes:    max(cfg.ReplayBytes, 0),
+		MaxAge:      cfg.ReplayAge,
+		// The first seq of every agent in this process is its start time
+		// in microseconds, so that a seq a browser kept from before a
+		// restart is below anything this process assigns, never a seq of it.
+		Base: uint64(time.Now().UnixMicro()),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pop: hub: %w", err)
+	}
 	h := &Hub{
 		cfg:     cfg,
 		logger:  cfg.Logger,
 		metrics: m,
 		origins: origins,
-		base:    uint64(time.Now().UnixMicro()),
-		agents:  map[string]*agentBox{},
+		now:     time.Now,
+		pingTicker: func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		},
+		agents: map[string]*agentBox{},
+		log:    log,
 	}
 	h.upgrader = websocket.Upgrader{
 		Subprotocols:     []string{Subprotocol},
@@ -194,53 +215,60 @@ func (h *Hub) AgentName(agentID string) string {
 func (h *Hub) box(agentID string) *agentBox {
 	b := h.agents[agentID]
 	if b == nil {
-		b = &agentBox{id: agentID, seq: h.base, conns: map[*conn]struct{}{}}
+		b = &agentBox{id: agentID, conns: map[*conn]struct{}{}}
 		h.agents[agentID] = b
 	}
 	return b
 }
 
 // Deliver implements Deliverer. It never blocks: a browser whose outbox is
-// full is disconnected and resumes from the replay ring when it returns.
-func (h *Hub) Deliver(agentID string, m Message) {
-	if m.At.IsZero() {
-		m.At = time.Now()
-	}
+// full is disconnected and resumes from the log when it returns.
+func (h *Hub) Deliver(agentID string, m Encoded) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	b := h.box(agentID)
-	m.Seq = b.seq + 1
-	data, err := json.Marshal(m)
-	if err != nil {
-		// Only a card holding a value JSON cannot encode (NaN from a
-		// source) gets here. The seq is not used, so the ring stays
-		// without holes.
-		h.logger.Error("cannot encode message", "type", m.Type, "call", m.CallID, "agent", agentID, "err", err)
-		return
-	}
+	m.Seq = h.log.Last(agentID) + 1
+	h.log.Add(agentID, m.Seq, m, h.now())
 	h.metrics.messages.WithLabelValues(m.Type).Inc()
-	h.record(b, m.Seq, data)
-	for c := range b.conns {
-		h.enqueue(b, c, data)
+	h.logChanged()
+	if b := h.agents[agentID]; b != nil {
+		for c := range b.conns {
+			h.enqueue(b, c, m)
+		}
 	}
 }
 
-// record keeps a message in the agent's replay ring; it runs with h.mu held.
-func (h *Hub) record(b *agentBox, seq uint64, data []byte) {
-	b.seq = max(b.seq, seq)
-	b.ring = append(b.ring, ringEntry{seq: seq, data: data})
-	b.ringBytes += len(data)
-	for len(b.ring) > h.cfg.ReplaySize || (len(b.ring) > 1 && b.ringBytes > h.cfg.ReplayBytes) {
-		b.ringBytes -= len(b.ring[0].data)
-		b.ring[0] = ringEntry{}
-		b.ring = b.ring[1:]
+// logChanged updates the log's gauges and makes sure the agents it holds
+// are forgotten in time; it runs with h.mu held.
+func (h *Hub) logChanged() {
+	h.metrics.logAgents.Set(float64(h.log.Agents()))
+	h.metrics.logBytes.Set(float64(h.log.Bytes()))
+	if h.expiry != nil || h.closed {
+		return
 	}
+	if next, ok := h.log.NextExpiry(); ok {
+		h.expiry = time.AfterFunc(next.Sub(h.now()), h.expire)
+	}
+}
+
+// expire forgets the agents who got no message for ReplayAge: their
+// messages (cards: personal data) and, when no page of theirs is open,
+// everything else.
+func (h *Hub) expire() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expiry = nil
+	for _, id := range h.log.Expire(h.now()) {
+		if b := h.agents[id]; b != nil && len(b.conns) == 0 {
+			delete(h.agents, id)
+		}
+	}
+	h.logChanged()
 }
 
 // enqueue runs with h.mu held.
-func (h *Hub) enqueue(b *agentBox, c *conn, data []byte) {
+func (h *Hub) enqueue(b *agentBox, c *conn, m Encoded) {
 	select {
-	case c.out <- data:
+	case c.out <- m:
 	default:
 		h.logger.Warn("agent page too slow, disconnected", "agent", c.agent.ID, "conn", c.id)
 		h.metrics.dropped.WithLabelValues(dropSlow).Inc()
@@ -258,6 +286,9 @@ func (h *Hub) detach(b *agentBox, c *conn, code int, text string) {
 	h.metrics.connections.Dec()
 	if len(b.conns) == 0 {
 		h.metrics.connectedAgents.Dec()
+		if !h.log.Holds(b.id) {
+			delete(h.agents, b.id)
+		}
 	}
 	c.once.Do(func() {
 		c.code, c.text = code, text
@@ -274,43 +305,15 @@ func (h *Hub) attach(b *agentBox, c *conn) {
 	h.metrics.connections.Inc()
 }
 
-// replay returns the messages after since, or false when the ring cannot
-// fill the gap (it overflowed, or since is from another process). Seqs
-// numbered by a SharedStream are increasing but not consecutive, so since
-// is looked up rather than computed.
-func (b *agentBox) replay(since uint64) ([][]byte, bool) {
-	if since == b.seq {
-		return nil, true
-	}
-	if since > b.seq || len(b.ring) == 0 {
-		return nil, false
-	}
-	from := -1
-	if since+1 == b.ring[0].seq {
-		from = 0
-	} else {
-		for i, e := range b.ring {
-			if e.seq == since {
-				from = i + 1
-				break
-			}
-		}
-	}
-	if from < 0 {
-		return nil, false
-	}
-	out := make([][]byte, 0, len(b.ring)-from)
-	for _, e := range b.ring[from:] {
-		out = append(out, e.data)
-	}
-	return out, true
-}
-
 // Close disconnects every browser (they reconnect to the next daemon) and
 // refuses new ones. It returns once the connections' goroutines are done.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
+	if h.expiry != nil {
+		h.expiry.Stop()
+		h.expiry = nil
+	}
 	for _, b := range h.agents {
 		for c := range b.conns {
 			h.detach(b, c, websocket.CloseGoingAway, "server shutting down")
@@ -366,11 +369,12 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	h.nextID++
+	pingTicker := h.pingTicker
 	c := &conn{
 		id:      h.nextID,
 		agent:   agent,
 		ws:      ws,
-		out:     make(chan []byte, h.cfg.OutboxSize),
+		out:     make(chan Encoded, h.cfg.OutboxSize),
 		closing: make(chan struct{}),
 	}
 	h.mu.Unlock()
@@ -402,7 +406,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	writerStarted = true
 	go func() {
 		defer h.wg.Done()
-		h.writeLoop(c, log)
+		h.writeLoop(c, log, pingTicker)
 	}()
 	h.readLoop(c, log)
 	h.mu.Lock()
@@ -421,7 +425,7 @@ func parseSince(s string) (uint64, bool) {
 	return n, err == nil
 }
 
-// attachReplay registers c with the messages it missed, if the ring has
+// attachReplay registers c with the messages it missed, if the log has
 // them all.
 func (h *Hub) attachReplay(c *conn, since uint64, resume bool) bool {
 	if !resume {
@@ -432,11 +436,12 @@ func (h *Hub) attachReplay(c *conn, since uint64, resume bool) bool {
 	if h.closed {
 		return false
 	}
-	b := h.box(c.agent.ID)
-	missed, ok := b.replay(since)
+	missed, ok := h.log.Replay(c.agent.ID, since, h.now())
+	h.logChanged()
 	if !ok {
 		return false
 	}
+	b := h.box(c.agent.ID)
 	b.name = c.agent.Name
 	c.initial = missed
 	h.attach(b, c)
@@ -449,6 +454,14 @@ func (h *Hub) attachReplay(c *conn, since uint64, resume bool) bool {
 func (h *Hub) attachSnapshot(c *conn) bool {
 	attached := false
 	attach := func(pops []PopView) {
+		snap, err := Encode(Message{Type: TypeSnapshot, At: time.Now(), Data: SnapshotData{
+			Agent: AgentRef{ID: c.agent.ID, Name: c.agent.Name},
+			Pops:  pops,
+		}})
+		if err != nil {
+			h.logger.Error("cannot encode snapshot", "agent", c.agent.ID, "err", err)
+			return
+		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if h.closed {
@@ -456,17 +469,9 @@ func (h *Hub) attachSnapshot(c *conn) bool {
 		}
 		b := h.box(c.agent.ID)
 		b.name = c.agent.Name
-		m := Message{Type: TypeSnapshot, Seq: b.seq, At: time.Now(), Data: SnapshotData{
-			Agent: AgentRef{ID: c.agent.ID, Name: c.agent.Name},
-			Pops:  pops,
-		}}
-		data, err := json.Marshal(m)
-		if err != nil {
-			h.logger.Error("cannot encode snapshot", "agent", c.agent.ID, "err", err)
-			return
-		}
+		snap.Seq = h.log.Last(c.agent.ID)
 		h.metrics.messages.WithLabelValues(TypeSnapshot).Inc()
-		c.initial = [][]byte{data}
+		c.initial = []Encoded{snap}
 		h.attach(b, c)
 		attached = true
 	}
@@ -478,13 +483,16 @@ func (h *Hub) attachSnapshot(c *conn) bool {
 	return attached
 }
 
-func (h *Hub) writeLoop(c *conn, log *slog.Logger) {
+func (h *Hub) writeLoop(c *conn, log *slog.Logger, pingTicker func(time.Duration) (<-chan time.Time, func())) {
 	defer c.ws.Close() // also ends the read loop
-	ping := time.NewTicker(h.cfg.PingInterval)
-	defer ping.Stop()
-	write := func(data []byte) bool {
+	ping, stop := pingTicker(h.cfg.PingInterval)
+	defer stop()
+	var head []byte // this connection's seq prefix, reused
+	write := func(m Encoded) bool {
 		c.ws.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-		if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		var err error
+		head, err = writeMessage(c.ws, m, head)
+		if err != nil {
 			h.writeFailed(c, log, err)
 			return false
 		}
@@ -515,7 +523,7 @@ func (h *Hub) writeLoop(c *conn, log *slog.Logger) {
 			if !write(data) {
 				return
 			}
-		case <-ping.C:
+		case <-ping:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
 				h.writeFailed(c, log, err)
 				return
@@ -525,6 +533,30 @@ func (h *Hub) writeLoop(c *conn, log *slog.Logger) {
 			return
 		}
 	}
+}
+
+// writeMessage writes m as one WebSocket message: its seq, then the bytes
+// it was encoded in, shared with every other tab, without copying them
+// into one buffer per tab. head is scratch for the seq, returned for reuse.
+func writeMessage(ws *websocket.Conn, m Encoded, head []byte) ([]byte, error) {
+	w, err := ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return head, err
+	}
+	body := m.raw
+	if m.Seq != 0 {
+		head = m.appendHead(head[:0])
+		body = m.rest()
+		if _, err := w.Write(head); err != nil {
+			w.Close()
+			return head, err
+		}
+	}
+	if _, err := w.Write(body); err != nil {
+		w.Close()
+		return head, err
+	}
+	return head, w.Close()
 }
 
 func (h *Hub) goodbye(c *conn) {
@@ -575,14 +607,14 @@ func (h *Hub) readLoop(c *conn, log *slog.Logger) {
 func (h *Hub) handleRequest(c *conn, data []byte) {
 	var req Request
 	if err := json.Unmarshal(data, &req); err != nil {
-		h.reply(c, Request{}, &RequestError{Code: "bad_request", Message: "not a JSON request"})
+		h.reply(c, Request{}, &RequestError{Code: popstate.CodeBadRequest, Message: "not a JSON request"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
 	defer cancel()
 	err := h.handle(ctx, c.agent, req)
 	var re *RequestError
-	if errors.As(err, &re) && re.Code == codeUnknownCall {
+	if errors.As(err, &re) && re.Code == popstate.CodeUnknownCall {
 		// The call may be another daemon's: the one that saw it from the
 		// PBX. The identity forwarded is the one this Hub authenticated.
 		if f, ok := h.sharedStream().(RequestForwarder); ok {
@@ -598,7 +630,7 @@ func (h *Hub) handleRequest(c *conn, data []byte) {
 func (h *Hub) handle(ctx context.Context, agent Agent, req Request) error {
 	reqs := h.requests()
 	if reqs == nil {
-		return &RequestError{Code: "unavailable", Message: "the server is starting; try again"}
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "the server is starting; try again"}
 	}
 	switch req.Type {
 	case RequestSelect:
@@ -606,7 +638,7 @@ func (h *Hub) handle(ctx context.Context, agent Agent, req Request) error {
 	case RequestNote:
 		return reqs.Note(ctx, agent, req.CallID, req.Text, req.Ref)
 	}
-	return &RequestError{Code: "bad_request", Message: fmt.Sprintf("unknown request type %q", req.Type)}
+	return &RequestError{Code: popstate.CodeBadRequest, Message: fmt.Sprintf("unknown request type %q", req.Type)}
 }
 
 // reply sends an error to the one connection that made the request. It has
@@ -614,9 +646,9 @@ func (h *Hub) handle(ctx context.Context, agent Agent, req Request) error {
 func (h *Hub) reply(c *conn, req Request, err error) {
 	var re *RequestError
 	if !errors.As(err, &re) {
-		re = &RequestError{Code: "unavailable", Message: "the request failed"}
+		re = &RequestError{Code: popstate.CodeUnavailable, Message: "the request failed"}
 	}
-	data, merr := json.Marshal(Message{Type: TypeError, CallID: req.CallID, At: time.Now(), Data: ErrorData{
+	data, merr := Encode(Message{Type: TypeError, CallID: req.CallID, At: time.Now(), Data: ErrorData{
 		Code: re.Code, Message: re.Message, Request: req.Type, Ref: req.Ref,
 	}})
 	if merr != nil {

@@ -30,9 +30,13 @@ type hubEnv struct {
 	reg  *prometheus.Registry
 }
 
-func startHub(t *testing.T, tweak func(*HubConfig)) *hubEnv {
+func startHub(t testing.TB, tweak func(*HubConfig)) *hubEnv {
 	t.Helper()
-	e := &hubEnv{auth: newTestAuth(t), b: newFakeBuilder(), rec: newFakeRecorder(), reg: prometheus.NewRegistry()}
+	auth, err := NewTokenAuth(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &hubEnv{auth: auth, b: newFakeBuilder(), rec: newFakeRecorder(), reg: prometheus.NewRegistry()}
 	cfg := HubConfig{Auth: e.auth, Registerer: e.reg}
 	if tweak != nil {
 		tweak(&cfg)
@@ -64,7 +68,7 @@ func (e *hubEnv) wsURL(query string) string {
 	return "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ws" + query
 }
 
-func (e *hubEnv) token(t *testing.T, agent string) string {
+func (e *hubEnv) token(t testing.TB, agent string) string {
 	t.Helper()
 	tok, err := e.auth.Issue(agent, strings.ToUpper(agent[:1])+agent[1:], []string{"agent"}, time.Hour)
 	if err != nil {
@@ -74,7 +78,7 @@ func (e *hubEnv) token(t *testing.T, agent string) string {
 }
 
 // dial connects as a browser would: token in the subprotocol list.
-func (e *hubEnv) dial(t *testing.T, agent, query string) *websocket.Conn {
+func (e *hubEnv) dial(t testing.TB, agent, query string) *websocket.Conn {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{Subprotocol, BearerSubprotocolPrefix + e.token(t, agent)}}
 	c, resp, err := d.Dial(e.wsURL(query), nil)
@@ -96,7 +100,7 @@ type envelope struct {
 	Data   json.RawMessage `json:"data"`
 }
 
-func read(t *testing.T, c *websocket.Conn) envelope {
+func read(t testing.TB, c *websocket.Conn) envelope {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(patience))
 	var env envelope
@@ -106,7 +110,7 @@ func read(t *testing.T, c *websocket.Conn) envelope {
 	return env
 }
 
-func readType(t *testing.T, c *websocket.Conn, typ string) envelope {
+func readType(t testing.TB, c *websocket.Conn, typ string) envelope {
 	t.Helper()
 	env := read(t, c)
 	if env.Type != typ {
@@ -366,6 +370,68 @@ func TestReconnectAcrossAGapGetsASnapshot(t *testing.T) {
 	}
 }
 
+// TestIdleAgentIsForgotten: an agent who got no message for ReplayAge
+// leaves the hub altogether once no page of theirs is open; a page coming
+// back then resumes only if it saw everything, else gets a snapshot, and
+// numbers go on above what it saw.
+func TestIdleAgentIsForgotten(t *testing.T) {
+	e := startHub(t, func(c *HubConfig) { c.ReplayAge = time.Minute })
+	clock := time.Now()
+	e.hub.mu.Lock()
+	e.hub.now = func() time.Time { return clock }
+	e.hub.mu.Unlock()
+	c := e.dial(t, "alice", "")
+	first := readType(t, c, TypeSnapshot)
+	e.d.HandleCall(ringing("c1", time.Now(), "alice"))
+	pop := readType(t, c, TypePop)
+	if v := metricValue(t, e.reg, "screenpop_pop_log_agents", nil); v != 1 {
+		t.Errorf("log_agents = %v, want 1", v)
+	}
+	if v := metricValue(t, e.reg, "screenpop_pop_log_bytes", nil); v < 100 {
+		t.Errorf("log_bytes = %v, want the pop's size", v)
+	}
+	c.Close()
+	waitFor(t, "the page to be gone", func() bool { return metricValue(t, e.reg, "screenpop_pop_connections", nil) == 0 })
+	if e.hub.AgentName("alice") != "Alice" {
+		t.Error("alice's name was forgotten while the log holds her")
+	}
+
+	e.hub.mu.Lock()
+	clock = clock.Add(time.Minute)
+	e.hub.mu.Unlock()
+	e.hub.expire()
+	e.hub.mu.Lock()
+	agents := len(e.hub.agents)
+	e.hub.mu.Unlock()
+	if agents != 0 || e.hub.AgentName("alice") != "" {
+		t.Errorf("%d agents still held after ReplayAge without a message", agents)
+	}
+	for _, g := range []string{"screenpop_pop_log_agents", "screenpop_pop_log_bytes"} {
+		if v := metricValue(t, e.reg, g, nil); v != 0 {
+			t.Errorf("%s = %v after alice was forgotten", g, v)
+		}
+	}
+
+	// She saw everything up to the pop: nothing to replay.
+	c = e.dial(t, "alice", fmt.Sprintf("?since=%d", pop.Seq))
+	e.d.HandleCall(answered("c1", "alice", time.Now()))
+	if env := readType(t, c, TypeAnswered); env.Seq != pop.Seq+1 {
+		t.Errorf("answered seq %d, want %d", env.Seq, pop.Seq+1)
+	}
+	c.Close()
+	// A page that missed the pop, which the log forgot meanwhile: a
+	// snapshot.
+	e.hub.mu.Lock()
+	clock = clock.Add(time.Minute)
+	e.hub.mu.Unlock()
+	e.hub.expire()
+	c = e.dial(t, "alice", fmt.Sprintf("?since=%d", first.Seq))
+	snap := readType(t, c, TypeSnapshot)
+	if s := snapshotOf(t, snap); snap.Seq != pop.Seq+1 || len(s.Pops) != 1 || s.Pops[0].State != StateAnswered {
+		t.Errorf("snapshot seq %d (want %d): %s", snap.Seq, pop.Seq+1, snap.Data)
+	}
+}
+
 func TestSlowBrowserIsDisconnectedWithoutBlockingOthers(t *testing.T) {
 	e := startHub(t, func(c *HubConfig) { c.OutboxSize = 4 })
 	// The slow tab never reads: once the socket buffers are full (the
@@ -407,8 +473,9 @@ func TestSlowBrowserIsDisconnectedWithoutBlockingOthers(t *testing.T) {
 		for i := range n {
 			// Deliver is what the dispatcher calls with its state locked:
 			// it must return whatever the slow tab does.
-			e.hub.Deliver("alice", Message{Type: TypePop, CallID: fmt.Sprint("big", i), Data: big})
-			e.hub.Deliver("bob", Message{Type: TypePop, CallID: fmt.Sprint("big", i), Data: big})
+			m := encode(t, Message{Type: TypePop, CallID: fmt.Sprint("big", i), Data: big})
+			e.hub.Deliver("alice", m)
+			e.hub.Deliver("bob", m)
 			// Pace on the fast tabs so that only the slow one can fall behind.
 			for range 2 {
 				if msg := <-got; msg != "" {
@@ -508,35 +575,69 @@ func TestOversizedMessageClosesTheConnection(t *testing.T) {
 	}
 }
 
+// TestPingPong: the hub pings on its ticker (here the test's), a browser
+// answering stays, and one that went away without closing is dropped. No
+// wall-clock assertion: the ticks are the test's, the pongs are known to
+// be handled because the hub reads in order, and the silent connection
+// only has to go eventually.
 func TestPingPong(t *testing.T) {
-	e := startHub(t, func(c *HubConfig) {
-		c.PingInterval = 20 * time.Millisecond
-		c.PongTimeout = 100 * time.Millisecond
-	})
-	// A browser answers pings (gorilla's client does while reading): it
-	// stays connected through many pong timeouts.
+	ticks := make(chan time.Time)
+	e := startHub(t, nil)
+	e.hub.mu.Lock()
+	e.hub.pingTicker = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
+	e.hub.mu.Unlock()
 	alive := e.dial(t, "alice", "")
 	readType(t, alive, TypeSnapshot)
-	pings := make(chan struct{}, 100)
+	pings := make(chan struct{})
 	alive.SetPingHandler(func(data string) error {
+		err := alive.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(patience))
 		pings <- struct{}{}
-		return alive.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		return err
 	})
+	msgs := make(chan envelope)
 	go func() {
+		defer close(msgs)
 		for {
-			if _, _, err := alive.NextReader(); err != nil {
-				close(pings)
+			var env envelope
+			if err := alive.ReadJSON(&env); err != nil {
 				return
 			}
+			msgs <- env
 		}
 	}()
-	for range 20 {
-		if _, ok := <-pings; !ok {
-			t.Fatal("connection answering pings was closed")
+	for i := range 20 {
+		select {
+		case ticks <- time.Now():
+		case <-time.After(patience):
+			t.Fatalf("ping %d: the hub's writer took no tick", i)
+		}
+		select {
+		case <-pings:
+		case <-time.After(patience):
+			t.Fatalf("ping %d never reached the browser", i)
 		}
 	}
-	// A browser that went away without closing (no pongs) is dropped.
-	dead := e.dial(t, "bob", "")
+	// A request after the pongs: its answer means the hub read them all,
+	// and the connection is still there.
+	if err := alive.WriteMessage(websocket.TextMessage, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case env, ok := <-msgs:
+		if !ok || env.Type != TypeError {
+			t.Fatalf("after 20 pings answered: %+v, open %v; want the error reply", env, ok)
+		}
+	case <-time.After(patience):
+		t.Fatal("no reply after the pongs")
+	}
+
+	// A browser that went away without closing (no pongs) is dropped once
+	// nothing came for PongTimeout, however long the test takes to see it.
+	quiet := startHub(t, func(c *HubConfig) {
+		c.PingInterval = 10 * time.Millisecond
+		c.PongTimeout = 50 * time.Millisecond
+	})
+	dead := quiet.dial(t, "bob", "")
 	readType(t, dead, TypeSnapshot)
 	dead.SetPingHandler(func(string) error { return nil })
 	dead.SetReadDeadline(time.Now().Add(patience))

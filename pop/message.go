@@ -1,132 +1,71 @@
 package pop
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
-	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/pop/msglog"
+	"github.com/screenpop/screenpop/pop/popstate"
+)
+
+// What calls bring agents is decided in popstate, which owns that part of
+// the protocol; these names are the package's API.
+type (
+	Message       = popstate.Message
+	AgentRef      = popstate.AgentRef
+	PopData       = popstate.PopData
+	TransferInfo  = popstate.TransferInfo
+	AnsweredData  = popstate.AnsweredData
+	WithdrawnData = popstate.WithdrawnData
+	EndedData     = popstate.EndedData
+	CardData      = popstate.CardData
+	NoteSavedData = popstate.NoteSavedData
+	PopView       = popstate.PopView
+	// RequestError is a refused browser request. Code is stable for the
+	// page (forbidden, unknown_call, not_ready, bad_request, unavailable),
+	// Message is fit for the agent.
+	RequestError = popstate.RequestError
 )
 
 // Message types sent to the browser. README.md shows an example of each.
 const (
-	TypeSnapshot  = "snapshot"   // every call currently popped for the agent
-	TypePop       = "pop"        // show this card
-	TypeAnswered  = "answered"   // you have the call now
-	TypeWithdrawn = "withdrawn"  // this pop is not yours any more
-	TypeEnded     = "ended"      // the call is over
-	TypeCard      = "card"       // a new card for a call you hold (after select)
-	TypeNoteSaved = "note_saved" // your note is stored
-	TypeError     = "error"      // a request of this connection was refused
+	TypeSnapshot  = "snapshot" // every call currently popped for the agent
+	TypePop       = popstate.TypePop
+	TypeAnswered  = popstate.TypeAnswered
+	TypeWithdrawn = popstate.TypeWithdrawn
+	TypeEnded     = popstate.TypeEnded
+	TypeCard      = popstate.TypeCard
+	TypeNoteSaved = popstate.TypeNoteSaved
+	TypeError     = "error" // a request of this connection was refused
 )
+
+// Reasons a pop is withdrawn (WithdrawnData.Reason).
+const (
+	ReasonNotRinging        = popstate.ReasonNotRinging
+	ReasonAnsweredElsewhere = popstate.ReasonAnsweredElsewhere
+	ReasonTransferred       = popstate.ReasonTransferred
+	ReasonRangOut           = popstate.ReasonRangOut
+	ReasonTransferCancelled = popstate.ReasonTransferCancelled
+	ReasonExpired           = popstate.ReasonExpired
+)
+
+// Pop states, as PopData.State and PopView.State.
+const (
+	StateRinging  = popstate.StateRinging
+	StateAnswered = popstate.StateAnswered
+)
+
+// MaxNoteLength is the longest note an agent may write, in characters.
+const MaxNoteLength = popstate.MaxNoteLength
 
 // Request types sent by the browser.
 const (
 	RequestSelect = "select" // pick one of an ambiguous card's candidates
 	RequestNote   = "note"   // write a note about a call
 )
-
-// Reasons a pop is withdrawn.
-const (
-	ReasonNotRinging        = "not_ringing"        // the queue moved on
-	ReasonAnsweredElsewhere = "answered_elsewhere" // another agent picked up
-	ReasonTransferred       = "transferred"        // the call went to another agent
-	// ReasonRangOut: the phone stopped ringing unanswered (the dial or
-	// queue timeout, busy, declined); the call may go on elsewhere, e.g. to
-	// voicemail.
-	ReasonRangOut = "rang_out"
-	// ReasonTransferCancelled: the colleague consulting about an attended
-	// transfer was not handed the call; the agent kept it.
-	ReasonTransferCancelled = "transfer_cancelled"
-	// ReasonExpired: no event for the call for DispatcherConfig.StaleAfter;
-	// the PBX's "ended" was lost (a reconnect), and a pop must not stay on
-	// an agent's screen forever.
-	ReasonExpired = "expired"
-)
-
-// Pop states, as PopData.State and PopView.State.
-const (
-	StateRinging  = "ringing"
-	StateAnswered = "answered"
-)
-
-// MaxNoteLength is the longest note an agent may write, in characters.
-const MaxNoteLength = 2000
-
-// Message is the envelope of everything the server sends. Seq is assigned
-// by the Deliverer (per agent, increasing); replies to one connection
-// (TypeError) carry no seq because they are not replayed.
-type Message struct {
-	Type   string    `json:"type"`
-	Seq    uint64    `json:"seq,omitempty"`
-	CallID string    `json:"call_id,omitempty"`
-	At     time.Time `json:"at"`
-	Data   any       `json:"data,omitempty"`
-}
-
-// AgentRef names an agent in a message ("answered by Bob").
-type AgentRef struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-}
-
-// PopData is the data of a TypePop message.
-type PopData struct {
-	State      string         `json:"state"` // StateRinging or StateAnswered
-	Card       screenpop.Card `json:"card"`
-	AnsweredBy *AgentRef      `json:"answered_by,omitempty"`
-	// Transfer is set on a ringing pop when the call rings because a
-	// colleague transfers it to this agent.
-	Transfer *TransferInfo `json:"transfer,omitempty"`
-}
-
-// TransferInfo says who is transferring a call to the agent whose phone
-// rings: "transferred by Alice", or, Consult, "Alice is consulting you
-// about this caller" (Alice keeps the caller until the transfer completes).
-type TransferInfo struct {
-	From    AgentRef `json:"from"`
-	Consult bool     `json:"consult,omitempty"`
-}
-
-// AnsweredData is the data of a TypeAnswered message.
-type AnsweredData struct {
-	Agent AgentRef `json:"agent"`
-	// Transferred is true when the call came to the agent by a transfer.
-	Transferred bool `json:"transferred,omitempty"`
-}
-
-// WithdrawnData is the data of a TypeWithdrawn message.
-type WithdrawnData struct {
-	Reason string `json:"reason"`
-	// By is who answered or now has the call, when known.
-	By *AgentRef `json:"by,omitempty"`
-}
-
-// EndedData is the data of a TypeEnded message.
-type EndedData struct {
-	Outcome screenpop.Outcome `json:"outcome"`
-	// Agent is who had the call when it ended, when anyone did.
-	Agent *AgentRef `json:"agent,omitempty"`
-}
-
-// CardData is the data of a TypeCard message.
-type CardData struct {
-	Card       screenpop.Card `json:"card"`
-	SelectedBy AgentRef       `json:"selected_by"`
-}
-
-// NoteSavedData is the data of a TypeNoteSaved message.
-type NoteSavedData struct {
-	Note screenpop.Note `json:"note"`
-	Ref  string         `json:"ref,omitempty"`
-}
-
-// PopView is one call an agent currently holds, as a snapshot lists it.
-type PopView struct {
-	CallID     string         `json:"call_id"`
-	State      string         `json:"state"`
-	Card       screenpop.Card `json:"card"`
-	AnsweredBy *AgentRef      `json:"answered_by,omitempty"`
-	Transfer   *TransferInfo  `json:"transfer,omitempty"`
-}
 
 // SnapshotData is the data of a TypeSnapshot message.
 type SnapshotData struct {
@@ -152,3 +91,87 @@ type Request struct {
 	// knows which notes box a note_saved or error belongs to.
 	Ref string `json:"ref,omitempty"`
 }
+
+// Encoded is a Message in the form it travels in, marshalled once where
+// the message is made: every agent it goes to, each agent's log, each
+// tab's outbox and the Redis stream share the same bytes. The seq is the
+// only part that differs between agents, so it is not in those bytes but
+// written in front of them: {"seq":N, then the rest of the object.
+type Encoded struct {
+	Type   string
+	CallID string
+	At     time.Time
+	// Seq is the agent's number of the message, set by whoever delivers it;
+	// 0: none (a reply to one connection).
+	Seq uint64
+	raw []byte // the message as a JSON object without seq
+}
+
+var _ msglog.Sized = Encoded{}
+
+// Encode marshals m, without its seq.
+func Encode(m Message) (Encoded, error) {
+	m.Seq = 0
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return Encoded{}, err
+	}
+	return Encoded{Type: m.Type, CallID: m.CallID, At: m.At, raw: raw}, nil
+}
+
+// ParseEncoded takes back what Unnumbered gave: a message as a JSON object
+// without seq (from a Redis stream). The JSON is checked, so that nothing
+// a browser cannot parse reaches it.
+func ParseEncoded(raw []byte) (Encoded, error) {
+	var head struct {
+		Type   string    `json:"type"`
+		Seq    uint64    `json:"seq"`
+		CallID string    `json:"call_id"`
+		At     time.Time `json:"at"`
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return Encoded{}, errors.New("pop: a message must be a JSON object")
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return Encoded{}, fmt.Errorf("pop: message: %w", err)
+	}
+	if head.Type == "" || head.Seq != 0 {
+		return Encoded{}, errors.New("pop: a message needs a type and no seq of its own")
+	}
+	return Encoded{Type: head.Type, CallID: head.CallID, At: head.At, raw: raw}, nil
+}
+
+// Unnumbered is the message as JSON without its seq. The bytes are shared:
+// never modify them.
+func (e Encoded) Unnumbered() []byte { return e.raw }
+
+// Size is the length of the encoded message, seq left out.
+func (e Encoded) Size() int { return len(e.raw) }
+
+// AppendJSON appends the message as the browser gets it, seq included.
+func (e Encoded) AppendJSON(dst []byte) []byte {
+	if e.Seq == 0 {
+		return append(dst, e.raw...)
+	}
+	return append(e.appendHead(dst), e.rest()...)
+}
+
+// MarshalJSON is AppendJSON for encoding/json.
+func (e Encoded) MarshalJSON() ([]byte, error) {
+	if len(e.raw) == 0 {
+		return nil, errors.New("pop: an Encoded message is made by Encode")
+	}
+	return e.AppendJSON(nil), nil
+}
+
+// appendHead appends what comes before rest when the message is
+// numbered: the opening of the object and its seq. (An encoded message
+// always has fields after it: type and at are never left out.)
+func (e Encoded) appendHead(dst []byte) []byte {
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendUint(dst, e.Seq, 10)
+	return append(dst, ',')
+}
+
+// rest is the encoded object after its opening brace.
+func (e Encoded) rest() []byte { return e.raw[1:] }

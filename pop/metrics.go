@@ -87,6 +87,8 @@ type hubMetrics struct {
 	connectedAgents prometheus.Gauge
 	connections     prometheus.Gauge
 	dropped         *prometheus.CounterVec
+	logAgents       prometheus.Gauge
+	logBytes        prometheus.Gauge
 }
 
 func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
@@ -107,6 +109,14 @@ func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
 			Name: "screenpop_pop_dropped_connections_total",
 			Help: "Connections the server closed or refused, by reason (slow, write_error, auth, origin).",
 		}, []string{"reason"}),
+		logAgents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "screenpop_pop_log_agents",
+			Help: "Agents whose recent messages the hub keeps for pages that reconnect (forgotten after replay_age without a message).",
+		}),
+		logBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "screenpop_pop_log_bytes",
+			Help: "Size of the messages the hub keeps for pages that reconnect.",
+		}),
 	}
 	for _, t := range messageTypes {
 		m.messages.WithLabelValues(t)
@@ -114,5 +124,5 @@ func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
 	for _, r := range dropReasons {
 		m.dropped.WithLabelValues(r)
 	}
-	return m, promreg.RegisterUnique(reg, m.messages, m.connectedAgents, m.connections, m.dropped)
+	return m, promreg.RegisterUnique(reg, m.messages, m.connectedAgents, m.connections, m.dropped, m.logAgents, m.logBytes)
 }

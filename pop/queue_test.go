@@ -28,7 +28,7 @@ type stallDeliverer struct {
 
 func (s *stallDeliverer) free() { s.freed.Do(func() { close(s.release) }) }
 
-func (s *stallDeliverer) Deliver(agent string, m Message) {
+func (s *stallDeliverer) Deliver(agent string, m Encoded) {
 	if agent == s.agent {
 		s.once.Do(func() {
 			close(s.entered)

@@ -2,7 +2,6 @@ package pop
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 )
 
@@ -20,7 +19,7 @@ type SharedStream interface {
 	// messages above it. From Open on, the stream delivers the agent's new
 	// messages through Hub.DeliverNumbered until Close, even when Open
 	// itself failed (the stream catches up once it is back).
-	Open(ctx context.Context, agent Agent, since uint64, resume bool) (initial []Message, upTo uint64, err error)
+	Open(ctx context.Context, agent Agent, since uint64, resume bool) (initial []Encoded, upTo uint64, err error)
 	// Close is called once for every Open, when that browser's connection
 	// is over; the stream stops delivering the agent's messages here when
 	// its last connection is gone.
@@ -103,42 +102,26 @@ const sharedOpenTimeout = 2 * time.Second
 // Seq is the stream's, not the Hub's. Connections opened after the message
 // was covered by their initial messages skip it, so a browser sees each
 // message once. It never blocks.
-func (h *Hub) DeliverNumbered(agentID string, m Message) {
-	if m.At.IsZero() {
-		m.At = time.Now()
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		h.logger.Error("cannot encode message", "type", m.Type, "call", m.CallID, "agent", agentID, "err", err)
-		return
-	}
+func (h *Hub) DeliverNumbered(agentID string, m Encoded) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	b := h.box(agentID)
+	h.log.Add(agentID, m.Seq, m, h.now())
 	h.metrics.messages.WithLabelValues(m.Type).Inc()
-	h.record(b, m.Seq, data)
-	for c := range b.conns {
-		if m.Seq > c.after {
-			h.enqueue(b, c, data)
+	h.logChanged()
+	if b := h.agents[agentID]; b != nil {
+		for c := range b.conns {
+			if m.Seq > c.after {
+				h.enqueue(b, c, m)
+			}
 		}
 	}
 }
 
 // attachShared registers c with what the shared stream gave, plus what the
 // stream delivered between Open and now.
-func (h *Hub) attachShared(c *conn, initial []Message, upTo uint64) bool {
-	encoded := make([][]byte, 0, len(initial))
+func (h *Hub) attachShared(c *conn, initial []Encoded, upTo uint64) bool {
 	for _, m := range initial {
-		if m.At.IsZero() {
-			m.At = time.Now()
-		}
-		data, err := json.Marshal(m)
-		if err != nil {
-			h.logger.Error("cannot encode message", "type", m.Type, "agent", c.agent.ID, "err", err)
-			return false
-		}
 		h.metrics.messages.WithLabelValues(m.Type).Inc()
-		encoded = append(encoded, data)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -147,16 +130,16 @@ func (h *Hub) attachShared(c *conn, initial []Message, upTo uint64) bool {
 	}
 	b := h.box(c.agent.ID)
 	b.name = c.agent.Name
-	for _, e := range b.ring {
-		if e.seq > upTo {
-			encoded = append(encoded, e.data)
-			upTo = e.seq
-		}
+	now := h.now()
+	for _, m := range h.log.After(c.agent.ID, upTo, now) {
+		initial = append(initial, m)
+		upTo = m.Seq
 	}
-	c.initial, c.after = encoded, upTo
+	c.initial, c.after = initial, upTo
 	// A message the Hub numbers itself (Redis down) must still come after
 	// what this browser has.
-	b.seq = max(b.seq, upTo)
+	h.log.Raise(c.agent.ID, upTo, now)
+	h.logChanged()
 	h.attach(b, c)
 	return true
 }

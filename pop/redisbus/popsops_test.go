@@ -12,10 +12,11 @@ import (
 // the agent's pops hash, as the append script does in Redis.
 func applyOps(t *testing.T, h map[string]string, m pop.Message) {
 	t.Helper()
-	ops, err := popsOps(m)
+	e, err := pop.Encode(m)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ops := popsOps(e)
 	for i := 0; i+2 < len(ops); i += 3 {
 		op, f, v := ops[i].(string), ops[i+1].(string), ops[i+2].(string)
 		switch op {

@@ -21,18 +21,27 @@ type localHub struct {
 	calls []string // call ids, in delivery order
 }
 
-func (h *localHub) Deliver(_ string, m pop.Message) {
+func (h *localHub) Deliver(_ string, m pop.Encoded) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, m.CallID)
 }
 
-func (h *localHub) DeliverNumbered(agent string, m pop.Message) { h.Deliver(agent, m) }
+func (h *localHub) DeliverNumbered(agent string, m pop.Encoded) { h.Deliver(agent, m) }
 
 func (h *localHub) delivered() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.calls)
+}
+
+func withdrawn(t *testing.T, callID string) pop.Encoded {
+	t.Helper()
+	m, err := pop.Encode(pop.Message{Type: pop.TypeWithdrawn, CallID: callID, At: time.Now(), Data: pop.WithdrawnData{Reason: pop.ReasonNotRinging}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // queueMetric reads one sample of reg (labels: name=value pairs).
@@ -86,7 +95,7 @@ func TestFullQueueFallsBackToLocalHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"c1", "c2", "c3", "c4", "c5"} {
-		bus.Deliver("alice", pop.Message{Type: pop.TypeWithdrawn, CallID: id, Data: pop.WithdrawnData{Reason: pop.ReasonNotRinging}})
+		bus.Deliver("alice", withdrawn(t, id))
 	}
 	if got := hub.delivered(); !slices.Equal(got, []string{"c3", "c4", "c5"}) {
 		t.Fatalf("delivered at once %v, want the 3 the queue of 2 refused", got)
@@ -121,7 +130,7 @@ func TestFullQueueFallsBackToLocalHub(t *testing.T) {
 	}
 	waitDelivered(5)
 	// The bus goes on: the next message is queued again, not dropped.
-	bus.Deliver("alice", pop.Message{Type: pop.TypeWithdrawn, CallID: "c6", Data: pop.WithdrawnData{Reason: pop.ReasonNotRinging}})
+	bus.Deliver("alice", withdrawn(t, "c6"))
 	waitDelivered(6)
 	if got := hub.delivered(); !slices.Equal(got, []string{"c3", "c4", "c5", "c1", "c2", "c6"}) {
 		t.Errorf("the hub got %v", got)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/tidwall/gjson"
 
 	"github.com/screenpop/screenpop/pop"
 	"github.com/screenpop/screenpop/queue"
@@ -33,9 +34,9 @@ import (
 type LocalHub interface {
 	// Deliver numbers and sends a message itself: the path while Redis is
 	// down.
-	Deliver(agentID string, m pop.Message)
+	Deliver(agentID string, m pop.Encoded)
 	// DeliverNumbered sends a message read from Redis, numbered by it.
-	DeliverNumbered(agentID string, m pop.Message)
+	DeliverNumbered(agentID string, m pop.Encoded)
 }
 
 // Config configures New. Zero values take the defaults named.
@@ -119,7 +120,7 @@ var (
 
 type outgoing struct {
 	agent string
-	msg   pop.Message
+	msg   pop.Encoded
 }
 
 // watch is an agent with browsers on this daemon.
@@ -230,10 +231,7 @@ const DefaultMaxQueuedMessages = 100000
 // dropped: this daemon's browsers still get it, others' do not. That is a
 // stopgap; what a full queue should do belongs to the Redis delivery work
 // (README.md, Limits).
-func (b *Bus) Deliver(agentID string, m pop.Message) {
-	if m.At.IsZero() {
-		m.At = time.Now()
-	}
+func (b *Bus) Deliver(agentID string, m pop.Encoded) {
 	o := outgoing{agent: agentID, msg: m}
 	if b.queue.Push(o) {
 		return
@@ -291,29 +289,20 @@ func (b *Bus) local(o outgoing) {
 }
 
 // send appends one message to the agent's stream, or delivers it locally
-// when Redis is down or fails now.
+// when Redis is down or fails now. The stream gets the message as it was
+// encoded, without seq (Redis numbers it); the pops hash gets parts of
+// those same bytes.
 func (b *Bus) send(ctx context.Context, o outgoing) {
 	if !b.up.Load() {
 		b.local(o)
 		return
 	}
 	m := o.msg
-	m.Seq = 0
-	payload, err := json.Marshal(m)
-	if err != nil {
-		b.logger.Error("cannot encode message", "type", m.Type, "call", m.CallID, "agent", o.agent, "err", err)
-		return
-	}
-	ops, err := popsOps(m)
-	if err != nil {
-		b.logger.Error("cannot encode message", "type", m.Type, "call", m.CallID, "agent", o.agent, "err", err)
-		return
-	}
 	dedupKey, dedupTTL := b.cfg.KeyPrefix+"dedup:none", int64(0)
 	if k, ok := b.dedupKey(o.agent, m); ok {
 		dedupKey, dedupTTL = k, b.cfg.DedupTTL.Milliseconds()
 	}
-	args := append([]any{dedupTTL, b.cfg.StreamLength, b.cfg.StreamTTL.Milliseconds(), b.cfg.PopsTTL.Milliseconds(), payload}, ops...)
+	args := append([]any{dedupTTL, b.cfg.StreamLength, b.cfg.StreamTTL.Milliseconds(), b.cfg.PopsTTL.Milliseconds(), m.Unnumbered()}, popsOps(m)...)
 	octx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
 	defer cancel()
 	res, err := deliverScript.Run(octx, b.client,
@@ -338,7 +327,7 @@ var dedupTypes = map[string]bool{pop.TypePop: true, pop.TypeAnswered: true, pop.
 
 // dedupKey names the n-th message of its type for an agent and call: the
 // same on every daemon that applied the same call events.
-func (b *Bus) dedupKey(agent string, m pop.Message) (string, bool) {
+func (b *Bus) dedupKey(agent string, m pop.Encoded) (string, bool) {
 	if b.cfg.DisableDedup || m.CallID == "" || !dedupTypes[m.Type] {
 		return "", false
 	}
@@ -375,57 +364,43 @@ const (
 	fieldAt       = "t:"
 )
 
-// popsOps translates a message into its effect on the agent's current pops.
-func popsOps(m pop.Message) ([]any, error) {
+// popsOps translates a message into its effect on the agent's current
+// pops: (op, field, value) triples for the append script. The values are
+// cut from the message's JSON (its card, who answered, the transfer), not
+// encoded again.
+func popsOps(m pop.Encoded) []any {
 	id := m.CallID
-	enc := func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
+	part := func(path string) (string, bool) {
+		r := gjson.GetBytes(m.Unnumbered(), path)
+		return r.Raw, r.Exists() && r.Type != gjson.Null
 	}
-	switch d := m.Data.(type) {
-	case pop.PopData:
-		card, err := enc(d.Card)
-		if err != nil {
-			return nil, err
-		}
+	switch m.Type {
+	case pop.TypePop:
+		card, _ := part("data.card")
 		ops := []any{"set", fieldCard + id, card, "setnx", fieldAt + id, strconv.FormatInt(m.At.UnixNano(), 10)}
-		if d.Transfer != nil {
-			tr, err := enc(d.Transfer)
-			if err != nil {
-				return nil, err
-			}
+		if tr, ok := part("data.transfer"); ok {
 			ops = append(ops, "set", fieldTransfer+id, tr)
 		} else {
 			ops = append(ops, "del", fieldTransfer+id, "")
 		}
-		if d.AnsweredBy != nil {
-			by, err := enc(d.AnsweredBy)
-			if err != nil {
-				return nil, err
-			}
-			return append(ops, "set", fieldAnswered+id, by), nil
+		if by, ok := part("data.answered_by"); ok {
+			return append(ops, "set", fieldAnswered+id, by)
 		}
-		return append(ops, "del", fieldAnswered+id, ""), nil
-	case pop.CardData:
-		card, err := enc(d.Card)
-		if err != nil {
-			return nil, err
-		}
-		return []any{"set", fieldCard + id, card}, nil
-	case pop.AnsweredData:
-		by, err := enc(d.Agent)
-		if err != nil {
-			return nil, err
-		}
-		return []any{"set", fieldAnswered + id, by, "del", fieldTransfer + id, ""}, nil
-	case pop.WithdrawnData, pop.EndedData:
-		return []any{"del", fieldCard + id, "", "del", fieldAnswered + id, "", "del", fieldTransfer + id, "", "del", fieldAt + id, ""}, nil
+		return append(ops, "del", fieldAnswered+id, "")
+	case pop.TypeCard:
+		card, _ := part("data.card")
+		return []any{"set", fieldCard + id, card}
+	case pop.TypeAnswered:
+		by, _ := part("data.agent")
+		return []any{"set", fieldAnswered + id, by, "del", fieldTransfer + id, ""}
+	case pop.TypeWithdrawn, pop.TypeEnded:
+		return []any{"del", fieldCard + id, "", "del", fieldAnswered + id, "", "del", fieldTransfer + id, "", "del", fieldAt + id, ""}
 	}
-	return nil, nil
+	return nil
 }
 
 // Open implements pop.SharedStream.
-func (b *Bus) Open(ctx context.Context, agent pop.Agent, since uint64, resume bool) ([]pop.Message, uint64, error) {
+func (b *Bus) Open(ctx context.Context, agent pop.Agent, since uint64, resume bool) ([]pop.Encoded, uint64, error) {
 	arg := ""
 	if resume {
 		arg = strconv.FormatUint(since, 10)
@@ -452,7 +427,7 @@ func (b *Bus) Open(ctx context.Context, agent pop.Agent, since uint64, resume bo
 	}
 	items, _ := res[2].([]any)
 	if kind == "replay" {
-		msgs := make([]pop.Message, 0, len(items))
+		msgs := make([]pop.Encoded, 0, len(items))
 		for _, it := range items {
 			if m, ok := decodeEntry(it); ok {
 				msgs = append(msgs, m)
@@ -460,11 +435,15 @@ func (b *Bus) Open(ctx context.Context, agent pop.Agent, since uint64, resume bo
 		}
 		return msgs, last, nil
 	}
-	snap := pop.Message{Type: pop.TypeSnapshot, Seq: last, At: time.Now(), Data: pop.SnapshotData{
+	snap, err := pop.Encode(pop.Message{Type: pop.TypeSnapshot, At: time.Now(), Data: pop.SnapshotData{
 		Agent: pop.AgentRef{ID: agent.ID, Name: agent.Name},
 		Pops:  decodePops(items),
-	}}
-	return []pop.Message{snap}, last, nil
+	}})
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisbus: snapshot: %w", err)
+	}
+	snap.Seq = last
+	return []pop.Encoded{snap}, last, nil
 }
 
 func (b *Bus) open(ctx context.Context, agent, since string) ([]any, error) {
@@ -505,10 +484,10 @@ func (b *Bus) Close(agentID string) {
 
 // decodeEntry turns an XRANGE/XREAD entry (["<seq>-0", ["m", json]]) into
 // a message numbered by its ID.
-func decodeEntry(it any) (pop.Message, bool) {
+func decodeEntry(it any) (pop.Encoded, bool) {
 	e, ok := it.([]any)
 	if len(e) != 2 || !ok {
-		return pop.Message{}, false
+		return pop.Encoded{}, false
 	}
 	id, _ := e[0].(string)
 	fields, _ := e[1].([]any)
@@ -521,24 +500,18 @@ func decodeEntry(it any) (pop.Message, bool) {
 	return decodeMessage(id, payload)
 }
 
-func decodeMessage(id, payload string) (pop.Message, bool) {
+// decodeMessage takes a stream entry's message as it was encoded; only
+// the seq comes from the entry's ID.
+func decodeMessage(id, payload string) (pop.Encoded, bool) {
 	seq, ok := parseID(id)
 	if !ok {
-		return pop.Message{}, false
+		return pop.Encoded{}, false
 	}
-	var raw struct {
-		Type   string          `json:"type"`
-		CallID string          `json:"call_id"`
-		At     time.Time       `json:"at"`
-		Data   json.RawMessage `json:"data"`
+	m, err := pop.ParseEncoded([]byte(payload))
+	if err != nil {
+		return pop.Encoded{}, false
 	}
-	if err := json.Unmarshal([]byte(payload), &raw); err != nil {
-		return pop.Message{}, false
-	}
-	m := pop.Message{Type: raw.Type, Seq: seq, CallID: raw.CallID, At: raw.At}
-	if len(raw.Data) > 0 {
-		m.Data = raw.Data
-	}
+	m.Seq = seq
 	return m, true
 }
 

@@ -1,7 +1,8 @@
-package pop
+package popstate
 
 import (
 	"slices"
+	"time"
 
 	screenpop "github.com/screenpop/screenpop"
 )
@@ -10,6 +11,12 @@ import (
 type refreshState struct {
 	running bool // a rebuild is under way
 	again   bool // asked again while it ran: rebuild once more after it
+	// superseded: an agent's pick was applied while the rebuild ran; the
+	// pick's card is the newer one.
+	superseded bool
+	// candidates of the card being rebuilt for a picked customer, kept on
+	// the new card.
+	candidates []screenpop.Customer
 	// asked are the refreshes asked for while the first card was still
 	// being built: whether they concern this call is known only once its
 	// card (with its E.164 number and customer) is there.
@@ -24,25 +31,18 @@ type refreshTarget struct{ phone, customerID string }
 const maxAskedRefreshes = 8
 
 // Refresh rebuilds the cards of the live calls of phone (E.164) or of
-// customerID, and sends every agent holding one a TypeCard message with the
-// new card (selected_by empty: nobody picked, the data changed). The
-// aggregator calls it (Options.OnRefresh) when a background refresh brought
-// newer data or a source system had a customer's cached data evicted.
-//
-// Refresh never waits for a card: the rebuild runs in its own goroutine,
-// one at a time per call. A card picked by an agent (BuildFor) is rebuilt
-// for the same customer.
-func (d *Dispatcher) Refresh(phone, customerID string) {
+// customerID; every agent holding one gets a TypeCard message with the new
+// card (selected_by empty: nobody picked, the data changed). One rebuild
+// at a time per call; a card picked by an agent is rebuilt for the same
+// customer.
+func (m *Machine) Refresh(phone, customerID string, now time.Time) Output {
 	if phone == "" && customerID == "" {
-		return
+		return Output{}
 	}
+	m.begin(now)
 	t := refreshTarget{phone: phone, customerID: customerID}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.stopped || d.runCtx == nil {
-		return
-	}
-	for _, c := range d.calls {
+	for _, id := range sortedKeys(m.calls) {
+		c := m.calls[id]
 		switch {
 		case c.ended:
 		case c.card == nil && c.building:
@@ -50,9 +50,10 @@ func (d *Dispatcher) Refresh(phone, customerID string) {
 				c.refresh.asked = append(c.refresh.asked, t)
 			}
 		case c.card != nil && t.matches(c.card):
-			d.rebuild(c)
+			m.rebuild(c)
 		}
 	}
+	return m.end()
 }
 
 func (t refreshTarget) matches(card *screenpop.Card) bool {
@@ -68,58 +69,52 @@ func (t refreshTarget) matches(card *screenpop.Card) bool {
 	return slices.ContainsFunc(card.Candidates, func(k screenpop.Customer) bool { return k.ID == t.customerID })
 }
 
-// refreshIfAsked runs with d.mu held once the first card of c is there.
-func (d *Dispatcher) refreshIfAsked(c *callState) {
+// refreshIfAsked runs once the first card of c is there.
+func (m *Machine) refreshIfAsked(c *call) {
 	asked := c.refresh.asked
 	c.refresh.asked = nil
 	if slices.ContainsFunc(asked, func(t refreshTarget) bool { return t.matches(c.card) }) {
-		d.rebuild(c)
+		m.rebuild(c)
 	}
 }
 
-// rebuild runs with d.mu held: it builds c's card again and sends it to
-// the agents holding the call.
-func (d *Dispatcher) rebuild(c *callState) {
-	if d.stopped {
-		return
-	}
-	if c.refresh.running || c.selecting {
+// rebuild builds c's card again for the agents holding the call.
+func (m *Machine) rebuild(c *call) {
+	if c.refresh.running || c.pick != nil {
 		// The build under way may have read the old data: once more after
 		// it. (A pick in progress delivers its own, newer card.)
 		c.refresh.again = c.refresh.running
 		return
 	}
 	c.refresh.running = true
-	ev, ctx := c.event, c.ctx
 	var customerID string
-	candidates := c.card.Candidates
-	if c.card.Customer != nil && len(candidates) > 0 {
+	c.refresh.candidates = c.card.Candidates
+	if c.card.Customer != nil && len(c.card.Candidates) > 0 {
 		// An agent picked among candidates: keep the pick.
 		customerID = c.card.Customer.ID
 	}
-	callID := ev.CallID
-	d.wg.Go(func() {
-		card := d.build(ctx, ev, customerID)
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		c.refresh.running = false
-		if d.calls[callID] != c || c.ended || c.selecting {
-			return
-		}
-		if card.CallID == "" {
-			card.CallID = callID
-		}
+	m.effect(Build{CallID: c.event.CallID, Purpose: BuildRefresh, Event: c.event, CustomerID: customerID, gen: c.gen})
+}
+
+// refreshed applies a rebuilt card, built for customerID when an agent
+// had picked one.
+func (m *Machine) refreshed(c *call, customerID string, card screenpop.Card) {
+	superseded := c.refresh.superseded
+	c.refresh.running, c.refresh.superseded = false, false
+	if c.ended || c.pick != nil {
+		c.refresh.again = false // the pick in progress reads the data afresh
+		return
+	}
+	if !superseded {
 		if customerID != "" && len(card.Candidates) == 0 {
-			card.Candidates = candidates
+			card.Candidates = c.refresh.candidates
 		}
 		c.card = &card
-		d.metrics.refreshedCards.Inc()
-		for _, h := range sortedKeys(c.holders) {
-			d.send(h, Message{Type: TypeCard, CallID: callID, Data: CardData{Card: card}})
-		}
-		if c.refresh.again {
-			c.refresh.again = false
-			d.rebuild(c)
-		}
-	})
+		m.out.Refreshed++
+		m.send(sortedKeys(c.holders), TypeCard, c.event.CallID, CardData{Card: card})
+	}
+	if c.refresh.again {
+		c.refresh.again = false
+		m.rebuild(c)
+	}
 }

@@ -1,0 +1,122 @@
+package redisbus
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/pop"
+)
+
+// benchCard is a card of the size agents see (about 4 KB of JSON).
+func benchCard(callID string) screenpop.Card {
+	rows := make([]map[string]any, 12)
+	for i := range rows {
+		rows[i] = map[string]any{"number": fmt.Sprintf("INV-%04d", i), "due": "2025-03-01", "amount": 640.5 + float64(i), "currency": "EUR"}
+	}
+	c := screenpop.Card{CallID: callID, Caller: screenpop.Caller{Number: "+4930123456", Name: "ACME LOGISTICS"}, Phone: "+4930123456",
+		Resolution: screenpop.ResolvedCustomer, Customer: &screenpop.Customer{ID: "k1", Name: "ACME GmbH", Kind: "company", Tags: []string{"supplier"}},
+		Sections: []screenpop.CardSection{
+			{Name: "accounting", Title: "Accounting", Status: screenpop.SectionOK,
+				Fields: []screenpop.Field{{Key: "balance", Label: "Open balance", Value: 1234.5, Format: "money"}},
+				Lists: []screenpop.List{{Key: "overdue", Label: "Overdue invoices",
+					Columns: []screenpop.Column{{Key: "number", Label: "Invoice"}, {Key: "due", Label: "Due", Format: "date"}, {Key: "amount", Label: "Amount", Format: "money"}},
+					Rows:    rows}}},
+			{Name: "credit", Title: "Credit", Status: screenpop.SectionTimeout, Error: "no answer within 800ms"},
+		}}
+	for i := range 5 {
+		c.History = append(c.History, screenpop.PastCall{CallID: fmt.Sprint("old-", i), Phone: "+4930123456", At: time.Unix(1700000000+int64(i)*86400, 0).UTC(),
+			Agent: "1002", Outcome: screenpop.OutcomeAnswered, Duration: 4 * time.Minute,
+			Notes: []screenpop.Note{{Agent: "1002", At: time.Unix(1700000300+int64(i)*86400, 0).UTC(), Text: strings.Repeat("Asked for a quote. ", 4)}}})
+	}
+	return c
+}
+
+// BenchmarkDeliverThroughRedis measures one pop on its way through Redis:
+// encoded (as the Dispatcher does), Deliver, the append script (stream
+// and pops hash), XREAD, the Hub, one browser tab. One op is the message
+// read by the tab.
+func BenchmarkDeliverThroughRedis(b *testing.B) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer client.Close()
+	if err := client.Ping(context.Background()).Err(); err != nil {
+		b.Skipf("no Redis on 127.0.0.1:6379: %v", err)
+	}
+	prefix := fmt.Sprintf("bench:redisbus:%d:", time.Now().UnixNano())
+	defer func() {
+		keys, _ := client.Keys(context.Background(), prefix+"*").Result()
+		if len(keys) > 0 {
+			client.Del(context.Background(), keys...)
+		}
+	}()
+	auth, err := pop.NewTokenAuth(testSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hub, err := pop.NewHub(pop.HubConfig{Auth: auth})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bus, err := New(Config{Client: client, Hub: hub, KeyPrefix: prefix, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hub.SetShared(bus)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { bus.Run(ctx) })
+	srv := httptest.NewServer(hub.Handler())
+	defer func() {
+		hub.Close()
+		srv.Close()
+		cancel()
+		wg.Wait()
+	}()
+	for bus.Ready() != nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	tok, err := auth.Issue("b1", "Bench", []string{"agent"}, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close()
+	if _, _, err := ws.ReadMessage(); err != nil { // the snapshot
+		b.Fatal(err)
+	}
+	got := make(chan struct{}, 64)
+	go func() {
+		for {
+			_, r, err := ws.NextReader()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, r)
+			got <- struct{}{}
+		}
+	}()
+	card := benchCard("c1")
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := pop.Encode(pop.Message{Type: pop.TypePop, CallID: "c1", At: time.Now(), Data: pop.PopData{State: pop.StateRinging, Card: card}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bus.Deliver("b1", m)
+		<-got
+	}
+}
