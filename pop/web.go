@@ -9,7 +9,7 @@ import (
 // The agent page is plain HTML, CSS and JavaScript with no build step and
 // nothing from a CDN: call centers often run on networks without internet.
 //
-//go:embed web/index.html web/app.js web/style.css
+//go:embed web/*.html web/*.js web/*.css
 var webFiles embed.FS
 
 // Handler serves the agent page at "/" (with app.js and style.css) and its

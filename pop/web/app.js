@@ -1,15 +1,33 @@
 // screenpop agent page. Plain JavaScript, no build step: the daemon embeds
-// this file. Protocol: see pop/README.md.
+// this file. Protocol: see pop/README.md. Every text a person reads comes
+// from the message catalogs (i18n-*.js) through t(); none is written here.
 'use strict';
 
 (function () {
   const TOKEN_KEY = 'screenpop.token';
+  const PREFS_KEY = 'screenpop.prefs';
+  const ALERTED_KEY = 'screenpop.alerted';
   const SUBPROTOCOL = 'screenpop.v1';
+  const SESSION_PATH = 'auth/session';
   const MAX_NOTE = 2000;
   const WITHDRAWN_VISIBLE_MS = 4000;
   const MISSED_VISIBLE_MS = 15000;
+  const RECENT_MAX = 6;
+  // The ring sound plays a few times, not for as long as the phone rings:
+  // the desk phone rings too, and a tab that beeps for minutes gets muted.
+  const RING_REPEATS = 3;
+  const RING_EVERY_MS = 4000;
+  // A tab that alerted for a call keeps the claim this long at most.
+  const ALERT_HOLD_MS = 3 * 60 * 1000;
+  // A replayed pop followed at once by its end must not make a sound.
+  const ALERT_SETTLE_MS = 150;
+  const ALERT_MEMORY_MS = 10 * 60 * 1000;
+  // After this many failed connections in a row without an answer from the
+  // sign-in check, the page says that the link may be the problem.
+  const UNREACHABLE_AFTER = 3;
 
   const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => [...(root || document).querySelectorAll(sel)];
 
   // h builds an element. Text always goes through textContent: card data
   // comes from company systems and must never be parsed as HTML.
@@ -27,6 +45,93 @@
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
     return el;
+  }
+
+  // ---- preferences -------------------------------------------------------
+
+  // Preferences are per browser (localStorage), shared by the agent's tabs.
+  const PREF_DEFAULTS = { sound: true, notify: false, lang: '', asked: false };
+
+  function prefs() {
+    try {
+      return Object.assign({}, PREF_DEFAULTS, JSON.parse(localStorage.getItem(PREFS_KEY) || '{}'));
+    } catch (e) {
+      return Object.assign({}, PREF_DEFAULTS);
+    }
+  }
+
+  function setPrefs(change) {
+    const p = Object.assign(prefs(), change);
+    try { localStorage.setItem(PREFS_KEY, JSON.stringify(p)); } catch (e) { /* private mode: this tab only */ }
+    return p;
+  }
+
+  // ---- language ----------------------------------------------------------
+
+  const catalogs = window.screenpopCatalogs || {};
+  let lang = 'en';
+  let catalog = catalogs.en || {};
+  let locale = 'en';
+  let plural = new Intl.PluralRules('en');
+  const fmt = {};
+
+  // pickLanguage: the agent's choice, else the browser's first language we
+  // have a catalog for, else English.
+  function pickLanguage(choice) {
+    if (choice && catalogs[choice]) return choice;
+    for (const l of navigator.languages || [navigator.language || 'en']) {
+      const base = String(l).toLowerCase().split('-')[0];
+      if (catalogs[base]) return base;
+    }
+    return 'en';
+  }
+
+  function setLanguage(code) {
+    lang = code;
+    catalog = catalogs[code] || catalogs.en || {};
+    // Numbers and dates follow the browser's regional variant of the
+    // chosen language (en-GB dates for a British agent), in the agent's own
+    // time zone.
+    locale = (navigator.languages || []).find(l => String(l).toLowerCase().split('-')[0] === code) || code;
+    plural = new Intl.PluralRules(locale);
+    fmt.number = new Intl.NumberFormat(locale);
+    fmt.fraction = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
+    fmt.money = new Intl.NumberFormat(locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    fmt.date = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeZone: 'UTC' });
+    fmt.localDate = new Intl.DateTimeFormat(locale, { dateStyle: 'medium' });
+    fmt.dateTime = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' });
+    fmt.time = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' });
+    fmt.currency = {};
+    document.documentElement.lang = code;
+    document.documentElement.dir = catalog._dir || 'ltr';
+    translate(document);
+  }
+
+  function has(key) {
+    return catalog[key] !== undefined || (catalogs.en || {})[key] !== undefined;
+  }
+
+  // t looks a message up: "{name}" placeholders take params; a message
+  // with plural forms picks one by params.count.
+  function t(key, params) {
+    let s = catalog[key];
+    if (s === undefined && catalogs.en) s = catalogs.en[key];
+    if (s === undefined) return key;
+    if (typeof s === 'object') s = s[plural.select(params && params.count)] || s.other;
+    if (!params) return s;
+    return s.replace(/\{(\w+)\}/g, (m, k) => (params[k] === undefined ? m : String(params[k])));
+  }
+
+  // translate fills the static texts of root: data-i18n="key" sets the
+  // text, data-i18n-attr="attr:key,attr:key" sets attributes.
+  function translate(root) {
+    for (const el of $$('[data-i18n]', root)) el.textContent = t(el.dataset.i18n);
+    for (const el of $$('[data-i18n-attr]', root)) {
+      for (const pair of el.dataset.i18nAttr.split(',')) {
+        const [attr, key] = pair.split(':');
+        el.setAttribute(attr, t(key));
+      }
+    }
   }
 
   // ---- token -------------------------------------------------------------
@@ -50,19 +155,15 @@
       const json = decodeURIComponent(atob(part).split('').map(c => '%' + ('00' + c.charCodeAt(0).toString(16)).slice(-2)).join(''));
       return JSON.parse(json);
     } catch (e) {
-      return {};
+      return null;
     }
   }
 
   // ---- formatting --------------------------------------------------------
 
-  const locale = navigator.language || 'en';
-  const numberFmt = new Intl.NumberFormat(locale);
-  const dateFmt = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeZone: 'UTC' });
-  const dateTimeFmt = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' });
-  const timeFmt = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' });
   const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
   const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/;
+  const TIME_ONLY = /^\d{2}:\d{2}(:\d{2})?$/;
 
   function toNumber(v) {
     if (typeof v === 'number') return v;
@@ -70,130 +171,165 @@
     return null;
   }
 
-  function formatDate(v) {
+  // formatDate shows a date (withTime: a date and time) in the agent's
+  // locale. A bare date, or midnight UTC (how databases hand over a DATE),
+  // is a calendar day and is not shifted into the agent's time zone.
+  function formatDate(v, withTime) {
     if (typeof v !== 'string') return null;
     if (DATE_ONLY.test(v)) {
       const d = new Date(v + 'T00:00:00Z');
-      return isNaN(d) ? null : dateFmt.format(d);
+      return isNaN(d) ? null : fmt.date.format(d);
     }
-    if (DATE_TIME.test(v)) {
-      const d = new Date(v);
-      if (isNaN(d)) return null;
-      // Midnight UTC is how databases hand over a DATE: show the day only.
-      if (d.getUTCHours() === 0 && d.getUTCMinutes() === 0 && d.getUTCSeconds() === 0) return dateFmt.format(d);
-      return dateTimeFmt.format(d);
-    }
-    return null;
+    if (!DATE_TIME.test(v)) return null;
+    const d = new Date(v.replace(' ', 'T'));
+    if (isNaN(d)) return null;
+    const midnightUTC = d.getUTCHours() === 0 && d.getUTCMinutes() === 0 && d.getUTCSeconds() === 0;
+    if (midnightUTC && !withTime) return fmt.date.format(d);
+    return withTime ? fmt.dateTime.format(d) : fmt.localDate.format(d);
   }
 
   function formatMoney(n, currency) {
-    if (currency && /^[A-Za-z]{3}$/.test(currency)) {
+    const code = typeof currency === 'string' ? currency.trim().toUpperCase() : '';
+    if (/^[A-Z]{3}$/.test(code)) {
       try {
-        return new Intl.NumberFormat(locale, { style: 'currency', currency: currency.toUpperCase() }).format(n);
+        if (!fmt.currency[code]) fmt.currency[code] = new Intl.NumberFormat(locale, { style: 'currency', currency: code });
+        return fmt.currency[code].format(n);
       } catch (e) { /* unknown currency code: fall through */ }
     }
-    return new Intl.NumberFormat(locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(n);
+    return fmt.money.format(n);
   }
 
-  // formatValue returns {text, cls} for a field or cell value.
+  // formatValue returns {text, cls} for a field or cell value. Only number,
+  // money and percent group digits: ids, codes and anything else shown as
+  // text stay exactly as the source wrote them ("50403", not "50,403").
   function formatValue(v, format, currency) {
-    if (v === null || v === undefined || v === '') return { text: '—', cls: 'muted' };
+    if (v === null || v === undefined || v === '') return { text: t('value.none'), cls: 'muted' };
     const n = toNumber(v);
     switch (format) {
       case 'money':
         if (n !== null) return { text: formatMoney(n, currency), cls: n < 0 ? 'num neg' : 'num' };
         break;
       case 'number':
-        if (n !== null) return { text: numberFmt.format(n), cls: 'num' };
+        if (n !== null) return { text: fmt.number.format(n), cls: 'num' };
         break;
       case 'percent':
         if (n !== null) {
           // Sources hand over either a fraction (0.85) or percent points (85).
           const p = Math.abs(n) <= 1 ? n * 100 : n;
-          return { text: new Intl.NumberFormat(locale, { maximumFractionDigits: 1 }).format(p) + ' %', cls: 'num' };
+          return { text: t('value.percent', { n: fmt.fraction.format(p) }), cls: 'num' };
         }
         break;
       case 'date': {
-        const d = formatDate(v);
+        const d = formatDate(v, false);
         if (d) return { text: d, cls: 'date' };
         break;
       }
+      case 'datetime': {
+        const d = formatDate(v, !DATE_ONLY.test(v));
+        if (d) return { text: d, cls: 'date' };
+        break;
+      }
+      case 'time':
+        if (typeof v === 'string' && TIME_ONLY.test(v)) return { text: v.slice(0, 5), cls: 'date' };
+        if (typeof v === 'string' && DATE_TIME.test(v)) {
+          const d = new Date(v);
+          if (!isNaN(d)) return { text: fmt.time.format(d), cls: 'date' };
+        }
+        break;
     }
-    if (typeof v === 'boolean') return { text: v ? 'Yes' : 'No', cls: '' };
+    if (typeof v === 'boolean') return { text: t(v ? 'value.yes' : 'value.no'), cls: '' };
     if (Array.isArray(v)) return { text: v.join(', '), cls: '' };
     if (typeof v === 'object') return { text: JSON.stringify(v), cls: '' };
-    if (!format || format === 'text') {
-      const d = formatDate(v);
+    if (!format) {
+      // No format: an ISO date is still shown as a date.
+      const d = formatDate(v, false);
       if (d) return { text: d, cls: 'date' };
     }
-    if (typeof v === 'number') return { text: numberFmt.format(v), cls: 'num' };
-    return { text: String(v), cls: '' };
+    return { text: String(v), cls: typeof v === 'number' ? 'code' : '' };
   }
 
   function formatDuration(ns) {
     const s = Math.round((ns || 0) / 1e9);
-    if (s < 60) return s + ' s';
+    if (s < 60) return t('duration.s', { s: s });
     const m = Math.floor(s / 60);
-    if (m < 60) return m + ' min ' + String(s % 60).padStart(2, '0') + ' s';
-    return Math.floor(m / 60) + ' h ' + String(m % 60).padStart(2, '0') + ' min';
+    if (m < 60) return t('duration.ms', { m: m, s: String(s % 60).padStart(2, '0') });
+    return t('duration.hm', { h: Math.floor(m / 60), m: String(m % 60).padStart(2, '0') });
   }
 
-  const OUTCOMES = {
-    answered: 'Call finished',
-    abandoned: 'Caller hung up',
-    busy: 'All agents busy',
-    noanswer: 'Not answered',
-    failed: 'Call failed',
-    interrupted: 'Cut off by the phone system',
-  };
-  const HISTORY_OUTCOMES = {
-    answered: 'Answered',
-    abandoned: 'Caller hung up',
-    busy: 'Busy',
-    noanswer: 'Not answered',
-    failed: 'Failed',
-    interrupted: 'Cut off (phone system)',
-  };
+  // Country calling codes of two digits; 1 and 7 have one, the rest three.
+  const CC2 = new Set(('20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 ' +
+    '60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98').split(' '));
 
-  function sectionStatusText(s) {
-    const title = s.title || s.name;
-    switch (s.status) {
-      case 'ok': return s.cached ? 'from cache' : '';
-      case 'empty': return 'No records for this caller';
-      case 'timeout': return title + ': no answer in time';
-      case 'error': return title + ': not available' + (s.error ? ' (' + s.error + ')' : '');
-      case 'unavailable': return title + ': system unavailable right now';
-      case 'skipped': return 'Needs a known customer';
-      default: return s.status || '';
+  function groupDigits(d) {
+    const groups = [];
+    for (let i = 0; i < d.length; i += 3) groups.push(d.slice(i, i + 3));
+    // No lone digit at the end: "123 4567", not "123 456 7".
+    if (groups.length > 1 && groups[groups.length - 1].length === 1) {
+      const last = groups.pop();
+      groups[groups.length - 1] += last;
     }
+    return groups.join(' ');
   }
 
-  const STATUS_BADGE = {
-    ok: 'OK', empty: 'Nothing found', timeout: 'Timed out', error: 'Error',
-    unavailable: 'Unavailable', skipped: 'Skipped',
-  };
+  // readableNumber groups the digits of a number so that it can be read
+  // back to the caller: the country code apart, then blocks of three (four
+  // for the North American plan's last block). A number that already has
+  // spaces or dashes is shown as it came.
+  function readableNumber(raw) {
+    const s = String(raw || '').trim();
+    if (!/^\+?\d{7,15}$/.test(s)) return s;
+    if (s[0] !== '+') return groupDigits(s);
+    const d = s.slice(1);
+    if (d[0] === '1' && d.length === 11) return '+1 ' + d.slice(1, 4) + ' ' + d.slice(4, 7) + ' ' + d.slice(7);
+    const cc = d[0] === '1' || d[0] === '7' ? d[0] : CC2.has(d.slice(0, 2)) ? d.slice(0, 2) : d.slice(0, 3);
+    return '+' + cc + ' ' + groupDigits(d.slice(cc.length));
+  }
+
+  // displayNumber: the server's own formatting when it sends one, the PBX's
+  // when it is already formatted, else the digits grouped.
+  function displayNumber(card) {
+    const caller = card.caller || {};
+    if (caller.withheld) return '';
+    if (card.phone_display) return card.phone_display;
+    const given = caller.number || '';
+    if (given && /[\s\-().\/]/.test(given)) return given;
+    return readableNumber(given || card.phone || '');
+  }
 
   // ---- state -------------------------------------------------------------
 
   const token = takeToken();
-  const me = token ? claims(token) : {};
+  const me = (token && claims(token)) || {};
   const myID = me.sub || '';
   const calls = new Map(); // call_id -> call
+  const recent = []; // call ids of the recent-calls strip, newest first
+  let focusID = ''; // the call shown in full
+  let arrivals = 0;
   let lastSeq = 0;
   let ws = null;
   let attempts = 0;
+  let failedInARow = 0;
+  let everOpen = false;
+  let invalid = false;
+  let invalidReason = 'invalid.text';
   let retryTimer = null;
+  let countdown = null;
   let noteRef = 0;
+  let conn = { state: 'connecting', key: 'conn.connecting', params: null };
 
-  const callsEl = $('#calls');
+  const focusEl = $('#focus');
+  const queueEl = $('#queue-list');
+  const recentEl = $('#recent-list');
+  const parkedEl = $('#parked');
   const emptyEl = $('#empty');
   const noticesEl = $('#notices');
   const connEl = $('#conn');
   const template = $('#pop-template');
 
-  function setConnection(state, text) {
+  function setConnection(state, key, params) {
+    conn = { state: state, key: key, params: params || null };
     connEl.dataset.connection = state;
-    $('.conn-text', connEl).textContent = text;
+    $('.conn-text', connEl).textContent = t(key, params);
     document.body.dataset.connection = state;
   }
 
@@ -206,25 +342,224 @@
     }, ms || 6000);
   }
 
+  // The live region is emptied first, so that the same words said twice
+  // (two calls from one customer) are read twice.
+  function announce(text) {
+    const el = $('#announcer');
+    el.textContent = '';
+    setTimeout(() => { el.textContent = text; }, 50);
+  }
+
+  function liveCalls() {
+    return [...calls.values()].filter(c => c.state === 'ringing' || c.state === 'answered');
+  }
+
+  // showPanels shows the one message that fits the page's state in the
+  // main column: sign in, invalid link, connecting, or no calls.
+  function showPanels() {
+    const hasCalls = !!focusEl.firstElementChild || !!queueEl.firstElementChild;
+    $('#signin').hidden = !!token || invalid || conn.state !== 'signed-out';
+    $('#invalid').hidden = !invalid;
+    $('#connecting').hidden = !token || invalid || everOpen || hasCalls;
+    emptyEl.hidden = !token || invalid || !everOpen || hasCalls;
+    $('#queue').dataset.count = String(queueEl.childElementCount);
+    $('#side').hidden = !token || invalid || (!everOpen && !hasCalls);
+    $('#recent').hidden = recent.length === 0;
+    $('#alert-offer').hidden = !token || invalid || !everOpen || prefs().asked;
+    const stale = liveCalls().some(c => c.stale);
+    $('#stale-banner').hidden = !stale;
+    // The ringing sheet of a phone-sized screen covers the bottom of the
+    // page: the page gets that much room below its end.
+    const q = $('#queue');
+    const sheet = getComputedStyle(q).position === 'fixed' ? q.getBoundingClientRect().height : 0;
+    document.body.style.setProperty('--sheet', Math.round(sheet) + 'px');
+  }
+
   function updateChrome() {
-    const visible = [...calls.values()].filter(c => c.state !== 'gone');
-    emptyEl.hidden = !token || visible.length > 0;
-    const ringing = visible.filter(c => c.state === 'ringing');
+    showPanels();
+    const ringing = liveCalls().filter(c => c.state === 'ringing' && !c.stale);
     if (ringing.length > 0) {
-      document.title = '(' + ringing.length + ') Ringing: ' + callerTitle(ringing[ringing.length - 1].card) + ' · screenpop';
+      document.title = t('title.ringing', { count: ringing.length, who: callerTitle(ringing[ringing.length - 1].card) });
+    } else if (conn.state === 'offline' && liveCalls().length) {
+      document.title = t('title.offline');
     } else {
-      document.title = 'screenpop';
+      document.title = t('title.idle');
     }
+  }
+
+  // ---- layout ------------------------------------------------------------
+  //
+  // One call is shown in full (the focus): the call the agent is on, else
+  // the first that rings. Other live calls wait as compact cards in the side
+  // column (a sheet at the bottom of a phone-sized screen), so that a call
+  // ringing meanwhile never moves the one being worked on. Ended calls go
+  // to a short strip of recent calls, from which they can be reopened.
+
+  function place(call, where) {
+    call.place = where;
+    const el = call.el;
+    el.dataset.place = where;
+    el.dataset.layout = where === 'focus' ? 'full' : 'compact';
+    const target = where === 'focus' ? focusEl : where === 'queue' ? queueEl : parkedEl;
+    if (el.parentNode !== target) {
+      if (where === 'focus') focusEl.replaceChildren(el);
+      else target.append(el);
+    }
+    renderActions(call);
+  }
+
+  // busy: the agent is working on this card, so nothing takes its place
+  // unless the agent picks up another call.
+  function busy(call) {
+    if (!call || call.place !== 'focus' || call.state === 'withdrawn') return false;
+    if (call.state !== 'ended') return true;
+    const ta = $('textarea', call.el);
+    return ta.value.trim() !== '' || document.activeElement === ta || !!call.pendingNote;
+  }
+
+  function setFocus(call) {
+    const prev = calls.get(focusID);
+    focusID = call ? call.id : '';
+    if (prev && prev !== call && calls.has(prev.id)) {
+      if (prev.state === 'ended') toRecent(prev);
+      else place(prev, 'queue');
+    }
+    if (call) {
+      removeFromRecent(call.id);
+      place(call, 'focus');
+    }
+  }
+
+  // nextFocus: the call the agent talks to most recently, else the call
+  // that has rung longest.
+  function nextFocus() {
+    const waiting = [...calls.values()].filter(c => c.place === 'queue');
+    const talking = waiting.filter(c => c.state === 'answered').sort((a, b) => b.answeredAt - a.answeredAt);
+    if (talking.length) return talking[0];
+    return waiting.filter(c => c.state === 'ringing').sort((a, b) => a.arrival - b.arrival)[0] || null;
+  }
+
+  // arrange fills an empty focus and refreshes what depends on the layout.
+  function arrange() {
+    const f = calls.get(focusID);
+    if (!f || f.place !== 'focus') {
+      focusID = '';
+      const next = nextFocus();
+      if (next) setFocus(next);
+      else if (focusEl.firstElementChild && !calls.has(focusEl.firstElementChild.dataset.callId)) focusEl.replaceChildren();
+    }
+    orderQueue();
+    renderRecent();
+    updateChrome();
+  }
+
+  // orderQueue puts the calls that ring first, in the order they came, then
+  // the calls on hold, then those about to leave: on a small screen the
+  // sheet shows its top first.
+  function orderQueue() {
+    const rank = c => (c.state === 'ringing' ? 0 : c.state === 'answered' ? 1 : 2);
+    const waiting = [...calls.values()].filter(c => c.place === 'queue')
+      .sort((a, b) => rank(a) - rank(b) || a.arrival - b.arrival);
+    waiting.forEach((c, i) => {
+      if (queueEl.children[i] !== c.el) queueEl.insertBefore(c.el, queueEl.children[i] || null);
+    });
+  }
+
+  function toRecent(call) {
+    clearTimeout(call.removeTimer);
+    if (focusID === call.id) focusID = '';
+    place(call, 'recent');
+    removeFromRecent(call.id);
+    recent.unshift(call.id);
+    while (recent.length > RECENT_MAX) {
+      const oldest = calls.get(recent.pop());
+      if (oldest) forget(oldest);
+    }
+  }
+
+  function removeFromRecent(id) {
+    const i = recent.indexOf(id);
+    if (i >= 0) recent.splice(i, 1);
+  }
+
+  // forget drops a call from the page.
+  function forget(call, animate) {
+    if (!call) return;
+    clearTimeout(call.removeTimer);
+    stopAlert(call);
+    calls.delete(call.id);
+    removeFromRecent(call.id);
+    if (focusID === call.id) focusID = '';
+    if (animate && call.place !== 'recent') {
+      call.el.classList.add('leaving');
+      setTimeout(() => { call.el.remove(); arrange(); }, 300);
+    } else {
+      call.el.remove();
+    }
+  }
+
+  // renderRecent redraws the strip only when what it lists changed: a
+  // redraw would take the keyboard focus away from its buttons.
+  let recentDrawn = '';
+  function renderRecent() {
+    const drawn = lang + JSON.stringify(recent.map(id => {
+      const c = calls.get(id);
+      return [id, c.outcome, callerTitle(c.card), $('textarea', c.el).value.trim() !== ''];
+    }));
+    if (drawn === recentDrawn) return;
+    recentDrawn = drawn;
+    recentEl.replaceChildren(...recent.map(id => {
+      const call = calls.get(id);
+      const who = callerTitle(call.card);
+      const when = call.at ? new Date(call.at) : null;
+      const draft = $('textarea', call.el).value.trim() !== '';
+      return h('li', { class: 'recent-item', 'data-recent-call': id, 'data-outcome': call.outcome || '' },
+        h('div', { class: 'recent-text' },
+          h('span', { class: 'recent-who' }, who),
+          h('span', { class: 'recent-meta' },
+            [when && !isNaN(when) ? fmt.time.format(when) : '', outcomeText(call)].filter(Boolean).join(' · ')),
+          draft ? h('span', { class: 'recent-draft' }, t('recent.draft')) : null),
+        h('button', { type: 'button', class: 'btn-small btn-outline', 'data-action': 'reopen', onclick: () => reopen(call) }, t('recent.open')),
+        h('button', {
+          type: 'button', class: 'icon-button', 'data-action': 'forget',
+          'aria-label': t('recent.remove', { who: who }), title: t('recent.remove', { who: who }),
+          onclick: () => { forget(call); arrange(); focusAfterRemoval(); },
+        }, h('span', { class: 'x-icon', 'aria-hidden': 'true' })));
+    }));
+  }
+
+  // Keyboard users whose button just went away land on the strip, not on
+  // the top of the page.
+  function focusAfterRemoval() {
+    const next = $('#recent-list button') || $('#main');
+    next.focus();
+  }
+
+  function reopen(call) {
+    setFocus(call);
+    arrange();
+    call.el.focus();
+  }
+
+  function renderActions(call) {
+    const compact = call.place !== 'focus';
+    $('[data-action=focus]', call.el).hidden = !compact || call.state === 'withdrawn';
+    $('[data-action=dismiss]', call.el).hidden = compact || call.state !== 'ended';
   }
 
   // ---- rendering ---------------------------------------------------------
 
   function callerTitle(card) {
-    if (!card) return 'Caller';
+    if (!card) return t('caller.generic');
     if (card.customer && card.customer.name) return card.customer.name;
-    if (card.caller && card.caller.withheld) return 'Withheld number';
-    if (card.resolution === 'ambiguous') return 'Several customers';
-    return 'Unknown caller';
+    if (card.caller && card.caller.withheld) return t('caller.withheld');
+    if (card.resolution === 'ambiguous') return t('caller.several');
+    return t('caller.unknown');
+  }
+
+  function outcomeText(call) {
+    if (call.state === 'ended') return call.outcome ? t('outcome.' + call.outcome) : t('outcome.unknown');
+    return '';
   }
 
   function renderCaller(el, card) {
@@ -232,48 +567,34 @@
     const caller = card.caller || {};
     const cust = card.customer;
     el.dataset.resolution = card.resolution || '';
-    const number = caller.withheld ? '' : (caller.number || card.phone || '');
+    const number = displayNumber(card);
+    const numberAttrs = { 'data-field': 'number', title: card.phone || '', dir: 'ltr' };
     if (cust) {
       el.append(h('h2', { class: 'caller-name', 'data-field': 'customer-name' }, cust.name));
       const who = [];
       if (cust.contact) who.push(h('span', { class: 'contact', 'data-field': 'contact' }, cust.contact));
       if (cust.role) who.push(h('span', { class: 'role', 'data-field': 'role' }, cust.role));
-      if (cust.kind === 'company' && !cust.contact) who.push(h('span', { class: 'kind' }, 'Company account'));
-      if (cust.kind === 'person') who.push(h('span', { class: 'kind' }, 'Private customer'));
+      if (cust.kind === 'company' && !cust.contact) who.push(h('span', { class: 'kind' }, t('caller.company')));
+      if (cust.kind === 'person') who.push(h('span', { class: 'kind' }, t('caller.person')));
       if (who.length) el.append(h('div', { class: 'caller-who' }, who));
       const facts = [];
-      if (number) facts.push(h('span', { class: 'caller-number', 'data-field': 'number', title: card.phone || '' }, number));
+      if (number) facts.push(h('span', Object.assign({ class: 'caller-number' }, numberAttrs), number));
       if (cust.city || cust.country) facts.push(h('span', { class: 'place' }, [cust.city, cust.country].filter(Boolean).join(', ')));
       if (cust.email) facts.push(h('span', { class: 'email' }, cust.email));
-      facts.push(h('span', { class: 'customer-id' }, 'Customer ' + cust.id));
+      facts.push(h('span', { class: 'customer-id' }, t('caller.customerId', { id: cust.id })));
       el.append(h('div', { class: 'caller-facts' }, facts));
       if (cust.tags && cust.tags.length) {
-        el.append(h('ul', { class: 'tags' }, cust.tags.map(t => h('li', { class: 'tag', 'data-tag': t }, t))));
+        el.append(h('ul', { class: 'tags', 'aria-label': t('caller.tags') }, cust.tags.map(tag => h('li', { class: 'tag', 'data-tag': tag }, tag))));
       }
     } else {
-      let title = 'Unknown caller';
-      let hint = 'This number is not in the customer directory.';
-      switch (card.resolution) {
-        case 'withheld':
-          title = 'Withheld number';
-          hint = 'The caller did not send a number. Ask who is calling.';
-          break;
-        case 'ambiguous':
-          title = 'Who is calling?';
-          hint = 'This number belongs to ' + (card.candidates || []).length + ' customers. Pick the caller below.';
-          break;
-        case 'failed':
-          title = 'Caller not looked up';
-          hint = 'The customer directory did not answer in time.';
-          break;
-      }
-      if (caller.withheld) title = 'Withheld number';
-      el.append(h('h2', { class: 'caller-name', 'data-field': 'caller-title' }, title));
-      if (number) el.append(h('div', { class: 'caller-number big', 'data-field': 'number', title: card.phone || '' }, number));
-      el.append(h('p', { class: 'caller-hint' }, hint));
+      let res = card.resolution === 'withheld' || card.resolution === 'ambiguous' || card.resolution === 'failed' ? card.resolution : 'unknown';
+      if (caller.withheld) res = 'withheld';
+      el.append(h('h2', { class: 'caller-name', 'data-field': 'caller-title' }, t('resolution.' + res + '.title')));
+      if (number) el.append(h('div', Object.assign({ class: 'caller-number big' }, numberAttrs), number));
+      el.append(h('p', { class: 'caller-hint' }, t('resolution.' + res + '.hint', { count: (card.candidates || []).length })));
     }
     if (caller.name && (!cust || caller.name !== cust.name)) {
-      el.append(h('div', { class: 'caller-cnam' }, 'Caller ID: ', h('span', { 'data-field': 'caller-id-name' }, caller.name)));
+      el.append(h('div', { class: 'caller-cnam' }, t('caller.cnam'), ' ', h('span', { 'data-field': 'caller-id-name' }, caller.name)));
     }
   }
 
@@ -284,12 +605,13 @@
     el.hidden = list.length === 0;
     if (!list.length) return;
     const picked = card.customer ? card.customer.id : '';
-    el.append(h('h3', {}, picked ? 'Not the right customer? Pick another:' : 'Several customers use this number. Who is calling?'));
+    el.append(h('h3', {}, t(picked ? 'candidates.repick' : 'candidates.pick')));
     el.append(h('ul', { class: 'candidate-list' }, list.map(k => h('li', {},
       h('button', {
         type: 'button',
         class: 'candidate' + (k.id === picked ? ' picked' : ''),
         'data-customer-id': k.id,
+        'aria-pressed': k.id === picked ? 'true' : 'false',
         disabled: call.state === 'ended' || call.selecting ? true : undefined,
         onclick: () => selectCustomer(call, k.id),
       },
@@ -305,13 +627,29 @@
     return f && typeof f.value === 'string' ? f.value : '';
   }
 
+  function sectionStatusText(s) {
+    const title = s.title || s.name;
+    switch (s.status) {
+      case 'ok': return s.cached ? t('section.cached') : '';
+      case 'empty': return t('section.emptyText');
+      case 'timeout': return t('section.timeoutText', { title: title });
+      case 'error': return s.error ? t('section.errorTextWhy', { title: title, why: s.error }) : t('section.errorText', { title: title });
+      case 'unavailable': return t('section.unavailableText', { title: title });
+      case 'skipped': return t('section.skippedText');
+      default: return s.status || '';
+    }
+  }
+
+  const NUMERIC = { money: true, number: true, percent: true };
+
   function renderSection(s) {
     const status = s.status || 'ok';
     const statusText = sectionStatusText(s);
+    const badge = has('status.' + status) ? t('status.' + status) : status;
     const el = h('section', { class: 'card-section', 'data-section': s.name, 'data-status': status },
       h('header', { class: 'section-head' },
         h('h3', {}, s.title || s.name),
-        h('span', { class: 'section-badge', 'data-role': 'section-status', title: statusText }, STATUS_BADGE[status] || status)));
+        h('span', { class: 'section-badge', 'data-role': 'section-status', title: statusText }, badge)));
     if (status !== 'ok' && statusText) {
       el.append(h('p', { class: 'section-note' }, statusText));
     }
@@ -328,72 +666,122 @@
     for (const l of s.lists || []) {
       const cols = (l.columns || []).filter(c => !(c.key === 'currency' && (l.columns || []).some(x => x.format === 'money')));
       const rows = l.rows || [];
+      const label = l.label || l.key;
       const table = h('table', { class: 'list-table' },
-        h('thead', {}, h('tr', {}, cols.map(c => h('th', { class: c.format === 'money' || c.format === 'number' || c.format === 'percent' ? 'num' : '' }, c.label || c.key)))),
+        h('thead', {}, h('tr', {}, cols.map(c => h('th', { scope: 'col', class: NUMERIC[c.format] ? 'num' : '' }, c.label || c.key)))),
         h('tbody', {}, rows.length ? rows.map(r => h('tr', {}, cols.map(c => {
           const v = formatValue(r[c.key], c.format, currencyOf(s, r));
           return h('td', { class: v.cls, 'data-key': c.key }, v.text);
-        }))) : h('tr', {}, h('td', { colspan: Math.max(cols.length, 1), class: 'muted' }, 'None'))));
+        }))) : h('tr', {}, h('td', { colspan: Math.max(cols.length, 1), class: 'muted' }, t('list.none')))));
+      const wrap = h('div', { class: 'table-wrap', 'data-label': label }, table);
+      scrollables.observe(wrap);
       el.append(h('div', { class: 'list', 'data-list': l.key },
-        h('h4', {}, l.label || l.key, h('span', { class: 'count' }, String(rows.length) + (l.truncated ? '+' : ''))),
-        h('div', { class: 'table-wrap' }, table),
-        l.truncated ? h('p', { class: 'muted small' }, 'More rows exist than are shown.') : null));
+        h('h4', {}, label, h('span', { class: 'count' }, String(rows.length) + (l.truncated ? '+' : ''))),
+        wrap,
+        l.truncated ? h('p', { class: 'muted small' }, t('list.truncated')) : null));
     }
     if (status === 'ok' && !fields.length && !(s.lists || []).length) {
-      el.append(h('p', { class: 'muted small' }, 'Nothing to show.'));
+      el.append(h('p', { class: 'muted small' }, t('section.nothing')));
     }
     return el;
+  }
+
+  // A table wider than its section scrolls inside it. Only then is it a
+  // stop for the keyboard (arrow keys scroll it) with a name to announce.
+  const scrollables = typeof ResizeObserver === 'function'
+    ? new ResizeObserver(entries => entries.forEach(e => markScrollable(e.target)))
+    : { observe: markScrollable };
+
+  function markScrollable(wrap) {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      wrap.setAttribute('tabindex', '0');
+      wrap.setAttribute('role', 'region');
+      wrap.setAttribute('aria-label', t('list.scroll', { label: wrap.dataset.label }));
+      wrap.dataset.scrolls = 'true';
+    } else {
+      wrap.removeAttribute('tabindex');
+      wrap.removeAttribute('role');
+      wrap.removeAttribute('aria-label');
+      delete wrap.dataset.scrolls;
+    }
+  }
+
+  function agentRef(id) {
+    if (!id) return '';
+    return id === myID ? t('agent.you') : t('agent.id', { id: id });
   }
 
   function renderHistory(el, card) {
     el.replaceChildren();
     const hist = card.history || [];
-    el.append(h('h3', {}, 'Earlier calls', h('span', { class: 'count' }, String(hist.length))));
+    el.append(h('h3', {}, t('history.title'), h('span', { class: 'count' }, String(hist.length))));
     if (!hist.length) {
-      el.append(h('p', { class: 'muted small' }, card.phone ? 'No earlier calls from this number.' : 'No history without a number.'));
+      el.append(h('p', { class: 'muted small' }, t(card.phone ? 'history.none' : 'history.noNumber')));
       return;
     }
     el.append(h('ol', { class: 'history-list' }, hist.map(pc => h('li', { class: 'history-item', 'data-history-call': pc.call_id, 'data-outcome': pc.outcome },
       h('div', { class: 'history-row' },
-        h('span', { class: 'history-when' }, pc.at ? dateTimeFmt.format(new Date(pc.at)) : ''),
-        h('span', { class: 'history-outcome' }, HISTORY_OUTCOMES[pc.outcome] || pc.outcome),
-        pc.agent ? h('span', { class: 'history-agent' }, 'Agent ' + pc.agent) : null,
+        h('span', { class: 'history-when' }, pc.at ? fmt.dateTime.format(new Date(pc.at)) : ''),
+        h('span', { class: 'history-outcome' }, has('history.outcome.' + pc.outcome) ? t('history.outcome.' + pc.outcome) : pc.outcome),
+        pc.agent ? h('span', { class: 'history-agent' }, agentRef(pc.agent)) : null,
         pc.duration ? h('span', { class: 'history-duration' }, formatDuration(pc.duration)) : null),
       (pc.notes || []).length ? h('ul', { class: 'history-notes' }, pc.notes.map(n => h('li', {},
-        h('span', { class: 'note-meta' }, (n.agent ? n.agent + ' · ' : '') + (n.at ? dateTimeFmt.format(new Date(n.at)) : '')),
+        h('span', { class: 'note-meta' }, [n.agent ? (n.agent === myID ? t('agent.you') : n.agent) : '', n.at ? fmt.dateTime.format(new Date(n.at)) : ''].filter(Boolean).join(' · ')),
         h('span', { class: 'note-text' }, n.text)))) : null))));
+  }
+
+  function renderNotes(call) {
+    const el = call.el;
+    $('[data-role=note-list]', el).replaceChildren(...call.savedNotes.map(n => h('li', { class: 'note', 'data-note': '' },
+      h('span', { class: 'note-meta' }, (n.agent === myID ? t('agent.you') : n.agent) + ' · ' + (n.at ? fmt.time.format(new Date(n.at)) : '')),
+      h('span', { class: 'note-text' }, n.text))));
+    const ta = $('textarea', el);
+    $('[data-role=note-count]', el).textContent = t('notes.count', { n: ta.value.length, max: MAX_NOTE });
+    const status = $('[data-role=note-status]', el);
+    const st = call.noteStatus;
+    status.textContent = st ? (st.text || t(st.key, st.params)) : '';
+    if (st) status.dataset.kind = st.kind;
+    else delete status.dataset.kind;
+  }
+
+  function setNoteStatus(call, kind, key, params, text) {
+    call.noteStatus = { kind: kind, key: key, params: params, text: text };
+    renderNotes(call);
+  }
+
+  function stateText(call) {
+    switch (call.state) {
+      case 'ringing': return t(call.transfer && call.transfer.consult ? 'state.consult' : 'state.ringing');
+      case 'answered': return t(call.transferred ? 'state.answeredTransferred' : 'state.answered');
+      case 'ended': return t('state.ended', { outcome: outcomeText(call) });
+      case 'withdrawn': return t('state.withdrawn');
+    }
+    return '';
   }
 
   function renderState(call) {
     const el = call.el;
     el.dataset.state = call.state;
-    const badge = $('[data-role=state]', el);
-    const dismiss = $('[data-action=dismiss]', el);
-    dismiss.hidden = call.state !== 'ended';
-    switch (call.state) {
-      case 'ringing':
-        badge.textContent = call.transfer && call.transfer.consult ? 'Consultation' : 'Ringing';
-        break;
-      case 'answered':
-        badge.textContent = call.transferred ? 'On call with you (transferred)' : 'On call with you';
-        break;
-      case 'ended':
-        badge.textContent = 'Ended · ' + (OUTCOMES[call.outcome] || call.outcome || 'over');
-        el.dataset.outcome = call.outcome || '';
-        break;
-      case 'withdrawn':
-        badge.textContent = 'Withdrawn';
-        break;
-    }
+    if (call.state === 'ended') el.dataset.outcome = call.outcome || '';
+    $('[data-role=state]', el).textContent = stateText(call);
     const transfer = $('[data-role=transfer]', el);
     const why = call.state === 'ringing' ? transferText(call.transfer) : '';
     transfer.textContent = why;
     transfer.hidden = !why;
+    const w = $('[data-role=withdrawn]', el);
+    w.hidden = call.state !== 'withdrawn';
+    w.textContent = call.state === 'withdrawn' ? withdrawnText(call.withdrawnReason, call.withdrawnBy) : '';
+    const stale = $('[data-role=stale]', el);
+    stale.hidden = !call.stale;
+    stale.textContent = call.stale ? t(call.state === 'ringing' ? 'stale.ringing' : 'stale.answered') : '';
+    if (call.stale) el.dataset.stale = 'true';
+    else delete el.dataset.stale;
     const form = $('[data-role=note-form]', el);
     const canNote = !!(call.card && call.card.phone && !(call.card.caller || {}).withheld);
     form.hidden = !canNote;
     $('[data-role=note-unavailable]', el).hidden = canNote || !call.card;
     if (call.card) renderCandidates($('[data-role=candidates]', el), call);
+    renderActions(call);
   }
 
   // renderLine names the line the customer dialled, so that the agent
@@ -405,9 +793,15 @@
       el.removeAttribute('title');
       return;
     }
-    el.title = 'The customer dialled ' + line.number;
-    el.append('Line: ', h('span', { class: 'line-label', 'data-field': 'line' }, line.label || line.number));
+    el.title = t('line.title', { number: line.number });
+    el.append(t('line.label'), ' ', h('span', { class: 'line-label', 'data-field': 'line' }, line.label || line.number));
     if (line.label) el.append(' ', h('span', { class: 'line-number', 'data-field': 'line-number' }, '(' + line.number + ')'));
+  }
+
+  function agentName(ref) {
+    if (!ref) return t('agent.colleague');
+    if (ref.id === myID) return t('agent.you');
+    return ref.name || t('agent.id', { id: ref.id });
   }
 
   // transferText says why the phone rings when it is not a first ring: a
@@ -415,28 +809,33 @@
   // attended transfer.
   function transferText(tr) {
     if (!tr || !tr.from) return '';
-    if (tr.from.id === myID) return 'The call you transferred came back to you.';
-    if (tr.consult) return agentName(tr.from) + ' is calling you about this caller (the caller is on hold).';
-    return 'Transferred to you by ' + agentName(tr.from) + '.';
+    if (tr.from.id === myID) return t('transfer.back');
+    return t(tr.consult ? 'transfer.consult' : 'transfer.blind', { who: agentName(tr.from) });
+  }
+
+  function withdrawnText(reason, by) {
+    if (reason === 'transferred' && !by) return t('withdrawn.transferredAway');
+    const key = 'withdrawn.' + reason;
+    return t(has(key) ? key : 'withdrawn.other', { who: agentName(by) });
   }
 
   function renderCard(call) {
     const el = call.el;
     const card = call.card;
+    translate(el);
     el.dataset.resolution = card.resolution || '';
     const at = call.at ? new Date(call.at) : null;
-    $('[data-role=time]', el).textContent = at && !isNaN(at) ? timeFmt.format(at) : '';
+    $('[data-role=time]', el).textContent = at && !isNaN(at) ? fmt.time.format(at) : '';
     renderLine($('[data-role=line]', el), card.line);
     renderCaller($('[data-role=caller]', el), card);
-    renderCandidates($('[data-role=candidates]', el), call);
+    el.setAttribute('aria-label', callerTitle(card));
     const incomplete = $('[data-role=incomplete]', el);
     const missing = card.incomplete || [];
     incomplete.hidden = missing.length === 0;
-    incomplete.textContent = missing.length
-      ? 'Incomplete card: no answer from ' + missing.join(', ') + '. Check before quoting figures.'
-      : '';
+    incomplete.textContent = missing.length ? t('card.incomplete', { systems: missing.join(', ') }) : '';
     $('[data-role=sections]', el).replaceChildren(...(card.sections || []).map(renderSection));
     renderHistory($('[data-role=history]', el), card);
+    renderNotes(call);
     renderState(call);
   }
 
@@ -446,9 +845,8 @@
     call.el = el;
     const form = $('[data-role=note-form]', el);
     const textarea = $('textarea', form);
-    const count = $('[data-role=note-count]', el);
     textarea.addEventListener('input', () => {
-      count.textContent = textarea.value.length + ' / ' + MAX_NOTE;
+      $('[data-role=note-count]', el).textContent = t('notes.count', { n: textarea.value.length, max: MAX_NOTE });
     });
     form.addEventListener('submit', ev => {
       ev.preventDefault();
@@ -460,78 +858,82 @@
         sendNote(call, textarea.value);
       }
     });
-    $('[data-action=dismiss]', el).addEventListener('click', () => removeCall(call.id));
-    callsEl.prepend(el);
+    $('[data-action=dismiss]', el).addEventListener('click', () => {
+      toRecent(call);
+      arrange();
+      focusAfterRemoval();
+    });
+    $('[data-action=focus]', el).addEventListener('click', () => reopen(call));
     return el;
   }
 
+  // ---- messages ----------------------------------------------------------
+
   function upsertPop(callID, data, at) {
     let call = calls.get(callID);
-    if (!call || call.state === 'withdrawn' || call.state === 'gone') {
-      if (call && call.el) call.el.remove();
-      call = { id: callID, notes: [], at: at };
+    if (call && (call.state === 'withdrawn' || call.state === 'ended')) {
+      // The call comes back (a transfer returned): a new card.
+      forget(call);
+      call = null;
+    }
+    const isNew = !call;
+    if (isNew) {
+      call = { id: callID, at: at, arrival: ++arrivals, savedNotes: [], answeredAt: 0 };
       calls.set(callID, call);
       createCallElement(call);
     }
     clearTimeout(call.removeTimer);
+    const before = call.state;
     call.card = data.card;
     call.state = data.state === 'answered' ? 'answered' : 'ringing';
     call.answeredBy = data.answered_by || null;
     call.transfer = data.state === 'answered' ? null : (data.transfer || null);
-    call.at = call.at || at;
+    call.stale = false;
+    if (call.state === 'answered' && before !== 'answered') call.answeredAt = Date.now();
     renderCard(call);
-    updateChrome();
-  }
-
-  function removeCall(callID) {
-    const call = calls.get(callID);
-    if (!call) return;
-    clearTimeout(call.removeTimer);
-    calls.delete(callID);
-    if (call.el) {
-      call.el.classList.add('leaving');
-      setTimeout(() => call.el.remove(), 300);
+    if (call.state === 'answered') {
+      if (call.place !== 'focus') setFocus(call);
+    } else if (isNew) {
+      if (busy(calls.get(focusID))) place(call, 'queue');
+      else setFocus(call);
     }
-    updateChrome();
+    arrange();
+    if (call.state === 'ringing') ringAlert(call);
+    else stopAlert(call);
   }
 
-  const WITHDRAWN_TEXT = {
-    not_ringing: () => 'Stopped ringing at your phone',
-    answered_elsewhere: by => 'Answered by ' + agentName(by),
-    transferred: by => by ? 'Transferred to ' + agentName(by) : 'Transferred',
-    rang_out: () => 'Rang out: not answered at your phone',
-    transfer_cancelled: () => 'Transfer cancelled: your colleague kept the call',
-    expired: () => 'This call is no longer followed',
-  };
-
-  function agentName(ref) {
-    if (!ref) return 'a colleague';
-    if (ref.id === myID) return 'you';
-    return ref.name || ('agent ' + ref.id);
+  function onAnswered(callID, data) {
+    const call = calls.get(callID);
+    if (!call || call.state === 'ended') return;
+    call.state = 'answered';
+    call.transferred = !!data.transferred;
+    call.answeredAt = Date.now();
+    stopAlert(call);
+    renderState(call);
+    // The agent picked up: this is the call to show, whatever was shown.
+    if (call.place !== 'focus') setFocus(call);
+    arrange();
   }
 
   function onWithdrawn(callID, data) {
     const call = calls.get(callID);
-    const text = (WITHDRAWN_TEXT[data.reason] || (() => 'Withdrawn'))(data.by);
-    const who = call ? callerTitle(call.card) : 'A call';
+    const text = withdrawnText(data.reason, data.by);
+    const who = call ? callerTitle(call.card) : t('caller.aCall');
     // A blind transfer is told at once, and again with the target's name
     // when their phone rings: the second only updates the card.
     const retold = call && call.state === 'withdrawn' && call.withdrawnReason === data.reason;
     if (!retold) {
-      notice(who + ': ' + text.charAt(0).toLowerCase() + text.slice(1), {
-        'data-call-id': callID, 'data-reason': data.reason,
-      });
+      notice(t('notice.withdrawn', { who: who, what: text }), { 'data-call-id': callID, 'data-reason': data.reason });
     }
     if (!call) return;
     clearTimeout(call.removeTimer);
+    stopAlert(call);
     call.withdrawnReason = data.reason;
+    call.withdrawnBy = data.by || null;
     call.state = 'withdrawn';
     renderState(call);
-    const w = $('[data-role=withdrawn]', call.el);
-    w.textContent = text;
-    w.hidden = false;
-    call.removeTimer = setTimeout(() => removeCall(callID), WITHDRAWN_VISIBLE_MS);
-    updateChrome();
+    call.removeTimer = setTimeout(() => { forget(call, true); arrange(); }, WITHDRAWN_VISIBLE_MS);
+    arrange();
   }
 
   function onEnded(callID, data) {
@@ -542,26 +944,45 @@
     // A call that ended while it rang here (a transfer the caller left
     // during) was not answered by this agent, whatever happened before.
     call.outcome = !wasMine && data.outcome === 'answered' ? 'abandoned' : data.outcome;
+    stopAlert(call);
     renderState(call);
-    // A call you talked to stays until you close it (notes are written
-    // after the call); one that only rang leaves by itself.
-    if (!wasMine) call.removeTimer = setTimeout(() => removeCall(callID), MISSED_VISIBLE_MS);
-    updateChrome();
+    if (call.place === 'queue') {
+      toRecent(call);
+    } else if (call.place === 'focus' && !wasMine) {
+      // Only rang here: say why it went, then make room. A call you talked
+      // to stays until you close it: notes are written after the call.
+      const makeRoom = () => {
+        if (call.place === 'focus' && !busy(call)) {
+          toRecent(call);
+          arrange();
+        }
+      };
+      if (nextFocus()) makeRoom();
+      else call.removeTimer = setTimeout(makeRoom, MISSED_VISIBLE_MS);
+    }
+    arrange();
   }
 
+  // A snapshot replaces what the page shows. What is not in it was
+  // withdrawn or ended while the page was away: it goes first, so that the
+  // calls in the snapshot are placed as if they had just rung. A call the
+  // agent talked to stays, ended, for its notes.
   function onSnapshot(data) {
-    const live = new Set();
-    for (const p of data.pops || []) {
-      live.add(p.call_id);
-      upsertPop(p.call_id, p, p.card && p.card.built_at);
+    const live = new Set((data.pops || []).map(p => p.call_id));
+    for (const call of [...calls.values()]) {
+      if (live.has(call.id)) continue;
+      if (call.state === 'ringing') forget(call);
+      else if (call.state === 'answered') {
+        call.state = 'ended';
+        call.outcome = '';
+        call.stale = false;
+        renderState(call);
+        if (call.place === 'queue') toRecent(call);
+      }
     }
-    // What is not in the snapshot was withdrawn or ended while we were away.
-    // Ended cards stay: their notes box may still be in use.
-    for (const [id, call] of calls) {
-      if (!live.has(id) && (call.state === 'ringing' || call.state === 'answered')) removeCall(id);
-    }
+    for (const p of data.pops || []) upsertPop(p.call_id, p, p.card && p.card.built_at);
     if (data.agent) showAgent(data.agent);
-    updateChrome();
+    arrange();
   }
 
   function handle(msg) {
@@ -574,16 +995,9 @@
       case 'pop':
         upsertPop(msg.call_id, data, msg.at);
         break;
-      case 'answered': {
-        const call = calls.get(msg.call_id);
-        if (call && call.state !== 'ended') {
-          call.state = 'answered';
-          call.transferred = !!data.transferred;
-          renderState(call);
-          updateChrome();
-        }
+      case 'answered':
+        onAnswered(msg.call_id, data);
         break;
-      }
       case 'withdrawn':
         onWithdrawn(msg.call_id, data);
         break;
@@ -596,6 +1010,7 @@
           call.card = data.card;
           call.selecting = false;
           renderCard(call);
+          if (call.place === 'recent') renderRecent();
         }
         break;
       }
@@ -608,6 +1023,282 @@
     }
   }
 
+  // ---- ring alert --------------------------------------------------------
+  //
+  // Every tab shows the call, updates its title and tells a screen reader;
+  // only one tab of the browser plays the sound and shows the desktop
+  // notification. The tab that first takes the call's Web Lock alerts and
+  // holds the lock while the call rings; where Web Locks are missing (a page
+  // served over plain http), a claim in localStorage decides.
+
+  const alerted = new Set(); // calls this tab has alerted for, or let another tab
+  const alerts = new Map(); // call id -> {release, notification, timer}
+  const tabID = Math.random().toString(36).slice(2);
+  let audioCtx = null;
+
+  function ringAlert(call) {
+    if (call.stale || alerted.has(call.id)) return;
+    alerted.add(call.id);
+    announce(t('announce.ringing', { who: callerTitle(call.card), line: lineName(call.card) }));
+    setTimeout(() => {
+      if (call.state !== 'ringing' || !calls.has(call.id)) return;
+      claimAlert(call, () => startAlert(call));
+    }, ALERT_SETTLE_MS);
+  }
+
+  function lineName(card) {
+    const l = card && card.line;
+    return l && l.number ? t('announce.line', { line: l.label || l.number }) : '';
+  }
+
+  function claimKey(call) {
+    return myID + ':' + call.id;
+  }
+
+  // rememberAlerted notes in localStorage which calls have alerted, so that
+  // a tab opened or reconnected later does not ring for them again.
+  function rememberAlerted(key, owner) {
+    let seen = {};
+    try { seen = JSON.parse(localStorage.getItem(ALERTED_KEY) || '{}'); } catch (e) { seen = {}; }
+    const now = Date.now();
+    for (const k of Object.keys(seen)) if (!seen[k] || now - seen[k].at > ALERT_MEMORY_MS) delete seen[k];
+    if (owner === undefined) return seen[key] || null;
+    if (!seen[key]) seen[key] = { at: now, tab: owner };
+    try { localStorage.setItem(ALERTED_KEY, JSON.stringify(seen)); } catch (e) { /* full or private */ }
+    return seen[key];
+  }
+
+  function claimAlert(call, alert) {
+    const key = claimKey(call);
+    if (rememberAlerted(key)) return;
+    if (navigator.locks && navigator.locks.request) {
+      navigator.locks.request('screenpop.ring.' + key, { ifAvailable: true }, lock => {
+        if (!lock || rememberAlerted(key) || call.state !== 'ringing') return null;
+        rememberAlerted(key, tabID);
+        alert();
+        // Held while the call rings here, so that the other tabs asking for
+        // it now are refused.
+        return new Promise(resolve => {
+          const a = alerts.get(call.id);
+          if (!a) return resolve();
+          a.release = resolve;
+          setTimeout(resolve, ALERT_HOLD_MS);
+        });
+      }).catch(() => { /* the lock manager refused: no alert from this tab */ });
+      return;
+    }
+    // Claim, let the other tabs' claims land, and alert if ours stood.
+    rememberAlerted(key, tabID);
+    setTimeout(() => {
+      const owner = rememberAlerted(key);
+      if (owner && owner.tab === tabID && call.state === 'ringing') alert();
+    }, ALERT_SETTLE_MS);
+  }
+
+  function startAlert(call) {
+    const p = prefs();
+    const a = { release: null, notification: null, timer: null };
+    alerts.set(call.id, a);
+    if (p.sound) {
+      let played = 0;
+      const ring = () => {
+        if (call.state !== 'ringing' || call.stale || played >= RING_REPEATS) return;
+        played++;
+        playRing();
+        a.timer = setTimeout(ring, RING_EVERY_MS);
+      };
+      ring();
+    }
+    if (p.notify && window.Notification && Notification.permission === 'granted') {
+      try {
+        const n = new Notification(t('notify.title', { who: callerTitle(call.card) }), {
+          body: [lineName(call.card), displayNumber(call.card || {})].filter(Boolean).join(' · '),
+          tag: 'screenpop-' + call.id,
+          silent: !!p.sound,
+        });
+        n.onclick = () => {
+          window.focus();
+          if (calls.has(call.id) && call.place !== 'focus') reopen(call);
+          n.close();
+        };
+        a.notification = n;
+      } catch (e) { /* notifications need a secure page; the sound still plays */ }
+    }
+  }
+
+  function stopAlert(call) {
+    const a = alerts.get(call.id);
+    if (!a) return;
+    alerts.delete(call.id);
+    clearTimeout(a.timer);
+    if (a.notification) a.notification.close();
+    if (a.release) a.release();
+  }
+
+  function audio() {
+    if (!audioCtx) {
+      const AC = window.AudioContext || window.webkitAudioContext;
+      if (!AC) return null;
+      audioCtx = new AC();
+      audioCtx.onstatechange = updateSettings;
+    }
+    return audioCtx;
+  }
+
+  // playRing plays a desk phone's double ring, made on the spot: no sound
+  // file to serve.
+  function playRing() {
+    const ctx = audio();
+    if (!ctx) return;
+    if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+    const t0 = ctx.currentTime + 0.05;
+    for (const [start, freq] of [[0, 880], [0.16, 660], [0.55, 880], [0.71, 660]]) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = 'sine';
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0, t0 + start);
+      gain.gain.linearRampToValueAtTime(0.2, t0 + start + 0.02);
+      gain.gain.linearRampToValueAtTime(0, t0 + start + 0.14);
+      osc.connect(gain);
+      gain.connect(ctx.destination);
+      osc.start(t0 + start);
+      osc.stop(t0 + start + 0.15);
+    }
+    updateSettings();
+  }
+
+  // Browsers keep a page silent until the person has clicked or typed in
+  // it; the first click or key lets the ring sound play from then on.
+  function unlockAudio() {
+    if (!prefs().sound) return;
+    const ctx = audio();
+    if (ctx && ctx.state === 'suspended') ctx.resume().then(updateSettings, () => {});
+    updateSettings();
+  }
+  document.addEventListener('pointerdown', unlockAudio, true);
+  document.addEventListener('keydown', unlockAudio, true);
+
+  function soundBlocked() {
+    const activated = navigator.userActivation ? navigator.userActivation.hasBeenActive : true;
+    return prefs().sound && (audioCtx ? audioCtx.state === 'suspended' : !activated);
+  }
+
+  function notifyState() {
+    if (!window.Notification) return 'unsupported';
+    return Notification.permission; // granted, denied, default
+  }
+
+  function askNotifications() {
+    if (!window.Notification) return Promise.resolve('unsupported');
+    if (Notification.permission !== 'default') return Promise.resolve(Notification.permission);
+    return Promise.resolve(Notification.requestPermission()).catch(() => 'denied');
+  }
+
+  // ---- settings ----------------------------------------------------------
+
+  function updateSettings() {
+    const p = prefs();
+    $('#pref-sound').checked = !!p.sound;
+    const ns = notifyState();
+    $('#pref-notify').checked = !!p.notify && ns === 'granted';
+    $('#pref-notify').disabled = ns === 'unsupported' || ns === 'denied';
+    const soundHint = $('#sound-hint');
+    const blocked = soundBlocked();
+    soundHint.hidden = !blocked;
+    soundHint.textContent = blocked ? t('settings.soundBlocked') : '';
+    const notifyHint = $('#notify-hint');
+    const nk = ns === 'denied' ? 'settings.notifyDenied' : ns === 'unsupported' ? 'settings.notifyUnsupported' : '';
+    notifyHint.hidden = !nk;
+    notifyHint.textContent = nk ? t(nk) : '';
+    $('[data-role=settings-warn]').hidden = !blocked;
+    $('#settings summary').title = blocked ? t('settings.soundBlocked') : t('settings.open');
+    $('#pref-lang').value = p.lang && catalogs[p.lang] ? p.lang : '';
+  }
+
+  // Each language is named in itself ("Polski"), so that an agent who
+  // cannot read the current one still finds their own.
+  function renderLanguageChoices() {
+    const choices = [['', t('settings.languageAuto')]].concat(Object.keys(catalogs).sort().map(c => [c, catalogs[c]._name || c]));
+    $('#pref-lang').replaceChildren(...choices.map(([v, name]) => h('option', { value: v, lang: v || undefined }, name)));
+  }
+
+  function turnOnAlerts() {
+    setPrefs({ sound: true, asked: true });
+    unlockAudio();
+    askNotifications().then(state => {
+      setPrefs({ notify: state === 'granted' });
+      updateSettings();
+      showPanels();
+    });
+    showPanels();
+  }
+
+  $('#offer-yes').addEventListener('click', () => {
+    turnOnAlerts();
+    $('#main').focus();
+  });
+  $('#offer-no').addEventListener('click', () => {
+    setPrefs({ asked: true });
+    showPanels();
+    $('#main').focus();
+  });
+  $('#pref-sound').addEventListener('change', ev => {
+    setPrefs({ sound: ev.target.checked, asked: true });
+    if (ev.target.checked) unlockAudio();
+    updateSettings();
+    showPanels();
+  });
+  $('#pref-sound-test').addEventListener('click', () => playRing());
+  $('#pref-notify').addEventListener('change', ev => {
+    if (!ev.target.checked) {
+      setPrefs({ notify: false, asked: true });
+      updateSettings();
+      return;
+    }
+    askNotifications().then(state => {
+      setPrefs({ notify: state === 'granted', asked: true });
+      updateSettings();
+      showPanels();
+    });
+  });
+  $('#pref-lang').addEventListener('change', ev => {
+    setPrefs({ lang: ev.target.value });
+    relabel();
+  });
+  $('#recent-clear').addEventListener('click', () => {
+    for (const id of [...recent]) forget(calls.get(id));
+    arrange();
+    $('#main').focus();
+  });
+  // Escape closes the settings and gives the focus back to their button.
+  $('#settings').addEventListener('keydown', ev => {
+    if (ev.key === 'Escape' && $('#settings').open) {
+      $('#settings').open = false;
+      $('#settings summary').focus();
+    }
+  });
+  // Another tab changed the preferences (its language, its alerts).
+  window.addEventListener('storage', ev => {
+    if (ev.key !== PREFS_KEY) return;
+    if (pickLanguage(prefs().lang) !== lang) relabel();
+    else updateSettings();
+    showPanels();
+  });
+
+  // relabel redraws every text in the language now chosen.
+  function relabel() {
+    setLanguage(pickLanguage(prefs().lang));
+    for (const call of calls.values()) renderCard(call);
+    setConnection(conn.state, conn.key, conn.params);
+    if (me.sub) showAgent({ id: me.sub, name: me.name });
+    renderConnecting();
+    $('[data-role=invalid-text]').textContent = t(invalidReason);
+    renderLanguageChoices();
+    updateSettings();
+    arrange();
+  }
+
   // ---- requests ----------------------------------------------------------
 
   function send(req) {
@@ -618,7 +1309,7 @@
 
   function selectCustomer(call, customerID) {
     if (!send({ type: 'select', call_id: call.id, customer_id: customerID })) {
-      notice('Not connected: the choice was not sent. Try again in a moment.', { 'data-kind': 'error' });
+      notice(t('notice.selectOffline'), { 'data-kind': 'error' });
       return;
     }
     call.selecting = true;
@@ -632,23 +1323,19 @@
   }
 
   function sendNote(call, text) {
-    const status = $('[data-role=note-status]', call.el);
     text = text.trim();
     if (!text) return;
     if (text.length > MAX_NOTE) {
-      status.textContent = 'Too long: at most ' + MAX_NOTE + ' characters.';
-      status.dataset.kind = 'error';
+      setNoteStatus(call, 'error', 'notes.tooLong', { max: MAX_NOTE });
       return;
     }
     const ref = 'n' + (++noteRef);
     if (!send({ type: 'note', call_id: call.id, text: text, ref: ref })) {
-      status.textContent = 'Not connected: the note was not saved yet.';
-      status.dataset.kind = 'error';
+      setNoteStatus(call, 'error', 'notes.offline');
       return;
     }
     call.pendingNote = ref;
-    status.textContent = 'Saving…';
-    status.dataset.kind = 'pending';
+    setNoteStatus(call, 'pending', 'notes.saving');
   }
 
   function findNoteCall(callID, ref) {
@@ -661,41 +1348,37 @@
   function onNoteSaved(callID, data) {
     const call = findNoteCall(callID, data.ref);
     if (!call || !call.el) return;
-    const n = data.note || {};
-    $('[data-role=note-list]', call.el).append(h('li', { class: 'note', 'data-note': '' },
-      h('span', { class: 'note-meta' }, (n.agent === myID ? 'You' : n.agent) + ' · ' + (n.at ? timeFmt.format(new Date(n.at)) : '')),
-      h('span', { class: 'note-text' }, n.text)));
+    call.savedNotes.push(data.note || {});
     if (call.pendingNote === data.ref) {
-      const ta = $('textarea', call.el);
-      ta.value = '';
-      $('[data-role=note-count]', call.el).textContent = '0 / ' + MAX_NOTE;
+      $('textarea', call.el).value = '';
       call.pendingNote = null;
     }
-    const status = $('[data-role=note-status]', call.el);
-    status.textContent = 'Saved';
-    status.dataset.kind = 'ok';
+    setNoteStatus(call, 'ok', 'notes.saved');
   }
 
+  // A refusal is said in the agent's language when its code is known; the
+  // server's English message is the fallback for a code this page predates.
   function onError(callID, data) {
     const call = calls.get(callID);
+    const key = 'error.' + data.code;
+    const text = has(key) ? '' : (data.message || t('error.other'));
     if (data.request === 'note' && call && call.el) {
-      const status = $('[data-role=note-status]', call.el);
-      status.textContent = data.message || 'Not saved';
-      status.dataset.kind = 'error';
+      call.pendingNote = null;
+      setNoteStatus(call, 'error', has(key) ? key : 'error.other', null, text);
       return;
     }
     if (data.request === 'select' && call) {
       call.selecting = false;
       renderCandidates($('[data-role=candidates]', call.el), call);
     }
-    notice(data.message || 'The request failed.', { 'data-kind': 'error', 'data-code': data.code || '' });
+    notice(text || t(key), { 'data-kind': 'error', 'data-code': data.code || '' });
   }
 
   // ---- connection --------------------------------------------------------
 
   function showAgent(agent) {
     const el = $('#agent');
-    el.textContent = agent.name ? agent.name + ' · ' + agent.id : 'Agent ' + agent.id;
+    el.textContent = agent.name ? t('agent.nameId', { name: agent.name, id: agent.id }) : t('agent.id', { id: agent.id });
     el.dataset.agentId = agent.id;
   }
 
@@ -703,34 +1386,115 @@
     return me.exp && me.exp * 1000 < Date.now();
   }
 
-  function signedOut(text) {
-    setConnection('signed-out', text);
-    $('#signin').hidden = false;
-    emptyEl.hidden = true;
+  // markStale says on every live card that it may be out of date: while the
+  // page is cut off, a ringing card may have been answered elsewhere or the
+  // caller may have hung up. The next snapshot or replay puts it right.
+  function markStale(on) {
+    for (const call of calls.values()) {
+      const stale = on && (call.state === 'ringing' || call.state === 'answered');
+      if (stale === !!call.stale) continue;
+      call.stale = stale;
+      if (stale) stopAlert(call);
+      renderState(call);
+    }
+    updateChrome();
+  }
+
+  // showInvalid: the server refused the sign-in. Retrying would not help;
+  // the agent needs a new link (or to sign in again, when the server says
+  // where).
+  function showInvalid(loginURL, reasonKey) {
+    invalid = true;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    clearInterval(countdown);
+    markStale(true);
+    setConnection('signed-out', 'conn.invalid');
+    invalidReason = reasonKey || 'invalid.text';
+    $('[data-role=invalid-text]').textContent = t(invalidReason);
+    const link = $('#invalid-login');
+    const safe = safeLogin(loginURL);
+    link.hidden = !safe;
+    if (safe) link.href = safe;
+    updateChrome();
+  }
+
+  // safeLogin accepts only a path on this site: a sign-in link from a
+  // response must not send the agent elsewhere.
+  function safeLogin(u) {
+    if (typeof u !== 'string' || !u.startsWith('/') || u.startsWith('//') || u.startsWith('/\\')) return '';
+    return u;
+  }
+
+  // checkSignIn asks the server whether the token (or the session cookie)
+  // is good, because a refused WebSocket tells the page nothing: the
+  // browser reports close code 1006 for a 401 and for a dead server alike.
+  // It resolves to 'ok', 'invalid' (having shown so), or 'unknown' (no
+  // such endpoint on this server, or no answer).
+  function checkSignIn() {
+    const headers = token ? { Authorization: 'Bearer ' + token } : {};
+    return fetch(SESSION_PATH, { headers: headers, cache: 'no-store', credentials: 'same-origin' })
+      .then(resp => {
+        if (resp.status === 200) return 'ok';
+        if (resp.status !== 401 && resp.status !== 403) return 'unknown';
+        return resp.json().catch(() => ({})).then(body => {
+          if (resp.status === 403 && body.error !== 'not_agent') return 'unknown';
+          if (!token && resp.status === 401) {
+            signedOut(body.login_url);
+            return 'invalid';
+          }
+          showInvalid(body.login_url || '', resp.status === 403 ? 'invalid.notAgent' : '');
+          return 'invalid';
+        });
+      })
+      .catch(() => 'unknown');
+  }
+
+  function signedOut(loginURL) {
+    setConnection('signed-out', 'conn.signedOut');
+    const link = $('#signin-login');
+    const safe = safeLogin(loginURL);
+    link.hidden = !safe;
+    if (safe) link.href = safe;
+    updateChrome();
+  }
+
+  function renderConnecting() {
+    const unreachable = failedInARow >= UNREACHABLE_AFTER;
+    $('[data-role=connecting-title]').textContent = t(unreachable ? 'connecting.unreachableTitle' : 'connecting.title');
+    $('[data-role=connecting-text]').textContent = t(unreachable ? 'connecting.unreachableText' : 'connecting.text');
   }
 
   function connect() {
     retryTimer = null;
-    if (tokenExpired()) {
-      signedOut('Sign-in expired');
+    if (invalid) return;
+    if (token && tokenExpired()) {
+      showInvalid('', 'invalid.expired');
       return;
     }
-    setConnection('connecting', attempts ? 'Reconnecting…' : 'Connecting…');
+    setConnection('connecting', attempts ? 'conn.reconnecting' : 'conn.connecting');
     const url = new URL('ws', location.href);
     url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
     url.hash = '';
-    if (lastSeq) url.search = '?since=' + lastSeq;
+    url.search = lastSeq ? '?since=' + lastSeq : '';
     let opened = false;
     try {
-      ws = new WebSocket(url.toString(), [SUBPROTOCOL, 'bearer.' + token]);
+      ws = new WebSocket(url.toString(), token ? [SUBPROTOCOL, 'bearer.' + token] : [SUBPROTOCOL]);
     } catch (e) {
       scheduleReconnect();
       return;
     }
     ws.onopen = () => {
       opened = true;
+      everOpen = true;
       attempts = 0;
-      setConnection('open', 'Live');
+      failedInARow = 0;
+      setConnection('open', 'conn.open');
+      // What the page shows is put right by the snapshot or the replay
+      // that the server sends first on this connection.
+      markStale(false);
+      renderConnecting();
+      updateChrome();
     };
     ws.onmessage = ev => {
       let msg;
@@ -739,21 +1503,34 @@
     };
     ws.onclose = ev => {
       ws = null;
-      if (!opened && tokenExpired()) {
-        signedOut('Sign-in expired');
+      if (invalid) return;
+      if (opened) markStale(true);
+      if (opened && ev.code !== 4401) {
+        scheduleReconnect(ev.code === 1013 ? 0 : undefined);
         return;
       }
-      // Browsers do not say why a WebSocket was refused; a daemon restarted
-      // with a new signing secret looks like a network problem.
-      if (!opened && attempts === 4) {
-        notice('Still cannot connect. If the server was restarted, your sign-in link may no longer be valid: ask for a new one.', { 'data-kind': 'error' }, 15000);
+      failedInARow++;
+      if (token && tokenExpired()) {
+        showInvalid('', 'invalid.expired');
+        return;
       }
-      scheduleReconnect(ev.code === 1013 ? 0 : undefined);
+      setConnection('offline', 'conn.checking');
+      checkSignIn().then(verdict => {
+        if (verdict === 'invalid') return;
+        // A page that was live cannot tell a daemon restarted with a new
+        // signing secret from one that is down, when it has no sign-in check.
+        if (verdict === 'unknown' && everOpen && failedInARow === UNREACHABLE_AFTER + 1) {
+          notice(t('notice.stillOffline'), { 'data-kind': 'error' }, 15000);
+        }
+        renderConnecting();
+        scheduleReconnect(ev.code === 1013 ? 0 : undefined);
+        updateChrome();
+      });
     };
   }
 
   function scheduleReconnect(delay) {
-    if (retryTimer) return;
+    if (retryTimer || invalid) return;
     attempts++;
     if (delay === undefined) {
       const base = Math.min(15000, 500 * Math.pow(2, attempts - 1));
@@ -762,11 +1539,14 @@
     const until = Date.now() + delay;
     const tick = () => {
       const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-      setConnection('offline', left > 0 ? 'Offline · retrying in ' + left + ' s' : 'Reconnecting…');
+      if (left > 0) setConnection('offline', 'conn.retrying', { s: left });
+      else setConnection('offline', 'conn.reconnecting');
+      updateChrome();
     };
     tick();
-    const iv = setInterval(tick, 1000);
-    retryTimer = setTimeout(() => { clearInterval(iv); connect(); }, delay);
+    clearInterval(countdown);
+    countdown = setInterval(tick, 1000);
+    retryTimer = setTimeout(() => { clearInterval(countdown); connect(); }, delay);
   }
 
   // A sign-in link pasted into this tab changes only the fragment, which
@@ -774,12 +1554,29 @@
   window.addEventListener('hashchange', () => {
     if (/(?:^#|&)token=/.test(location.hash)) location.reload();
   });
+  window.addEventListener('resize', () => showPanels());
 
-  if (!token) {
-    signedOut('Not signed in');
+  setLanguage(pickLanguage(prefs().lang));
+  renderLanguageChoices();
+  updateSettings();
+  renderConnecting();
+  if (token && !me.sub) {
+    // Not a token at all: a link cut short when it was copied.
+    showInvalid('', 'invalid.text');
     return;
   }
-  if (me.sub) showAgent({ id: me.sub, name: me.name });
+  if (!token) {
+    // Without a link the page may still be signed in by a session cookie,
+    // when the server offers one; otherwise it says how to sign in.
+    setConnection('connecting', 'conn.connecting');
+    checkSignIn().then(verdict => {
+      if (verdict === 'ok') connect();
+      else if (verdict !== 'invalid') signedOut('');
+    });
+    updateChrome();
+    return;
+  }
+  showAgent({ id: me.sub, name: me.name });
   updateChrome();
   connect();
 })();
