@@ -134,6 +134,18 @@ type PastCall struct {
 	// Duration is how long the call lasted from the first ring.
 	Duration time.Duration `json:"duration"`
 	Notes    []Note        `json:"notes,omitempty"`
+	// CustomerID is the customer the caller was resolved to, or the one
+	// the agent picked; a customer's calls are found from any of their
+	// phones by it.
+	CustomerID string `json:"customer_id,omitempty"`
+	// DID is the company's number the customer dialled.
+	DID string `json:"did,omitempty"`
+	// AgentName is Agent's display name when the call was recorded.
+	AgentName string `json:"agent_name,omitempty"`
+	// Disposition is the wrap-up code the agent chose for the call, and
+	// DispositionLabel its label as configured then; empty when none was.
+	Disposition      string `json:"disposition,omitempty"`
+	DispositionLabel string `json:"disposition_label,omitempty"`
 }
 
 // Note is what an agent wrote about a call.
@@ -141,4 +153,13 @@ type Note struct {
 	Agent string    `json:"agent"`
 	At    time.Time `json:"at"`
 	Text  string    `json:"text"`
+	// ID names the note in the history store, for edits; empty for a
+	// note that was not stored.
+	ID        string `json:"id,omitempty"`
+	AgentName string `json:"agent_name,omitempty"`
+	// EditedAt and EditedBy say who changed Text last and when; zero for a
+	// note never edited. At and Agent stay those of the original, which
+	// the history store keeps too.
+	EditedAt time.Time `json:"edited_at,omitzero"`
+	EditedBy string    `json:"edited_by,omitempty"`
 }
