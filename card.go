@@ -1,6 +1,9 @@
 package screenpop
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // SectionStatus says whether a card section holds what its sources know.
 type SectionStatus string
@@ -86,6 +89,21 @@ type CardSection struct {
 	TookMS int64 `json:"took_ms"`
 	// Cached is true when the data came from the cache.
 	Cached bool `json:"cached,omitempty"`
+	// Roles are the roles that may see the section (its configuration's
+	// roles: [credit, supervisor]); empty: every agent. A card keeps them
+	// while it is the server's (in JSON too: a card that lost them on the
+	// way would show the section to everyone); the copy an agent gets
+	// holds only the sections VisibleTo the agent, without Roles.
+	Roles []string `json:"roles,omitempty"`
+}
+
+// VisibleTo reports whether an agent holding roles may see the section:
+// it names no role, or one of roles.
+func (s CardSection) VisibleTo(roles []string) bool {
+	if len(s.Roles) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(s.Roles, func(r string) bool { return slices.Contains(roles, r) })
 }
 
 // Line is the company's number a call came in on (a DID: which line or

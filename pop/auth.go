@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
+	"github.com/screenpop/screenpop/auth"
 	"github.com/screenpop/screenpop/bearer"
 )
 
@@ -18,11 +19,21 @@ type Agent struct {
 	ID    string
 	Name  string
 	Roles []string
+	// Expires is when the session or token behind the sign-in ends: the
+	// Hub closes the agent's socket then (close code CloseSignedOut).
+	// Zero: never.
+	Expires time.Time
+	// Method is how the agent signed in: "hs256" (TokenAuth), or
+	// auth.Identity's method ("session", "jwt", "hs256") through FromAuth.
+	Method string
 }
 
 // Authenticator says who opens a WebSocket. TokenAuth is the HS256
-// implementation; an identity provider (RS256 with JWKS) plugs in here.
+// implementation; FromAuth plugs in the auth package (company sign-in,
+// bearer JWTs against a key set).
 type Authenticator interface {
+	// Authenticate returns the agent r comes from, or an error wrapping
+	// ErrUnauthenticated (the Hub answers 401) or ErrNotAgent (403).
 	Authenticate(r *http.Request) (Agent, error)
 }
 
@@ -30,6 +41,15 @@ type Authenticator interface {
 // carries no valid token. The hub answers 401 and never says more: the
 // reason is for the log.
 var ErrUnauthenticated = errors.New("unauthenticated")
+
+// ErrNotAgent is returned (wrapped, best as a *NotAgentError) for valid
+// credentials of an account that is no agent of this daemon. The hub
+// answers 403 and tells the person to ask IT.
+var ErrNotAgent = auth.ErrNotAgent
+
+// NotAgentError names the account that is no agent here, and why; it is
+// the auth package's, so that FromAuth passes it on unchanged.
+type NotAgentError = auth.NotAgentError
 
 const (
 	// Subprotocol is the WebSocket subprotocol of the agent page. The
@@ -46,6 +66,9 @@ const (
 
 	// MinSecretLength is the shortest HS256 secret TokenAuth accepts.
 	MinSecretLength = 32
+
+	// MethodHS256 is Agent.Method for TokenAuth's tokens.
+	MethodHS256 = "hs256"
 )
 
 // TokenAuth signs and checks agent tokens: HS256 JWTs with issuer
@@ -130,7 +153,7 @@ func (t *TokenAuth) Verify(token string) (Agent, error) {
 	if claims.Subject == "" {
 		return Agent{}, fmt.Errorf("%w: token has no subject", ErrUnauthenticated)
 	}
-	return Agent{ID: claims.Subject, Name: claims.Name, Roles: claims.Roles}, nil
+	return Agent{ID: claims.Subject, Name: claims.Name, Roles: claims.Roles, Expires: claims.ExpiresAt.Time, Method: MethodHS256}, nil
 }
 
 // TokenFromRequest returns the bearer token of an upgrade request: from

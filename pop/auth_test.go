@@ -38,8 +38,12 @@ func TestIssueAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != "1001" || got.Name != "Alice Agent" || !slices.Equal(got.Roles, []string{"agent", "supervisor"}) {
+	if got.ID != "1001" || got.Name != "Alice Agent" || !slices.Equal(got.Roles, []string{"agent", "supervisor"}) || got.Method != MethodHS256 {
 		t.Errorf("verified %+v", got)
+	}
+	// The socket closes at the token's exp (whole seconds).
+	if want := a.now().Add(time.Hour); got.Expires.After(want) || got.Expires.Before(want.Add(-time.Second)) {
+		t.Errorf("expires %s, want %s", got.Expires, want)
 	}
 	if _, err := a.Issue("", "x", nil, time.Hour); err == nil {
 		t.Error("token without agent ID issued")

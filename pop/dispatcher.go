@@ -73,6 +73,23 @@ type DispatcherConfig struct {
 	// nil, the names the Deliverer learnt from tokens are used, if it knows
 	// any (the Hub does).
 	AgentNames func(agentID string) string
+	// AgentRoles gives an agent's roles (the configured roles table), which
+	// decide the card sections the agent gets: a section that names roles
+	// goes only to agents holding one of them, and is cut out of the
+	// message before it is encoded, so that no log, outbox or Redis stream
+	// of another agent holds it. Asked for every agent a card goes to,
+	// connected or not, with the dispatcher's state locked: it must answer
+	// from memory. nil, or no roles for an agent: only the sections that
+	// name no role (deny by default).
+	AgentRoles func(agentID string) []string
+	// OnShown, when set, is called for every card message (pop, card)
+	// delivered to an agent, with the card as the agent got it and the
+	// names of its sections: what the access log records. Once per agent
+	// and message, whatever the agent's number of tabs; not again for the
+	// snapshots and replays that show a page what its agent was sent. It is
+	// called with the dispatcher's state locked, like Deliver: it must not
+	// block, nor modify card or sections (other agents share them).
+	OnShown func(agentID, callID string, card screenpop.Card, sections []string)
 	// StaleAfter drops a call with no event for this long (its "ended" was
 	// lost); default 4h. Notes can be written this long after a call ended.
 	StaleAfter time.Duration
@@ -172,7 +189,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 			Reserve:  endedReserve(cfg.MaxQueuedEvents),
 			Depth:    m.queued,
 		}),
-		state: popstate.New(popstate.Config{Names: names, StaleAfter: cfg.StaleAfter}),
+		state: popstate.New(popstate.Config{Names: names, Roles: cfg.AgentRoles, StaleAfter: cfg.StaleAfter}),
 		calls: map[string]callContext{},
 	}, nil
 }
@@ -349,7 +366,8 @@ func (d *Dispatcher) execute(out popstate.Output) {
 	}
 }
 
-// deliver encodes a message once, for all its agents.
+// deliver encodes a message once, for all its agents: the machine made
+// one delivery per set of card sections its agents may see.
 func (d *Dispatcher) deliver(dl popstate.Delivery) {
 	enc, err := Encode(dl.Msg)
 	if err != nil {
@@ -358,8 +376,13 @@ func (d *Dispatcher) deliver(dl popstate.Delivery) {
 		d.logger.Error("cannot encode message", "type", dl.Msg.Type, "call", dl.Msg.CallID, "agents", len(dl.To), "err", err)
 		return
 	}
+	card, shown := dl.Card()
+	shown = shown && d.cfg.OnShown != nil
 	for _, a := range dl.To {
 		d.cfg.Deliverer.Deliver(a, enc)
+		if shown {
+			d.cfg.OnShown(a, dl.Msg.CallID, card, dl.Sections)
+		}
 	}
 }
 

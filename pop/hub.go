@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/screenpop/screenpop/auth"
 	"github.com/screenpop/screenpop/pop/msglog"
 	"github.com/screenpop/screenpop/pop/popstate"
 )
@@ -51,9 +53,23 @@ type HubConfig struct {
 	// RequestTimeout bounds the handling of one browser request (saving a
 	// note); default 5s.
 	RequestTimeout time.Duration
-	Logger         *slog.Logger
-	Registerer     prometheus.Registerer
+	// LoginURL, when set, is where a person who is not signed in goes to
+	// sign in and come back to returnTo: the login_url of a 401 or 403
+	// answer (auth.Authenticator.LoginURL). returnTo is the page's path, or
+	// what the request asks for (/session?return=): LoginURL must send
+	// back only to local paths, as the auth package's does.
+	LoginURL   func(returnTo string) string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
+
+// CloseSignedOut is the close code of a socket whose sign-in ended (the
+// session or token expired): the page says "signed out, sign in again"
+// instead of reconnecting with credentials that no longer work.
+const CloseSignedOut = 4401
+
+// closeSignedOutText is the reason sent with CloseSignedOut.
+const closeSignedOutText = "signed out: session expired"
 
 // Hub is the agents' WebSocket transport: it upgrades and authenticates
 // browsers, checks their origin, runs each connection's read and write
@@ -296,6 +312,19 @@ func (h *Hub) detach(b *agentBox, c *conn, code int, text string) {
 	})
 }
 
+// attached returns the box of c's agent while c is attached to it, else
+// nil (c was closed); it runs with h.mu held.
+func (h *Hub) attached(c *conn) *agentBox {
+	b := h.agents[c.agent.ID]
+	if b == nil {
+		return nil
+	}
+	if _, ok := b.conns[c]; !ok {
+		return nil
+	}
+	return b
+}
+
 // attach runs with h.mu held.
 func (h *Hub) attach(b *agentBox, c *conn) {
 	if len(b.conns) == 0 {
@@ -334,15 +363,23 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !h.originAllowed(r) {
 		h.metrics.dropped.WithLabelValues(dropOrigin).Inc()
 		h.logger.Warn("WebSocket from a foreign origin refused", "origin", r.Header.Get("Origin"), "host", r.Host)
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+		writeJSON(w, http.StatusForbidden, refusal{Error: "forbidden_origin", Message: "this page may not open the agent socket"})
 		return
 	}
-	agent, err := h.cfg.Auth.Authenticate(r)
+	agent, err := h.authenticate(r)
 	if err != nil {
 		h.metrics.dropped.WithLabelValues(dropAuth).Inc()
-		h.logger.Info("WebSocket without a valid token refused", "remote", r.RemoteAddr, "err", err)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="screenpop"`)
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		h.logger.Info("WebSocket without a valid sign-in refused", "remote", r.RemoteAddr, "err", err)
+		h.refuseSignIn(w, r, err)
+		return
+	}
+	if r.Header.Get("Origin") == "" && (!carriesBearer(r) || agent.Method == string(auth.MethodSession)) {
+		// Credentials the browser adds by itself (the session cookie) are
+		// taken only with an Origin to check: every browser sends one on
+		// a WebSocket, so a request without is no page of ours.
+		h.metrics.dropped.WithLabelValues(dropOrigin).Inc()
+		h.logger.Warn("WebSocket signed in by cookie without Origin refused", "agent", agent.ID, "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusForbidden, refusal{Error: "origin_required", Message: "a socket signed in by cookie must come from the agent page"})
 		return
 	}
 	h.mu.Lock()
@@ -403,6 +440,10 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Debug("agent page connected", "resumed", resumed)
+	if !agent.Expires.IsZero() {
+		signOut := time.AfterFunc(time.Until(agent.Expires), func() { h.signOut(c, log) })
+		defer signOut.Stop()
+	}
 	writerStarted = true
 	go func() {
 		defer h.wg.Done()
@@ -415,6 +456,42 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Unlock()
 	log.Debug("agent page disconnected")
+}
+
+// authenticate asks the Authenticator who r comes from, and refuses an
+// identity that has expired already (a token within its clock skew).
+func (h *Hub) authenticate(r *http.Request) (Agent, error) {
+	agent, err := h.cfg.Auth.Authenticate(r)
+	if err != nil {
+		return Agent{}, err
+	}
+	if !agent.Expires.IsZero() && !time.Now().Before(agent.Expires) {
+		return Agent{}, fmt.Errorf("%w: signed in until %s", ErrUnauthenticated, agent.Expires.Format(time.RFC3339))
+	}
+	return agent, nil
+}
+
+// signOut closes c because its agent's sign-in ended.
+func (h *Hub) signOut(c *conn, log *slog.Logger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.attached(c)
+	if b == nil {
+		return
+	}
+	log.Info("sign-in expired, agent page disconnected", "expired", c.agent.Expires)
+	h.metrics.dropped.WithLabelValues(dropExpired).Inc()
+	h.detach(b, c, CloseSignedOut, closeSignedOutText)
+}
+
+// carriesBearer reports whether r brings a bearer token of its own (the
+// Authorization header or a bearer subprotocol), as opposed to
+// credentials a browser attaches by itself.
+func carriesBearer(r *http.Request) bool {
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	return slices.ContainsFunc(websocket.Subprotocols(r), func(p string) bool { return strings.HasPrefix(p, BearerSubprotocolPrefix) })
 }
 
 func parseSince(s string) (uint64, bool) {
@@ -568,11 +645,8 @@ func (h *Hub) goodbye(c *conn) {
 func (h *Hub) writeFailed(c *conn, log *slog.Logger, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	b := h.agents[c.agent.ID]
+	b := h.attached(c)
 	if b == nil {
-		return
-	}
-	if _, attached := b.conns[c]; !attached {
 		return // already closed on purpose; the failure is the consequence
 	}
 	log.Info("write to agent page failed, disconnected", "err", err)
@@ -656,31 +730,57 @@ func (h *Hub) reply(c *conn, req Request, err error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	b := h.agents[c.agent.ID]
+	b := h.attached(c)
 	if b == nil {
-		return
-	}
-	if _, ok := b.conns[c]; !ok {
 		return
 	}
 	h.metrics.messages.WithLabelValues(TypeError).Inc()
 	h.enqueue(b, c, data)
 }
 
+// originAllowed lets in a request without Origin (not a browser: its
+// token decides, and a cookie needs an Origin, see serveWS), one from the
+// page's own origin, and one from AllowedOrigins. Origins compare by
+// scheme, host and port: a page of the same host over plain http (a
+// network that rewrites it) is another origin than the daemon's https.
 func (h *Hub) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return true // not a browser; the token still decides
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
 	n, err := normalizeOrigin(origin)
-	return err == nil && h.origins[n]
+	if err != nil {
+		return false // "null" (a sandboxed frame, a file), or garbage
+	}
+	if own, err := normalizeOrigin(requestScheme(r) + "://" + r.Host); err == nil && n == own {
+		return true
+	}
+	return h.origins[n]
+}
+
+// requestScheme is the scheme the browser reached the daemon with: https
+// over TLS; behind a proxy that ends TLS, what it says in
+// X-Forwarded-Proto or Forwarded (proto=); else http. Trusting these
+// headers lets no foreign page in: script cannot set them on a WebSocket,
+// and they only decide which of two origins of this host is the page's.
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	proto := r.Header.Get("X-Forwarded-Proto")
+	if proto == "" {
+		first, _, _ := strings.Cut(r.Header.Get("Forwarded"), ",")
+		for pair := range strings.SplitSeq(first, ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(pair), "="); ok && strings.EqualFold(k, "proto") {
+				proto = strings.Trim(v, `"`)
+			}
+		}
+	}
+	proto, _, _ = strings.Cut(proto, ",")
+	if p := strings.ToLower(strings.TrimSpace(proto)); p == "https" || p == "http" {
+		return p
+	}
+	return "http"
 }
 
 // normalizeOrigin turns an origin into scheme://host[:port], lower case,

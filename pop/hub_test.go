@@ -32,6 +32,12 @@ type hubEnv struct {
 
 func startHub(t testing.TB, tweak func(*HubConfig)) *hubEnv {
 	t.Helper()
+	return startHubWith(t, tweak, nil)
+}
+
+// startHubWith is startHub with the dispatcher's configuration tweaked too.
+func startHubWith(t testing.TB, tweak func(*HubConfig), tweakDispatcher func(*DispatcherConfig)) *hubEnv {
+	t.Helper()
 	auth, err := NewTokenAuth(testSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +52,11 @@ func startHub(t testing.TB, tweak func(*HubConfig)) *hubEnv {
 		t.Fatal(err)
 	}
 	e.hub = h
-	e.d, err = NewDispatcher(DispatcherConfig{Builder: e.b, Recorder: e.rec, Deliverer: h, Registerer: e.reg})
+	dcfg := DispatcherConfig{Builder: e.b, Recorder: e.rec, Deliverer: h, Registerer: e.reg}
+	if tweakDispatcher != nil {
+		tweakDispatcher(&dcfg)
+	}
+	e.d, err = NewDispatcher(dcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,11 @@ const (
 	dropSlow       = "slow"        // its outbox was full
 	dropWriteError = "write_error" // a write failed or timed out
 	dropAuth       = "auth"        // the upgrade was refused: no or bad token
-	dropOrigin     = "origin"      // the upgrade was refused: foreign Origin
+	dropOrigin     = "origin"      // the upgrade was refused: foreign Origin, or a cookie without one
+	dropExpired    = "expired"     // the agent's sign-in ended
 )
 
-var dropReasons = []string{dropSlow, dropWriteError, dropAuth, dropOrigin}
+var dropReasons = []string{dropSlow, dropWriteError, dropAuth, dropOrigin, dropExpired}
 
 type dispatcherMetrics struct {
 	latency        prometheus.Histogram
@@ -107,7 +108,7 @@ func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "screenpop_pop_dropped_connections_total",
-			Help: "Connections the server closed or refused, by reason (slow, write_error, auth, origin).",
+			Help: "Connections the server closed or refused, by reason (slow, write_error, auth, origin, expired).",
 		}, []string{"reason"}),
 		logAgents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "screenpop_pop_log_agents",

@@ -12,8 +12,8 @@ import (
 //go:embed web/*.html web/*.js web/*.css
 var webFiles embed.FS
 
-// Handler serves the agent page at "/" (with app.js and style.css) and its
-// WebSocket at "/ws".
+// Handler serves the agent page at "/" (with app.js and style.css), its
+// WebSocket at "/ws", and at "/session" who the page is signed in as.
 func (h *Hub) Handler() http.Handler {
 	sub, err := fs.Sub(webFiles, "web")
 	if err != nil {
@@ -22,6 +22,7 @@ func (h *Hub) Handler() http.Handler {
 	files := http.FileServerFS(sub)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", h.serveWS)
+	mux.HandleFunc("GET /session", h.serveSession)
 	mux.Handle("GET /", pageHeaders(files))
 	return mux
 }

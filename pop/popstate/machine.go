@@ -26,6 +26,11 @@ type Config struct {
 	// Names gives an agent's display name ("answered by Bob"); nil: none.
 	// It must answer from memory: the machine asks while deciding.
 	Names func(agentID string) string
+	// Roles gives an agent's roles, which decide the card sections the
+	// agent gets (screenpop.CardSection.VisibleTo); nil, or no roles for an
+	// agent: only the sections that name no role. It must answer from
+	// memory, for agents whose page is closed too.
+	Roles func(agentID string) []string
 	// StaleAfter drops a call with no event for this long (its "ended" was
 	// lost): its pops are withdrawn as expired. An ended call's agents may
 	// write notes about it this long after its end. Required.
@@ -66,10 +71,15 @@ type Output struct {
 }
 
 // Delivery is one message for one or more agents: the same message, so it
-// is encoded once.
+// is encoded once. A message with a card (pop, card) goes to its agents in
+// one Delivery per set of sections they may see: each holds only those
+// sections.
 type Delivery struct {
 	To  []string // agent IDs, sorted
 	Msg Message
+	// Sections names the card's sections in Msg, for a message with a
+	// card (what the access log records as shown); nil for the others.
+	Sections []string
 }
 
 // Effect is work the machine asks for: Build, Cancel or Record.
@@ -513,11 +523,25 @@ func (m *Machine) withdraw(c *call, agents []string, reason string, by *AgentRef
 	m.send(agents, TypeWithdrawn, c.event.CallID, WithdrawnData{Reason: reason, By: by})
 }
 
+// send delivers a message to agents. A card in it is cut per agent to the
+// sections the agent may see (audiences), so a hidden section is in no
+// message, log or stream of that agent.
 func (m *Machine) send(to []string, typ, callID string, data any) {
 	if len(to) == 0 {
 		return
 	}
-	m.out.Deliveries = append(m.out.Deliveries, Delivery{To: to, Msg: Message{Type: typ, CallID: callID, At: m.now, Data: data}})
+	card, ok := cardOf(data)
+	if !ok {
+		m.out.Deliveries = append(m.out.Deliveries, Delivery{To: to, Msg: Message{Type: typ, CallID: callID, At: m.now, Data: data}})
+		return
+	}
+	for _, a := range m.audiences(card, to) {
+		m.out.Deliveries = append(m.out.Deliveries, Delivery{
+			To:       a.agents,
+			Msg:      Message{Type: typ, CallID: callID, At: m.now, Data: withCard(data, a.card)},
+			Sections: a.sections,
+		})
+	}
 }
 
 func (m *Machine) effect(e Effect) { m.out.Effects = append(m.out.Effects, e) }
@@ -554,14 +578,16 @@ func (m *Machine) Sweep(now time.Time) Output {
 	return m.end()
 }
 
-// Snapshot lists the calls agentID holds a pop for, oldest first.
+// Snapshot lists the calls agentID holds a pop for, oldest first, each
+// card with the sections the agent may see.
 func (m *Machine) Snapshot(agentID string) []PopView {
 	pops := []PopView{}
 	for _, c := range m.calls {
 		if !c.holders[agentID] || c.card == nil {
 			continue
 		}
-		v := PopView{CallID: c.event.CallID, State: StateRinging, Card: *c.card}
+		card, _ := visibleCard(*c.card, m.roles(agentID))
+		v := PopView{CallID: c.event.CallID, State: StateRinging, Card: card}
 		if c.answeredBy == agentID {
 			v.State, v.AnsweredBy = StateAnswered, m.ref(c.answeredBy)
 		} else {

@@ -10,9 +10,18 @@ import (
 	screenpop "github.com/screenpop/screenpop"
 )
 
+// randomSections are what a random card may hold: some of them, for
+// agents of different roles (testRoles).
+var randomSections = []screenpop.CardSection{
+	{Name: "open"},
+	{Name: "credit", Roles: []string{"credit"}},
+	{Name: "audit", Roles: []string{"audit", "supervisor"}},
+}
+
 // TestRandomInputs throws long random sequences of inputs at the machine
 // (calls rung, answered, transferred, ended, cards built in any order,
-// picks, refreshes, sweeps) and checks the invariants after each one.
+// with sections restricted to roles, picks, refreshes, sweeps) and checks
+// the invariants after each one.
 func TestRandomInputs(t *testing.T) {
 	agents := []string{"a1", "a2", "a3", "a4", "a5"}
 	for seed := range uint64(20) {
@@ -57,6 +66,12 @@ func TestRandomInputs(t *testing.T) {
 				b := pending[i]
 				pending = slices.Delete(pending, i, i+1)
 				card := testCard(b)
+				for _, s := range randomSections {
+					if r.IntN(2) == 0 {
+						card.Sections = append(card.Sections, s)
+						inv.sectionRoles[b.CallID+" "+s.Name] = s.Roles
+					}
+				}
 				if r.IntN(3) == 0 {
 					card.Resolution, card.Customer = screenpop.ResolvedAmbiguous, nil
 					card.Candidates = []screenpop.Customer{{ID: "k1"}, {ID: "k2"}}

@@ -24,8 +24,19 @@ var scenarioStart = time.Date(2026, 3, 4, 10, 15, 0, 0, time.UTC)
 // testNames are the display names the machine knows.
 var testNames = map[string]string{"bob": "Bob Builder", "carol": "Carol"}
 
+// testRoles are the agents' roles, which decide the card sections they
+// see; every other agent has none.
+var testRoles = map[string][]string{
+	"alice": {"credit"}, "carol": {"supervisor"}, "dave": {"agent", "credit"},
+	"a1": {"credit"}, "a2": {"audit", "credit"}, "a3": {"supervisor"},
+}
+
 func testMachine() *Machine {
-	return New(Config{Names: func(id string) string { return testNames[id] }, StaleAfter: 4 * time.Hour})
+	return New(Config{
+		Names:      func(id string) string { return testNames[id] },
+		Roles:      func(id string) []string { return testRoles[id] },
+		StaleAfter: 4 * time.Hour,
+	})
 }
 
 // input is one line of a scenario (testdata/*.jsonl): exactly one of its
@@ -121,6 +132,9 @@ func run(t *testing.T, path string) string {
 				card = *in.Card
 			}
 			card.TookMS = int64(built[in.Built]) // tells the cards apart in the story
+			for _, s := range card.Sections {
+				inv.sectionRoles[bd.CallID+" "+s.Name] = s.Roles
+			}
 			fmt.Fprintf(&b, "%sbuilt %s %s -> %s\n", stamp, bd.CallID, renderBuild(bd), renderCard(card))
 			out = m.CardBuilt(bd, card, now)
 		case in.Select != nil:
@@ -232,6 +246,17 @@ func renderCard(c screenpop.Card) string {
 			ids = append(ids, k.ID)
 		}
 		parts = append(parts, "candidates="+strings.Join(ids, ","))
+	}
+	if len(c.Sections) > 0 {
+		var names []string
+		for _, s := range c.Sections {
+			name := s.Name
+			if len(s.Roles) > 0 {
+				name += "[" + strings.Join(s.Roles, "|") + "]"
+			}
+			names = append(names, name)
+		}
+		parts = append(parts, "sections="+strings.Join(names, ","))
 	}
 	return "card(" + strings.Join(parts, " ") + ")"
 }
@@ -366,10 +391,13 @@ func TestScenarios(t *testing.T) {
 type invariants struct {
 	holding map[string]map[string]bool // agent -> calls it shows
 	let     map[string]bool            // agent+call told "transferred" without a target
+	// sectionRoles are the roles of the sections of the cards built, by
+	// call and section name.
+	sectionRoles map[string][]string
 }
 
 func newInvariants() *invariants {
-	return &invariants{holding: map[string]map[string]bool{}, let: map[string]bool{}}
+	return &invariants{holding: map[string]map[string]bool{}, let: map[string]bool{}, sectionRoles: map[string][]string{}}
 }
 
 func (v *invariants) check(t *testing.T, where string, m *Machine, out Output) {
@@ -377,6 +405,11 @@ func (v *invariants) check(t *testing.T, where string, m *Machine, out Output) {
 	for _, d := range out.Deliveries {
 		if !slices.IsSorted(d.To) || len(d.To) == 0 {
 			t.Errorf("%s: recipients %v, want sorted and some", where, d.To)
+		}
+		if card, ok := d.Card(); ok {
+			v.checkSections(t, where, d, card)
+		} else if d.Sections != nil {
+			t.Errorf("%s: %s without card names sections %v", where, d.Msg.Type, d.Sections)
 		}
 		for _, a := range d.To {
 			held := v.holding[a]
@@ -415,11 +448,40 @@ func (v *invariants) check(t *testing.T, where string, m *Machine, out Output) {
 		var snap []string
 		for _, p := range m.Snapshot(a) {
 			snap = append(snap, p.CallID)
+			for _, s := range p.Card.Sections {
+				built := screenpop.CardSection{Roles: v.sectionRoles[p.CallID+" "+s.Name]}
+				if !built.VisibleTo(testRoles[a]) || len(s.Roles) > 0 {
+					t.Errorf("%s: %s's snapshot shows section %s (roles %v)", where, a, s.Name, s.Roles)
+				}
+			}
 		}
 		slices.Sort(snap)
 		want := sortedKeys(held)
 		if !slices.Equal(snap, want) {
 			t.Errorf("%s: %s's snapshot lists %v, its messages leave it showing %v", where, a, snap, want)
 		}
+	}
+}
+
+// checkSections checks that a card goes out without the roles of its
+// sections, that Sections names what it holds, and that every recipient
+// may see each of them: a hidden section must not reach the agent.
+func (v *invariants) checkSections(t *testing.T, where string, d Delivery, card screenpop.Card) {
+	t.Helper()
+	names := []string{}
+	for _, s := range card.Sections {
+		names = append(names, s.Name)
+		if len(s.Roles) > 0 {
+			t.Errorf("%s: section %s goes out with its roles %v", where, s.Name, s.Roles)
+		}
+		built := screenpop.CardSection{Roles: v.sectionRoles[d.Msg.CallID+" "+s.Name]}
+		for _, a := range d.To {
+			if !built.VisibleTo(testRoles[a]) {
+				t.Errorf("%s: %s gets section %s, which it may not see", where, a, s.Name)
+			}
+		}
+	}
+	if !slices.Equal(names, d.Sections) {
+		t.Errorf("%s: delivery names sections %v, its card holds %v", where, d.Sections, names)
 	}
 }

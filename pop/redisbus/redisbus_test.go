@@ -54,6 +54,13 @@ func startDaemon(t *testing.T, addr, prefix string) *daemon {
 // the test's choosing.
 func startDaemonWith(t *testing.T, addr, prefix string, builder pop.CardBuilder, recorder pop.CallRecorder) *daemon {
 	t.Helper()
+	return startDaemonConfig(t, addr, prefix, func(c *pop.DispatcherConfig) { c.Builder, c.Recorder = builder, recorder })
+}
+
+// startDaemonConfig is startDaemon with the dispatcher's configuration
+// tweaked (Builder is cardBuilder unless tweak sets another).
+func startDaemonConfig(t *testing.T, addr, prefix string, tweak func(*pop.DispatcherConfig)) *daemon {
+	t.Helper()
 	auth, err := pop.NewTokenAuth(testSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +77,9 @@ func startDaemonWith(t *testing.T, addr, prefix string, builder pop.CardBuilder,
 		t.Fatal(err)
 	}
 	hub.SetShared(bus)
-	disp, err := pop.NewDispatcher(pop.DispatcherConfig{Builder: builder, Recorder: recorder, Deliverer: bus})
+	dcfg := pop.DispatcherConfig{Builder: cardBuilder{}, Deliverer: bus}
+	tweak(&dcfg)
+	disp, err := pop.NewDispatcher(dcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
