@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,114 +21,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
-)
-
-// Config is the whole aggregator configuration (cmd builds it from YAML).
-type Config struct {
-	// Region is the default ISO 3166 region for numbers without a country
-	// code, e.g. "DE". Empty: only numbers in international form resolve.
-	Region string
-	// Deadline is the overall budget for one card; default 2s. A shorter
-	// deadline on Build's context wins.
-	Deadline time.Duration
-	// Sections gives display order and titles; sections named only by
-	// sources are appended in the order of their first source.
-	Sections []SectionSpec
-	// Directory resolves a phone to customers; nil = no resolution (every
-	// caller unknown).
-	Directory *SourceSpec
-	// Sources are the data sources fanned out to.
-	Sources []SourceSpec
-	// HistoryLimit is how many earlier calls the card shows; default 10.
-	HistoryLimit int
-	// Lines labels the company's numbers customers dial, keyed by the DID
-	// exactly as the telephony source reports it ("100": "Support DE").
-	// Every card with a DID gets Card.Line; the label only when listed.
-	Lines map[string]string
-}
-
-// SectionSpec names a card section and its title.
-type SectionSpec struct{ Name, Title string }
-
-// SourceSpec is one data source and how its answer lands on the card.
-type SourceSpec struct {
-	// Name labels metrics, logs and cache keys; unique.
-	Name string
-	// Section is the card section the source fills; several sources may
-	// fill one. Default: the source's name.
-	Section string
-	Source  Source
-	// Timeout is the source's own budget, default 1s, always capped by what
-	// is left of the card's deadline.
-	Timeout time.Duration
-	// CacheTTL is how long answers are cached; 0 = not cached.
-	CacheTTL time.Duration
-	// FreshFor is how long a cached answer is shown as it is. An older one
-	// (up to CacheTTL) is still shown at once, and the source is asked again
-	// in the background (stale-while-revalidate). Default CacheTTL/2; equal
-	// to CacheTTL: never revalidated, the entry simply expires.
-	FreshFor time.Duration
-	// Required marks a source without which the card is incomplete: its
-	// failures are logged as warnings and counted in
-	// screenpop_aggregator_incomplete_cards_total.
-	Required bool
-	// Needs is the lookup parameter the source needs: "customer_id"
-	// (default; the directory's default is "phone"), "phone", "national" or
-	// "region". A source is skipped (SectionSkipped) when the call lacks it.
-	Needs string
-	// MaxConcurrent bounds lookups in flight; 0 = unlimited. When reached,
-	// the source answers SectionUnavailable at once instead of queueing.
-	MaxConcurrent int
-	Breaker       BreakerSpec
-	Mapping       Mapping
-}
-
-// BreakerSpec configures a source's circuit breaker: after Failures
-// consecutive failures (errors, timeouts, panics) the source is not asked
-// (SectionUnavailable) for OpenFor, then one lookup probes it again.
-// The zero value means 5 failures and 30s.
-type BreakerSpec struct {
-	Failures int
-	OpenFor  time.Duration
-	Disabled bool
-}
-
-// Mapping says how a source's records become section fields or a list.
-type Mapping struct {
-	// Mode "fields" (default) shows the first record as labelled values;
-	// "list" shows all records as one table.
-	Mode string
-	// Label titles the list ("Overdue invoices"); default derived from
-	// the source name.
-	Label string
-	// Key identifies the list; default the source name.
-	Key string
-	// Fields are the columns to show, in order; empty = every column in
-	// alphabetical order, labels derived ("overdue_total" -> "Overdue total").
-	Fields []FieldMap
-	// MaxRows bounds a list, default 20; more rows set List.Truncated.
-	MaxRows int
-}
-
-// FieldMap picks one column and says how to show it. Format: text (default),
-// money, number, date, datetime, percent.
-type FieldMap struct{ From, Label, Format string }
-
-// Mapping modes.
-const (
-	ModeFields = "fields"
-	ModeList   = "list"
-)
-
-// Defaults applied by New and Reload.
-const (
-	DefaultDeadline        = 2 * time.Second
-	DefaultTimeout         = time.Second
-	DefaultHistoryLimit    = 10
-	DefaultMaxRows         = 20
-	DefaultBreakerFailures = 5
-	DefaultBreakerOpenFor  = 30 * time.Second
-	DefaultMaxRefreshes    = 16
 )
 
 // Options are the aggregator's collaborators.
@@ -284,28 +178,33 @@ func (s *state) all() []*sourceRuntime {
 	return append([]*sourceRuntime{s.directory}, s.sources...)
 }
 
-// newState validates cfg, applies defaults and builds the runtime parts,
-// reusing the guards of prev where a source's settings did not change.
-// Every problem is reported, not just the first.
+// newState applies cfg's defaults, validates it and builds the runtime
+// parts, reusing the guards of prev where a source's settings did not
+// change. Every problem is reported, not just the first.
 func (a *Aggregator) newState(cfg Config, prev *state) (*state, error) {
-	var errs []error
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	cfg.Region = strings.ToUpper(strings.TrimSpace(cfg.Region))
-	if cfg.Region != "" && !validRegion(cfg.Region) {
-		fail("region %q is not a region with a known numbering plan (write an ISO 3166 code such as DE)", cfg.Region)
+	// Copies: defaults must not write into the caller's sources, nor the
+	// caller change what runs.
+	if cfg.Directory != nil {
+		d := *cfg.Directory
+		cfg.Directory = &d
 	}
-	switch {
-	case cfg.Deadline == 0:
-		cfg.Deadline = DefaultDeadline
-	case cfg.Deadline < 0:
-		fail("deadline %s must be positive", cfg.Deadline)
+	cfg.Sources = slices.Clone(cfg.Sources)
+	cfg.Lines = maps.Clone(cfg.Lines)
+	cfg.SetDefaults()
+	var problems Problems
+	if err := cfg.Validate(); err != nil {
+		problems = err.(Problems)
 	}
-	switch {
-	case cfg.HistoryLimit == 0:
-		cfg.HistoryLimit = DefaultHistoryLimit
-	case cfg.HistoryLimit < 0:
-		fail("history limit %d must not be negative", cfg.HistoryLimit)
+	if cfg.Directory != nil && cfg.Directory.Source == nil {
+		problems = append(problems, Problem{Path: "directory", Name: cfg.Directory.Name, Msg: "no source implementation (Source is nil)"})
+	}
+	for i, s := range cfg.Sources {
+		if s.Source == nil {
+			problems = append(problems, Problem{Path: fmt.Sprintf("sources[%d]", i), Name: s.Name, Msg: "no source implementation (Source is nil)"})
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("aggregator: %w", problems)
 	}
 
 	prevGuards := map[string]*guard{}
@@ -314,62 +213,15 @@ func (a *Aggregator) newState(cfg Config, prev *state) (*state, error) {
 			prevGuards[rt.spec.Name] = rt.guard
 		}
 	}
-	st := &state{region: cfg.Region, lines: make(map[string]string, len(cfg.Lines))}
+	st := &state{cfg: cfg, region: normRegion(cfg.Region), lines: make(map[string]string, len(cfg.Lines))}
 	for did, label := range cfg.Lines {
-		did, label = strings.TrimSpace(did), strings.TrimSpace(label)
-		if did == "" {
-			fail("lines: the label %q has no number", label)
-			continue
-		}
-		st.lines[did] = label
-	}
-	cfg.Lines = st.lines
-	names := map[string]string{} // name -> path, for duplicates
-	build := func(path string, spec SourceSpec, directory bool) *sourceRuntime {
-		spec, problems := withDefaults(spec, directory)
-		if spec.Name != "" {
-			path = fmt.Sprintf("%s (%s)", path, spec.Name)
-			if other, dup := names[spec.Name]; dup {
-				problems = append(problems, fmt.Sprintf("name %q is already used by %s (names label metrics and cache keys)", spec.Name, other))
-			}
-			names[spec.Name] = path
-		}
-		for _, p := range problems {
-			fail("%s: %s", path, p)
-		}
-		if len(problems) > 0 {
-			return nil
-		}
-		return a.newRuntime(spec, prevGuards[spec.Name])
+		st.lines[strings.TrimSpace(did)] = strings.TrimSpace(label)
 	}
 	if cfg.Directory != nil {
-		d := *cfg.Directory
-		if rt := build("directory", d, true); rt != nil {
-			st.directory = rt
-			d = rt.spec
-		}
-		cfg.Directory = &d
+		st.directory = a.newRuntime(*cfg.Directory, prevGuards[cfg.Directory.Name])
 	}
-	sources := make([]SourceSpec, len(cfg.Sources))
-	for i, s := range cfg.Sources {
-		sources[i] = s
-		if rt := build(fmt.Sprintf("sources[%d]", i), s, false); rt != nil {
-			st.sources = append(st.sources, rt)
-			sources[i] = rt.spec
-		}
-	}
-	cfg.Sources = sources
-
 	sectionAt := map[string]int{}
-	for i, s := range cfg.Sections {
-		switch {
-		case s.Name == "":
-			fail("sections[%d]: name is required", i)
-			continue
-		case hasIndex(sectionAt, s.Name):
-			fail("sections[%d]: section %q is listed twice", i, s.Name)
-			continue
-		}
+	for _, s := range cfg.Sections {
 		title := s.Title
 		if title == "" {
 			title = deriveLabel(s.Name)
@@ -377,25 +229,22 @@ func (a *Aggregator) newState(cfg Config, prev *state) (*state, error) {
 		sectionAt[s.Name] = len(st.sections)
 		st.sections = append(st.sections, sectionLayout{name: s.Name, title: title})
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("aggregator: %w", errors.Join(errs...))
-	}
-	for i, rt := range st.sources {
-		at, ok := sectionAt[rt.spec.Section]
+	for i, s := range cfg.Sources {
+		st.sources = append(st.sources, a.newRuntime(s, prevGuards[s.Name]))
+		at, ok := sectionAt[s.Section]
 		if !ok {
+			// No sections listed (Validate refuses an undeclared one
+			// otherwise): in the order of their first source.
 			at = len(st.sections)
-			sectionAt[rt.spec.Section] = at
-			st.sections = append(st.sections, sectionLayout{name: rt.spec.Section, title: deriveLabel(rt.spec.Section)})
+			sectionAt[s.Section] = at
+			st.sections = append(st.sections, sectionLayout{name: s.Section, title: deriveLabel(s.Section)})
 		}
 		st.sections[at].sources = append(st.sections[at].sources, i)
 	}
 	// A listed section no source fills would stay empty on every card.
 	st.sections = deleteEmptySections(st.sections)
-	st.cfg = cfg
 	return st, nil
 }
-
-func hasIndex(m map[string]int, k string) bool { _, ok := m[k]; return ok }
 
 func deleteEmptySections(in []sectionLayout) []sectionLayout {
 	out := in[:0]
@@ -405,111 +254,6 @@ func deleteEmptySections(in []sectionLayout) []sectionLayout {
 		}
 	}
 	return out
-}
-
-var validFormats = map[string]bool{"": true, "text": true, "money": true, "number": true, "date": true, "datetime": true, "percent": true}
-
-// withDefaults fills in a source's defaults and lists what is wrong with it.
-func withDefaults(s SourceSpec, directory bool) (SourceSpec, []string) {
-	var problems []string
-	if s.Name == "" {
-		problems = append(problems, "name is required")
-	}
-	if s.Source == nil {
-		problems = append(problems, "no source implementation (Source is nil)")
-	}
-	switch {
-	case s.Timeout == 0:
-		s.Timeout = DefaultTimeout
-	case s.Timeout < 0:
-		problems = append(problems, fmt.Sprintf("timeout %s must be positive", s.Timeout))
-	}
-	if s.CacheTTL < 0 {
-		problems = append(problems, fmt.Sprintf("cache TTL %s must not be negative", s.CacheTTL))
-	}
-	switch {
-	case s.FreshFor < 0:
-		problems = append(problems, fmt.Sprintf("fresh for %s must not be negative", s.FreshFor))
-	case s.FreshFor > 0 && s.FreshFor > s.CacheTTL:
-		problems = append(problems, fmt.Sprintf("fresh for %s must not exceed the cache TTL %s (nothing is kept longer than the TTL)", s.FreshFor, s.CacheTTL))
-	case s.FreshFor == 0:
-		s.FreshFor = s.CacheTTL / 2
-	}
-	if s.MaxConcurrent < 0 {
-		problems = append(problems, fmt.Sprintf("max concurrent %d must not be negative (0 means no limit)", s.MaxConcurrent))
-	}
-	if s.Needs == "" {
-		s.Needs = "customer_id"
-		if directory {
-			s.Needs = "phone"
-		}
-	}
-	switch {
-	case !isParam(s.Needs):
-		problems = append(problems, fmt.Sprintf("needs %q is not a lookup parameter (one of: %s)", s.Needs, strings.Join(ParamNames, ", ")))
-	case directory && s.Needs == "customer_id":
-		problems = append(problems, `the directory finds the customer, so it cannot need customer_id (use phone or national)`)
-	}
-	if s.Breaker.Failures < 0 || s.Breaker.OpenFor < 0 {
-		problems = append(problems, "breaker failures and open time must not be negative")
-	}
-	if s.Breaker.Failures == 0 {
-		s.Breaker.Failures = DefaultBreakerFailures
-	}
-	if s.Breaker.OpenFor == 0 {
-		s.Breaker.OpenFor = DefaultBreakerOpenFor
-	}
-	if directory {
-		// The directory's columns map to screenpop.Customer by fixed names.
-		return s, problems
-	}
-	if s.Section == "" {
-		s.Section = s.Name
-	}
-	m := &s.Mapping
-	switch m.Mode {
-	case "":
-		m.Mode = ModeFields
-	case ModeFields, ModeList:
-	default:
-		problems = append(problems, fmt.Sprintf("mapping mode %q is unknown (fields or list)", m.Mode))
-	}
-	if m.Key == "" {
-		m.Key = s.Name
-	}
-	if m.Label == "" {
-		m.Label = deriveLabel(s.Name)
-	}
-	switch {
-	case m.MaxRows == 0:
-		m.MaxRows = DefaultMaxRows
-	case m.MaxRows < 0:
-		problems = append(problems, fmt.Sprintf("mapping max rows %d must be positive", m.MaxRows))
-	}
-	fields := make([]FieldMap, len(m.Fields))
-	for i, f := range m.Fields {
-		if f.From == "" {
-			problems = append(problems, fmt.Sprintf("mapping field %d: from is required", i))
-		}
-		if !validFormats[f.Format] {
-			problems = append(problems, fmt.Sprintf("mapping field %d (%s): format %q is unknown (text, money, number, date, datetime, percent)", i, f.From, f.Format))
-		}
-		if f.Label == "" {
-			f.Label = deriveLabel(f.From)
-		}
-		fields[i] = f
-	}
-	m.Fields = fields
-	return s, problems
-}
-
-func isParam(name string) bool {
-	for _, p := range ParamNames {
-		if p == name {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *Aggregator) newRuntime(spec SourceSpec, prev *guard) *sourceRuntime {

@@ -249,7 +249,7 @@ func TestReloadSwapsSources(t *testing.T) {
 		<-release
 		return []Record{{"from": "old"}}, nil
 	})
-	cfg := Config{Region: "DE", Deadline: time.Minute, Sources: []SourceSpec{{Name: "data", Needs: "phone", Timeout: time.Minute, Source: oldSrc}}}
+	cfg := Config{Region: "DE", Deadline: MaxDeadline, Sources: []SourceSpec{{Name: "data", Needs: "phone", Timeout: MaxTimeout, Source: oldSrc}}}
 	f := newFixture(t, cfg, Options{})
 
 	inflight := make(chan screenpop.Card)
@@ -491,52 +491,80 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
+// New checks what a configuration file can get wrong with the same
+// validation the loader uses (Config.Validate): every problem at once, each
+// at the option at fault.
 func TestConfigValidation(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 		want []string
 	}{
-		{"region", Config{Region: "XX"}, []string{`region "XX"`}},
-		{"deadline", Config{Deadline: -time.Second}, []string{"deadline -1s must be positive"}},
-		{"history", Config{HistoryLimit: -1}, []string{"history limit"}},
+		{"region", Config{Region: "XX"}, []string{
+			`region: "XX" is not an ISO 3166 region code with a numbering plan (fix: write the country's two letters, e.g. region: DE)`,
+		}},
+		{"deadline", Config{Deadline: -time.Second}, []string{
+			"deadline: -1s is outside 50ms..30s (fix: a pop must appear while the phone rings: 1s-3s is usual)",
+		}},
+		{"history", Config{HistoryLimit: -1}, []string{"history_limit: -1 must not be negative (fix: leave it out for 10)"}},
 		{"source", Config{Sources: []SourceSpec{
 			{Name: "a", Source: static(), Mapping: Mapping{Mode: "table", Fields: []FieldMap{{From: ""}, {From: "x", Format: "euro"}}}},
 			{Name: "a", Source: static(), Needs: "email"},
 			{Source: nil, Timeout: -1},
 		}}, []string{
-			`sources[0] (a): mapping mode "table" is unknown`,
-			"sources[0] (a): mapping field 0: from is required",
-			`sources[0] (a): mapping field 1 (x): format "euro" is unknown`,
-			`sources[1] (a): name "a" is already used by sources[0] (a)`,
-			`sources[1] (a): needs "email" is not a lookup parameter`,
-			"sources[2]: name is required",
-			"sources[2]: no source implementation",
-			"sources[2]: timeout -1ns must be positive",
+			`sources[0] (a): mapping.mode: "table" is unknown (fix: fields (one record as labelled values) or list (all records as a table))`,
+			"sources[0] (a): mapping.fields[0].from: missing (fix: name the column or JSON field, e.g. from: balance)",
+			`sources[0] (a): mapping.fields[1].format: "euro" is unknown (fix: one of: text, money, number, date, datetime, percent)`,
+			`sources[1] (a): name: "a" is already the name of sources[0] (fix: each source needs its own name (it labels metrics and cache keys))`,
+			`sources[1] (a): needs: "email" is not a lookup parameter (fix: one of: customer_id, national, phone, region)`,
+			"sources[2]: name: missing (fix: name the source, e.g. name: accounting-balance (it labels metrics, logs and cache keys))",
+			"sources[2]: timeout: -1ns is outside 0..30s (fix: e.g. timeout: 800ms)",
+			"sources[2]: no source implementation (Source is nil)",
 		}},
-		{"directory", Config{Directory: &SourceSpec{Name: "dir", Needs: "customer_id", Source: static()},
+		{"directory", Config{Directory: &SourceSpec{Name: "dir", Needs: "customer_id", Source: static(), Mapping: Mapping{Mode: ModeList}},
 			Sources: []SourceSpec{{Name: "dir", Source: static()}}}, []string{
-			"directory (dir): the directory finds the customer",
-			`sources[0] (dir): name "dir" is already used by directory (dir)`,
+			"directory (dir): needs: the directory finds the customer, so it cannot need customer_id (fix: needs: phone or needs: national)",
+			"directory (dir): mapping: the directory has no mapping: its columns are id, name, kind, contact, role, email, city, country, tags (fix: remove mapping and alias the columns in the query instead)",
+			`sources[0] (dir): name: "dir" is already the name of directory (fix: each source needs its own name (it labels metrics and cache keys))`,
 		}},
-		{"sections", Config{Sections: []SectionSpec{{Name: "a"}, {Name: "a"}, {}}}, []string{
-			`sections[1]: section "a" is listed twice`, "sections[2]: name is required",
+		{"sections", Config{Sections: []SectionSpec{{Name: "a"}, {Name: "a"}, {}}, Sources: []SourceSpec{{Name: "a", Source: static()}}}, []string{
+			`sections[1]: name: section "a" is listed twice (fix: list each section once)`,
+			"sections[2]: name: missing (fix: name the section, e.g. name: accounting)",
+		}},
+		// A source may only fill a section the list declares, also when its
+		// name stands for the section.
+		{"undeclared section", Config{Sections: []SectionSpec{{Name: "accounting"}}, Sources: []SourceSpec{
+			{Name: "balance", Section: "acounting", Source: static()},
+			{Name: "credit", Source: static()},
+		}}, []string{
+			`sources[0] (balance): section: "acounting" is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: acounting, title: ...}))`,
+			`sources[1] (credit): section: "credit" (the source's name, when section: is left out) is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: credit, title: ...}))`,
 		}},
 		{"limits", Config{Sources: []SourceSpec{{Name: "s", Source: static(), MaxConcurrent: -1, CacheTTL: -1, Breaker: BreakerSpec{Failures: -1}, Mapping: Mapping{MaxRows: -2}}}}, []string{
-			"max concurrent -1", "cache TTL", "breaker failures", "max rows -2",
+			"sources[0] (s): cache_ttl: -1ns is outside 0..24h (fix: customer data is personal data: keep it short, e.g. cache_ttl: 5m)",
+			"sources[0] (s): max_concurrent: -1 must not be negative (fix: 0 means no limit)",
+			"sources[0] (s): breaker.failures: -1 must not be negative (fix: leave it out for 5)",
+			"sources[0] (s): mapping.max_rows: -2 must not be negative (fix: leave it out for 20)",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.cfg, Options{})
-			if err == nil {
-				t.Fatal("no error")
+			want := "aggregator: " + strings.Join(tc.want, "\n")
+			if err == nil || err.Error() != want {
+				t.Errorf("error:\n%v\nwant:\n%s", err, want)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
-				}
+			var problems Problems
+			if !errors.As(err, &problems) || len(problems) != len(tc.want) {
+				t.Errorf("errors.As finds %d problems, want %d", len(problems), len(tc.want))
 			}
 		})
+	}
+	// What New refuses, Validate reports alone, with the path a loader
+	// places at a key.
+	err := Config{Deadline: time.Minute, Sources: []SourceSpec{{Name: "s", Timeout: time.Minute}}}.Validate()
+	var problems Problems
+	if !errors.As(err, &problems) || len(problems) != 2 || problems[0].Path != "deadline" || problems[1].Path != "sources[0].timeout" || problems[1].Name != "s" {
+		t.Errorf("Validate = %#v", err)
 	}
 	agg, err := New(Config{Directory: &SourceSpec{Name: "d", Source: static()}, Sources: []SourceSpec{{Name: "s", Source: static()}}}, Options{Registerer: prometheus.NewRegistry()})
 	if err != nil {

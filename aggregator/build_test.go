@@ -114,8 +114,8 @@ func TestContextDeadlineShorterThanConfig(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	f := newFixture(t, Config{
-		Region: "DE", Deadline: time.Hour,
-		Sources: []SourceSpec{{Name: "stuck", Needs: "phone", Timeout: time.Hour, Source: blockUntil(release)}},
+		Region: "DE", Deadline: MaxDeadline,
+		Sources: []SourceSpec{{Name: "stuck", Needs: "phone", Timeout: MaxTimeout, Source: blockUntil(release)}},
 	}, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -624,6 +624,7 @@ func TestCardBasics(t *testing.T) {
 			{Name: "sales", Title: "Sales & orders"},
 			{Name: "accounting", Title: "Accounting"},
 			{Name: "unused", Title: "Nobody fills this"},
+			{Name: "extra-info"}, // titled from its name
 		},
 		Sources: []SourceSpec{
 			{Name: "balance", Section: "accounting", Needs: "phone", Source: static(Record{"x": 1})},

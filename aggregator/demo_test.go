@@ -23,7 +23,7 @@ func TestDemoCallers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := func(s *configs.Source) aggregator.SourceSpec {
+	build := func(s *configs.Source) aggregator.Source {
 		t.Helper()
 		if s.Type != "file" {
 			t.Fatalf("demo source %s is of type %s, expected file", s.Name, s.Type)
@@ -32,21 +32,13 @@ func TestDemoCallers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s.Name, err)
 		}
-		spec := aggregator.SourceSpec{Name: s.Name, Section: s.Section, Source: src, Timeout: s.Timeout, CacheTTL: s.CacheTTL,
-			Needs: s.Needs, Mapping: aggregator.Mapping{Mode: s.Mapping.Mode, Label: s.Mapping.Label, Key: s.Mapping.Key, MaxRows: s.Mapping.MaxRows}}
-		for _, f := range s.Mapping.Fields {
-			spec.Mapping.Fields = append(spec.Mapping.Fields, aggregator.FieldMap{From: f.From, Label: f.Label, Format: f.Format})
-		}
-		return spec
+		return src
 	}
-	ac := aggregator.Config{Region: cfg.Region, Deadline: 5 * time.Second, HistoryLimit: cfg.HistoryLimit}
-	for _, s := range cfg.Sections {
-		ac.Sections = append(ac.Sections, aggregator.SectionSpec{Name: s.Name, Title: s.Title})
-	}
-	dir := build(cfg.Directory)
-	ac.Directory = &dir
+	ac := cfg.Aggregator()
+	ac.Deadline = 5 * time.Second
+	ac.Directory.Source = build(cfg.Directory)
 	for i := range cfg.Sources {
-		ac.Sources = append(ac.Sources, build(&cfg.Sources[i]))
+		ac.Sources[i].Source = build(&cfg.Sources[i])
 	}
 	agg, err := aggregator.New(ac, aggregator.Options{Cache: aggregator.NewMemoryCache(100), History: aggregator.NewMemoryHistory(5), Registerer: prometheus.NewRegistry()})
 	if err != nil {

@@ -139,7 +139,7 @@ func TestReloadSwapsLineLabels(t *testing.T) {
 
 func TestLineWithoutNumberIsRefused(t *testing.T) {
 	_, err := New(Config{Lines: map[string]string{" ": "Support DE"}}, Options{})
-	if err == nil || !strings.Contains(err.Error(), `lines: the label "Support DE" has no number`) {
+	if err == nil || !strings.Contains(err.Error(), `lines[" "]: an entry has no number`) {
 		t.Errorf("got %v", err)
 	}
 }

@@ -143,8 +143,8 @@ func TestRefreshesAreCoalescedAndBounded(t *testing.T) {
 	f := newFixture(t, Config{
 		Region: "DE",
 		Sources: []SourceSpec{
-			{Name: "a", Needs: "phone", CacheTTL: time.Hour, FreshFor: time.Minute, Timeout: time.Hour, Source: a},
-			{Name: "b", Needs: "phone", CacheTTL: time.Hour, FreshFor: time.Minute, Timeout: time.Hour, Source: b},
+			{Name: "a", Needs: "phone", CacheTTL: time.Hour, FreshFor: time.Minute, Timeout: MaxTimeout, Source: a},
+			{Name: "b", Needs: "phone", CacheTTL: time.Hour, FreshFor: time.Minute, Timeout: MaxTimeout, Source: b},
 		},
 	}, Options{Cache: NewMemoryCache(0), Now: clock.Now, MaxRefreshes: 1})
 	f.agg.Build(context.Background(), ringing(knownPhone))
@@ -199,8 +199,8 @@ func TestFreshForValidation(t *testing.T) {
 		spec SourceSpec
 		want string
 	}{
-		{SourceSpec{Name: "s", Source: static(), CacheTTL: time.Minute, FreshFor: -time.Second}, "fresh for -1s must not be negative"},
-		{SourceSpec{Name: "s", Source: static(), CacheTTL: time.Minute, FreshFor: 2 * time.Minute}, "fresh for 2m0s must not exceed the cache TTL 1m0s"},
+		{SourceSpec{Name: "s", Source: static(), CacheTTL: time.Minute, FreshFor: -time.Second}, "sources[0] (s): fresh_for: -1s is outside 0..cache_ttl (1m)"},
+		{SourceSpec{Name: "s", Source: static(), CacheTTL: time.Minute, FreshFor: 2 * time.Minute}, "sources[0] (s): fresh_for: 2m is outside 0..cache_ttl (1m)"},
 	} {
 		_, err := New(Config{Sources: []SourceSpec{tc.spec}}, Options{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

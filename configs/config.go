@@ -4,7 +4,7 @@
 // Options common to every source or telephony source are decoded here; the
 // options of one kind (a SQL query, a URL, an ARI password variable) are kept
 // as a YAML node and decoded strictly by that kind, so a misspelt option is
-// reported with its line wherever it is.
+// reported at its line and column wherever it is.
 package configs
 
 import (
@@ -14,18 +14,22 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/screenpop/screenpop/aggregator"
 )
 
-// Config is the whole daemon configuration.
+// Config is the whole daemon configuration: the one model decoding,
+// defaults and validation produce, which the wiring hands to each part.
 type Config struct {
 	// File is where the configuration was read from (for error messages).
 	File string `yaml:"-"`
@@ -37,18 +41,17 @@ type Config struct {
 	PublicURL string `yaml:"public_url"` // what the printed links start with; default http://<listen>
 	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
 
-	Region       string        `yaml:"region"`        // default region for national numbers, e.g. DE
-	Deadline     time.Duration `yaml:"deadline"`      // overall budget for one card
-	HistoryLimit int           `yaml:"history_limit"` // earlier calls shown on a card
-	// Lines labels the company's numbers customers dial, keyed by the DID as
-	// the telephony source reports it ("100": Support DE). Every card shows
-	// the line it came in on; with its label when listed here.
-	Lines Lines `yaml:"lines"`
+	// The card's settings (region, deadline, history_limit, lines,
+	// sections) are the aggregator's own configuration, decoded in place:
+	// their defaults and checks are the aggregator's (SetDefaults,
+	// Validate). Its Directory and Sources stay nil here, shadowed by this
+	// Config's own, which add each source's kind: Aggregator returns the
+	// aggregator's view of them.
+	aggregator.Config `yaml:",inline"`
 
 	Auth      Auth        `yaml:"auth"`
 	Agents    Agents      `yaml:"agents"`
 	Telephony []Telephony `yaml:"telephony"`
-	Sections  []Section   `yaml:"sections"`
 	Directory *Source     `yaml:"directory"`
 	Sources   []Source    `yaml:"sources"`
 	// Redis, when set, is the shared card cache and the delivery path
@@ -56,6 +59,13 @@ type Config struct {
 	// daemon serves only the browsers connected to it.
 	Redis *Redis `yaml:"redis"`
 	API   API    `yaml:"api"`
+
+	// root is the decoded document: problems found after decoding are
+	// placed at the key they are about.
+	root *yaml.Node
+	// text is the file, by line: the column of a line inside a block
+	// scalar (a query) is in no node.
+	text []string
 }
 
 // API configures the HTTP API that company systems call.
@@ -103,68 +113,31 @@ type Agents struct {
 	Names map[string]string `yaml:"names"`
 }
 
-// Section names a card section and its title, in display order.
-type Section struct {
-	Name  string `yaml:"name"`
-	Title string `yaml:"title"`
-}
-
 // Telephony is one source of call events. Options holds the keys of its
 // type (demo, ari, http), decoded by the wiring with DecodeStrict.
 type Telephony struct {
 	Name    string     `yaml:"name"`
 	Type    string     `yaml:"type"`
-	Line    int        `yaml:"-"`
 	Options *yaml.Node `yaml:"-"`
+	Pos     `yaml:"-"` // of the entry's first key
 	// problems of the common keys, kept here rather than handed to yaml,
 	// which would drop the whole entry and its options with them.
 	problems error
 }
 
-// Source is one configured data source. The common options are here; the
-// options of its kind are in Options.
+// Source is one configured data source: the aggregator's SourceSpec,
+// decoded in place, and the kind that implements it. The options of the
+// kind are in Options.
 type Source struct {
-	Name     string        `yaml:"name"`
-	Type     string        `yaml:"type"`
-	Section  string        `yaml:"section"`
-	Timeout  time.Duration `yaml:"timeout"`
-	CacheTTL time.Duration `yaml:"cache_ttl"`
-	// FreshFor: a cached answer older than this is shown at once and asked
-	// again in the background (stale-while-revalidate); default cache_ttl/2.
-	FreshFor      time.Duration `yaml:"fresh_for"`
-	Required      bool          `yaml:"required"`
-	Needs         string        `yaml:"needs"`
-	MaxConcurrent int           `yaml:"max_concurrent"`
-	Breaker       Breaker       `yaml:"breaker"`
-	Mapping       Mapping       `yaml:"mapping"`
+	// Type is the kind (file, http, postgres) the wiring builds the
+	// implementation (SourceSpec.Source) with.
+	Type                  string `yaml:"type"`
+	aggregator.SourceSpec `yaml:",inline"`
 
-	Line    int        `yaml:"-"`
 	Options *yaml.Node `yaml:"-"`
+	Pos     `yaml:"-"` // of the entry's first key
 	// problems: as Telephony's.
 	problems error
-}
-
-// Breaker configures a source's circuit breaker.
-type Breaker struct {
-	Failures int           `yaml:"failures"`
-	OpenFor  time.Duration `yaml:"open_for"`
-	Disabled bool          `yaml:"disabled"`
-}
-
-// Mapping says how a source's records become card fields or a list.
-type Mapping struct {
-	Mode    string     `yaml:"mode"` // fields (default) or list
-	Label   string     `yaml:"label"`
-	Key     string     `yaml:"key"`
-	Fields  []FieldMap `yaml:"fields"`
-	MaxRows int        `yaml:"max_rows"`
-}
-
-// FieldMap picks one column and says how to show it.
-type FieldMap struct {
-	From   string `yaml:"from"`
-	Label  string `yaml:"label"`
-	Format string `yaml:"format"`
 }
 
 // Kinds names the kinds of telephony source and data source a `type:` may
@@ -172,13 +145,7 @@ type FieldMap struct {
 type Kinds struct {
 	Telephony []string
 	Sources   []string
-	// Params are the lookup parameters a source may name in needs: (the
-	// aggregator's, set by the wiring like the kinds).
-	Params []string
 }
-
-// defaultParams are the lookup parameters when the wiring set none.
-var defaultParams = []string{"customer_id", "national", "phone", "region"}
 
 // Known is what the hint of a missing `type:` lists. The kinds are
 // registered where they are wired (cmd/screenpopd), which this package
@@ -211,7 +178,7 @@ func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 	var p plain
 	err = DecodeStrict(common, &p)
 	*s = Source(p)
-	s.Line, s.Options, s.problems = n.Line, rest, err
+	s.Pos, s.Options, s.problems = posOf(n), rest, err
 	return nil
 }
 
@@ -225,13 +192,13 @@ func (t *Telephony) UnmarshalYAML(n *yaml.Node) error {
 	var p plain
 	err = DecodeStrict(common, &p)
 	*t = Telephony(p)
-	t.Line, t.Options, t.problems = n.Line, rest, err
+	t.Pos, t.Options, t.problems = posOf(n), rest, err
 	return nil
 }
 
 func split(n *yaml.Node, keys map[string]bool) (common, rest *yaml.Node, err error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, nil, &LineError{n.Line, fmt.Sprintf("expected a mapping (name: ..., type: ...), got %s", describe(n))}
+		return nil, nil, &LineError{Line: n.Line, Column: n.Column, Msg: fmt.Sprintf("expected a mapping (name: ..., type: ...), got %s", describe(n))}
 	}
 	common = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
 	rest = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
@@ -297,48 +264,80 @@ func ParsePartial(file string, data []byte, files fs.FS) (*Config, Errors) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errors{{File: file, Msg: "the file is empty", Fix: "start from configs/demo.yaml"}}
 		}
-		return nil, Errors{fromYAML(file, "", err)}
+		// yaml.v3 says where it gave up reading, which may be below the
+		// mistake: the fix says where else to look.
+		errs := cfg.ErrorsIn("", err)
+		for i := range errs {
+			errs[i].Msg = "not valid YAML: " + errs[i].Msg
+			errs[i].Fix = "check the indentation and the quotes on this line and the lines above it"
+		}
+		return nil, errs
 	}
 	if len(doc.Content) == 0 {
 		return nil, Errors{{File: file, Msg: "the file is empty", Fix: "start from configs/demo.yaml"}}
 	}
-	var errs Errors
-	add := func(path string, err error) {
-		for _, e := range Each(err) {
-			errs = append(errs, fromYAML(file, path, e))
-		}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, Errors{{File: file, Line: root.Line, Column: root.Column,
+			Msg: fmt.Sprintf("expected options (listen: ..., telephony: ...), got %s", describe(root)), Fix: "start from configs/demo.yaml"}}
 	}
-	add("", DecodeStrict(doc.Content[0], cfg))
+	cfg.root, cfg.text = root, strings.Split(string(data), "\n")
+	errs := cfg.ErrorsIn("", DecodeStrict(root, cfg))
 	for i, t := range cfg.Telephony {
-		add(fmt.Sprintf("telephony[%d] (%s)", i, t.Name), t.problems)
+		errs = append(errs, cfg.ErrorsIn(fmt.Sprintf("telephony[%d]", i), t.problems)...)
 	}
 	if cfg.Directory != nil {
-		add("directory", cfg.Directory.problems)
+		errs = append(errs, cfg.ErrorsIn("directory", cfg.Directory.problems)...)
 	}
 	for i, s := range cfg.Sources {
-		add(fmt.Sprintf("sources[%d] (%s)", i, s.Name), s.problems)
+		errs = append(errs, cfg.ErrorsIn(fmt.Sprintf("sources[%d]", i), s.problems)...)
 	}
 	// A value of the wrong type was left at its zero value, which the
-	// defaults fill: validating what decoded adds its own problems without
-	// echoing those.
-	cfg.applyDefaults()
-	errs = append(errs, cfg.validate(doc.Content[0])...)
-	slices.SortStableFunc(errs, func(a, b Error) int { return a.Line - b.Line })
+	// defaults fill or validation would call missing: what validation
+	// finds at a key that did not decode is not reported again.
+	undecoded := map[Pos]bool{}
+	for _, e := range errs {
+		undecoded[Pos{e.Line, e.Column}] = true
+	}
+	cfg.setDefaults()
+	for _, p := range cfg.validate() {
+		if at, exact := lookup(root, p.Path); !exact || !undecoded[posOf(at)] {
+			errs = append(errs, cfg.place(p))
+		}
+	}
+	errs.sort()
 	return cfg, errs
 }
 
-func (c *Config) applyDefaults() {
+// Aggregator is the aggregator's configuration: the card's settings and
+// every configured source, in order (its Sources[i] is Sources[i]), each
+// without its implementation, which the wiring builds from the source's
+// kind and sets. It is a copy: changing it leaves c as it is.
+func (c *Config) Aggregator() aggregator.Config {
+	ac := c.Config
+	ac.Lines = maps.Clone(c.Lines)
+	ac.Sections = slices.Clone(c.Sections)
+	ac.Directory = nil
+	if c.Directory != nil {
+		d := c.Directory.SourceSpec
+		ac.Directory = &d
+	}
+	ac.Sources = make([]aggregator.SourceSpec, len(c.Sources))
+	for i := range c.Sources {
+		ac.Sources[i] = c.Sources[i].SourceSpec
+		ac.Sources[i].Mapping.Fields = slices.Clone(ac.Sources[i].Mapping.Fields)
+	}
+	return ac
+}
+
+// setDefaults fills what was left out: the daemon's own options here, the
+// card's and the sources' by the aggregator's rules.
+func (c *Config) setDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
-	}
-	if c.Deadline == 0 {
-		c.Deadline = 2 * time.Second
-	}
-	if c.HistoryLimit == 0 {
-		c.HistoryLimit = 10
 	}
 	if c.Auth.TokenTTL == 0 {
 		c.Auth.TokenTTL = 12 * time.Hour
@@ -354,272 +353,104 @@ func (c *Config) applyDefaults() {
 			c.Redis.CardTTL = time.Hour
 		}
 	}
-	for i := range c.Sources {
-		if c.Sources[i].Section == "" {
-			c.Sources[i].Section = c.Sources[i].Name
-		}
+	ac := c.Aggregator()
+	ac.SetDefaults()
+	if c.Directory != nil {
+		c.Directory.SourceSpec = *ac.Directory
 	}
+	for i := range c.Sources {
+		c.Sources[i].SourceSpec = ac.Sources[i]
+	}
+	ac.Directory, ac.Sources = nil, nil
+	c.Config = ac
 }
 
-var (
-	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	regionRE = regexp.MustCompile(`^[A-Z]{2}$`)
-)
-
 // validate checks what decoding cannot: required keys, names, ranges,
-// references between sections. It reports every problem, not the first.
-func (c *Config) validate(root *yaml.Node) Errors {
-	var errs Errors
-	add := func(line int, path, msg, fix string) {
-		errs = append(errs, Error{File: c.File, Line: line, Path: path, Msg: msg, Fix: fix})
+// references between sections. It reports every problem, not the first:
+// the card's and the sources' by the aggregator's own Validate.
+func (c *Config) validate() []aggregator.Problem {
+	var problems []aggregator.Problem
+	add := func(path, msg, fix string) {
+		problems = append(problems, aggregator.Problem{Path: path, Msg: msg, Fix: fix})
 	}
-	line := func(key string) int { return keyLine(root, key) }
 
-	if c.Region != "" && !regionRE.MatchString(c.Region) {
-		add(line("region"), "region", fmt.Sprintf("%q is not an ISO 3166 region code", c.Region), `write two capital letters, e.g. region: DE`)
-	}
-	if c.Deadline < 50*time.Millisecond || c.Deadline > 30*time.Second {
-		add(line("deadline"), "deadline", fmt.Sprintf("%s is outside 50ms..30s", c.Deadline), "a pop must appear while the phone rings: 1s-3s is usual")
-	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		add(line("log_level"), "log_level", fmt.Sprintf("unknown level %q", c.LogLevel), "use debug, info, warn or error")
+		add("log_level", fmt.Sprintf("%q is not a level", c.LogLevel), "use debug, info, warn or error")
 	}
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
-		add(line("public_url"), "public_url", fmt.Sprintf("%q is not an http(s) URL", c.PublicURL), "e.g. public_url: https://screenpop.example.com")
+		add("public_url", fmt.Sprintf("%q is not an http(s) URL", c.PublicURL), "e.g. public_url: https://screenpop.example.com")
 	}
 	for i, o := range c.Auth.AllowedOrigins {
 		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
-			add(line("auth"), fmt.Sprintf("auth.allowed_origins[%d]", i), fmt.Sprintf("%q is not an origin", o), "write scheme://host[:port], e.g. https://crm.example.com")
+			add(fmt.Sprintf("auth.allowed_origins[%d]", i), fmt.Sprintf("%q is not an origin", o), "write scheme://host[:port], e.g. https://crm.example.com")
 		}
 	}
 	for i, p := range c.Agents.Patterns {
 		if strings.Count(p, "{agent}") != 1 {
-			add(line("agents"), fmt.Sprintf("agents.patterns[%d]", i), fmt.Sprintf("%q must contain {agent} exactly once", p), `e.g. "PJSIP/{agent}"`)
+			add(fmt.Sprintf("agents.patterns[%d]", i), fmt.Sprintf("%q must contain {agent} exactly once", p), `e.g. "PJSIP/{agent}"`)
 		}
 	}
-
-	c.validateLines(root, add)
-
 	if r := c.Redis; r != nil {
 		if r.Address == "" {
-			add(line("redis"), "redis", "address is required", "e.g. address: 127.0.0.1:6379, or remove the redis block for a single daemon")
+			add("redis.address", "missing", "e.g. address: 127.0.0.1:6379, or remove the redis block for a single daemon")
 		}
 		if r.CardTTL < 0 || r.CardTTL > 24*time.Hour {
-			add(line("redis"), "redis.card_ttl", fmt.Sprintf("%s is outside 0..24h", r.CardTTL), "cached cards are personal data: keep them briefly, e.g. card_ttl: 1h")
+			add("redis.card_ttl", fmt.Sprintf("%s is outside 0..24h", r.CardTTL), "cached cards are personal data: keep them briefly, e.g. card_ttl: 1h")
 		}
 	}
+
 	if len(c.Telephony) == 0 {
-		add(line("telephony"), "telephony", "no telephony source: nothing would ever ring", "add one, e.g. telephony: [{name: demo, type: demo}] or an ari source (see configs/asterisk/README.md)")
+		add("telephony", "no telephony source: nothing would ever ring", "add one, e.g. telephony: [{name: demo, type: demo}] or an ari source (see configs/asterisk/README.md)")
 	}
 	seen := map[string]bool{}
 	for i, t := range c.Telephony {
-		path := fmt.Sprintf("telephony[%d]", i)
-		if t.Name == "" {
-			add(t.Line, path, "name is required", "give each telephony source a short name, e.g. name: pbx")
-		} else if seen["t:"+t.Name] {
-			add(t.Line, path, fmt.Sprintf("name %q is used twice", t.Name), "names must be unique")
-		}
+		at := func(option string) string { return fmt.Sprintf("telephony[%d].%s", i, option) }
+		switch {
+		case t.Name == "":
+			add(at("name"), "missing", "give each telephony source a short name, e.g. name: pbx")
+		case seen[t.Name]:
+			add(at("name"), fmt.Sprintf("%q is used twice", t.Name), "names must be unique")
 		// The name namespaces the source's call IDs (<name>/<PBX call ID>)
 		// and ends the URL of an http source: a '/' could make two
 		// sources' IDs meet, white space cannot be mounted.
-		if strings.Contains(t.Name, "/") {
-			add(t.Line, path, fmt.Sprintf("name %q contains '/'", t.Name), "call IDs become <name>/<the PBX's call ID>: use letters, digits, - and _, e.g. name: pbx-berlin")
-		} else if strings.ContainsAny(t.Name, " \t\r\n\v\f") {
-			add(t.Line, path, fmt.Sprintf("name %q contains white space", t.Name), "the name ends the URL /api/v1/call-events/<name>: use letters, digits, - and _, e.g. name: pbx-berlin")
+		case strings.Contains(t.Name, "/"):
+			add(at("name"), fmt.Sprintf("%q contains '/'", t.Name), "call IDs become <name>/<the PBX's call ID>: use letters, digits, - and _, e.g. name: pbx-berlin")
+		case strings.ContainsAny(t.Name, " \t\r\n\v\f"):
+			add(at("name"), fmt.Sprintf("%q contains white space", t.Name), "the name ends the URL /api/v1/call-events/<name>: use letters, digits, - and _, e.g. name: pbx-berlin")
 		}
-		seen["t:"+t.Name] = true
+		seen[t.Name] = true
 		if t.Type == "" {
-			add(t.Line, path, "type is required", kindHint("one of: ", Known.Telephony))
+			add(at("type"), "missing", kindHint("one of: ", Known.Telephony))
 		}
 	}
 
-	sections := map[string]bool{}
-	sectionsValid := true // else the declared names are in doubt: no undeclared-section errors
-	for i, s := range c.Sections {
-		path := fmt.Sprintf("sections[%d]", i)
-		if !nameRE.MatchString(s.Name) {
-			sectionsValid = false
-			add(line("sections"), path, fmt.Sprintf("name %q is not a valid section name", s.Name), "lower-case letters, digits, - and _, e.g. accounting")
-		}
-		if sections[s.Name] {
-			add(line("sections"), path, fmt.Sprintf("section %q is listed twice", s.Name), "list each section once")
-		}
-		sections[s.Name] = true
+	if c.Directory != nil && c.Directory.Type == "" {
+		add("directory.type", "missing", kindHint("one of the adapter kinds: ", Known.Sources))
 	}
-
-	if c.Directory != nil {
-		c.validateSource(&errs, "directory", c.Directory, true)
-		seen["s:"+c.Directory.Name] = true
-	}
-	for i := range c.Sources {
-		s := &c.Sources[i]
-		path := fmt.Sprintf("sources[%d]", i)
-		if s.Name != "" {
-			path = fmt.Sprintf("sources[%d] (%s)", i, s.Name)
-		}
-		if s.Name != "" && seen["s:"+s.Name] {
-			add(s.Line, path, fmt.Sprintf("source name %q is used twice", s.Name), "each source needs its own name (it labels metrics and cache keys)")
-		}
-		seen["s:"+s.Name] = true
-		c.validateSource(&errs, path, s, false)
-		// A section the card was not told about would appear on it
-		// silently, titled after its name, wherever the source happens to
-		// be listed: a misspelt section: must be an error.
-		if section := cmp.Or(s.Section, s.Name); len(c.Sections) > 0 && sectionsValid && !sections[section] && nameRE.MatchString(section) {
-			declared := make([]string, 0, len(c.Sections))
-			for _, d := range c.Sections {
-				declared = append(declared, d.Name)
-			}
-			how := fmt.Sprintf("section %q is not declared in sections", section)
-			if section == s.Name {
-				how = fmt.Sprintf("section %q (the source's name, when section: is left out) is not declared in sections", section)
-			}
-			add(s.Line, path, how, "set section: to one of: "+strings.Join(declared, ", ")+", or add it to sections (- {name: "+section+", title: ...})")
+	for i, s := range c.Sources {
+		if s.Type == "" {
+			add(fmt.Sprintf("sources[%d].type", i), "missing", kindHint("one of the adapter kinds: ", Known.Sources))
 		}
 	}
-	return errs
-}
-
-func (c *Config) validateSource(errs *Errors, path string, s *Source, directory bool) {
-	add := func(msg, fix string) {
-		*errs = append(*errs, Error{File: c.File, Line: s.Line, Path: path, Msg: msg, Fix: fix})
+	if err := c.Aggregator().Validate(); err != nil {
+		problems = append(problems, err.(aggregator.Problems)...)
 	}
-	if !nameRE.MatchString(s.Name) {
-		add(fmt.Sprintf("name %q is not a valid source name", s.Name), "lower-case letters, digits, - and _, e.g. name: accounting-balance")
-	}
-	if s.Type == "" {
-		add("type is required", kindHint("one of the adapter kinds: ", Known.Sources))
-	}
-	if s.Timeout < 0 || s.Timeout > 30*time.Second {
-		add(fmt.Sprintf("timeout %s is outside 0..30s", s.Timeout), "e.g. timeout: 800ms")
-	}
-	if s.CacheTTL < 0 || s.CacheTTL > 24*time.Hour {
-		add(fmt.Sprintf("cache_ttl %s is outside 0..24h", s.CacheTTL), "customer data is personal data: keep it short, e.g. cache_ttl: 5m")
-	}
-	if s.FreshFor < 0 || (s.CacheTTL > 0 && s.FreshFor > s.CacheTTL) {
-		add(fmt.Sprintf("fresh_for %s is outside 0..cache_ttl (%s)", s.FreshFor, s.CacheTTL), "e.g. fresh_for: 30s with cache_ttl: 5m; leave it out for half of cache_ttl")
-	}
-	if s.MaxConcurrent < 0 {
-		add("max_concurrent must not be negative", "0 means no limit")
-	}
-	params := Known.Params
-	if len(params) == 0 {
-		params = defaultParams
-	}
-	if s.Needs != "" && !slices.Contains(params, s.Needs) {
-		add(fmt.Sprintf("needs %q is not a lookup parameter", s.Needs), "one of: "+strings.Join(params, ", "))
-	}
-	if directory {
-		if s.Mapping.Mode != "" || len(s.Mapping.Fields) > 0 {
-			add("the directory has no mapping: its columns are id, name, kind, contact, role, email, city, country, tags", "remove mapping and alias the columns in the query instead")
-		}
-		return
-	}
-	switch s.Mapping.Mode {
-	case "", "fields", "list":
-	default:
-		add(fmt.Sprintf("mapping.mode %q is unknown", s.Mapping.Mode), "fields (one record as labelled values) or list (all records as a table)")
-	}
-	for j, f := range s.Mapping.Fields {
-		if f.From == "" {
-			add(fmt.Sprintf("mapping.fields[%d]: from is required", j), "name the column or JSON field, e.g. from: balance")
-		}
-		switch f.Format {
-		case "", "text", "money", "number", "date", "datetime", "percent":
-		default:
-			add(fmt.Sprintf("mapping.fields[%d]: format %q is unknown", j, f.Format), "one of: text, money, number, date, datetime, percent")
-		}
-	}
-}
-
-// Lines maps DIDs to labels.
-type Lines map[string]string
-
-// UnmarshalYAML refuses anything but a mapping in words IT understands;
-// number keys (100: Support DE) are taken as written.
-func (l *Lines) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		return &LineError{n.Line, fmt.Sprintf(`lines: expected numbers mapped to labels ("100": Support DE), got %s`, describe(n))}
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k, v := n.Content[i], n.Content[i+1]; k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
-			return &LineError{k.Line, `lines: each entry is a number and its label ("100": Support DE), one per line`}
-		}
-	}
-	var m map[string]string
-	if err := n.Decode(&m); err != nil {
-		return err
-	}
-	*l = m
-	return nil
-}
-
-// maxLineLabel bounds a line's label: it shares the card header with the
-// state of the call, and is read while the phone rings.
-const maxLineLabel = 80
-
-// validateLines checks each entry of lines: at its own line, which the
-// decoded map has forgotten.
-func (c *Config) validateLines(root *yaml.Node, add func(line int, path, msg, fix string)) {
-	n := valueNode(root, "lines")
-	if n == nil || n.Kind != yaml.MappingNode {
-		return
-	}
-	const example = `e.g. "100": Support DE`
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		number := strings.TrimSpace(k.Value)
-		if k.Tag == "!!null" {
-			number = ""
-		}
-		path := fmt.Sprintf("lines[%q]", number)
-		if number == "" {
-			add(k.Line, "lines", "an entry has no number", "write the number customers dial as the PBX reports it, "+example)
-			continue
-		}
-		label := strings.TrimSpace(v.Value)
-		if v.Tag == "!!null" {
-			label = ""
-		}
-		switch chars := utf8.RuneCountInString(label); {
-		case chars == 0:
-			add(k.Line, path, "the label is empty", "write what agents should read, "+example+", or leave the line out (the card then shows the number)")
-		case chars > maxLineLabel:
-			add(k.Line, path, fmt.Sprintf("the label has %d characters, more than %d", chars, maxLineLabel), "agents read it while the phone rings: a few words, "+example)
-		}
-	}
-}
-
-// valueNode returns the value of a top-level key, or nil.
-func valueNode(root *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == key {
-			return root.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// keyLine returns the line of a top-level key, or 0.
-func keyLine(root *yaml.Node, key string) int {
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == key {
-			return root.Content[i].Line
-		}
-	}
-	return 0
+	return problems
 }
 
 // Error is one problem in a configuration file: where, what, and how to fix
-// it.
+// it. It reads
+//
+//	screenpop.yaml:12:5: sources[2] (accounting): timeout: 45s is outside 0..30s (fix: e.g. timeout: 800ms)
 type Error struct {
-	File string
-	Line int
-	Path string // e.g. "sources[2] (accounting)"
-	Msg  string
-	Fix  string
+	File   string
+	Line   int    // 0: the file as a whole
+	Column int    // of the key at fault
+	Path   string // the entry the problem is in: "sources[2] (accounting)"; empty at the top level
+	Msg    string // what is wrong, led by the option at fault: "timeout: 45s is outside 0..30s"
+	Fix    string
 }
 
 func (e Error) Error() string {
@@ -627,6 +458,9 @@ func (e Error) Error() string {
 	b.WriteString(e.File)
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, ":%d", e.Column)
+		}
 	}
 	b.WriteString(": ")
 	if e.Path != "" {
@@ -643,55 +477,176 @@ func (e Error) Error() string {
 type Errors []Error
 
 func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
+	if err := errors.Join(es.Unwrap()...); err != nil {
+		return err.Error() // one a line
 	}
-	return strings.Join(lines, "\n")
+	return ""
 }
 
-// At turns an error from a kind's constructor into an Error of this file,
-// keeping the line the kind reported (a LineError) or the source's own line.
-// AtAll is At for each problem err holds (DecodeStrict reports them all).
-func AtAll(file string, line int, path string, err error) []Error {
-	var out []Error
-	for _, e := range Each(err) {
-		out = append(out, At(file, line, path, e))
+// Unwrap gives errors.As and Each each problem.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
 	}
 	return out
 }
 
-func At(file string, line int, path string, err error) Error {
-	var le *LineError
-	if errors.As(err, &le) {
-		return Error{File: file, Line: le.Line, Path: path, Msg: le.Msg}
+// Sorted returns es in file order, each problem once: what the parts of a
+// check found, joined.
+func (es Errors) Sorted() Errors {
+	seen := make(map[Error]bool, len(es))
+	out := make(Errors, 0, len(es))
+	for _, e := range es {
+		if !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
 	}
-	return Error{File: file, Line: line, Path: path, Msg: stripLinePrefix(err.Error(), &line), Fix: ""}.withLine(line)
+	out.sort()
+	return out
 }
 
-func (e Error) withLine(line int) Error {
-	e.Line = line
-	return e
+func (es Errors) sort() {
+	slices.SortStableFunc(es, func(a, b Error) int { return cmp.Or(a.Line-b.Line, a.Column-b.Column) })
 }
 
-var linePrefixRE = regexp.MustCompile(`^line (\d+): `)
-
-// stripLinePrefix turns yaml.v3's "line 12: ..." into a Line.
-func stripLinePrefix(msg string, line *int) string {
-	if m := linePrefixRE.FindStringSubmatch(msg); m != nil {
-		fmt.Sscanf(m[1], "%d", line)
-		return msg[len(m[0]):]
-	}
-	return msg
+// ErrorAt is a problem of the option at path ("sources[2].type",
+// "api.evict_tokens_env"), placed at its key, or at the closest part of
+// the path that is written.
+func (c *Config) ErrorAt(path, msg, fix string) Error {
+	return c.place(aggregator.Problem{Path: path, Msg: msg, Fix: fix})
 }
 
-func fromYAML(file, path string, err error) Error {
-	line := 0
-	var le *LineError
-	if errors.As(err, &le) {
-		return Error{File: file, Line: le.Line, Path: path, Msg: le.Msg}
+// ErrorsIn places every problem err holds in the file: a *LineError (a
+// kind's, DecodeStrict's) at its own line and column, an aggregator's
+// problem at the key its path names, an Error as it is, and any other
+// error at entry, the part of the file err is about: "sources[2]",
+// "directory", "telephony[0]", or "" for the whole file.
+func (c *Config) ErrorsIn(entry string, err error) Errors {
+	var out Errors
+	for _, e := range Each(err) {
+		var (
+			ce Error
+			le *LineError
+			ap aggregator.Problem
+		)
+		switch {
+		case errors.As(e, &ce):
+			out = append(out, ce)
+		case errors.As(e, &le):
+			out = append(out, Error{File: c.File, Line: le.Line, Column: le.Column, Path: c.label(entry), Msg: le.Msg})
+		case errors.As(e, &ap):
+			out = append(out, c.place(ap))
+		default:
+			at := Pos{}
+			if entry != "" && c.root != nil {
+				node, _ := lookup(c.root, entry)
+				at = posOf(node)
+			}
+			msg := e.Error()
+			if entry == "" { // yaml.v3's own: "yaml: line 3: did not find expected key"
+				msg = stripPosition(strings.TrimPrefix(msg, "yaml: "), &at)
+			}
+			out = append(out, Error{File: c.File, Line: at.Line, Column: at.Column, Path: c.label(entry), Msg: msg})
+		}
 	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = stripLinePrefix(msg, &line)
-	return Error{File: file, Line: line, Path: path, Msg: msg}
+	return out
+}
+
+// place puts an aggregator's problem (or one written like it) at its key.
+func (c *Config) place(p aggregator.Problem) Error {
+	entry, option := p.Split()
+	at := Pos{}
+	if c.root != nil {
+		node, _ := lookup(c.root, p.Path)
+		at = posOf(node)
+	}
+	msg := p.Msg
+	if option != "" {
+		msg = option + ": " + msg
+	}
+	return Error{File: c.File, Line: at.Line, Column: at.Column, Path: c.label(entry), Msg: msg, Fix: p.Fix}
+}
+
+// label names an entry as messages show it: "sources[2] (accounting)".
+func (c *Config) label(entry string) string {
+	name := ""
+	var i int
+	switch {
+	case entry == "directory" && c.Directory != nil:
+		name = c.Directory.Name
+	case scanIndex(entry, "sources[%d]", &i) && i < len(c.Sources):
+		name = c.Sources[i].Name
+	case scanIndex(entry, "telephony[%d]", &i) && i < len(c.Telephony):
+		name = c.Telephony[i].Name
+	}
+	return aggregator.Label(entry, name)
+}
+
+func scanIndex(s, format string, i *int) bool {
+	n, err := fmt.Sscanf(s, format, i)
+	return n == 1 && err == nil && fmt.Sprintf(format, *i) == s
+}
+
+// OptionPos is where the first of keys a source sets is written in its
+// options, or the source itself when it sets none of them: what a check
+// of that option points at.
+func (s *Source) OptionPos(keys ...string) Pos {
+	for _, key := range keys {
+		if k, _ := s.option(key); k != nil {
+			return posOf(k)
+		}
+	}
+	return s.Pos
+}
+
+func (s *Source) option(key string) (k, v *yaml.Node) {
+	if s.Options == nil {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(s.Options.Content); i += 2 {
+		if s.Options.Content[i].Value == key {
+			return s.Options.Content[i], s.Options.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// TextPos is where line n, column col (both from 1) of the text of a
+// source's option is, e.g. of its query: exact in a literal block
+// (query: |), whose text starts on the line after the key, indentation
+// skipped; the key otherwise, or when n is 0 (unknown).
+func (c *Config) TextPos(s *Source, key string, n, col int) Pos {
+	k, v := s.option(key)
+	switch {
+	case k == nil:
+		return s.Pos
+	case n <= 0 || v.Style&yaml.LiteralStyle == 0:
+		return posOf(k)
+	}
+	at := Pos{Line: v.Line + n, Column: max(col, 1)}
+	if at.Line-1 < len(c.text) {
+		text := c.text[at.Line-1]
+		at.Column += len(text) - len(strings.TrimLeft(text, " "))
+	}
+	return at
+}
+
+// linePrefixRE reads the position LineError and yaml.v3 write before a
+// message: "line 12: ", "line 12, column 5: ".
+var linePrefixRE = regexp.MustCompile(`^line (\d+)(?:, column (\d+))?: `)
+
+// stripPosition takes such a position off msg into at.
+func stripPosition(msg string, at *Pos) string {
+	m := linePrefixRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	*at = Pos{}
+	at.Line, _ = strconv.Atoi(m[1])
+	if m[2] != "" {
+		at.Column, _ = strconv.Atoi(m[2])
+	}
+	return msg[len(m[0]):]
 }

@@ -1,72 +1,108 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/screenpop/screenpop/aggregator"
 )
 
-// Each invalid file maps to the exact messages IT would read.
+// Each invalid file maps to the exact messages IT would read: every
+// problem in one pass, each at the line and column of the key at fault,
+// naming the option, what it expects and how to fix it. What the kinds
+// find in their own options (invalid-kind-options.yaml) is added by the
+// wiring: cmd/screenpopd's TestConfigCheckInvalidFiles reads the same files.
 func TestInvalidConfigs(t *testing.T) {
 	withKnown(t, Kinds{Telephony: []string{"ari", "demo", "http"}, Sources: []string{"file", "http", "postgres"}})
 	cases := map[string][]string{
+		// An unknown key, with the known key it is closest to.
 		"invalid-unknown-key.yaml": {
-			`testdata/invalid-unknown-key.yaml:2: unknown option "regoin" (did you mean "region"?)`,
+			`testdata/invalid-unknown-key.yaml:2:1: unknown option "regoin" (did you mean "region"?)`,
 		},
+		// Values out of range, an unknown lookup parameter in needs, a
+		// bad mapping format: the card's and the sources' options are
+		// checked by the aggregator's own Validate, placed here at their
+		// keys; a key that is not written (from:) at its entry.
 		"invalid-many.yaml": {
-			`testdata/invalid-many.yaml:2: region: "Germany" is not an ISO 3166 region code (fix: write two capital letters, e.g. region: DE)`,
-			`testdata/invalid-many.yaml:3: deadline: 1m30s is outside 50ms..30s (fix: a pop must appear while the phone rings: 1s-3s is usual)`,
-			`testdata/invalid-many.yaml:4: telephony: no telephony source: nothing would ever ring (fix: add one, e.g. telephony: [{name: demo, type: demo}] or an ari source (see configs/asterisk/README.md))`,
-			`testdata/invalid-many.yaml:5: sections[0]: name "Accounting" is not a valid section name (fix: lower-case letters, digits, - and _, e.g. accounting)`,
-			`testdata/invalid-many.yaml:8: sources[0] (balance): timeout 45s is outside 0..30s (fix: e.g. timeout: 800ms)`,
-			`testdata/invalid-many.yaml:8: sources[0] (balance): needs "email" is not a lookup parameter (fix: one of: customer_id, national, phone, region)`,
-			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.mode "table" is unknown (fix: fields (one record as labelled values) or list (all records as a table))`,
-			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.fields[0]: from is required (fix: name the column or JSON field, e.g. from: balance)`,
-			`testdata/invalid-many.yaml:8: sources[0] (balance): mapping.fields[0]: format "euros" is unknown (fix: one of: text, money, number, date, datetime, percent)`,
-			`testdata/invalid-many.yaml:16: sources[1] (balance): source name "balance" is used twice (fix: each source needs its own name (it labels metrics and cache keys))`,
-			`testdata/invalid-many.yaml:16: sources[1] (balance): type is required (fix: one of the adapter kinds: file, http, postgres)`,
+			`testdata/invalid-many.yaml:2:1: region: "Germany" is not an ISO 3166 region code with a numbering plan (fix: write the country's two letters, e.g. region: DE)`,
+			`testdata/invalid-many.yaml:3:1: deadline: 1m30s is outside 50ms..30s (fix: a pop must appear while the phone rings: 1s-3s is usual)`,
+			`testdata/invalid-many.yaml:4:1: telephony: no telephony source: nothing would ever ring (fix: add one, e.g. telephony: [{name: demo, type: demo}] or an ari source (see configs/asterisk/README.md))`,
+			`testdata/invalid-many.yaml:6:6: sections[0]: name: "Accounting" is not a valid section name (fix: lower-case letters, digits, - and _, e.g. accounting)`,
+			`testdata/invalid-many.yaml:10:5: sources[0] (balance): timeout: 45s is outside 0..30s (fix: e.g. timeout: 800ms)`,
+			`testdata/invalid-many.yaml:11:5: sources[0] (balance): needs: "email" is not a lookup parameter (fix: one of: customer_id, national, phone, region)`,
+			`testdata/invalid-many.yaml:13:7: sources[0] (balance): mapping.mode: "table" is unknown (fix: fields (one record as labelled values) or list (all records as a table))`,
+			`testdata/invalid-many.yaml:15:11: sources[0] (balance): mapping.fields[0].from: missing (fix: name the column or JSON field, e.g. from: balance)`,
+			`testdata/invalid-many.yaml:15:28: sources[0] (balance): mapping.fields[0].format: "euros" is unknown (fix: one of: text, money, number, date, datetime, percent)`,
+			`testdata/invalid-many.yaml:16:5: sources[1] (balance): type: missing (fix: one of the adapter kinds: file, http, postgres)`,
+			`testdata/invalid-many.yaml:16:5: sources[1] (balance): name: "balance" is already the name of sources[0] (fix: each source needs its own name (it labels metrics and cache keys))`,
 		},
 		"invalid-types.yaml": {
-			`testdata/invalid-types.yaml:2: telephony[0]: type is required (fix: one of: ari, demo, http)`,
-			`testdata/invalid-types.yaml:5: sources[0] (balance): type is required (fix: one of the adapter kinds: file, http, postgres)`,
+			`testdata/invalid-types.yaml:2:5: telephony[0] (pbx): type: missing (fix: one of: ari, demo, http)`,
+			`testdata/invalid-types.yaml:5:5: sources[0] (balance): type: missing (fix: one of the adapter kinds: file, http, postgres)`,
 		},
 		"invalid-lines.yaml": {
-			`testdata/invalid-lines.yaml:6: lines["200"]: the label is empty (fix: write what agents should read, e.g. "100": Support DE, or leave the line out (the card then shows the number))`,
-			`testdata/invalid-lines.yaml:7: lines["300"]: the label has 84 characters, more than 80 (fix: agents read it while the phone rings: a few words, e.g. "100": Support DE)`,
-			`testdata/invalid-lines.yaml:8: lines: an entry has no number (fix: write the number customers dial as the PBX reports it, e.g. "100": Support DE)`,
+			`testdata/invalid-lines.yaml:6:3: lines["200"]: the label is empty (fix: write what agents should read, e.g. "100": Support DE, or leave the line out (the card then shows the number))`,
+			`testdata/invalid-lines.yaml:7:3: lines["300"]: the label has 84 characters, more than 80 (fix: agents read it while the phone rings: a few words, e.g. "100": Support DE)`,
+			`testdata/invalid-lines.yaml:8:3: lines[""]: an entry has no number (fix: write the number customers dial as the PBX reports it, e.g. "100": Support DE)`,
 		},
 		// needs: region is a lookup parameter (the aggregator has it); a
 		// section: nobody declared is an error, also when the source's
-		// name stands for it.
+		// name stands for it (then at the source, section: is not written).
 		"invalid-sections.yaml": {
-			`testdata/invalid-sections.yaml:12: sources[0] (balance): section "acounting" is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: acounting, title: ...}))`,
-			`testdata/invalid-sections.yaml:17: sources[1] (credit): section "credit" (the source's name, when section: is left out) is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: credit, title: ...}))`,
+			`testdata/invalid-sections.yaml:14:5: sources[0] (balance): section: "acounting" is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: acounting, title: ...}))`,
+			`testdata/invalid-sections.yaml:17:5: sources[1] (credit): section: "credit" (the source's name, when section: is left out) is not declared in sections (fix: set section: to one of: accounting, or add it to sections (- {name: credit, title: ...}))`,
 		},
 		// Telephony names namespace call IDs (<name>/<PBX call ID>) and end
 		// the URL of an http source: unique, no '/', no white space.
 		"invalid-telephony-names.yaml": {
-			`testdata/invalid-telephony-names.yaml:3: telephony[1]: name "pbx-a" is used twice (fix: names must be unique)`,
-			`testdata/invalid-telephony-names.yaml:4: telephony[2]: name "berlin/pbx" contains '/' (fix: call IDs become <name>/<the PBX's call ID>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
-			`testdata/invalid-telephony-names.yaml:7: telephony[3]: name "call center" contains white space (fix: the name ends the URL /api/v1/call-events/<name>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
+			`testdata/invalid-telephony-names.yaml:3:6: telephony[1] (pbx-a): name: "pbx-a" is used twice (fix: names must be unique)`,
+			`testdata/invalid-telephony-names.yaml:4:5: telephony[2] (berlin/pbx): name: "berlin/pbx" contains '/' (fix: call IDs become <name>/<the PBX's call ID>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
+			`testdata/invalid-telephony-names.yaml:7:6: telephony[3] (call center): name: "call center" contains white space (fix: the name ends the URL /api/v1/call-events/<name>: use letters, digits, - and _, e.g. name: pbx-berlin)`,
 		},
 		// Every problem in one pass: unknown keys and values of the wrong
-		// type, each at its line with the key and the type expected in
+		// type, each at its key with its path and the type expected in
 		// words, also inside a source.
 		"invalid-every-problem.yaml": {
-			`testdata/invalid-every-problem.yaml:1: deadline: expected a duration such as 800ms, 2s or 5m, got "fast"`,
-			`testdata/invalid-every-problem.yaml:2: unknown option "regoin" (did you mean "region"?)`,
-			`testdata/invalid-every-problem.yaml:3: history_limit: expected a whole number, got "many"`,
-			`testdata/invalid-every-problem.yaml:6: unknown option "tabel" (did you mean "table"?)`,
-			`testdata/invalid-every-problem.yaml:12: sources[0] (balance): timeout: expected a duration such as 800ms, 2s or 5m, got "soon"`,
-			`testdata/invalid-every-problem.yaml:13: sources[0] (balance): cache_ttl: expected a duration such as 800ms, 2s or 5m, got a list`,
-			`testdata/invalid-every-problem.yaml:14: sources[0] (balance): required: expected true or false, got "maybe"`,
+			`testdata/invalid-every-problem.yaml:1:1: deadline: expected a duration such as 800ms, 2s or 5m, got "fast"`,
+			`testdata/invalid-every-problem.yaml:2:1: unknown option "regoin" (did you mean "region"?)`,
+			`testdata/invalid-every-problem.yaml:3:1: history_limit: expected a whole number, got "many"`,
+			`testdata/invalid-every-problem.yaml:6:3: agents: unknown option "tabel" (did you mean "table"?)`,
+			`testdata/invalid-every-problem.yaml:12:5: sources[0] (balance): timeout: expected a duration such as 800ms, 2s or 5m, got "soon"`,
+			`testdata/invalid-every-problem.yaml:13:5: sources[0] (balance): cache_ttl: expected a duration such as 800ms, 2s or 5m, got a list`,
+			`testdata/invalid-every-problem.yaml:14:5: sources[0] (balance): required: expected true or false, got "maybe"`,
+			`testdata/invalid-every-problem.yaml:17:27: sources[0] (balance): mapping.fields[0].format: expected text, got a list`,
+			`testdata/invalid-every-problem.yaml:18:11: sources[0] (balance): mapping.fields[1].from: expected text, got a mapping`,
+			`testdata/invalid-every-problem.yaml:19:7: sources[0] (balance): mapping.max_rows: expected a whole number, got "lots"`,
+			`testdata/invalid-every-problem.yaml:20:7: sources[0] (balance): mapping: unknown option "mdoe" (did you mean "mode"?)`,
+			`testdata/invalid-every-problem.yaml:22:5: redis.card_ttl: expected a duration such as 800ms, 2s or 5m, got "1 hour"`,
 		},
 		"invalid-lines-list.yaml": {
-			`testdata/invalid-lines-list.yaml:5: lines: expected numbers mapped to labels ("100": Support DE), got a list`,
+			`testdata/invalid-lines-list.yaml:4:1: lines: expected numbers mapped to labels ("100": Support DE), got a list`,
 		},
+		// The common options are checked here, the kinds' by each kind.
+		"invalid-kind-options.yaml": {
+			`testdata/invalid-kind-options.yaml:16:5: sources[0] (vip): timeout: expected a duration such as 800ms, 2s or 5m, got "fast"`,
+		},
+		// yaml.v3 names the line where it gave up, without a column.
+		"invalid-syntax.yaml": {
+			`testdata/invalid-syntax.yaml:3: not valid YAML: did not find expected '-' indicator (fix: check the indentation and the quotes on this line and the lines above it)`,
+		},
+	}
+	files, err := filepath.Glob("testdata/invalid-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range files {
+		if _, ok := cases[filepath.Base(path)]; !ok {
+			t.Errorf("%s has no expected messages", path)
+		}
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
@@ -100,7 +136,7 @@ func withKnown(t *testing.T, k Kinds) {
 func TestMissingTypeHintWithoutKinds(t *testing.T) {
 	withKnown(t, Kinds{})
 	_, err := Parse("x.yaml", []byte("telephony: [{name: pbx}]\n"), nil)
-	want := "x.yaml:1: telephony[0]: type is required (fix: `screenpopd sample` lists the kinds)"
+	want := "x.yaml:1:13: telephony[0] (pbx): type: missing (fix: `screenpopd sample` lists the kinds)"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
@@ -126,8 +162,8 @@ sources:
 	if s.Name != "accounting" || s.Type != "postgres" || s.Timeout != 800*time.Millisecond || s.Section != "accounting" {
 		t.Fatalf("common options: %+v", s)
 	}
-	if s.Line != 6 {
-		t.Errorf("source line = %d, want 6", s.Line)
+	if s.Pos != (Pos{Line: 6, Column: 5}) {
+		t.Errorf("source at %+v, want line 6, column 5", s.Pos)
 	}
 	var opts struct {
 		Query  string `yaml:"query"`
@@ -143,7 +179,7 @@ sources:
 		Query string `yaml:"query"`
 	}
 	err = DecodeStrict(s.Options, &wrong)
-	if err == nil || err.Error() != `line 10: unknown option "dsn_env" (known: query)` {
+	if err == nil || err.Error() != `line 10, column 5: unknown option "dsn_env" (known: query)` {
 		t.Errorf("unknown kind option: %v", err)
 	}
 	tel := cfg.Telephony[0]
@@ -202,5 +238,124 @@ func TestEmptyFile(t *testing.T) {
 	_, err := Parse("empty.yaml", nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "empty.yaml: the file is empty") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// A kind's problems land at the key they are about: DecodeStrict's and
+// KeyError's at the option, any other error at the source; an
+// aggregator's problem (aggregator.New refusing what the wiring built) at
+// the key its path names.
+func TestErrorsInPlacesEachProblem(t *testing.T) {
+	data := []byte(`telephony: [{name: demo, type: demo}]
+sources:
+  - name: accounting
+    type: postgres
+    timeout: 800ms
+    mapping:
+      fields:
+        - {from: balance, format: money}
+    querry: SELECT 1
+    dsn_env: ACCOUNTING_DSN
+`)
+	cfg, err := Parse("x.yaml", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts struct {
+		Query  string `yaml:"query"`
+		DSNEnv string `yaml:"dsn_env"`
+	}
+	s := &cfg.Sources[0]
+	kindErr := errors.Join(DecodeStrict(s.Options, &opts),
+		KeyError(s.Options, "dsn_env", "environment variable %s is not set", opts.DSNEnv),
+		KeyError(s.Options, "query", "query is required"),
+		errors.New("no such kind of thing"))
+	got := cfg.ErrorsIn("sources[0]", kindErr).Error()
+	want := strings.Join([]string{
+		`x.yaml:9:5: sources[0] (accounting): unknown option "querry" (did you mean "query"?)`,
+		`x.yaml:10:5: sources[0] (accounting): environment variable ACCOUNTING_DSN is not set`,
+		`x.yaml:3:5: sources[0] (accounting): query is required`,
+		`x.yaml:3:5: sources[0] (accounting): no such kind of thing`,
+	}, "\n")
+	if got != want {
+		t.Errorf("kind errors:\n%s\nwant:\n%s", got, want)
+	}
+
+	ac := cfg.Aggregator()
+	ac.Sources[0].Mapping.Fields[0].Format = "euros"
+	_, err = aggregator.New(ac, aggregator.Options{})
+	got = cfg.ErrorsIn("", err).Error()
+	want = `x.yaml:8:27: sources[0] (accounting): mapping.fields[0].format: "euros" is unknown (fix: one of: text, money, number, date, datetime, percent)` + "\n" +
+		`x.yaml:3:5: sources[0] (accounting): no source implementation (Source is nil)`
+	if got != want {
+		t.Errorf("aggregator errors:\n%s\nwant:\n%s", got, want)
+	}
+	if cfg.Sources[0].Mapping.Fields[0].Format != "money" {
+		t.Error("Aggregator shares its sources' mapping with the configuration")
+	}
+}
+
+// The model configs returns is the one that runs: the aggregator's
+// defaults are applied to it, and Aggregator hands them on as they are.
+func TestTheModelHasTheAggregatorsDefaults(t *testing.T) {
+	cfg, err := Parse("x.yaml", []byte(`telephony: [{name: demo, type: demo}]
+directory: {name: people, type: file, path: people.csv}
+sources:
+  - {name: credit-check, type: file, path: credit.csv, cache_ttl: 1m}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Sources[0].SourceSpec
+	if cfg.Deadline != aggregator.DefaultDeadline || cfg.HistoryLimit != aggregator.DefaultHistoryLimit ||
+		s.Timeout != aggregator.DefaultTimeout || s.Section != "credit-check" || s.Needs != "customer_id" || s.FreshFor != 30*time.Second ||
+		s.Mapping.Mode != aggregator.ModeFields || s.Mapping.Label != "Credit check" || s.Breaker.Failures != aggregator.DefaultBreakerFailures ||
+		cfg.Directory.Needs != "phone" {
+		t.Errorf("defaults not applied: %+v, %+v", cfg.Config, s)
+	}
+	ac := cfg.Aggregator()
+	if ac.Deadline != cfg.Deadline || len(ac.Sources) != 1 || ac.Sources[0].Name != "credit-check" || ac.Directory.Name != "people" ||
+		ac.Sources[0].Source != nil || ac.Sources[0].Timeout != s.Timeout {
+		t.Errorf("Aggregator() = %+v", ac)
+	}
+	if cfg.Config.Sources != nil || cfg.Config.Directory != nil {
+		t.Error("the embedded aggregator.Config holds sources of its own")
+	}
+}
+
+// Paths as messages write them find their key; an option that is not
+// written is placed at the closest part of its path that is.
+func TestLookup(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(`lines:
+  "a.b": Dotted
+  "": No number
+sources:
+  - name: one
+  - name: two
+    mapping:
+      fields:
+        - {from: x, format: euros}
+`), &doc); err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Content[0]
+	for _, tc := range []struct {
+		path  string
+		at    Pos
+		exact bool
+	}{
+		{`lines["a.b"]`, Pos{2, 3}, true},
+		{`lines[""]`, Pos{3, 3}, true},
+		{"sources[1].mapping.fields[0].format", Pos{9, 21}, true},
+		{"sources[1]", Pos{6, 5}, true},
+		{"sources[0].section", Pos{5, 5}, false},
+		{"sources[7].name", Pos{4, 1}, false},
+		{"redis.address", Pos{}, false},
+	} {
+		node, exact := lookup(root, tc.path)
+		if got := posOf(node); got != tc.at || exact != tc.exact {
+			t.Errorf("lookup(%s) = %+v, %v; want %+v, %v", tc.path, got, exact, tc.at, tc.exact)
+		}
 	}
 }

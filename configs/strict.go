@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -10,26 +11,29 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/screenpop/screenpop/aggregator"
 )
 
 // DecodeStrict decodes a YAML mapping node into v (a pointer to a struct)
-// and refuses keys the struct does not declare, naming the line and the
-// closest known key. yaml.v3's Node.Decode has no KnownFields, and re-encoding
+// and refuses keys the struct does not declare, naming the line, the column
+// and the closest known key. yaml.v3's Node.Decode has no KnownFields, and re-encoding
 // the node would lose the line numbers IT needs, so the check walks the node.
 //
 // Adapters call it on the options of their source; what prefix identifies
 // the source in the error ("sources[2] (accounting)") is added by the caller.
 //
 // It reports every problem in one pass: each unknown key, and each value of
-// the wrong type with the expected type in words ("deadline: expected a
-// duration such as 800ms or 2s, got \"fast\""). One problem comes back as
-// a *LineError, several as Problems.
+// the wrong type with its path from node and the expected type in words
+// ("breaker.open_for: expected a duration such as 800ms, 2s or 5m, got
+// \"soon\""), at the line and column of its key. One problem comes back as a
+// *LineError, several as Problems.
 func DecodeStrict(node *yaml.Node, v any) error {
 	if node == nil {
 		return nil
 	}
 	var probs Problems
-	checkKnown(node, reflect.TypeOf(v), &probs)
+	checkKnown(node, "", reflect.TypeOf(v), &probs)
 	if err := node.Decode(v); err != nil {
 		probs = append(probs, decodeProblems(node, err)...)
 	}
@@ -39,7 +43,7 @@ func DecodeStrict(node *yaml.Node, v any) error {
 	case 1:
 		return probs[0]
 	}
-	slices.SortStableFunc(probs, func(a, b *LineError) int { return a.Line - b.Line })
+	slices.SortStableFunc(probs, func(a, b *LineError) int { return cmp.Or(a.Line-b.Line, a.Column-b.Column) })
 	return probs
 }
 
@@ -63,12 +67,28 @@ func (p Problems) Unwrap() []error {
 	return out
 }
 
-// Each returns every problem err holds: Problems' members, one *LineError,
-// yaml.v3's collected type errors, or err itself.
+// Each returns every problem err holds: those of errors.Join and Problems,
+// one *LineError, an aggregator's problems, yaml.v3's collected type
+// errors, or err itself.
 func Each(err error) []error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, Each(e)...)
+		}
+		return out
+	}
 	var probs Problems
 	if errors.As(err, &probs) {
 		return probs.Unwrap()
+	}
+	var agg aggregator.Problems
+	if errors.As(err, &agg) {
+		out := make([]error, len(agg))
+		for i, p := range agg {
+			out[i] = p
+		}
+		return out
 	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -98,10 +118,16 @@ func asTypeError(err error) error {
 	return te
 }
 
-var unmarshalRE = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+var unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 
-// decodeProblems turns yaml.v3's decode errors into problems IT can act on:
-// the key at fault and the type expected, in words.
+// typeHints are the words for options whose Go type says too little.
+var typeHints = map[string]string{
+	"lines": `numbers mapped to labels ("100": Support DE)`,
+}
+
+// decodeProblems turns yaml.v3's decode errors, which know a line, into
+// problems IT can act on: the key at fault, its column and the type
+// expected, in words.
 func decodeProblems(node *yaml.Node, err error) Problems {
 	var out Problems
 	for _, e := range Each(err) {
@@ -112,26 +138,65 @@ func decodeProblems(node *yaml.Node, err error) Problems {
 		}
 		msg := strings.TrimPrefix(strings.TrimSpace(e.Error()), "yaml: unmarshal errors:\n")
 		for _, m := range strings.Split(msg, "\n") {
-			m = strings.TrimSpace(m)
-			if m == "" {
-				continue
+			if m = strings.TrimSpace(m); m != "" {
+				out = append(out, placeProblem(node, m))
 			}
-			line := 0
-			m = stripLinePrefix(m, &line)
-			if sub := unmarshalRE.FindStringSubmatch(fmt.Sprintf("line %d: %s", line, m)); sub != nil {
-				got := map[string]string{"seq": "a list", "map": "a mapping", "null": "nothing"}[sub[2]]
-				if got == "" {
-					got = fmt.Sprintf("%q", sub[3])
-				}
-				m = fmt.Sprintf("expected %s, got %s", typeInWords(sub[4]), got)
-				if key := keyAtLine(node, line); key != "" {
-					m = key + ": " + m
-				}
-			}
-			out = append(out, &LineError{line, m})
 		}
 	}
 	return out
+}
+
+// placeProblem reads one of yaml.v3's messages ("line 3: cannot unmarshal
+// !!str `fast` into time.Duration") or a message of an UnmarshalYAML (in
+// LineError's words) and finds the key it is about.
+func placeProblem(node *yaml.Node, m string) *LineError {
+	var at Pos
+	m = stripPosition(m, &at)
+	if at.Column > 0 {
+		return &LineError{Line: at.Line, Column: at.Column, Msg: m}
+	}
+	match := func(*yaml.Node) bool { return true }
+	sub := unmarshalRE.FindStringSubmatch(m)
+	if sub != nil {
+		match = valueMatcher(sub[1], sub[2])
+	}
+	path, key := findValue(node, "", at.Line, match)
+	if sub != nil {
+		got := map[string]string{"seq": "a list", "map": "a mapping", "null": "nothing"}[sub[1]]
+		if got == "" {
+			got = fmt.Sprintf("%q", sub[2])
+		}
+		want := typeHints[path]
+		if want == "" {
+			want = typeInWords(sub[3])
+		}
+		m = fmt.Sprintf("expected %s, got %s", want, got)
+	}
+	if key == nil {
+		return &LineError{Line: at.Line, Msg: m}
+	}
+	return &LineError{Line: key.Line, Column: key.Column, Msg: path + ": " + m}
+}
+
+// valueMatcher matches the value yaml.v3 named by its tag and its text,
+// which yaml.v3 cuts after 7 bytes ("1234567...").
+func valueMatcher(tag, text string) func(*yaml.Node) bool {
+	return func(v *yaml.Node) bool {
+		switch {
+		case tag == "seq":
+			return v.Kind == yaml.SequenceNode
+		case tag == "map":
+			return v.Kind == yaml.MappingNode
+		case v.Kind != yaml.ScalarNode:
+			return false
+		case tag == "null":
+			return v.Tag == "!!null"
+		}
+		if cut, ok := strings.CutSuffix(text, "..."); ok && len(cut) == 7 {
+			return strings.HasPrefix(v.Value, cut)
+		}
+		return v.Value == text
+	}
 }
 
 // typeInWords says what a Go type expects, as IT would write it.
@@ -155,62 +220,45 @@ func typeInWords(goType string) string {
 	return "a value of type " + goType
 }
 
-// keyAtLine finds the key whose value starts at line, for messages that
-// only know the line.
-func keyAtLine(node *yaml.Node, line int) string {
-	if node == nil {
-		return ""
-	}
-	if node.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(node.Content); i += 2 {
-			k, v := node.Content[i], node.Content[i+1]
-			if v.Line == line && v.Kind != yaml.MappingNode {
-				return k.Value
-			}
-			if key := keyAtLine(v, line); key != "" {
-				return key
-			}
-		}
-	}
-	for _, c := range node.Content {
-		if node.Kind != yaml.MappingNode {
-			if key := keyAtLine(c, line); key != "" {
-				return key
-			}
-		}
-	}
-	return ""
-}
-
-// LineError is an error tied to one line of a configuration file.
+// LineError is an error tied to one place in a configuration file.
 type LineError struct {
-	Line int
-	Msg  string
+	Line   int
+	Column int // 0: unknown
+	Msg    string
+	err    error // what Msg was written from, for errors.Is and As
 }
 
 func (e *LineError) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0 && e.Column > 0:
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	case e.Line > 0:
 		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
 	}
 	return e.Msg
 }
 
-// KeyLine is the line of key in a mapping node (a source's options), or
-// the node's own line when the key is absent: what a kind's error points
-// at.
-func KeyLine(node *yaml.Node, key string) int {
-	if node == nil {
-		return 0
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i].Line
+func (e *LineError) Unwrap() error { return e.err }
+
+// KeyError is a kind's error about one of its options (a source's, a
+// telephony entry's), at the line and column of key in options, or at the
+// entry when key is not written. format and args are fmt.Errorf's: %w
+// keeps an error reachable with errors.Is.
+func KeyError(options *yaml.Node, key, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	at := posOf(options)
+	if options != nil {
+		for i := 0; i+1 < len(options.Content); i += 2 {
+			if k := options.Content[i]; k.Value == key {
+				at = posOf(k)
+				break
+			}
 		}
 	}
-	return node.Line
+	return &LineError{Line: at.Line, Column: at.Column, Msg: err.Error(), err: err}
 }
 
-func checkKnown(node *yaml.Node, t reflect.Type, probs *Problems) {
+func checkKnown(node *yaml.Node, path string, t reflect.Type, probs *Problems) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -231,21 +279,25 @@ func checkKnown(node *yaml.Node, t reflect.Type, probs *Problems) {
 			k, val := node.Content[i], node.Content[i+1]
 			ft, ok := fields[k.Value]
 			if !ok {
-				*probs = append(*probs, &LineError{k.Line, unknownKeyMsg(k.Value, fields)})
+				msg := unknownKeyMsg(k.Value, fields)
+				if path != "" {
+					msg = path + ": " + msg
+				}
+				*probs = append(*probs, &LineError{Line: k.Line, Column: k.Column, Msg: msg})
 				continue
 			}
-			checkKnown(val, ft, probs)
+			checkKnown(val, joinKey(path, k.Value), ft, probs)
 		}
 	case reflect.Slice:
 		if node.Kind == yaml.SequenceNode {
-			for _, item := range node.Content {
-				checkKnown(item, t.Elem(), probs)
+			for i, item := range node.Content {
+				checkKnown(item, fmt.Sprintf("%s[%d]", path, i), t.Elem(), probs)
 			}
 		}
 	case reflect.Map:
 		if node.Kind == yaml.MappingNode {
-			for i := 1; i < len(node.Content); i += 2 {
-				checkKnown(node.Content[i], t.Elem(), probs)
+			for i := 0; i+1 < len(node.Content); i += 2 {
+				checkKnown(node.Content[i+1], joinKey(path, node.Content[i].Value), t.Elem(), probs)
 			}
 		}
 	}
@@ -346,7 +398,7 @@ func describe(n *yaml.Node) string {
 	return "something else"
 }
 
-var unknownOptionRE = regexp.MustCompile(`unknown option "([^"]+)" \(known: [^)]*\)`)
+var unknownOptionRE = regexp.MustCompile(`^unknown option "([^"]+)" \(known: [^)]*\)$`)
 
 // SuggestCommon improves a kind's "unknown option" error when the key is a
 // misspelt option common to every source ("sectoin" for "section"): the kind
@@ -377,7 +429,7 @@ func SuggestCommon(err error) error {
 	}
 	sort.Strings(common)
 	if s := closest(m[1], common); s != "" {
-		return &LineError{le.Line, fmt.Sprintf("unknown option %q (did you mean %q?)", m[1], s)}
+		return &LineError{Line: le.Line, Column: le.Column, Msg: fmt.Sprintf("unknown option %q (did you mean %q?)", m[1], s)}
 	}
 	return err
 }

@@ -106,9 +106,13 @@ func newSource(spec adapters.Spec, o Options) (*Source, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	// Each error is placed at the option to fix.
+	at := func(key string, format string, args ...any) error {
+		return configs.KeyError(spec.Options, key, format, args...)
+	}
 
 	if o.Path == "" {
-		return nil, errors.New("path is required: the CSV or JSON file to read")
+		return nil, at("path", "path is required: the CSV or JSON file to read")
 	}
 	s.shown = o.Path
 	if filepath.IsAbs(o.Path) {
@@ -117,11 +121,11 @@ func newSource(spec adapters.Spec, o Options) (*Source, error) {
 		s.fsys, s.file = os.DirFS(filepath.Dir(o.Path)), filepath.Base(o.Path)
 	} else {
 		if spec.Files == nil {
-			return nil, fmt.Errorf("path %q is relative but there is no folder to resolve it in; use an absolute path", o.Path)
+			return nil, at("path", "path %q is relative but there is no folder to resolve it in; use an absolute path", o.Path)
 		}
 		name := path.Clean(filepath.ToSlash(o.Path))
 		if !fs.ValidPath(name) {
-			return nil, fmt.Errorf("path %q leaves the configuration's folder; use an absolute path", o.Path)
+			return nil, at("path", "path %q leaves the configuration's folder; use an absolute path", o.Path)
 		}
 		s.fsys, s.file = spec.Files, name
 	}
@@ -134,11 +138,11 @@ func newSource(spec adapters.Spec, o Options) (*Source, error) {
 		case ".json":
 			s.format = "json"
 		default:
-			return nil, fmt.Errorf("format is required: %q does not end in .csv or .json (use format: csv or format: json)", o.Path)
+			return nil, at("path", "format is required: %q does not end in .csv or .json (use format: csv or format: json)", o.Path)
 		}
 	}
 	if s.format != "csv" && s.format != "json" {
-		return nil, fmt.Errorf("format %q is not supported (use csv or json)", o.Format)
+		return nil, at("format", "format %q is not supported (use csv or json)", o.Format)
 	}
 
 	s.param = o.Param
@@ -146,7 +150,7 @@ func newSource(spec adapters.Spec, o Options) (*Source, error) {
 		s.param = "customer_id"
 	}
 	if !slices.Contains(aggregator.ParamNames, s.param) {
-		return nil, fmt.Errorf("param %q: %w (use one of: %s)", o.Param, aggregator.ErrUnknownParam, strings.Join(aggregator.ParamNames, ", "))
+		return nil, at("param", "param %q: %w (use one of: %s)", o.Param, aggregator.ErrUnknownParam, strings.Join(aggregator.ParamNames, ", "))
 	}
 	s.match = o.Match
 	if s.match == "" {
@@ -157,21 +161,30 @@ func newSource(spec adapters.Spec, o Options) (*Source, error) {
 	if o.Delimiter != "" {
 		r, size := utf8.DecodeRuneInString(o.Delimiter)
 		if size != len(o.Delimiter) || r == '"' || r == '\r' || r == '\n' || r == utf8.RuneError {
-			return nil, fmt.Errorf("delimiter %q must be one character other than a quote or a line break", o.Delimiter)
+			return nil, at("delimiter", "delimiter %q must be one character other than a quote or a line break", o.Delimiter)
 		}
 		if s.format != "csv" {
-			return nil, errors.New("delimiter is only for CSV files")
+			return nil, at("delimiter", "delimiter is only for CSV files")
 		}
 		s.comma = r
 	}
 
 	index, modTime, err := s.load()
 	if err != nil {
-		return nil, err
+		key := "path"
+		var me matchError
+		if errors.As(err, &me) && o.Match != "" {
+			key = "match"
+		}
+		return nil, at(key, "%w", err)
 	}
 	s.index, s.modTime = index, modTime
 	return s, nil
 }
+
+// matchError is a file in which no record has the match column: IT fixes
+// match, or path when it names the wrong file.
+type matchError struct{ error }
 
 // Fetch returns every record whose Match column equals the key's Param
 // value; none when the key has no such value.
@@ -284,8 +297,8 @@ func (s *Source) load() (map[string][]aggregator.Record, time.Time, error) {
 		}
 	}
 	if len(index) == 0 && len(records) > 0 {
-		return nil, time.Time{}, fmt.Errorf("%s: no record has a value in %q (match); fields of the first record: %s",
-			s.shown, s.match, strings.Join(slices.Sorted(maps.Keys(records[0])), ", "))
+		return nil, time.Time{}, matchError{fmt.Errorf("%s: no record has a value in %q (match); fields of the first record: %s",
+			s.shown, s.match, strings.Join(slices.Sorted(maps.Keys(records[0])), ", "))}
 	}
 	return index, modTime, nil
 }
@@ -453,7 +466,7 @@ func (s *Source) parseCSV(data []byte) ([]aggregator.Record, error) {
 		header[i] = h
 	}
 	if !seen[s.match] {
-		return nil, fmt.Errorf("line 1: no column %q (match) in the header row; columns: %s", s.match, strings.Join(header, ", "))
+		return nil, matchError{fmt.Errorf("line 1: no column %q (match) in the header row; columns: %s", s.match, strings.Join(header, ", "))}
 	}
 	var out []aggregator.Record
 	for {

@@ -611,7 +611,7 @@ func TestConstructionErrors(t *testing.T) {
 		{"unknown parameter", "url: https://crm.example.com/c/{custmer_id}",
 			"url: unknown parameter {custmer_id} (known parameters: {phone}, {national}, {region}, {customer_id})", 1},
 		{"misspelt option", "url: https://crm.example.com/{phone}\nrecrods: data", `unknown option "recrods" (did you mean "records"?)`, 2},
-		{"misspelt nested option", "url: https://crm.example.com/{phone}\ntls:\n  ca_fiel: x.pem", `unknown option "ca_fiel" (did you mean "ca_file"?)`, 3},
+		{"misspelt nested option", "url: https://crm.example.com/{phone}\ntls:\n  ca_fiel: x.pem", `line 3, column 3: tls: unknown option "ca_fiel" (did you mean "ca_file"?)`, 3},
 		{"bad method", "url: https://crm.example.com/{phone}\nmethod: DELETE", `method "DELETE" is not supported`, 2},
 		{"body with GET", "url: https://crm.example.com/x\nbody: '{\"p\": \"{phone}\"}'", "a body needs method: POST", 2},
 		{"body not JSON", "url: https://crm.example.com/x\nmethod: POST\nbody: '{\"p\": {phone}}'",
@@ -649,8 +649,8 @@ func TestConstructionErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error = %q\nwant it to contain %q", err, c.want)
 			}
-			if c.line > 0 && !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d: ", c.line)) {
-				t.Errorf("error = %q, want it on line %d", err, c.line)
+			if c.line > 0 && !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d, column ", c.line)) {
+				t.Errorf("error = %q, want it at line %d", err, c.line)
 			}
 			if strings.Contains(err.Error(), "secret") {
 				t.Errorf("error %q shows a secret", err)

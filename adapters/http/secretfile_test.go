@@ -50,12 +50,12 @@ func TestAuthFileErrors(t *testing.T) {
 	}
 	const url = "url: https://crm.example.com/{phone}\n"
 	cases := []struct{ name, yaml, want string }{
-		{"missing bearer file", url + "auth: {bearer_file: nope}", "line 2: auth.bearer_file: cannot read file nope: no such file or directory: write the secret in it"},
-		{"empty bearer file", url + "auth: {bearer_file: empty}", "line 2: auth.bearer_file: file empty is empty"},
-		{"bearer file and env", url + "auth: {bearer_file: empty, bearer_env: T}", "line 2: auth: set one of bearer_env, bearer_file or basic, not several"},
-		{"bearer file and basic", url + "auth: {bearer_file: empty, basic: {user: u, password_env: P}}", "line 2: auth: set one of bearer_env, bearer_file or basic, not several"},
-		{"password file and env", url + "auth: {basic: {user: u, password_env: P, password_file: empty}}", "line 2: auth.basic: set password_env or password_file, not both"},
-		{"missing password file", url + "auth: {basic: {user: u, password_file: ../pass}}", "line 2: auth.basic.password_file: file ../pass leaves the configuration's folder"},
+		{"missing bearer file", url + "auth: {bearer_file: nope}", "line 2, column 1: auth.bearer_file: cannot read file nope: no such file or directory: write the secret in it"},
+		{"empty bearer file", url + "auth: {bearer_file: empty}", "line 2, column 1: auth.bearer_file: file empty is empty"},
+		{"bearer file and env", url + "auth: {bearer_file: empty, bearer_env: T}", "line 2, column 1: auth: set one of bearer_env, bearer_file or basic, not several"},
+		{"bearer file and basic", url + "auth: {bearer_file: empty, basic: {user: u, password_env: P}}", "line 2, column 1: auth: set one of bearer_env, bearer_file or basic, not several"},
+		{"password file and env", url + "auth: {basic: {user: u, password_env: P, password_file: empty}}", "line 2, column 1: auth.basic: set password_env or password_file, not both"},
+		{"missing password file", url + "auth: {basic: {user: u, password_file: ../pass}}", "line 2, column 1: auth.basic.password_file: file ../pass leaves the configuration's folder"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

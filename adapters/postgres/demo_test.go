@@ -70,7 +70,7 @@ func TestDemoDatabaseAndConfig(t *testing.T) {
 	}
 	directory := build(*cfg.Directory)
 	sources := map[string]aggregator.Source{}
-	mappings := map[string]configs.Mapping{}
+	mappings := map[string]aggregator.Mapping{}
 	for _, s := range cfg.Sources {
 		sources[s.Name] = build(s)
 		mappings[s.Name] = s.Mapping

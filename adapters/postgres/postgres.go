@@ -85,7 +85,7 @@ func New(pools *Pools, spec adapters.Spec) (*Source, error) {
 		return nil, err
 	}
 	at := func(key string, format string, args ...any) error {
-		return &configs.LineError{Line: configs.KeyLine(spec.Options, key), Msg: fmt.Sprintf(format, args...)}
+		return configs.KeyError(spec.Options, key, format, args...)
 	}
 
 	var dsn string

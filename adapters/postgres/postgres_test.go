@@ -513,8 +513,8 @@ func TestConstructionErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error = %q, want it to contain %q", err, c.want)
 			}
-			if c.line > 0 && !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d: ", c.line)) {
-				t.Errorf("error = %q, want it on line %d", err, c.line)
+			if c.line > 0 && !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d, column 1: ", c.line)) {
+				t.Errorf("error = %q, want it at line %d, column 1 (the option's key)", err, c.line)
 			}
 			for _, leak := range []string{"secret", "pw-in-env", "hidden-host"} {
 				if strings.Contains(err.Error(), leak) {

@@ -154,8 +154,8 @@ func TestDSNFileErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error = %q, want it to contain %q", err, c.want)
 			}
-			if !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d: ", c.line)) {
-				t.Errorf("error = %q, want it on line %d", err, c.line)
+			if !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d, column 1: ", c.line)) {
+				t.Errorf("error = %q, want it at line %d, column 1 (the option's key)", err, c.line)
 			}
 			for _, leak := range []string{"pw-in-file", "hidden-host"} {
 				if strings.Contains(err.Error(), leak) {

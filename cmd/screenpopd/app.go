@@ -94,7 +94,6 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	ac.Lines = cfg.Lines
 	var cache aggregator.Cache = aggregator.NewMemoryCache(10000)
 	if rc := cfg.Redis; rc != nil {
 		if cache, err = m.openRedis(rc); err != nil {

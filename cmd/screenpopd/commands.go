@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -67,16 +66,15 @@ func configCheck(ctx context.Context, args []string, stdout, stderr io.Writer, e
 		var problems configs.Errors
 		cfg, problems, err = configs.LoadPartial(*configPath)
 		if err == nil && cfg != nil {
-			if berr := checkBuild(cfg, env); berr != nil {
-				problems = append(problems, berr.(configs.Errors)...)
-			}
+			problems = append(problems, checkBuild(cfg, env)...)
 		}
 		if err == nil && len(problems) > 0 {
-			slices.SortStableFunc(problems, func(a, b configs.Error) int { return a.Line - b.Line })
-			err = slices.CompactFunc(problems, func(a, b configs.Error) bool { return a == b })
+			err = problems.Sorted()
 		}
 	} else if err == nil {
-		err = checkBuild(cfg, env)
+		if problems := checkBuild(cfg, env); len(problems) > 0 {
+			err = problems
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -99,28 +97,42 @@ func directoryNote(cfg *configs.Config) string {
 	return ", directory " + cfg.Directory.Name
 }
 
-// checkBuild constructs everything NewMain would, without starting it.
-func checkBuild(cfg *configs.Config, env func(string) string) error {
+// checkBuild constructs everything NewMain would, without starting it, and
+// returns every problem, each at the key it is about.
+func checkBuild(cfg *configs.Config, env func(string) string) configs.Errors {
 	logger := slog.New(slog.DiscardHandler)
 	pools := postgres.NewPools(logger)
 	defer pools.Close()
 	var errs configs.Errors
 	ac, err := aggregatorConfig(cfg, pools, env, logger)
-	if err != nil {
-		errs = append(errs, err.(configs.Errors)...)
-	} else if _, err := aggregator.New(ac, aggregator.Options{Logger: logger, Registerer: prometheus.NewRegistry()}); err != nil {
-		errs = append(errs, configs.Error{File: cfg.File, Msg: err.Error()})
+	if err == nil && built(ac) {
+		// The checks configs ran (aggregator.Config.Validate) again, and
+		// what only the wiring adds.
+		_, err = aggregator.New(ac, aggregator.Options{Logger: logger, Registerer: prometheus.NewRegistry()})
 	}
+	errs = append(errs, cfg.ErrorsIn("", err)...)
 	if _, err := buildTelephony(cfg, env, logger, prometheus.NewRegistry()); err != nil {
-		errs = append(errs, err.(configs.Errors)...)
+		errs = append(errs, cfg.ErrorsIn("", err)...)
 	}
 	if _, err := evictTokens(cfg, env); err != nil {
-		errs = append(errs, configs.Error{File: cfg.File, Msg: err.Error()})
+		msg := strings.TrimPrefix(err.Error(), "api.evict_tokens_env: ")
+		errs = append(errs, cfg.ErrorAt("api.evict_tokens_env", msg, ""))
 	}
-	if len(errs) > 0 {
-		return errs
+	return errs
+}
+
+// built says whether every source has its implementation: one without a
+// type: has none, which configs has already reported.
+func built(ac aggregator.Config) bool {
+	if ac.Directory != nil && ac.Directory.Source == nil {
+		return false
 	}
-	return nil
+	for _, s := range ac.Sources {
+		if s.Source == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // sourceTest asks one source for one phone number, the way a call would,
@@ -198,10 +210,7 @@ func sourceTest(ctx context.Context, args []string, stdout, stderr io.Writer, en
 			}
 		}
 	}
-	timeout := spec.Timeout
-	if timeout == 0 {
-		timeout = time.Second
-	}
+	timeout := spec.Timeout // defaults applied by configs
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/screenpop/screenpop/adapters"
 	"github.com/screenpop/screenpop/adapters/file"
@@ -64,7 +63,7 @@ const (
 
 // connectLine is the report on one source.
 type connectLine struct {
-	line   int
+	at     configs.Pos
 	path   string
 	status checkStatus
 	msg    string
@@ -73,6 +72,7 @@ type connectLine struct {
 // connectTarget is one configured source and what the wiring built of it.
 type connectTarget struct {
 	path      string
+	file      *configs.Config
 	cfg       *configs.Source
 	source    aggregator.Source
 	directory bool
@@ -101,20 +101,14 @@ func (c *connectCheck) run(ctx context.Context, cfg *configs.Config, stdout io.W
 	}
 	key := aggregator.Key{Phone: n.E164, National: n.National, Region: n.Region, CustomerID: *c.customer}
 
+	// ac.Sources[i] was built from cfg.Sources[i].
 	var targets []connectTarget
-	built := map[string]aggregator.Source{}
-	if ac.Directory != nil {
-		built[ac.Directory.Name] = ac.Directory.Source
-	}
-	for _, s := range ac.Sources {
-		built[s.Name] = s.Source
-	}
 	if cfg.Directory != nil {
-		targets = append(targets, connectTarget{path: "directory", cfg: cfg.Directory, source: built[cfg.Directory.Name], directory: true})
+		targets = append(targets, connectTarget{path: aggregator.Label("directory", cfg.Directory.Name), file: cfg, cfg: cfg.Directory, source: ac.Directory.Source, directory: true})
 	}
 	for i := range cfg.Sources {
 		s := &cfg.Sources[i]
-		targets = append(targets, connectTarget{path: fmt.Sprintf("sources[%d] (%s)", i, s.Name), cfg: s, source: built[s.Name]})
+		targets = append(targets, connectTarget{path: aggregator.Label(fmt.Sprintf("sources[%d]", i), s.Name), file: cfg, cfg: s, source: ac.Sources[i].Source})
 	}
 	defer func() {
 		for _, t := range targets {
@@ -142,7 +136,7 @@ func (c *connectCheck) run(ctx context.Context, cfg *configs.Config, stdout io.W
 	count := map[checkStatus]int{}
 	for _, l := range lines {
 		count[l.status]++
-		fmt.Fprintln(stdout, configs.Error{File: cfg.File, Line: l.line, Path: l.path, Msg: string(l.status) + ": " + l.msg})
+		fmt.Fprintln(stdout, configs.Error{File: cfg.File, Line: l.at.Line, Column: l.at.Column, Path: l.path, Msg: string(l.status) + ": " + l.msg})
 	}
 	fmt.Fprintf(stdout, "%s: connect: %d source(s) checked: %d ok, %d WARN, %d FAIL\n", cfg.File, len(lines), count[checkOK], count[checkWarn], count[checkFail])
 	if count[checkFail] > 0 {
@@ -153,7 +147,7 @@ func (c *connectCheck) run(ctx context.Context, cfg *configs.Config, stdout io.W
 
 // checkConnect checks one source in the way of its kind.
 func checkConnect(ctx context.Context, t connectTarget, key aggregator.Key) connectLine {
-	l := connectLine{line: t.cfg.Line, path: t.path}
+	l := connectLine{at: t.cfg.Pos, path: t.path}
 	switch src := t.source.(type) {
 	case *postgres.Source:
 		checkPostgres(ctx, t, src, &l)
@@ -177,11 +171,11 @@ func checkPostgres(ctx context.Context, t connectTarget, src *postgres.Source, l
 		l.status = checkFail
 		var ce *postgres.CheckError
 		if errors.As(err, &ce) && ce.Option == "query" {
-			l.line = queryFileLine(t.cfg, ce.QueryLine)
+			l.at = t.file.TextPos(t.cfg, "query", ce.QueryLine, ce.QueryColumn)
 			l.msg = err.Error()
 			return
 		}
-		l.line = optionLine(t.cfg, "dsn_env", "dsn_file", "dsn")
+		l.at = t.cfg.OptionPos("dsn_env", "dsn_file", "dsn")
 		l.msg = err.Error() + " (" + res.Database + ")"
 		return
 	}
@@ -228,7 +222,7 @@ func checkHTTP(ctx context.Context, t connectTarget, src *httpsource.Source, key
 	}
 	res, err := src.Check(ctx, key)
 	if err != nil {
-		l.status, l.line = checkFail, optionLine(t.cfg, "url")
+		l.status, l.at = checkFail, t.cfg.OptionPos("url")
 		var fe *adapters.FetchError
 		if errors.As(err, &fe) {
 			l.msg = fe.Msg
@@ -248,7 +242,7 @@ func checkHTTP(ctx context.Context, t connectTarget, src *httpsource.Source, key
 	case res.Records == 0:
 		l.msg += ", no records (fields not checked; -phone or -customer of a known caller checks them)"
 	case len(res.Missing) > 0:
-		l.status, l.line = checkWarn, optionLine(t.cfg, "fields")
+		l.status, l.at = checkWarn, t.cfg.OptionPos("fields")
 		var paths []string
 		for _, f := range res.Missing {
 			paths = append(paths, f+" ("+src.FieldPath(f)+")")
@@ -264,42 +258,4 @@ func orNone(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
-}
-
-// optionKey returns the key and value nodes of a source's option, or nils.
-func optionKey(s *configs.Source, key string) (k, v *yaml.Node) {
-	if s.Options == nil {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(s.Options.Content); i += 2 {
-		if s.Options.Content[i].Value == key {
-			return s.Options.Content[i], s.Options.Content[i+1]
-		}
-	}
-	return nil, nil
-}
-
-// optionLine is the line of the first of keys the source sets, or the
-// source's own line.
-func optionLine(s *configs.Source, keys ...string) int {
-	for _, key := range keys {
-		if k, _ := optionKey(s, key); k != nil {
-			return k.Line
-		}
-	}
-	return s.Line
-}
-
-// queryFileLine is the file line of line n of a source's query: exact in
-// a literal block (query: |), whose text starts on the line after the
-// key; the key's own line otherwise (or when n is unknown).
-func queryFileLine(s *configs.Source, n int) int {
-	k, v := optionKey(s, "query")
-	switch {
-	case k == nil:
-		return s.Line
-	case n > 0 && v.Style&yaml.LiteralStyle != 0:
-		return v.Line + n
-	}
-	return k.Line
 }

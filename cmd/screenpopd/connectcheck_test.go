@@ -91,16 +91,16 @@ func writeConfig(t *testing.T, dir, name, text string) string {
 	return path
 }
 
-// lineOf is the line number of the first line of text containing s.
-func lineOf(t *testing.T, text, s string) int {
+// positionOf is "line:column" of the first place s is in text.
+func positionOf(t *testing.T, text, s string) string {
 	t.Helper()
 	for i, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, s) {
-			return i + 1
+		if col := strings.Index(l, s); col >= 0 {
+			return fmt.Sprintf("%d:%d", i+1, col+1)
 		}
 	}
 	t.Fatalf("%q is not in the configuration", s)
-	return 0
+	return ""
 }
 
 const connectCheckHead = `telephony:
@@ -179,10 +179,10 @@ func TestConfigCheckConnect(t *testing.T) {
 	if !errors.Is(err, errReported) || exitCode(err) != 1 {
 		t.Errorf("run = %v (exit %d), want a reported failure, exit 1", err, exitCode(err))
 	}
-	at := func(s string) string { return fmt.Sprintf("%s:%d: ", path, lineOf(t, text, s)) }
+	at := func(s string) string { return path + ":" + positionOf(t, text, s) + ": " }
 	want := []string{
 		path + ": OK (1 telephony source(s), 6 data source(s), directory directory)",
-		at("name: directory") + "directory: ok: file read by the static check (nothing to connect to)",
+		at("name: directory") + "directory (directory): ok: file read by the static check (nothing to connect to)",
 		at("name: balance") + "sources[0] (balance): ok: query prepared on postgres://postgres@127.0.0.1:5432/test: 2 column(s), :customer_id text",
 		at("name: crm") + "sources[1] (crm): ok: reachable, answered 404 for phone +4930123456 (nothing known of it: fields not checked; -phone or -customer of a known caller checks them)",
 		at("SELEC balance") + `sources[2] (overdue): FAIL: ERROR: syntax error at or near "SELEC" (SQLSTATE 42601) at query line 2, column 1`,

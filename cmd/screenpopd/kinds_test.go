@@ -229,8 +229,8 @@ sources:
 		t.Fatal("missing types passed the check")
 	}
 	for _, want := range []string{
-		path + `:3: telephony[1]: type is required (fix: one of: ` + kindNames(telephonyKinds) + `)`,
-		path + `:6: sources[1] (credit): type is required (fix: one of the adapter kinds: ` + kindNames(kinds(nil)) + `)`,
+		path + `:3:5: telephony[1] (cti): type: missing (fix: one of: ` + kindNames(telephonyKinds) + `)`,
+		path + `:6:5: sources[1] (credit): type: missing (fix: one of the adapter kinds: ` + kindNames(kinds(nil)) + `)`,
 	} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("config check output lacks\n  %s\ngot:\n%s", want, errOut.String())
@@ -247,8 +247,8 @@ sources:
 		t.Fatal("unknown types passed the check")
 	}
 	for _, want := range []string{
-		path + `:2: telephony[0] (pbx): unknown telephony type "sip" (use one of: ` + kindNames(telephonyKinds) + `)`,
-		path + `:5: sources[0] (sales): unknown source type "oracle" (fix: use one of: ` + kindNames(kinds(nil)) + `)`,
+		path + `:2:17: telephony[0] (pbx): type: "sip" is not a telephony type (fix: use one of: ` + kindNames(telephonyKinds) + `)`,
+		path + `:5:19: sources[0] (sales): type: "oracle" is not a source type (fix: use one of: ` + kindNames(kinds(nil)) + `)`,
 	} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("config check output lacks\n  %s\ngot:\n%s", want, errOut.String())

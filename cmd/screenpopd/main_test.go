@@ -267,18 +267,18 @@ sources:
 	if err := run(context.Background(), []string{"config", "check", "-config", bad}, &out, &errOut, noEnv); err == nil {
 		t.Fatal("bad config passed the check")
 	}
-	for _, want := range []string{
-		bad + `:1: deadline: expected a duration such as 800ms, 2s or 5m, got "fast"`,
-		bad + `:3: telephony[0] (demo): unknown option "intervall" (did you mean "interval"?)`,
-		bad + `:4: telephony[1] (pbx): unknown telephony type "sip" (use one of: ari, demo, http)`,
-		bad + `:8: sources[0] (credit): unknown option "sectoin" (did you mean "section"?)`,
-		bad + `:9: sources[0] (credit): timeout: expected a duration such as 800ms, 2s or 5m, got "soon"`,
-		bad + `:11: sources[1] (sales): unknown source type "oracle" (fix: use one of: file, http, postgres)`,
+	// Each at the line and column of the key at fault, in file order.
+	want := strings.Join([]string{
+		bad + `:1:1: deadline: expected a duration such as 800ms, 2s or 5m, got "fast"`,
+		bad + `:3:30: telephony[0] (demo): unknown option "intervall" (did you mean "interval"?)`,
+		bad + `:4:17: telephony[1] (pbx): type: "sip" is not a telephony type (fix: use one of: ari, demo, http)`,
+		bad + `:8:5: sources[0] (credit): unknown option "sectoin" (did you mean "section"?)`,
+		bad + `:9:5: sources[0] (credit): timeout: expected a duration such as 800ms, 2s or 5m, got "soon"`,
+		bad + `:12:5: sources[1] (sales): type: "oracle" is not a source type (fix: use one of: file, http, postgres)`,
 		"6 problem(s) found",
-	} {
-		if !strings.Contains(errOut.String(), want) {
-			t.Errorf("config check output lacks\n  %s\ngot:\n%s", want, errOut.String())
-		}
+	}, "\n") + "\n"
+	if errOut.String() != want {
+		t.Errorf("config check output:\n%s\nwant:\n%s", errOut.String(), want)
 	}
 }
 

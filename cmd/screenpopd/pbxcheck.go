@@ -112,10 +112,10 @@ func pbxTargets(cfg *configs.Config, source, app string, env func(string) string
 		if source != "" && t.Name != source {
 			continue
 		}
-		path := fmt.Sprintf("telephony[%d] (%s)", i, t.Name)
+		entry := fmt.Sprintf("telephony[%d]", i)
 		if t.Type != "ari" {
 			if source != "" {
-				errs = append(errs, configs.At(cfg.File, t.Line, path, fmt.Errorf("is of type %q: pbx check checks Asterisk (type ari) only", t.Type)))
+				errs = append(errs, cfg.ErrorsIn(entry, fmt.Errorf("is of type %q: pbx check checks Asterisk (type ari) only", t.Type))...)
 			}
 			continue
 		}
@@ -128,7 +128,7 @@ func pbxTargets(cfg *configs.Config, source, app string, env func(string) string
 			_, err = ari.New(c, nil, prometheus.NewRegistry())
 		}
 		if err != nil {
-			errs = append(errs, configs.AtAll(cfg.File, t.Line, path, err)...)
+			errs = append(errs, cfg.ErrorsIn(entry, err)...)
 			continue
 		}
 		targets = append(targets, pbxTarget{name: t.Name, cfg: c})

@@ -46,7 +46,6 @@ func (m *Main) Reload(next *configs.Config) error {
 	if err != nil {
 		return err
 	}
-	ac.Lines = next.Lines // labels follow a reload, as the sources do
 	if err := m.agg.Reload(ac); err != nil {
 		return fmt.Errorf("%s: %w", next.File, err)
 	}
@@ -239,17 +238,21 @@ func changedSource(o, n *configs.Source) []string {
 }
 
 // changedFields names, by their YAML keys, the fields of two structs of the
-// same type that differ. Fields without a key (yaml:"-") are ignored.
+// same type that differ. Fields without a key (yaml:"-") are ignored; those
+// decoded inline (a source's aggregator.SourceSpec) add their own.
 func changedFields[T any](o, n T) []string {
-	ov, nv := reflect.ValueOf(o), reflect.ValueOf(n)
+	return changedValues(reflect.ValueOf(o), reflect.ValueOf(n))
+}
+
+func changedValues(ov, nv reflect.Value) []string {
 	var keys []string
 	for i := range ov.NumField() {
-		tag := ov.Type().Field(i).Tag.Get("yaml")
-		key, _, _ := strings.Cut(tag, ",")
-		if key == "" || key == "-" {
-			continue
-		}
-		if !reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()) {
+		key, opts, _ := strings.Cut(ov.Type().Field(i).Tag.Get("yaml"), ",")
+		switch {
+		case opts == "inline":
+			keys = append(keys, changedValues(ov.Field(i), nv.Field(i))...)
+		case key == "" || key == "-":
+		case !reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()):
 			keys = append(keys, key)
 		}
 	}

@@ -155,7 +155,7 @@ sources:
 			"log_level: info", "log_level: debug"),
 			[]string{`log_level "info" -> "debug"`, "deadline 2s -> 3s", "lines"}, nil},
 		{"sources", replace("sources:\n  - {name: crm, type: file, needs: phone, path: customers.csv, match: phone, param: phone}",
-			"sources:\n  - {name: crm, type: file, needs: phone, timeout: 1s, path: crm.csv, match: phone, param: phone}\n"+
+			"sources:\n  - {name: crm, type: file, needs: phone, timeout: 2s, path: crm.csv, match: phone, param: phone}\n"+
 				"  - {name: tickets, type: file, needs: phone, path: customers.csv, match: phone, param: phone}"),
 			[]string{"source crm changed (timeout, path)", "source tickets added"}, nil},
 		{"source removed, directory changed", replace("sources:\n  - {name: crm, type: file, needs: phone, path: customers.csv, match: phone, param: phone}\n", "",

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 
@@ -36,8 +35,7 @@ var samples = map[string][]byte{
 // configs cannot import them, so they are handed over before any
 // configuration is loaded. The names of kinds do not depend on the pools.
 func init() {
-	configs.Known = configs.Kinds{Telephony: sortedKeys(telephonyKinds), Sources: sortedKeys(kinds(nil)),
-		Params: slices.Sorted(slices.Values(aggregator.ParamNames))}
+	configs.Known = configs.Kinds{Telephony: sortedKeys(telephonyKinds), Sources: sortedKeys(kinds(nil))}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -53,28 +51,21 @@ func kindNames[V any](m map[string]V) string {
 	return strings.Join(sortedKeys(m), ", ")
 }
 
-// aggregatorConfig builds every configured source and the aggregator's
-// configuration. Construction does no I/O, so this is also what
-// `config check` runs. Every problem is reported, not just the first.
+// aggregatorConfig is the aggregator's configuration with every configured
+// source built by its kind. Construction does no I/O, so this is also what
+// `config check` runs. Every problem is reported, not just the first, each
+// at the key it is about.
 func aggregatorConfig(cfg *configs.Config, pools *postgres.Pools, env func(string) string, logger *slog.Logger) (aggregator.Config, error) {
-	ac := aggregator.Config{
-		Region:       cfg.Region,
-		Deadline:     cfg.Deadline,
-		HistoryLimit: cfg.HistoryLimit,
-	}
-	for _, s := range cfg.Sections {
-		ac.Sections = append(ac.Sections, aggregator.SectionSpec{Name: s.Name, Title: s.Title})
-	}
+	ac := cfg.Aggregator()
 	var errs configs.Errors
 	ks := kinds(pools)
-	build := func(path string, s *configs.Source) (aggregator.SourceSpec, bool) {
+	build := func(entry string, s *configs.Source) aggregator.Source {
 		factory, ok := ks[s.Type]
 		if !ok {
 			if s.Type != "" { // a missing type is already reported by configs
-				errs = append(errs, configs.Error{File: cfg.File, Line: s.Line, Path: path,
-					Msg: fmt.Sprintf("unknown source type %q", s.Type), Fix: "use one of: " + kindNames(ks)})
+				errs = append(errs, cfg.ErrorAt(entry+".type", fmt.Sprintf("%q is not a source type", s.Type), "use one of: "+kindNames(ks)))
 			}
-			return aggregator.SourceSpec{}, false
+			return nil
 		}
 		src, err := factory(adapters.Spec{
 			Name:    s.Name,
@@ -84,47 +75,15 @@ func aggregatorConfig(cfg *configs.Config, pools *postgres.Pools, env func(strin
 			Logger:  logger.With("source", s.Name),
 		})
 		if err != nil {
-			errs = append(errs, configs.AtAll(cfg.File, s.Line, path, configs.SuggestCommon(err))...)
-			return aggregator.SourceSpec{}, false
+			errs = append(errs, cfg.ErrorsIn(entry, configs.SuggestCommon(err))...)
 		}
-		spec := aggregator.SourceSpec{
-			Name:          s.Name,
-			Section:       s.Section,
-			Source:        src,
-			Timeout:       s.Timeout,
-			CacheTTL:      s.CacheTTL,
-			FreshFor:      s.FreshFor,
-			Required:      s.Required,
-			Needs:         s.Needs,
-			MaxConcurrent: s.MaxConcurrent,
-			Breaker: aggregator.BreakerSpec{
-				Failures: s.Breaker.Failures,
-				OpenFor:  s.Breaker.OpenFor,
-				Disabled: s.Breaker.Disabled,
-			},
-			Mapping: aggregator.Mapping{
-				Mode:    s.Mapping.Mode,
-				Label:   s.Mapping.Label,
-				Key:     s.Mapping.Key,
-				MaxRows: s.Mapping.MaxRows,
-			},
-		}
-		for _, f := range s.Mapping.Fields {
-			spec.Mapping.Fields = append(spec.Mapping.Fields, aggregator.FieldMap{From: f.From, Label: f.Label, Format: f.Format})
-		}
-		return spec, true
+		return src
 	}
 	if cfg.Directory != nil {
-		if spec, ok := build("directory", cfg.Directory); ok {
-			ac.Directory = &spec
-		}
+		ac.Directory.Source = build("directory", cfg.Directory)
 	}
 	for i := range cfg.Sources {
-		s := &cfg.Sources[i]
-		path := fmt.Sprintf("sources[%d] (%s)", i, s.Name)
-		if spec, ok := build(path, s); ok {
-			ac.Sources = append(ac.Sources, spec)
-		}
+		ac.Sources[i].Source = build(fmt.Sprintf("sources[%d]", i), &cfg.Sources[i])
 	}
 	if len(errs) > 0 {
 		return ac, errs

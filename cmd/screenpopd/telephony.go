@@ -126,17 +126,17 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 	var out []namedCallSource
 	var errs configs.Errors
 	for i, t := range cfg.Telephony {
-		path := fmt.Sprintf("telephony[%d] (%s)", i, t.Name)
+		entry := fmt.Sprintf("telephony[%d]", i)
 		factory, ok := telephonyKinds[t.Type]
 		if !ok {
 			if t.Type != "" { // a missing type is already reported by configs
-				errs = append(errs, configs.At(cfg.File, t.Line, path, fmt.Errorf("unknown telephony type %q (use one of: %s)", t.Type, kindNames(telephonyKinds))))
+				errs = append(errs, cfg.ErrorAt(entry+".type", fmt.Sprintf("%q is not a telephony type", t.Type), "use one of: "+kindNames(telephonyKinds)))
 			}
 			continue
 		}
 		src, err := factory(telephonySpec{entry: t, env: env, agentOf: agentMap.AgentOf, logger: logger.With("telephony", t.Name), reg: reg})
 		if err != nil {
-			errs = append(errs, configs.AtAll(cfg.File, t.Line, path, err)...)
+			errs = append(errs, cfg.ErrorsIn(entry, err)...)
 			continue
 		}
 		out = append(out, src)

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `config check` on a file of configs/testdata: the problems configs finds
+// (configs' TestInvalidConfigs) and those the kinds find in their own
+// options, in one pass, in file order, each at the line and column of its
+// key.
+func TestConfigCheckInvalidFiles(t *testing.T) {
+	const file = "../../configs/testdata/invalid-kind-options.yaml"
+	want := strings.Join([]string{
+		file + `:5:48: telephony[0] (demo): unknown option "intervall" (did you mean "interval"?)`,
+		file + `:16:5: sources[0] (vip): timeout: expected a duration such as 800ms, 2s or 5m, got "fast"`,
+		file + `:18:5: sources[0] (vip): unknown option "matsh" (did you mean "match"?)`,
+		file + `:22:5: sources[1] (crm): url: unknown parameter {phonee} (known parameters: {phone}, {national}, {region}, {customer_id})`,
+		file + `:26:5: sources[2] (sales): format "xlsx" is not supported (use csv or json)`,
+		"5 problem(s) found",
+	}, "\n") + "\n"
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"config", "check", "-config", file}, &out, &errOut, noEnv); err == nil {
+		t.Fatal("the file passed the check")
+	}
+	if errOut.String() != want {
+		t.Errorf("config check:\n%s\nwant:\n%s", errOut.String(), want)
+	}
+}
+
+// The daemon refusing to start and a refused reload say it in the words
+// of `config check`.
+func TestStartAndReloadErrorsReadAsConfigCheck(t *testing.T) {
+	var out, errOut bytes.Buffer
+	const file = "../../configs/testdata/invalid-unknown-key.yaml"
+	if err := run(context.Background(), []string{"-config", file}, &out, &errOut, noEnv); err == nil {
+		t.Fatal("the daemon started on an invalid file")
+	}
+	if want := file + `:2:1: unknown option "regoin" (did you mean "region"?)` + "\n"; errOut.String() != want {
+		t.Errorf("start-up: %q, want %q", errOut.String(), want)
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "customers.csv"), []byte("id,phone,name\nc1,+4930123456,Jane Doe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "screenpop.yaml")
+	const base = `auth: {demo_links: true}
+telephony:
+  - {name: demo, type: demo, agents: ["1001"]}
+sources:
+  - {name: crm, type: file, needs: phone, path: customers.csv, match: phone, param: phone}
+`
+	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMain(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := os.WriteFile(path, []byte(base+"  - {name: tickets, type: file, path: customers.csv, matsh: phone}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Reload(next)
+	if want := path + `:6:54: sources[1] (tickets): unknown option "matsh" (did you mean "match"?)`; err == nil || err.Error() != want {
+		t.Errorf("reload: %v, want %s", err, want)
+	}
+}
