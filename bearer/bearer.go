@@ -91,3 +91,16 @@ func (s *Set) Check(header string) error {
 	}
 	return nil
 }
+
+// SplitList reads a comma-separated list of tokens, as an environment
+// variable holds them ("tok1,tok2" while one is rotated): each trimmed of
+// white space, empty ones left out.
+func SplitList(v string) []string {
+	var tokens []string
+	for _, tok := range strings.Split(v, ",") {
+		if tok = strings.TrimSpace(tok); tok != "" {
+			tokens = append(tokens, tok)
+		}
+	}
+	return tokens
+}

@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,5 +69,19 @@ func TestCheck(t *testing.T) {
 	var zero *Set
 	if zero.Check("Bearer "+good) == nil {
 		t.Error("a nil Set accepted a token")
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                              nil,
+		" , ,":                          nil,
+		"tok1":                          {"tok1"},
+		" tok1 ,tok2,, tok3 ":           {"tok1", "tok2", "tok3"},
+		"0123456789abcdef,fedcba987654": {"0123456789abcdef", "fedcba987654"},
+	} {
+		if got := SplitList(in); !slices.Equal(got, want) {
+			t.Errorf("SplitList(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -3,10 +3,12 @@
 package telephony
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -46,51 +48,76 @@ type agentPattern struct {
 	prefix, suffix string
 }
 
-// NewAgentMap validates cfg. Errors name the offending pattern or entry.
-func NewAgentMap(cfg AgentMapConfig) (*AgentMap, error) {
-	expr := cfg.AgentPattern
-	if expr == "" {
-		expr = DefaultAgentPattern
+// AgentMapProblem is one thing wrong with an AgentMapConfig: the option at
+// fault as a configuration file writes it under `agents:` ("patterns[1]",
+// `table["PJSIP/reception"]`, "agent_pattern"), what is wrong and how to
+// fix it. configs reports each at its option's line and column.
+type AgentMapProblem struct {
+	Path string
+	Msg  string
+	Fix  string
+}
+
+func (p AgentMapProblem) Error() string {
+	return "agent map: " + p.Path + ": " + p.Msg + " (fix: " + p.Fix + ")"
+}
+
+// Problems checks cfg and returns every problem, in a stable order: the
+// one set of rules for the endpoint mapping, which NewAgentMap applies and
+// configs reports at the lines they are about.
+func (cfg AgentMapConfig) Problems() []AgentMapProblem {
+	var probs []AgentMapProblem
+	add := func(path, fix, format string, args ...any) {
+		probs = append(probs, AgentMapProblem{Path: path, Msg: fmt.Sprintf(format, args...), Fix: fix})
 	}
+	expr := cmp.Or(cfg.AgentPattern, DefaultAgentPattern)
 	valid, err := regexp.Compile(expr)
 	if err != nil {
-		return nil, fmt.Errorf("agent map: agent_pattern %q: %w", expr, err)
+		add("agent_pattern", "write a Go regular expression, e.g. "+DefaultAgentPattern, "%q: %v", expr, err)
 	}
-	m := &AgentMap{valid: valid, table: make(map[string]string, len(cfg.Table))}
-	var errs []error
+	const patternFix = `e.g. "PJSIP/{agent}" or "Local/{agent}@agents"`
 	for i, p := range cfg.Patterns {
-		n := strings.Count(p, agentPlaceholder)
-		if n != 1 {
-			errs = append(errs, fmt.Errorf("agent map: patterns[%d] %q: needs exactly one %s, has %d", i, p, agentPlaceholder, n))
+		path := fmt.Sprintf("patterns[%d]", i)
+		if n := strings.Count(p, agentPlaceholder); n != 1 {
+			add(path, patternFix, "%q must contain %s exactly once (it has %d)", p, agentPlaceholder, n)
 			continue
 		}
-		prefix, suffix, _ := strings.Cut(p, agentPlaceholder)
-		if !strings.Contains(prefix, "/") {
+		if prefix, _, _ := strings.Cut(p, agentPlaceholder); !strings.Contains(prefix, "/") {
 			// Without the technology the pattern would match any channel
 			// driver's endpoint, trunks included.
-			errs = append(errs, fmt.Errorf("agent map: patterns[%d] %q: must start with a technology such as PJSIP/", i, p))
-			continue
+			add(path, patternFix, "%q must start with a technology such as PJSIP/: without it a trunk's endpoint could pass for an agent's phone", p)
 		}
-		m.patterns = append(m.patterns, agentPattern{prefix: prefix, suffix: suffix})
 	}
-	endpoints := make([]string, 0, len(cfg.Table))
-	for ep := range cfg.Table {
-		endpoints = append(endpoints, ep)
-	}
-	sort.Strings(endpoints) // errors in a stable order
-	for _, ep := range endpoints {
+	for _, ep := range slices.Sorted(maps.Keys(cfg.Table)) {
+		path := fmt.Sprintf("table[%q]", ep)
 		agent := cfg.Table[ep]
 		switch {
 		case !strings.Contains(ep, "/") || strings.HasPrefix(ep, "/") || strings.HasSuffix(ep, "/"):
-			errs = append(errs, fmt.Errorf("agent map: table[%q]: endpoint must look like TECH/resource", ep))
-		case !valid.MatchString(agent):
-			errs = append(errs, fmt.Errorf("agent map: table[%q]: agent %q does not match %s", ep, agent, expr))
-		default:
-			m.table[ep] = agent
+			add(path, `write the endpoint as Asterisk names it, e.g. "PJSIP/reception": "100"`, "endpoint %q must look like TECH/resource", ep)
+		case valid != nil && !valid.MatchString(agent):
+			add(path, "an agent ID such as 1001", "agent %q does not match %s", agent, expr)
 		}
 	}
-	if len(errs) > 0 {
+	return probs
+}
+
+// NewAgentMap checks cfg (Problems) and builds the map. Its error joins
+// every problem, each an AgentMapProblem.
+func NewAgentMap(cfg AgentMapConfig) (*AgentMap, error) {
+	if probs := cfg.Problems(); len(probs) > 0 {
+		errs := make([]error, len(probs))
+		for i, p := range probs {
+			errs[i] = p
+		}
 		return nil, errors.Join(errs...)
+	}
+	m := &AgentMap{
+		valid: regexp.MustCompile(cmp.Or(cfg.AgentPattern, DefaultAgentPattern)), // Problems compiled it
+		table: maps.Clone(cfg.Table),
+	}
+	for _, p := range cfg.Patterns {
+		prefix, suffix, _ := strings.Cut(p, agentPlaceholder)
+		m.patterns = append(m.patterns, agentPattern{prefix: prefix, suffix: suffix})
 	}
 	return m, nil
 }

@@ -1,6 +1,7 @@
 package telephony
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -90,11 +91,11 @@ func TestNewAgentMapErrors(t *testing.T) {
 		cfg  AgentMapConfig
 		want []string
 	}{
-		{"no placeholder", AgentMapConfig{Patterns: []string{"PJSIP/1001"}}, []string{`patterns[0] "PJSIP/1001": needs exactly one {agent}, has 0`}},
-		{"two placeholders", AgentMapConfig{Patterns: []string{"PJSIP/ok-{agent}", "PJSIP/{agent}-{agent}"}}, []string{`patterns[1] "PJSIP/{agent}-{agent}": needs exactly one {agent}, has 2`}},
-		{"no technology", AgentMapConfig{Patterns: []string{"{agent}"}}, []string{`patterns[0] "{agent}": must start with a technology`}},
-		{"bad regexp", AgentMapConfig{AgentPattern: "(["}, []string{`agent_pattern "(["`}},
-		{"bad table endpoint", AgentMapConfig{Table: map[string]string{"1001": "1001"}}, []string{`table["1001"]: endpoint must look like TECH/resource`}},
+		{"no placeholder", AgentMapConfig{Patterns: []string{"PJSIP/1001"}}, []string{`agent map: patterns[0]: "PJSIP/1001" must contain {agent} exactly once (it has 0) (fix: e.g. "PJSIP/{agent}" or "Local/{agent}@agents")`}},
+		{"two placeholders", AgentMapConfig{Patterns: []string{"PJSIP/ok-{agent}", "PJSIP/{agent}-{agent}"}}, []string{`patterns[1]: "PJSIP/{agent}-{agent}" must contain {agent} exactly once (it has 2)`}},
+		{"no technology", AgentMapConfig{Patterns: []string{"{agent}"}}, []string{`patterns[0]: "{agent}" must start with a technology such as PJSIP/`}},
+		{"bad regexp", AgentMapConfig{AgentPattern: "(["}, []string{`agent_pattern: "(["`}},
+		{"bad table endpoint", AgentMapConfig{Table: map[string]string{"1001": "1001"}}, []string{`table["1001"]: endpoint "1001" must look like TECH/resource`}},
 		{"bad table agent", AgentMapConfig{Table: map[string]string{"PJSIP/reception": "front desk"}}, []string{`table["PJSIP/reception"]: agent "front desk" does not match ^[0-9]{2,6}$`}},
 		{"all errors at once", AgentMapConfig{
 			Patterns: []string{"PJSIP/x"},
@@ -106,6 +107,10 @@ func TestNewAgentMapErrors(t *testing.T) {
 			m, err := NewAgentMap(c.cfg)
 			if err == nil {
 				t.Fatalf("NewAgentMap = %v, want error", m)
+			}
+			// Each problem keeps its path, for configs to place it.
+			if probs := c.cfg.Problems(); len(probs) != len(c.want) || !errors.As(err, new(AgentMapProblem)) {
+				t.Errorf("Problems() = %v, want %d problem(s) behind the error", probs, len(c.want))
 			}
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {

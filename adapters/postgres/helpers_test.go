@@ -90,6 +90,23 @@ func (db *testDB) backends(t *testing.T, pattern string) int {
 	return n
 }
 
+// waitBackendsGone waits until PostgreSQL lists no connection of db's
+// application (matching pattern, as backends does) and returns how many
+// were left when within ran out. A backend leaves pg_stat_activity a moment
+// after its client closed the socket or cancelled its query, not at once:
+// within only bounds a hung test on a loaded machine, it measures nothing.
+func (db *testDB) waitBackendsGone(t *testing.T, pattern string, within time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		n := db.backends(t, pattern)
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // options builds a source's option node from YAML text, as the
 // configuration loader hands it over.
 func options(t *testing.T, text string) *yaml.Node {

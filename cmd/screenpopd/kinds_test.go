@@ -19,7 +19,6 @@ import (
 	"github.com/screenpop/screenpop/adapters"
 	"github.com/screenpop/screenpop/adapters/postgres"
 	"github.com/screenpop/screenpop/configs"
-	"github.com/screenpop/screenpop/telephony"
 )
 
 // sampleEnv holds every variable the shipped samples name: their secrets
@@ -100,17 +99,13 @@ func TestSamplesBuildAndPassCheck(t *testing.T) {
 				built := 0
 				switch g.name {
 				case "telephony":
-					agentMap := mustAgentMap(t, cfg)
-					for _, e := range cfg.Telephony {
-						if e.Type != kind {
-							t.Errorf("sample of %s has a telephony entry of type %q", kind, e.Type)
-							continue
-						}
-						src, err := telephonyKinds[kind](telephonySpec{entry: e, env: sampleGetenv, agentOf: agentMap, logger: logger, reg: prometheus.NewRegistry()})
-						if err != nil {
-							t.Errorf("telephony %s: %v", e.Name, err)
-						} else if src.name != e.Name || src.kind != kind || src.source == nil {
-							t.Errorf("telephony %s built as %+v", e.Name, src)
+					srcs, err := buildTelephony(cfg, sampleGetenv, logger, prometheus.NewRegistry())
+					if err != nil {
+						t.Errorf("telephony: %v", err)
+					}
+					for i, src := range srcs {
+						if e := cfg.Telephony[i]; e.Type != kind || src.name != e.Name || src.kind != kind || src.source == nil || (src.handler != nil) != (kind == "http") {
+							t.Errorf("telephony entry %+v built as %+v, want a source of the sample's kind %s", e, src, kind)
 						}
 						built++
 					}
@@ -145,15 +140,6 @@ func TestSamplesBuildAndPassCheck(t *testing.T) {
 			})
 		}
 	}
-}
-
-func mustAgentMap(t *testing.T, cfg *configs.Config) func(string) (string, bool) {
-	t.Helper()
-	m, err := telephony.NewAgentMap(telephony.AgentMapConfig{Patterns: cfg.Agents.Patterns, Table: cfg.Agents.Table})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.AgentOf
 }
 
 // `screenpopd sample KIND` prints a kind whose name is in one group only,

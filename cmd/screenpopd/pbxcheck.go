@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/screenpop/screenpop/configs"
-	"github.com/screenpop/screenpop/telephony"
 	"github.com/screenpop/screenpop/telephony/ari"
 )
 
@@ -100,12 +99,8 @@ func pbxCheck(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 // the daemon would, reporting every configuration problem at once, before
 // any connection.
 func pbxTargets(cfg *configs.Config, source, app string, env func(string) string) ([]pbxTarget, error) {
-	agentMap, err := telephony.NewAgentMap(telephony.AgentMapConfig{Patterns: cfg.Agents.Patterns, Table: cfg.Agents.Table})
-	if err != nil {
-		return nil, configs.Errors{{File: cfg.File, Path: "agents", Msg: err.Error()}}
-	}
+	agentOf, errs := agentMapOf(cfg)
 	var targets []pbxTarget
-	var errs configs.Errors
 	var names []string
 	for i, t := range cfg.Telephony {
 		names = append(names, t.Name+" ("+t.Type+")")
@@ -119,12 +114,10 @@ func pbxTargets(cfg *configs.Config, source, app string, env func(string) string
 			}
 			continue
 		}
-		c, err := ariConfig(t, env, agentMap.AgentOf)
+		c, err := ari.ConfigFromSpec(telephonySpec(t, env, agentOf, nil, nil))
 		if err == nil && app != "" {
 			c.App = app
-		}
-		if err == nil {
-			// Validates without I/O; the source itself is not used.
+			// -app is checked as app: would be; the source is not used.
 			_, err = ari.New(c, nil, prometheus.NewRegistry())
 		}
 		if err != nil {

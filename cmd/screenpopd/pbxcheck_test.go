@@ -192,7 +192,7 @@ func TestPBXCheckUsageErrors(t *testing.T) {
 		{"no ari entry", ariEnv, nil, "no telephony entry of type ari"},
 		{"unknown source", ariEnv, []string{"-config", cfg, "-source", "pabx"}, `no telephony entry named "pabx" (entries: demo (demo), pbx (ari))`},
 		{"not ari", ariEnv, []string{"-config", cfg, "-source", "demo"}, `telephony[0] (demo): is of type "demo"`},
-		{"no password", noEnv, []string{"-config", cfg}, "ARI_PASSWORD (password_env) is empty or unset"},
+		{"no password", noEnv, []string{"-config", cfg}, "password_env: environment variable ARI_PASSWORD is not set or empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

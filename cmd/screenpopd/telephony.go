@@ -2,15 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/bearer"
 	"github.com/screenpop/screenpop/configs"
 	"github.com/screenpop/screenpop/telephony"
 	"github.com/screenpop/screenpop/telephony/ari"
@@ -47,67 +47,35 @@ func (c namedCallSource) run(ctx context.Context, sink screenpop.CallSink) error
 	return c.source.Run(ctx, telephony.Namespaced(c.name, sink))
 }
 
-// Options of each telephony type, decoded strictly from the source's keys.
-type demoOptions struct {
-	Interval time.Duration `yaml:"interval"`
-	Agents   []string      `yaml:"agents"`
-	Ring     time.Duration `yaml:"ring"`
-	Talk     time.Duration `yaml:"talk"`
-	Seed     int64         `yaml:"seed"`
-	// Callers replaces the built-in demo callers (which match
-	// configs/demo/directory.json), e.g. with numbers of another data set.
-	Callers []demoCaller `yaml:"callers"`
-}
-
-type demoCaller struct {
-	Number   string `yaml:"number"`
-	Name     string `yaml:"name"`
-	Withheld bool   `yaml:"withheld"`
-}
-
-type ariOptions struct {
-	URL             string        `yaml:"url"`
-	User            string        `yaml:"user"`
-	PasswordEnv     string        `yaml:"password_env"`
-	App             string        `yaml:"app"`
-	InboundContexts []string      `yaml:"inbound_contexts"`
-	Heartbeat       time.Duration `yaml:"heartbeat"`
-	// OnUnknownPresentation: withhold (default) or show a caller whose
-	// presentation the PBX does not report (no CALLERID(pres) in ari.conf
-	// channelvars, no SCREENPOP_PRES in the dialplan).
-	OnUnknownPresentation string `yaml:"on_unknown_presentation"`
-	// Bounds of the events read but not yet applied; past them the socket
-	// is dropped and the calls resynced (telephony/ari/README.md).
-	MaxQueuedEvents int   `yaml:"max_queued_events"`
-	MaxQueuedBytes  int64 `yaml:"max_queued_bytes"`
-}
-
-type httpOptions struct {
-	TokensEnv string `yaml:"tokens_env"`
-	MaxBody   int64  `yaml:"max_body"`
-}
-
-// telephonySpec is what a telephony kind's factory gets for one entry.
-type telephonySpec struct {
-	entry   configs.Telephony
-	env     func(string) string
-	agentOf func(endpoint string) (agent string, ok bool)
-	logger  *slog.Logger
-	reg     prometheus.Registerer
-}
-
-// telephonyFactory decodes one entry's options strictly and builds its
-// source, validating without I/O: `config check` runs it while the PBX is
-// down.
-type telephonyFactory func(telephonySpec) (namedCallSource, error)
+// telephonyFactory builds the source of one entry: the kind decodes the
+// entry's options strictly (each problem at its key) and validates without
+// I/O, so `config check` runs it while the PBX is down.
+type telephonyFactory func(telephony.Spec) (callSource, error)
 
 // telephonyKinds is the one place that maps a telephony entry's `type:` to
 // its kind.
 var telephonyKinds = map[string]telephonyFactory{
-	"ari":  newARISource,
-	"demo": newDemoSource,
-	"http": newHTTPSource,
+	"ari":  telephonyKind(ari.NewFromSpec),
+	"demo": telephonyKind(demo.NewFromSpec),
+	"http": telephonyKind(httpin.NewFromSpec),
 }
+
+// telephonyKind adapts a kind's NewFromSpec, which returns its own type, to
+// a telephonyFactory: a failed build must give a nil callSource, not a nil
+// *ari.Source inside a non-nil interface.
+func telephonyKind[S callSource](newFromSpec func(telephony.Spec) (S, error)) telephonyFactory {
+	return func(spec telephony.Spec) (callSource, error) {
+		src, err := newFromSpec(spec)
+		if err != nil {
+			return nil, err
+		}
+		return src, nil
+	}
+}
+
+// handlerSource is implemented by sources that take their events over
+// HTTP (an http source's CTI endpoint).
+type handlerSource interface{ Handler() http.Handler }
 
 // telephonySamples are the telephony kinds' embedded sample configurations,
 // for `screenpopd sample`; a test keeps their keys those of telephonyKinds.
@@ -119,12 +87,8 @@ var telephonySamples = map[string][]byte{
 
 // buildTelephony constructs every configured telephony source (no I/O).
 func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.Logger, reg prometheus.Registerer) ([]namedCallSource, error) {
-	agentMap, err := telephony.NewAgentMap(telephony.AgentMapConfig{Patterns: cfg.Agents.Patterns, Table: cfg.Agents.Table})
-	if err != nil {
-		return nil, configs.Errors{{File: cfg.File, Path: "agents", Msg: err.Error()}}
-	}
+	agentOf, errs := agentMapOf(cfg)
 	var out []namedCallSource
-	var errs configs.Errors
 	for i, t := range cfg.Telephony {
 		entry := fmt.Sprintf("telephony[%d]", i)
 		factory, ok := telephonyKinds[t.Type]
@@ -134,12 +98,16 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 			}
 			continue
 		}
-		src, err := factory(telephonySpec{entry: t, env: env, agentOf: agentMap.AgentOf, logger: logger.With("telephony", t.Name), reg: reg})
+		src, err := factory(telephonySpec(t, env, agentOf, logger, reg))
 		if err != nil {
 			errs = append(errs, cfg.ErrorsIn(entry, err)...)
 			continue
 		}
-		out = append(out, src)
+		named := namedCallSource{name: t.Name, kind: t.Type, source: src}
+		if h, ok := src.(handlerSource); ok {
+			named.handler = h.Handler()
+		}
+		out = append(out, named)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -147,90 +115,43 @@ func buildTelephony(cfg *configs.Config, env func(string) string, logger *slog.L
 	return out, nil
 }
 
-func newDemoSource(s telephonySpec) (namedCallSource, error) {
-	var o demoOptions
-	if err := configs.DecodeStrict(s.entry.Options, &o); err != nil {
-		return namedCallSource{}, err
+// telephonySpec is what a telephony kind gets for entry t.
+func telephonySpec(t configs.Telephony, env func(string) string, agentOf func(string) (string, bool), logger *slog.Logger, reg prometheus.Registerer) telephony.Spec {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	callers := demo.DefaultCallers()
-	if len(o.Callers) > 0 {
-		callers = callers[:0:0]
-		for _, c := range o.Callers {
-			callers = append(callers, demo.Caller{Number: c.Number, Name: c.Name, Withheld: c.Withheld})
+	return telephony.Spec{
+		Name:   t.Name,
+		Decode: func(v any) error { return configs.DecodeStrict(t.Options, v) },
+		At: func(key, format string, args ...any) error {
+			return configs.KeyError(t.Options, key, format, args...)
+		},
+		Env: env, AgentOf: agentOf,
+		Logger: logger.With("telephony", t.Name), Registerer: reg,
+	}
+}
+
+// agentMapOf is the endpoint mapping of cfg (AgentOf) and its problems.
+// configs checks it by the same rules (telephony.AgentMapConfig.Problems)
+// and reports them at their lines; they are placed the same way here for a
+// configuration that did not come through configs.Parse (config check
+// goes on past problems). A mapping with problems maps no endpoint, so
+// that the telephony entries are still checked in the same pass.
+func agentMapOf(cfg *configs.Config) (func(string) (string, bool), configs.Errors) {
+	m, err := telephony.NewAgentMap(telephony.AgentMapConfig{Patterns: cfg.Agents.Patterns, Table: cfg.Agents.Table})
+	if err == nil {
+		return m.AgentOf, nil
+	}
+	var errs configs.Errors
+	for _, e := range configs.Each(err) {
+		var p telephony.AgentMapProblem
+		if errors.As(e, &p) { // every one is
+			errs = append(errs, cfg.ErrorAt("agents."+p.Path, p.Msg, p.Fix))
 		}
 	}
-	g, err := demo.New(demo.Config{
-		Name:     s.entry.Name,
-		Interval: o.Interval, Agents: o.Agents, Ring: o.Ring, Talk: o.Talk, Seed: o.Seed,
-		Callers: callers,
-	}, s.logger)
-	if err != nil {
-		return namedCallSource{}, err
-	}
-	return namedCallSource{name: s.entry.Name, kind: s.entry.Type, source: g}, nil
-}
-
-func newARISource(s telephonySpec) (namedCallSource, error) {
-	c, err := ariConfig(s.entry, s.env, s.agentOf)
-	if err != nil {
-		return namedCallSource{}, err
-	}
-	src, err := ari.New(c, s.logger, s.reg)
-	if err != nil {
-		return namedCallSource{}, err
-	}
-	return namedCallSource{name: s.entry.Name, kind: s.entry.Type, source: src}, nil
-}
-
-func newHTTPSource(s telephonySpec) (namedCallSource, error) {
-	var o httpOptions
-	if err := configs.DecodeStrict(s.entry.Options, &o); err != nil {
-		return namedCallSource{}, err
-	}
-	if o.TokensEnv == "" {
-		return namedCallSource{}, fmt.Errorf("tokens_env is required: name the environment variable holding the PBX's bearer token(s), comma-separated")
-	}
-	tokens := splitTokens(s.env(o.TokensEnv))
-	if len(tokens) == 0 {
-		return namedCallSource{}, fmt.Errorf("environment variable %s (tokens_env) is empty or unset", o.TokensEnv)
-	}
-	src, err := httpin.New(httpin.Config{Name: s.entry.Name, Tokens: tokens, MaxBody: o.MaxBody}, s.agentOf, s.logger, s.reg)
-	if err != nil {
-		return namedCallSource{}, err
-	}
-	return namedCallSource{name: s.entry.Name, kind: s.entry.Type, source: src, handler: src.Handler()}, nil
-}
-
-// ariConfig decodes a telephony entry of type ari into the source's
-// configuration: the daemon and `screenpopd pbx check` build from it alike.
-func ariConfig(t configs.Telephony, env func(string) string, agentOf func(string) (string, bool)) (ari.Config, error) {
-	var o ariOptions
-	if err := configs.DecodeStrict(t.Options, &o); err != nil {
-		return ari.Config{}, err
-	}
-	password := ""
-	if o.PasswordEnv != "" {
-		password = env(o.PasswordEnv)
-		if password == "" {
-			return ari.Config{}, fmt.Errorf("environment variable %s (password_env) is empty or unset", o.PasswordEnv)
-		}
-	}
-	return ari.Config{
-		Name: t.Name, URL: o.URL, User: o.User, Password: password, App: o.App,
-		OnUnknownPresentation: o.OnUnknownPresentation,
-		MaxQueuedEvents:       o.MaxQueuedEvents, MaxQueuedBytes: o.MaxQueuedBytes,
-		AgentOf: agentOf, InboundContexts: o.InboundContexts, Heartbeat: o.Heartbeat,
-	}, nil
+	return func(string) (string, bool) { return "", false }, errs
 }
 
 // splitTokens reads a comma-separated list of bearer tokens from one
 // environment variable.
-func splitTokens(v string) []string {
-	var tokens []string
-	for _, tok := range strings.Split(v, ",") {
-		if tok = strings.TrimSpace(tok); tok != "" {
-			tokens = append(tokens, tok)
-		}
-	}
-	return tokens
-}
+func splitTokens(v string) []string { return bearer.SplitList(v) }

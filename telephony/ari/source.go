@@ -28,47 +28,53 @@ import (
 
 	screenpop "github.com/screenpop/screenpop"
 	"github.com/screenpop/screenpop/queue"
+	"github.com/screenpop/screenpop/telephony"
 )
 
-// Config configures an ARI telephony source.
+// Config configures an ARI telephony source. The keys of a telephony entry
+// of type ari decode straight into it (NewFromSpec); the fields tagged "-"
+// are set by the wiring (Name, AgentOf), come from an environment variable
+// (Password, from password_env) or are for tests.
 type Config struct {
 	// URL is Asterisk's HTTP server, e.g. http://pbx:8088 (https for TLS;
 	// a path prefix set in http.conf may follow). Never put credentials in
 	// it: use User and Password.
-	URL string
+	URL string `yaml:"url"`
 	// User and Password of the ARI user (ari.conf); read_only = yes is
 	// enough unless the application must be subscribed explicitly (see
 	// README.md).
-	User, Password string
+	User     string `yaml:"user"`
+	Password string `yaml:"-"`
 	// App is the ARI application name. Each screenpop instance needs its
 	// own: a second socket with the same name takes the events away from
 	// the first.
-	App string
+	App string `yaml:"app"`
 	// Name is the source label of every metric of this source (two PBXs in
 	// one daemon register side by side) and CallEvent.Source; default "ari".
-	Name string
+	Name string `yaml:"-"`
 	// AgentOf maps an endpoint ("PJSIP/1001") to an agent ID. Required.
-	AgentOf func(endpoint string) (agent string, ok bool)
+	AgentOf func(endpoint string) (agent string, ok bool) `yaml:"-"`
 	// InboundContexts are the dialplan contexts where calls from customers
 	// enter (e.g. "from-carrier"). Empty: any incoming channel whose
 	// endpoint is not an agent's.
-	InboundContexts []string
+	InboundContexts []string `yaml:"inbound_contexts"`
 	// OnUnknownPresentation says what to do with a caller whose
 	// presentation the PBX does not report (ARI snapshots carry none: it
 	// takes CALLERID(pres) in ari.conf channelvars, or the dialplan's
 	// SCREENPOP_PRES): PresentationWithhold (default) or PresentationShow.
 	// Either way such calls are counted, logged and named in Warnings.
-	OnUnknownPresentation string
+	OnUnknownPresentation string `yaml:"on_unknown_presentation"`
 	// Heartbeat is how often the socket is pinged; a socket that brings
 	// neither an event nor a pong for two heartbeats (plus a small margin)
 	// is dropped and reconnected. Default 5s.
-	Heartbeat time.Duration
+	Heartbeat time.Duration `yaml:"heartbeat"`
 	// MinBackoff and MaxBackoff bound the wait between connection attempts
 	// (exponential with full jitter). Defaults 500ms and 30s.
-	MinBackoff, MaxBackoff time.Duration
+	MinBackoff time.Duration `yaml:"-"`
+	MaxBackoff time.Duration `yaml:"-"`
 	// RESTTimeout bounds each REST request and the WebSocket handshake.
 	// Default 5s.
-	RESTTimeout time.Duration
+	RESTTimeout time.Duration `yaml:"-"`
 	// MaxQueuedEvents and MaxQueuedBytes bound the frames read from the
 	// socket and not yet applied (defaults 200000 and 256 MiB; the bytes
 	// at least 8 MiB, the largest frame). Past either, the pipeline is
@@ -76,8 +82,8 @@ type Config struct {
 	// what it queued, and reconnects, and the resync from the live
 	// channels repairs what the socket brought meanwhile. A burst of
 	// 1,000 simultaneous calls is about 91,000 events, 53 MB.
-	MaxQueuedEvents int
-	MaxQueuedBytes  int64
+	MaxQueuedEvents int   `yaml:"max_queued_events"`
+	MaxQueuedBytes  int64 `yaml:"max_queued_bytes"`
 }
 
 // Defaults of Config.
@@ -147,81 +153,89 @@ const maxLoggedTypes = 64
 // New validates cfg and builds a Source. It does no I/O: the daemon starts
 // while Asterisk is down, and Run connects.
 func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Source, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("ari: url is required (Asterisk's HTTP server, e.g. http://pbx:8088)")
+	if err := cfg.check(func(_, format string, args ...any) error {
+		return fmt.Errorf("ari: "+format, args...)
+	}); err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("ari: url %q: %w", cfg.URL, err)
+	return newSource(cfg, logger, reg)
+}
+
+// check fills in the defaults of c and checks it: every problem, each made
+// by at with the key of the option at fault as a telephony entry writes it
+// ("user", "heartbeat"; "password" for Password and "" for what no key
+// sets), so that NewFromSpec can place it at that key.
+func (c *Config) check(at telephony.ErrorAt) error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	if c.URL == "" {
+		add(at("url", "url is required (Asterisk's HTTP server, e.g. http://pbx:8088)"))
+	} else if u, err := url.Parse(c.URL); err != nil {
+		add(at("url", "url %q: %w", c.URL, err))
+	} else {
+		switch {
+		case u.Scheme != "http" && u.Scheme != "https":
+			add(at("url", "url %q must start with http:// or https://", c.URL))
+		case u.Host == "":
+			add(at("url", "url %q has no host", c.URL))
+		case u.User != nil:
+			add(at("url", "url must not contain credentials: set user and password instead"))
+		case u.RawQuery != "" || u.Fragment != "":
+			add(at("url", "url %q must not have a query or fragment", u.Redacted()))
+		}
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("ari: url %q must start with http:// or https://", cfg.URL)
+	if c.User == "" {
+		add(at("user", "user is required (an ARI user from ari.conf)"))
 	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("ari: url %q has no host", cfg.URL)
+	if c.Password == "" {
+		add(at("password", "password is required"))
 	}
-	if u.User != nil {
-		return nil, errors.New("ari: url must not contain credentials: set user and password instead")
+	switch {
+	case c.App == "":
+		add(at("app", "app is required (the ARI application name, e.g. screenpop)"))
+	case strings.ContainsAny(c.App, "/?#& "):
+		add(at("app", "app %q may not contain '/', '?', '#', '&' or spaces", c.App))
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("ari: url %q must not have a query or fragment", u.Redacted())
+	if c.AgentOf == nil {
+		add(at("", "AgentOf is required (the endpoint to agent mapping)"))
 	}
-	if cfg.User == "" {
-		return nil, errors.New("ari: user is required (an ARI user from ari.conf)")
+	if c.Name == "" {
+		c.Name = DefaultName
 	}
-	if cfg.Password == "" {
-		return nil, errors.New("ari: password is required")
-	}
-	if cfg.App == "" {
-		return nil, errors.New("ari: app is required (the ARI application name, e.g. screenpop)")
-	}
-	if strings.ContainsAny(cfg.App, "/?#& ") {
-		return nil, fmt.Errorf("ari: app %q may not contain '/', '?', '#', '&' or spaces", cfg.App)
-	}
-	if cfg.AgentOf == nil {
-		return nil, errors.New("ari: AgentOf is required (the endpoint to agent mapping)")
-	}
-	if cfg.Name == "" {
-		cfg.Name = DefaultName
-	}
-	switch cfg.OnUnknownPresentation {
+	switch c.OnUnknownPresentation {
 	case "":
-		cfg.OnUnknownPresentation = PresentationWithhold
+		c.OnUnknownPresentation = PresentationWithhold
 	case PresentationWithhold, PresentationShow:
 	default:
-		return nil, fmt.Errorf("ari: on_unknown_presentation %q: use %s or %s", cfg.OnUnknownPresentation, PresentationWithhold, PresentationShow)
+		add(at("on_unknown_presentation", "on_unknown_presentation %q: use %s or %s", c.OnUnknownPresentation, PresentationWithhold, PresentationShow))
 	}
-	for _, d := range []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
-		{"heartbeat", &cfg.Heartbeat, DefaultHeartbeat},
-		{"min_backoff", &cfg.MinBackoff, DefaultMinBackoff},
-		{"max_backoff", &cfg.MaxBackoff, DefaultMaxBackoff},
-		{"rest_timeout", &cfg.RESTTimeout, DefaultRESTTimeout},
-	} {
-		if *d.v < 0 {
-			return nil, fmt.Errorf("ari: %s must not be negative, got %s", d.name, *d.v)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
-	}
-	if cfg.MinBackoff > cfg.MaxBackoff {
-		return nil, fmt.Errorf("ari: min_backoff (%s) is larger than max_backoff (%s)", cfg.MinBackoff, cfg.MaxBackoff)
+	add(at.Duration("heartbeat", &c.Heartbeat, DefaultHeartbeat))
+	add(at.Duration("min_backoff", &c.MinBackoff, DefaultMinBackoff))
+	add(at.Duration("max_backoff", &c.MaxBackoff, DefaultMaxBackoff))
+	add(at.Duration("rest_timeout", &c.RESTTimeout, DefaultRESTTimeout))
+	if c.MinBackoff > c.MaxBackoff {
+		add(at("min_backoff", "min_backoff (%s) is larger than max_backoff (%s)", c.MinBackoff, c.MaxBackoff))
 	}
 	switch {
-	case cfg.MaxQueuedEvents < 0:
-		return nil, fmt.Errorf("ari: max_queued_events must not be negative, got %d", cfg.MaxQueuedEvents)
-	case cfg.MaxQueuedEvents == 0:
-		cfg.MaxQueuedEvents = DefaultMaxQueuedEvents
+	case c.MaxQueuedEvents < 0:
+		add(at("max_queued_events", "max_queued_events must not be negative, got %d", c.MaxQueuedEvents))
+	case c.MaxQueuedEvents == 0:
+		c.MaxQueuedEvents = DefaultMaxQueuedEvents
 	}
 	switch {
-	case cfg.MaxQueuedBytes == 0:
-		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
-	case cfg.MaxQueuedBytes < maxFrame:
-		return nil, fmt.Errorf("ari: max_queued_bytes must be at least %d (8 MiB, the largest event frame), got %d", maxFrame, cfg.MaxQueuedBytes)
+	case c.MaxQueuedBytes == 0:
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	case c.MaxQueuedBytes < maxFrame:
+		add(at("max_queued_bytes", "max_queued_bytes must be at least %d (8 MiB, the largest event frame), got %d", maxFrame, c.MaxQueuedBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// newSource builds a Source from a checked cfg.
+func newSource(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Source, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("ari: url %q: %w", cfg.URL, err) // check parsed it
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/telephony"
 )
 
 // SourceName is what the generator writes in CallEvent.Source when
@@ -33,33 +34,35 @@ const (
 	DefaultTalk     = 20 * time.Second
 )
 
-// Config configures the generator.
+// Config configures the generator. The keys of a telephony entry of type
+// demo decode straight into it (NewFromSpec).
 type Config struct {
 	// Name is the configured name of the source (the telephony entry's
 	// name), written in CallEvent.Source; default SourceName.
-	Name string
+	Name string `yaml:"-"`
 	// Interval between two new calls (default 8s).
-	Interval time.Duration
+	Interval time.Duration `yaml:"interval"`
 	// Agents whose phones ring (required).
-	Agents []string
-	// Callers are picked at random for each call; default DefaultCallers().
-	Callers []Caller
+	Agents []string `yaml:"agents"`
+	// Callers are picked at random for each call; default DefaultCallers(),
+	// which match configs/demo/directory.json.
+	Callers []Caller `yaml:"callers"`
 	// Seed makes the sequence of calls reproducible; 0 picks a random seed.
-	Seed int64
+	Seed int64 `yaml:"seed"`
 	// Ring is the mean time a call rings before it is answered (default 5s).
-	Ring time.Duration
+	Ring time.Duration `yaml:"ring"`
 	// Talk is the mean talk time (default 20s).
-	Talk time.Duration
+	Talk time.Duration `yaml:"talk"`
 }
 
 // Caller is a demo caller as the PBX would present it.
 type Caller struct {
 	// Number in whatever format a PBX might deliver it; the aggregator
 	// normalises it.
-	Number string
-	Name   string
+	Number string `yaml:"number"`
+	Name   string `yaml:"name"`
 	// Withheld callers restricted presentation: their number is never sent.
-	Withheld bool
+	Withheld bool `yaml:"withheld"`
 }
 
 // dids are the company's numbers the demo customers dial.
@@ -96,49 +99,59 @@ type Generator struct {
 
 // New validates cfg and returns a generator. It does no I/O.
 func New(cfg Config, logger *slog.Logger) (*Generator, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if err := cfg.check(func(_, format string, args ...any) error {
+		return fmt.Errorf(format, args...)
+	}); err != nil {
+		return nil, err
 	}
-	if cfg.Name == "" {
-		cfg.Name = SourceName
+	return newGenerator(cfg, logger), nil
+}
+
+// check fills in the defaults of c and checks it: every problem, each made
+// by at with the key of the option at fault, so that NewFromSpec can place
+// it at that key.
+func (c *Config) check(at telephony.ErrorAt) error {
+	var errs []error
+	if c.Name == "" {
+		c.Name = SourceName
 	}
-	if cfg.Interval == 0 {
-		cfg.Interval = DefaultInterval
-	}
-	if cfg.Ring == 0 {
-		cfg.Ring = DefaultRing
-	}
-	if cfg.Talk == 0 {
-		cfg.Talk = DefaultTalk
-	}
-	if cfg.Interval < 0 || cfg.Ring < 0 || cfg.Talk < 0 {
-		return nil, errors.New("interval, ring and talk must not be negative")
-	}
-	if len(cfg.Agents) == 0 {
-		return nil, errors.New("agents is required: the agent IDs whose phones the demo calls ring")
+	errs = append(errs,
+		at.Duration("interval", &c.Interval, DefaultInterval),
+		at.Duration("ring", &c.Ring, DefaultRing),
+		at.Duration("talk", &c.Talk, DefaultTalk))
+	if len(c.Agents) == 0 {
+		errs = append(errs, at("agents", "agents is required: the agent IDs whose phones the demo calls ring"))
 	}
 	seen := map[string]bool{}
-	for i, a := range cfg.Agents {
-		if a == "" {
-			return nil, fmt.Errorf("agents[%d] is empty", i)
-		}
-		if seen[a] {
-			return nil, fmt.Errorf("agent %q is listed twice", a)
+	for i, a := range c.Agents {
+		switch {
+		case a == "":
+			errs = append(errs, at("agents", "agents[%d] is empty", i))
+		case seen[a]:
+			errs = append(errs, at("agents", "agent %q is listed twice", a))
 		}
 		seen[a] = true
 	}
-	cfg.Agents = slices.Clone(cfg.Agents)
-	if cfg.Callers == nil {
-		cfg.Callers = DefaultCallers()
+	c.Agents = slices.Clone(c.Agents)
+	if c.Callers == nil {
+		c.Callers = DefaultCallers()
 	}
-	if len(cfg.Callers) == 0 {
-		return nil, errors.New("callers is empty")
+	if len(c.Callers) == 0 {
+		errs = append(errs, at("callers", "callers is empty: list callers, or leave callers out for the built-in ones"))
 	}
-	cfg.Callers = slices.Clone(cfg.Callers)
-	for i, c := range cfg.Callers {
-		if c.Number == "" && !c.Withheld {
-			return nil, fmt.Errorf("callers[%d]: number is required unless the caller is withheld", i)
+	c.Callers = slices.Clone(c.Callers)
+	for i, caller := range c.Callers {
+		if caller.Number == "" && !caller.Withheld {
+			errs = append(errs, at("callers", "callers[%d]: number is required unless the caller is withheld", i))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// newGenerator builds a generator from a checked cfg.
+func newGenerator(cfg Config, logger *slog.Logger) *Generator {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	seed := uint64(cfg.Seed)
 	if cfg.Seed == 0 {
@@ -149,7 +162,7 @@ func New(cfg Config, logger *slog.Logger) (*Generator, error) {
 		logger: logger,
 		clock:  realClock{},
 		rng:    rand.New(rand.NewPCG(seed, seed^0x5c0ee9f09)),
-	}, nil
+	}
 }
 
 // Run generates calls into sink until ctx ends, then ends every call still

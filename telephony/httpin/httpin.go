@@ -26,6 +26,7 @@ import (
 
 	screenpop "github.com/screenpop/screenpop"
 	"github.com/screenpop/screenpop/bearer"
+	"github.com/screenpop/screenpop/telephony"
 )
 
 // SourceName is what the source writes in CallEvent.Source when
@@ -53,16 +54,18 @@ const (
 	maxOpenCalls = 10000
 )
 
-// Config configures the endpoint.
+// Config configures the endpoint. The keys of a telephony entry of type
+// http decode straight into it (NewFromSpec); Tokens come from the
+// environment variable tokens_env names.
 type Config struct {
 	// Name is the configured name of the source (the telephony entry's
 	// name), written in CallEvent.Source; default SourceName.
-	Name string
+	Name string `yaml:"-"`
 	// Tokens the PBX may present as "Authorization: Bearer <token>". Several
 	// let a token be rotated without downtime.
-	Tokens []string
+	Tokens []string `yaml:"-"`
 	// MaxBody limits a request body in bytes (default 1 MiB).
-	MaxBody int64
+	MaxBody int64 `yaml:"max_body"`
 }
 
 // Source receives call events over HTTP.
@@ -93,37 +96,52 @@ type openCall struct {
 // ("PJSIP/1001") to an agent ID; nil means events must name agents, not
 // endpoints. New does no I/O.
 func New(cfg Config, agentOf func(string) (string, bool), logger *slog.Logger, reg prometheus.Registerer) (*Source, error) {
-	if len(cfg.Tokens) == 0 {
-		return nil, errors.New("at least one token is required: the bearer token the PBX sends")
-	}
-	s := &Source{
-		name:    cmp.Or(cfg.Name, SourceName),
-		maxBody: cfg.MaxBody,
-		agentOf: agentOf,
-		logger:  logger,
-		now:     time.Now,
-		open:    map[string]*openCall{},
-	}
-	tokens, err := bearer.NewSet(cfg.Tokens)
+	tokens, err := cfg.check(func(_, format string, args ...any) error {
+		return fmt.Errorf(format, args...)
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.tokens = tokens
-	switch {
-	case s.maxBody == 0:
-		s.maxBody = DefaultMaxBody
-	case s.maxBody < 1024 || s.maxBody > maxMaxBody:
-		return nil, fmt.Errorf("max_body %d is outside 1024..%d bytes", s.maxBody, maxMaxBody)
+	return newSource(cfg, tokens, agentOf, logger, reg)
+}
+
+// check fills in the defaults of c and checks it: every problem, each made
+// by at with the key of the option at fault ("tokens" for Tokens), so that
+// NewFromSpec can place it at that key.
+func (c *Config) check(at telephony.ErrorAt) (*bearer.Set, error) {
+	var errs []error
+	tokens, err := bearer.NewSet(c.Tokens)
+	if err != nil {
+		errs = append(errs, at("tokens", "%w", err))
 	}
-	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
+	switch {
+	case c.MaxBody == 0:
+		c.MaxBody = DefaultMaxBody
+	case c.MaxBody < 1024 || c.MaxBody > maxMaxBody:
+		errs = append(errs, at("max_body", "max_body %d is outside 1024..%d bytes", c.MaxBody, maxMaxBody))
+	}
+	return tokens, errors.Join(errs...)
+}
+
+// newSource builds the source from a checked cfg.
+func newSource(cfg Config, tokens *bearer.Set, agentOf func(string) (string, bool), logger *slog.Logger, reg prometheus.Registerer) (*Source, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	s.metrics = m
-	return s, nil
+	return &Source{
+		name:    cmp.Or(cfg.Name, SourceName),
+		tokens:  tokens,
+		maxBody: cfg.MaxBody,
+		agentOf: agentOf,
+		logger:  logger,
+		metrics: m,
+		now:     time.Now,
+		open:    map[string]*openCall{},
+	}, nil
 }
 
 // Run hands the events posted from now on to sink, until ctx ends. Before

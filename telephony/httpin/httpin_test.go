@@ -477,7 +477,7 @@ func TestNewValidates(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{}, "at least one token is required"},
+		{Config{}, "at least one bearer token is required"},
 		{Config{Tokens: []string{"short"}}, "token 1 is 5 characters long; use at least 16"},
 		{Config{Tokens: []string{token, "with space in the middle!"}}, "token 2 contains white space"},
 		{Config{Tokens: []string{token}, MaxBody: 10}, "max_body 10 is outside"},
