@@ -143,3 +143,58 @@ func (h *Hub) attachShared(c *conn, initial []Encoded, upTo uint64) bool {
 	h.attach(b, c)
 	return true
 }
+
+// LiveCalls is what a SharedStream asks of this daemon's dispatcher, the
+// source of truth for the calls it follows: what to put back into the
+// shared store after the store lost its data (a Redis restarted empty, a
+// replica promoted without the last writes), and what a snapshot served
+// from the store must say of those calls. The Hub passes it on with
+// LocalRequests (hubRequests) when its Requests implement it, as
+// *Dispatcher does.
+type LiveCalls interface {
+	// LivePops returns the pops of every agent who holds one, as each
+	// agent's snapshot lists them (oldest call first, cut to the agent's
+	// roles).
+	LivePops() map[string][]PopView
+	// Pops is agentID's snapshot. What it says of the calls the
+	// dispatcher knows (LocalRequests.Knows: live, or ended lately) wins
+	// over the store.
+	Pops(agentID string) []PopView
+}
+
+var _ LiveCalls = (*Dispatcher)(nil)
+
+// LivePops implements LiveCalls.
+func (d *Dispatcher) LivePops() map[string][]PopView {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	holders := d.state.Holders()
+	out := make(map[string][]PopView, len(holders))
+	for _, a := range holders {
+		out[a] = d.state.Snapshot(a)
+	}
+	return out
+}
+
+// Pops implements LiveCalls.
+func (d *Dispatcher) Pops(agentID string) []PopView {
+	var pops []PopView
+	d.Snapshot(agentID, func(p []PopView) { pops = p })
+	return pops
+}
+
+var _ LiveCalls = hubRequests{}
+
+func (r hubRequests) LivePops() map[string][]PopView {
+	if l, ok := r.h.requests().(LiveCalls); ok {
+		return l.LivePops()
+	}
+	return nil
+}
+
+func (r hubRequests) Pops(agentID string) []PopView {
+	if l, ok := r.h.requests().(LiveCalls); ok {
+		return l.Pops(agentID)
+	}
+	return nil
+}

@@ -5,9 +5,6 @@ package rediscache
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,21 +19,39 @@ import (
 // ClientConfig configures NewClient: the one Redis connection pool a daemon
 // shares between the card cache and the pop bus.
 type ClientConfig struct {
-	Addr     string // host:port; required
+	// Addr is the Redis server's host:port; required unless MasterName
+	// is set.
+	Addr     string
 	Password string // from the environment, never from the YAML file
 	DB       int
+	// MasterName and SentinelAddrs find the primary through Redis
+	// Sentinel, which promotes a replica when the primary dies: the
+	// client asks the sentinels where the primary is, and asks again
+	// after a failover. SentinelPassword is the sentinels' own password,
+	// if they have one.
+	MasterName       string
+	SentinelAddrs    []string
+	SentinelPassword string
 	// DialTimeout and ReadTimeout are short on purpose (defaults 500ms and
 	// 300ms): when Redis is down, a card must fall back to asking the
-	// sources well inside its two-second budget, not wait for TCP.
+	// sources well inside its two-second budget, not wait for TCP. The pop
+	// bus tells a slow Redis from a dead one above that (its DownAfter).
 	DialTimeout time.Duration
 	ReadTimeout time.Duration
 }
 
-// NewClient returns a go-redis client with screenpop's timeouts. It does no
-// I/O: connections are opened, and reopened after Redis restarts, on use.
-func NewClient(cfg ClientConfig) (*redis.Client, error) {
-	if cfg.Addr == "" {
-		return nil, errors.New("rediscache: address is required")
+// NewClient returns a go-redis client with screenpop's timeouts: a plain
+// client, or with MasterName one that follows Sentinel's failovers. It
+// does no I/O: connections are opened, and reopened after Redis restarts
+// or fails over, on use.
+func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
+	switch {
+	case cfg.MasterName == "" && cfg.Addr == "":
+		return nil, errors.New("rediscache: address is required (or a master name and sentinel addresses)")
+	case cfg.MasterName != "" && len(cfg.SentinelAddrs) == 0:
+		return nil, errors.New("rediscache: master name " + cfg.MasterName + " needs sentinel addresses")
+	case cfg.MasterName == "" && len(cfg.SentinelAddrs) > 0:
+		return nil, errors.New("rediscache: sentinel addresses need the master name the sentinels monitor")
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 500 * time.Millisecond
@@ -44,13 +59,19 @@ func NewClient(cfg ClientConfig) (*redis.Client, error) {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 300 * time.Millisecond
 	}
-	return redis.NewClient(&redis.Options{
-		Addr:         cfg.Addr,
-		Password:     cfg.Password,
-		DB:           cfg.DB,
-		DialTimeout:  cfg.DialTimeout,
-		ReadTimeout:  cfg.ReadTimeout,
-		WriteTimeout: cfg.ReadTimeout,
+	addrs := cfg.SentinelAddrs
+	if cfg.MasterName == "" {
+		addrs = []string{cfg.Addr}
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:            addrs,
+		MasterName:       cfg.MasterName,
+		SentinelPassword: cfg.SentinelPassword,
+		Password:         cfg.Password,
+		DB:               cfg.DB,
+		DialTimeout:      cfg.DialTimeout,
+		ReadTimeout:      cfg.ReadTimeout,
+		WriteTimeout:     cfg.ReadTimeout,
 		// One retry at most: a retry loop against a dead Redis is time
 		// taken from the card.
 		MaxRetries:      1,
@@ -63,7 +84,7 @@ func NewClient(cfg ClientConfig) (*redis.Client, error) {
 
 // Config configures New.
 type Config struct {
-	Client *redis.Client // required; see NewClient
+	Client redis.UniversalClient // required; see NewClient
 	// KeyPrefix starts every key this cache writes ("screenpop:" by
 	// default), so that daemons of another site or a test can share the
 	// Redis.
@@ -71,20 +92,20 @@ type Config struct {
 	// MaxTTL caps the TTL of every entry, whatever the source asked for:
 	// cached cards are personal data and must not outlive it. Default 1h.
 	MaxTTL time.Duration
-	// EncryptionKey, when set, must be 32 bytes: values are sealed with
-	// AES-256-GCM before they reach Redis (a dump or a replica holds no
-	// readable customer data). The key comes from the environment.
-	EncryptionKey []byte
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// Keys, when set, seal values with AES-256-GCM before they reach Redis
+	// (a dump or a replica holds no readable customer data); the keys come
+	// from the environment (ParseKeyring). nil: values stored as they are.
+	Keys       *Keyring
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Cache implements aggregator.Cache on Redis.
 type Cache struct {
-	client  *redis.Client
+	client  redis.UniversalClient
 	prefix  string
 	maxTTL  time.Duration
-	aead    cipher.AEAD // nil: stored in clear
+	keys    *Keyring // nil: stored in clear
 	logger  *slog.Logger
 	metrics *metrics
 }
@@ -111,19 +132,7 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cache{client: cfg.Client, prefix: cfg.KeyPrefix, maxTTL: cfg.MaxTTL, logger: cfg.Logger}
-	if cfg.EncryptionKey != nil {
-		if len(cfg.EncryptionKey) != 32 {
-			return nil, fmt.Errorf("rediscache: encryption key must be 32 bytes (AES-256), got %d", len(cfg.EncryptionKey))
-		}
-		block, err := aes.NewCipher(cfg.EncryptionKey)
-		if err != nil {
-			return nil, fmt.Errorf("rediscache: %w", err)
-		}
-		if c.aead, err = cipher.NewGCM(block); err != nil {
-			return nil, fmt.Errorf("rediscache: %w", err)
-		}
-	}
+	c := &Cache{client: cfg.Client, prefix: cfg.KeyPrefix, maxTTL: cfg.MaxTTL, keys: cfg.Keys, logger: cfg.Logger}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("rediscache metrics: %w", err)
@@ -146,8 +155,8 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 		c.metrics.errors.WithLabelValues(opGet).Inc()
 		return nil, fmt.Errorf("rediscache: get: %w", err)
 	}
-	if c.aead != nil {
-		if v, err = c.open(key, v); err != nil {
+	if c.keys != nil {
+		if v, err = c.keys.Open(v, []byte(c.prefix+key)); err != nil {
 			// A value sealed with another key (after a key rotation) or
 			// tampered with is as good as absent.
 			c.metrics.lookups.WithLabelValues(resultMiss).Inc()
@@ -167,8 +176,8 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 		return c.Delete(ctx, key)
 	}
 	ttl = min(ttl, c.maxTTL)
-	if c.aead != nil {
-		value = c.seal(key, value)
+	if c.keys != nil {
+		value = c.keys.Seal(value, []byte(c.prefix+key))
 	}
 	if err := c.client.Set(ctx, c.prefix+key, value, ttl).Err(); err != nil {
 		c.metrics.errors.WithLabelValues(opSet).Inc()
@@ -191,20 +200,4 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 		return fmt.Errorf("rediscache: delete: %w", err)
 	}
 	return nil
-}
-
-// seal encrypts value with a fresh nonce, bound to key as additional data:
-// a value copied under another key does not decrypt.
-func (c *Cache) seal(key string, value []byte) []byte {
-	nonce := make([]byte, c.aead.NonceSize(), c.aead.NonceSize()+len(value)+c.aead.Overhead())
-	rand.Read(nonce) // never fails (crypto/rand documents it)
-	return c.aead.Seal(nonce, nonce, value, []byte(key))
-}
-
-func (c *Cache) open(key string, sealed []byte) ([]byte, error) {
-	n := c.aead.NonceSize()
-	if len(sealed) < n+c.aead.Overhead() {
-		return nil, errors.New("value too short to be sealed")
-	}
-	return c.aead.Open(nil, sealed[:n], sealed[n:], []byte(key))
 }

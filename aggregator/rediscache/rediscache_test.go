@@ -18,7 +18,7 @@ import (
 
 // newTestCache returns a cache on the real Redis under a prefix of its own,
 // whose keys are removed when the test ends.
-func newTestCache(t *testing.T, mod func(*Config)) (*Cache, *redis.Client, string) {
+func newTestCache(t *testing.T, mod func(*Config)) (*Cache, redis.UniversalClient, string) {
 	t.Helper()
 	client, err := NewClient(ClientConfig{Addr: "127.0.0.1:6379"})
 	if err != nil {
@@ -98,8 +98,11 @@ func TestCacheTTLCapped(t *testing.T) {
 
 func TestCacheEncryption(t *testing.T) {
 	ctx := context.Background()
-	key := bytes.Repeat([]byte{7}, 32)
-	c, client, prefix := newTestCache(t, func(cfg *Config) { cfg.EncryptionKey = key })
+	keys, err := NewKeyring(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, client, prefix := newTestCache(t, func(cfg *Config) { cfg.Keys = keys })
 	secret := []byte(`{"name":"ACME Logistics GmbH","phone":"+4930123456"}`)
 	if err := c.Set(ctx, "card", secret, time.Minute); err != nil {
 		t.Fatal(err)
@@ -122,7 +125,8 @@ func TestCacheEncryption(t *testing.T) {
 		t.Fatalf("moved ciphertext: err = %v, want ErrCacheMiss", err)
 	}
 	// Another key (a rotation) reads nothing, rather than garbage.
-	other, err := New(Config{Client: client, KeyPrefix: prefix, EncryptionKey: bytes.Repeat([]byte{8}, 32)})
+	otherKeys, _ := NewKeyring(bytes.Repeat([]byte{8}, 32))
+	other, err := New(Config{Client: client, KeyPrefix: prefix, Keys: otherKeys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,15 +140,20 @@ func TestNewValidates(t *testing.T) {
 	defer client.Close()
 	for name, cfg := range map[string]Config{
 		"no client":    {},
-		"short key":    {Client: client, EncryptionKey: []byte("too short")},
 		"negative ttl": {Client: client, MaxTTL: -time.Second},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}
-	if _, err := NewClient(ClientConfig{}); err == nil {
-		t.Error("NewClient without address accepted")
+	for name, cfg := range map[string]ClientConfig{
+		"no address":              {},
+		"master without sentinel": {MasterName: "screenpop"},
+		"sentinels without name":  {SentinelAddrs: []string{"127.0.0.1:26379"}},
+	} {
+		if _, err := NewClient(cfg); err == nil {
+			t.Errorf("NewClient %s: accepted", name)
+		}
 	}
 }
 

@@ -48,18 +48,10 @@ func benchCard(callID string) screenpop.Card {
 // and pops hash), XREAD, the Hub, one browser tab. One op is the message
 // read by the tab.
 func BenchmarkDeliverThroughRedis(b *testing.B) {
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	srv := startRedisServer(b)
+	client := redis.NewClient(&redis.Options{Addr: srv.addr()})
 	defer client.Close()
-	if err := client.Ping(context.Background()).Err(); err != nil {
-		b.Skipf("no Redis on 127.0.0.1:6379: %v", err)
-	}
-	prefix := fmt.Sprintf("bench:redisbus:%d:", time.Now().UnixNano())
-	defer func() {
-		keys, _ := client.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			client.Del(context.Background(), keys...)
-		}
-	}()
+	prefix := "bench:"
 	auth, err := pop.NewTokenAuth(testSecret)
 	if err != nil {
 		b.Fatal(err)
@@ -76,10 +68,10 @@ func BenchmarkDeliverThroughRedis(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { bus.Run(ctx) })
-	srv := httptest.NewServer(hub.Handler())
+	web := httptest.NewServer(hub.Handler())
 	defer func() {
 		hub.Close()
-		srv.Close()
+		web.Close()
 		cancel()
 		wg.Wait()
 	}()
@@ -90,7 +82,7 @@ func BenchmarkDeliverThroughRedis(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(web.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,6 +103,8 @@ func BenchmarkDeliverThroughRedis(b *testing.B) {
 	}()
 	card := benchCard("c1")
 	b.ReportAllocs()
+	cpu := startCPU(client)
+	defer cpu.report(b)
 	for b.Loop() {
 		m, err := pop.Encode(pop.Message{Type: pop.TypePop, CallID: "c1", At: time.Now(), Data: pop.PopData{State: pop.StateRinging, Card: card}})
 		if err != nil {
@@ -118,5 +112,98 @@ func BenchmarkDeliverThroughRedis(b *testing.B) {
 		}
 		bus.Deliver("b1", m)
 		<-got
+	}
+}
+
+// countingHub is a LocalHub that counts the messages it gets, for the
+// throughput benchmark: no WebSocket, only the bus and Redis.
+type countingHub struct {
+	got chan struct{}
+}
+
+func (h *countingHub) Deliver(string, pop.Encoded) { h.got <- struct{}{} }
+
+func (h *countingHub) DeliverNumbered(string, pop.Encoded) { h.got <- struct{}{} }
+
+// BenchmarkThroughput measures the bus under load: 1000 agents connected
+// to this daemon of whom 10 get pops (4 KB cards, each for a new call, so
+// that the de-duplication state grows as in a busy hour). One op is one
+// message appended, read back and handed to the hub.
+func BenchmarkThroughput(b *testing.B) {
+	srv := startRedisServer(b)
+	client := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	defer client.Close()
+	prefix := "bench:"
+	hub := &countingHub{got: make(chan struct{}, 1<<16)}
+	bus, err := New(Config{Client: client, Hub: hub, KeyPrefix: prefix, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { bus.Run(ctx) })
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for bus.Ready() != nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	const agents, active = 1000, 10
+	for i := range agents {
+		if _, _, err := bus.Open(ctx, pop.Agent{ID: fmt.Sprint("agent-", i)}, 0, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	msgs := make([]pop.Encoded, 64)
+	for i := range msgs {
+		id := fmt.Sprint("c", i)
+		m, err := pop.Encode(pop.Message{Type: pop.TypePop, CallID: id, At: time.Now(), Data: pop.PopData{State: pop.StateRinging, Card: benchCard(id)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs[i] = m
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPU(client)
+	const window = 256 // messages in flight
+	sent, received := 0, 0
+	for received < b.N {
+		for sent < b.N && sent-received < window {
+			m := msgs[sent%len(msgs)]
+			m.CallID = fmt.Sprint("call-", sent) // a new call each: new de-duplication names
+			bus.Deliver(fmt.Sprint("agent-", sent%active), m)
+			sent++
+		}
+		<-hub.got
+		received++
+	}
+	b.StopTimer() // not the shutdown
+	cpu.report(b)
+}
+
+// BenchmarkDedupNames measures naming a message for de-duplication while
+// 100000 names are live (a busy quarter of an hour): each op names the
+// pop of a new call.
+func BenchmarkDedupNames(b *testing.B) {
+	bus, err := New(Config{Client: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), Hub: &countingHub{}, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := pop.Encode(pop.Message{Type: pop.TypePop, CallID: "c", At: time.Now(), Data: pop.PopData{State: pop.StateRinging}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 100000 {
+		m.CallID = fmt.Sprint("warm-", i)
+		bus.dedupName("agent-1", m)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.CallID = fmt.Sprint("call-", i)
+		bus.dedupName("agent-1", m)
+		i++
 	}
 }

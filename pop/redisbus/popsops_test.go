@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -16,9 +17,12 @@ func applyOps(t *testing.T, h map[string]string, m pop.Message) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops := popsOps(e)
+	ops := (&Bus{}).popsOps(nil, "pops", e)
 	for i := 0; i+2 < len(ops); i += 3 {
-		op, f, v := ops[i].(string), ops[i+1].(string), ops[i+2].(string)
+		op, f, v := ops[i].(string), ops[i+1].(string), fmt.Sprint(ops[i+2])
+		if b, ok := ops[i+2].([]byte); ok {
+			v = string(b)
+		}
 		switch op {
 		case "set":
 			h[f] = v
@@ -39,7 +43,11 @@ func snapshotOf(h map[string]string) []pop.PopView {
 	for k, v := range h {
 		flat = append(flat, k, v)
 	}
-	return decodePops(flat)
+	pops, bad := (&Bus{}).decodePops("pops", flat)
+	if bad > 0 {
+		panic("unreadable pops")
+	}
+	return pops
 }
 
 // What a snapshot served from Redis says of a ringing pop for a transfer,
@@ -65,7 +73,8 @@ func TestSnapshotKeepsTransfer(t *testing.T) {
 		t.Fatalf("after the transfer completed: %+v", got)
 	}
 	applyOps(t, h, pop.Message{Type: pop.TypeWithdrawn, CallID: "pbx/1", At: at, Data: pop.WithdrawnData{Reason: pop.ReasonRangOut}})
-	if got = snapshotOf(h); len(got) != 0 || len(h) != 0 {
+	// Only the mark that the agent no longer holds the call stays.
+	if got = snapshotOf(h); len(got) != 0 || len(h) != 1 || h[fieldGone+callField("pbx/1")] != "1" {
 		t.Fatalf("after withdrawn: %+v, hash %v", got, h)
 	}
 }

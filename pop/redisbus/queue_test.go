@@ -77,7 +77,8 @@ func queueMetric(t *testing.T, reg *prometheus.Registry, name string, labels ...
 // TestFullQueueFallsBackToLocalHub needs no Redis: the bus points at a
 // closed port. With Run not started the queue fills; messages beyond it go
 // straight to the local hub and are counted; once Run starts, the queued
-// ones follow (locally, Redis being down), and the bus goes on.
+// ones follow (locally, Redis being down, and kept in the outage buffer
+// for when it is back), and the bus goes on.
 func TestFullQueueFallsBackToLocalHub(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -100,7 +101,7 @@ func TestFullQueueFallsBackToLocalHub(t *testing.T) {
 	if got := hub.delivered(); !slices.Equal(got, []string{"c3", "c4", "c5"}) {
 		t.Fatalf("delivered at once %v, want the 3 the queue of 2 refused", got)
 	}
-	if got := queueMetric(t, reg, "screenpop_redisbus_dropped_messages_total"); got != 3 {
+	if got := queueMetric(t, reg, "screenpop_redisbus_dropped_messages_total", "reason", "queue_full"); got != 3 {
 		t.Errorf("dropped_messages_total = %v, want 3", got)
 	}
 	if got := queueMetric(t, reg, "screenpop_redisbus_queued_messages"); got != 2 {
@@ -138,8 +139,11 @@ func TestFullQueueFallsBackToLocalHub(t *testing.T) {
 	if got := queueMetric(t, reg, "screenpop_redisbus_queued_messages"); got != 0 {
 		t.Errorf("queued_messages = %v once drained, want 0", got)
 	}
-	if got := queueMetric(t, reg, "screenpop_redisbus_dropped_messages_total"); got != 3 {
+	if got := queueMetric(t, reg, "screenpop_redisbus_dropped_messages_total", "reason", "queue_full"); got != 3 {
 		t.Errorf("dropped_messages_total = %v, want still 3", got)
+	}
+	if got := queueMetric(t, reg, "screenpop_redisbus_buffered_messages"); got != 3 {
+		t.Errorf("buffered_messages = %v, want the 3 queued ones, kept for Redis", got)
 	}
 	if got := queueMetric(t, reg, "screenpop_redisbus_delivered_total", "path", "local_fallback"); got != 6 {
 		t.Errorf("delivered_total{local_fallback} = %v, want 6", got)

@@ -1,9 +1,15 @@
 // Package redisbus carries pops between screenpop daemons through Redis: a
 // call seen by one daemon reaches an agent whose browser is connected to
 // another, and a browser that reconnects to any daemon resumes where it
-// left off. Each agent has a short stream of numbered messages
-// (<prefix>agent:<id>); each daemon reads the streams of the agents
-// connected to it and hands their messages to its pop.Hub.
+// left off. Each agent has a short stream of numbered messages; each daemon
+// reads the streams of the agents connected to it that have news and hands
+// their messages to its pop.Hub.
+//
+// Redis failing is part of the design: a slow Redis only delays pops; a
+// dead one makes each daemon serve its own browsers and keep what it could
+// not append, in order, for when Redis is back; a Redis that comes back
+// empty gets back what the daemons know of live calls before it serves
+// snapshots again (README.md).
 package redisbus
 
 import (
@@ -11,11 +17,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +28,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/tidwall/gjson"
 
 	"github.com/screenpop/screenpop/pop"
 	"github.com/screenpop/screenpop/queue"
@@ -41,76 +44,138 @@ type LocalHub interface {
 
 // Config configures New. Zero values take the defaults named.
 type Config struct {
-	Client *redis.Client // required; shared with the card cache
-	Hub    LocalHub      // required
+	// Client is required; shared with the card cache (rediscache.NewClient:
+	// one server, or a Sentinel-managed primary).
+	Client redis.UniversalClient
+	Hub    LocalHub // required
 	// KeyPrefix starts every key ("screenpop:"). Daemons share pops when
-	// they share the Redis and the prefix.
+	// they share the Redis and the prefix. It must not hold { or }.
 	KeyPrefix string
 	// StreamLength is how many messages each agent's stream keeps (MAXLEN
 	// ~, so a few more); a browser that missed more gets a snapshot.
 	// Default 256.
 	StreamLength int64
-	// StreamTTL removes the stream and seq of an agent with no message for
-	// this long; default 24h.
+	// StreamTTL bounds how long a message (personal data) stays in a
+	// stream, and removes the stream of an agent with no message for this
+	// long; default 1h, at most 24h. A browser away longer gets a snapshot.
 	StreamTTL time.Duration
 	// PopsTTL bounds how long an agent's current pops (the snapshot, which
-	// holds cards: personal data) outlive their last change; default 4h,
-	// the dispatcher's StaleAfter.
+	// holds cards) outlive their last change; default 4h (the dispatcher's
+	// StaleAfter), at most 24h.
 	PopsTTL time.Duration
 	// DedupTTL is how long a message's de-duplication key lives: longer
-	// than two daemons watching the same PBX can lag behind each other.
-	// Default 15m.
+	// than two daemons watching the same PBX can lag behind each other,
+	// and the longest outage after which buffered messages are still
+	// appended (older ones could come twice). Default 15m, at most 24h.
 	DedupTTL time.Duration
-	// DisableDedup turns de-duplication off, for daemons that each watch
-	// their own PBX and cannot see the same call.
+	// DisableDedup turns de-duplication between daemons off, for daemons
+	// that each watch their own PBX and cannot see the same call. (A
+	// daemon's own retries are still never appended twice.)
 	DisableDedup bool
-	// HealthInterval is how often Redis is pinged, and how soon after it
+	// HealthInterval is how often Redis is probed, and how soon after it
 	// comes back pops go through it again; default 1s.
 	HealthInterval time.Duration
-	// OpTimeout bounds one Redis operation of the delivery path; default 1s.
+	// OpTimeout bounds one probe, and one Open attempt; default 1s.
 	OpTimeout time.Duration
-	// ReadBlock is how long one XREAD waits for messages; default 5s.
+	// DownAfter is how long Redis must keep failing before this daemon
+	// takes it for down and delivers to its own browsers alone. A stall
+	// shorter than this (a slow disk, a fork for a snapshot, a timeout or
+	// two) only delays pops: nothing falls back, nothing is lost or doubled.
+	// Default 2s.
+	DownAfter time.Duration
+	// ReadBlock is how long one blocking read waits for news; default 5s.
 	ReadBlock time.Duration
 	// ForwardTimeout is how long a browser request about a call the local
 	// dispatcher does not know waits for another daemon to claim it before
 	// the browser gets unknown_call; default 500ms.
 	ForwardTimeout time.Duration
 	// MaxQueuedMessages bounds the messages Deliver queued and Run has not
-	// taken yet; default 100000. Past it, a message goes straight to the
-	// local Hub, as while Redis is down, and is counted as dropped (from
-	// Redis: other daemons' browsers miss it).
+	// taken yet; default 100000. Past it (Redis far too slow, Run stalled)
+	// a message goes straight to the local Hub and never to Redis.
 	MaxQueuedMessages int
-	Logger            *slog.Logger
-	Registerer        prometheus.Registerer
+	// MaxBufferedMessages and MaxBufferedBytes bound the outage buffer:
+	// messages delivered to this daemon's browsers while Redis was down,
+	// kept to be appended when it is back; defaults 100000 and 256 MiB.
+	// Past them, a message reaches this daemon's browsers only (counted,
+	// logged).
+	MaxBufferedMessages int
+	MaxBufferedBytes    int64
+	// BatchSize is how many messages one pipelined round trip appends;
+	// default 256.
+	BatchSize int
+	// Sealer, when set, encrypts messages, snapshots and forwarded
+	// requests before they reach Redis (*rediscache.Keyring). nil: stored
+	// as they are.
+	Sealer     Sealer
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Bus implements pop.Deliverer (for the Dispatcher) and pop.SharedStream
 // (for the Hub).
 type Bus struct {
-	cfg     Config
-	client  *redis.Client
-	hub     LocalHub
-	logger  *slog.Logger
-	metrics *metrics
-	wakeKey string
-	up      atomic.Bool
-	// daemonID names this daemon on the wake stream and the replies
-	// channel.
-	daemonID string
-	// local answers the requests other daemons forward (pop.Hub).
-	localReqs atomic.Pointer[localBox]
-	// listening is true once the requests subscription is confirmed.
-	listening atomic.Bool
+	cfg      Config
+	client   redis.UniversalClient
+	hub      LocalHub
+	logger   *slog.Logger
+	metrics  *metrics
+	daemonID string // names this daemon in dedup keys and on the replies channel
 
-	pmu     sync.Mutex
-	pending map[string]chan forwardReply // forwarded request -> its answers
+	notifyKey string
+	epochKey  string
 
-	queue       *queue.Bounded[outgoing]
-	overflowing atomic.Bool // in a burst of overflows, logged once
+	// state is stateUp or stateDown; only the sender changes it.
+	state atomic.Int32
+	// resync is a cause waiting to be handled by the sender ("" none).
+	resync atomic.Pointer[string]
+	// syncGen grows with every resync: the reader then catches up every
+	// agent it watches.
+	syncGen atomic.Uint64
+	kick    chan struct{} // wakes the sender: a probe's result, a resync asked
+	serves  chan struct{} // wakes the reader: Redis serves again
+	link    failures      // every Redis operation
+	writes  failures      // appends only
+
+	emu      sync.Mutex
+	epoch    string // the Redis data set this daemon knows (<prefix>epoch)
+	serverID string // the run_id of the server that answers
+
+	intake  *queue.Bounded[outgoing] // Deliver -> sender
+	backlog *queue.Bounded[outgoing] // the outage buffer
+	pending []outgoing               // sender only: the head, taken and not yet appended
+	renote  map[string]bool          // sender only: tags whose notify failed
+	bursts  [3]burst                 // queue full, buffer full, expired: logged once per burst
+
+	omu      sync.Mutex
+	ordinals *recency[int]       // (agent, call, type) -> messages named so far
+	keyCache *recency[agentKeys] // agent -> key names
+	msgN     atomic.Uint64       // this daemon's messages that are not de-duplicated
+
+	lmu sync.Mutex
+	// localSeen are the dedup names of the messages this daemon's browsers
+	// got while Redis was down: read back from Redis later (its own, or
+	// another daemon's copy), they are not handed to the hub again.
+	localSeen *recency[struct{}]
+	// readSeen are the names of the messages the reader handed to the hub
+	// lately: appended again after Redis lost them (resendLost), they are
+	// not handed over twice.
+	readSeen *recency[struct{}]
+
+	// recent are the messages appended within resendWindow (sender
+	// only): what Redis may have taken and lost before every reader read it.
+	recent []appended
 
 	mu       sync.Mutex
-	watching map[string]*watch // connected agents -> position
-	ordinals map[string]*ordinal
+	watching map[string]*watch // connected agents
+	byTag    map[string]string // tag -> agent, for the agents watched
+	active   map[string]bool   // watched agents whose streams have news
+	degraded int               // watches opened without Redis
+
+	// Forwarded requests (requests.go).
+	localReqs atomic.Pointer[localBox]
+	listening atomic.Bool
+	pmu       sync.Mutex
+	pendingFw map[string]chan forwardReply
 }
 
 var (
@@ -118,22 +183,31 @@ var (
 	_ pop.SharedStream = (*Bus)(nil)
 )
 
+const (
+	stateUp   int32 = iota // appending to Redis
+	stateDown              // delivering locally, buffering
+)
+
+// outgoing is a message on its way to Redis.
 type outgoing struct {
 	agent string
 	msg   pop.Encoded
+	// dedup names the message in Redis: the same on every daemon that
+	// applied the same call events, or unique to this daemon.
+	dedup string
+	at    time.Time // when Deliver took it
+	// local: this daemon's browsers got it already (Redis was down).
+	local bool
 }
 
 // watch is an agent with browsers on this daemon.
 type watch struct {
+	keys agentKeys
 	pos  uint64 // last seq handed to the hub
 	refs int    // Opens not yet Closed
-}
-
-// ordinal counts the messages of one type for one agent and call, so that
-// two daemons that saw the same events name the same message alike.
-type ordinal struct {
-	n    int
-	used time.Time
+	// degraded: a browser connected while Redis could not answer, and got
+	// this daemon's own snapshot; it gets one from Redis once it can.
+	degraded bool
 }
 
 // New checks cfg and returns a Bus. It does no I/O; Run starts it.
@@ -147,27 +221,44 @@ func New(cfg Config) (*Bus, error) {
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "screenpop:"
 	}
+	if strings.ContainsAny(cfg.KeyPrefix, "{}") {
+		return nil, fmt.Errorf("redisbus: key prefix %q must not hold { or }: they mark the agents' hash tags", cfg.KeyPrefix)
+	}
 	if cfg.StreamLength < 0 || cfg.StreamTTL < 0 || cfg.PopsTTL < 0 || cfg.DedupTTL < 0 ||
-		cfg.HealthInterval < 0 || cfg.OpTimeout < 0 || cfg.ReadBlock < 0 || cfg.ForwardTimeout < 0 ||
-		cfg.MaxQueuedMessages < 0 {
+		cfg.HealthInterval < 0 || cfg.OpTimeout < 0 || cfg.DownAfter < 0 || cfg.ReadBlock < 0 || cfg.ForwardTimeout < 0 ||
+		cfg.MaxQueuedMessages < 0 || cfg.MaxBufferedMessages < 0 || cfg.MaxBufferedBytes < 0 || cfg.BatchSize < 0 {
 		return nil, errors.New("redisbus: lengths and durations must not be negative")
 	}
+	for name, d := range map[string]time.Duration{"stream TTL": cfg.StreamTTL, "pops TTL": cfg.PopsTTL, "dedup TTL": cfg.DedupTTL} {
+		if d > maxTTL {
+			return nil, fmt.Errorf("redisbus: %s %s is over %s: what Redis holds is personal data", name, d, maxTTL)
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&cfg.MaxQueuedMessages, DefaultMaxQueuedMessages)
+	defInt(&cfg.MaxBufferedMessages, DefaultMaxBufferedMessages)
+	defInt(&cfg.BatchSize, 256)
 	if cfg.StreamLength == 0 {
 		cfg.StreamLength = 256
 	}
-	if cfg.MaxQueuedMessages == 0 {
-		cfg.MaxQueuedMessages = DefaultMaxQueuedMessages
+	if cfg.MaxBufferedBytes == 0 {
+		cfg.MaxBufferedBytes = 256 << 20
 	}
 	defDur := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
 		}
 	}
-	defDur(&cfg.StreamTTL, 24*time.Hour)
+	defDur(&cfg.StreamTTL, time.Hour)
 	defDur(&cfg.PopsTTL, 4*time.Hour)
 	defDur(&cfg.DedupTTL, 15*time.Minute)
 	defDur(&cfg.HealthInterval, time.Second)
 	defDur(&cfg.OpTimeout, time.Second)
+	defDur(&cfg.DownAfter, 2*time.Second)
 	defDur(&cfg.ReadBlock, 5*time.Second)
 	defDur(&cfg.ForwardTimeout, 500*time.Millisecond)
 	if cfg.Logger == nil {
@@ -179,34 +270,81 @@ func New(cfg Config) (*Bus, error) {
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	daemonID := hex.EncodeToString(id)
-	return &Bus{
-		cfg:      cfg,
-		client:   cfg.Client,
-		hub:      cfg.Hub,
-		logger:   cfg.Logger,
-		metrics:  m,
-		wakeKey:  cfg.KeyPrefix + "wake:" + daemonID,
-		daemonID: daemonID,
-		pending:  map[string]chan forwardReply{},
-		queue:    queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxQueuedMessages, Depth: m.queued, Refused: m.dropped}),
-		watching: map[string]*watch{},
-		ordinals: map[string]*ordinal{},
-	}, nil
+	b := &Bus{
+		cfg:       cfg,
+		client:    cfg.Client,
+		hub:       cfg.Hub,
+		logger:    cfg.Logger,
+		metrics:   m,
+		daemonID:  hex.EncodeToString(id),
+		notifyKey: cfg.KeyPrefix + "notify",
+		epochKey:  cfg.KeyPrefix + "epoch",
+		kick:      make(chan struct{}, 1),
+		serves:    make(chan struct{}, 1),
+		intake:    queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxQueuedMessages, Depth: m.queued, Refused: m.dropped.WithLabelValues(dropQueueFull)}),
+		backlog: queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxBufferedMessages, MaxBytes: cfg.MaxBufferedBytes,
+			Size: func(o outgoing) int { return o.msg.Size() }, Depth: m.buffered, Refused: m.dropped.WithLabelValues(dropBufferFull)}),
+		renote:    map[string]bool{},
+		ordinals:  newRecency[int](cfg.DedupTTL),
+		keyCache:  newRecency[agentKeys](time.Hour),
+		localSeen: newRecency[struct{}](cfg.DedupTTL),
+		readSeen:  newRecency[struct{}](3 * resendWindow),
+		watching:  map[string]*watch{},
+		byTag:     map[string]string{},
+		active:    map[string]bool{},
+		pendingFw: map[string]chan forwardReply{},
+	}
+	// Down until the first probe answers: Open and Ready say so, and
+	// messages are delivered here and kept for Redis meanwhile.
+	b.state.Store(stateDown)
+	return b, nil
 }
 
-func (b *Bus) streamKey(agent string) string { return b.cfg.KeyPrefix + "agent:" + agent }
-func (b *Bus) seqKey(agent string) string    { return b.cfg.KeyPrefix + "seq:" + agent }
-func (b *Bus) popsKey(agent string) string   { return b.cfg.KeyPrefix + "pops:" + agent }
+// resendWindow is how long the sender remembers what it appended: longer
+// than any reader takes to read an entry, so that what a Redis restarted
+// empty (or a replica promoted) lost unread is appended again.
+const resendWindow = 10 * time.Second
+
+// appended is a message Redis confirmed.
+type appended struct {
+	o  outgoing
+	at time.Time
+}
+
+// maxTTL bounds every TTL: what Redis holds is personal data.
+const maxTTL = 24 * time.Hour
+
+// DefaultMaxQueuedMessages is Config.MaxQueuedMessages' default: minutes
+// of a busy call centre's messages, a few tens of MB at most.
+const DefaultMaxQueuedMessages = 100000
+
+// DefaultMaxBufferedMessages is Config.MaxBufferedMessages' default: a
+// quarter of an hour (DedupTTL) of a busy call centre's messages.
+const DefaultMaxBufferedMessages = 100000
+
+// keys returns the key names of agent, computed once an hour at most.
+func (b *Bus) keys(agent string) agentKeys {
+	b.omu.Lock()
+	defer b.omu.Unlock()
+	k := b.keyCache.use(agent, time.Now())
+	if k.tag == "" {
+		*k = keysOf(b.cfg.KeyPrefix, agent)
+	}
+	return *k
+}
 
 // Ready is nil while pops go through Redis; for /readyz. Not ready still
 // means working: this daemon's own browsers get their pops.
 func (b *Bus) Ready() error {
-	if b.up.Load() {
+	if b.serving() {
 		return nil
 	}
 	return errors.New("redis unavailable: pops reach only the browsers connected to this daemon")
 }
+
+// serving reports whether Redis is up and holds what the daemons know:
+// snapshots may be served from it.
+func (b *Bus) serving() bool { return b.state.Load() == stateUp && b.resync.Load() == nil }
 
 // AgentName passes the Hub's agent names on, so that the Dispatcher finds
 // them through its Deliverer as it does without the bus.
@@ -217,107 +355,24 @@ func (b *Bus) AgentName(agentID string) string {
 	return ""
 }
 
-// DefaultMaxQueuedMessages is Config.MaxQueuedMessages' default: minutes
-// of a busy call centre's messages, a few tens of MB at most.
-const DefaultMaxQueuedMessages = 100000
-
 // Deliver implements pop.Deliverer. It never blocks: the message is queued
-// for Run, which appends it to Redis, or hands it to the local Hub while
-// Redis is down. One queue keeps an agent's messages in order across a
-// switch between the two paths.
+// for Run, which appends it to Redis, or, while Redis is down, hands it to
+// the local Hub and keeps it for Redis. One queue keeps an agent's messages
+// in order across the switches between the two.
 //
-// When the queue is full (Redis too slow, or Run stalled), the message
-// goes to the local Hub at once, ahead of those queued, and is counted as
-// dropped: this daemon's browsers still get it, others' do not. That is a
-// stopgap; what a full queue should do belongs to the Redis delivery work
-// (README.md, Limits).
+// When the queue is full (Redis far too slow, or Run stalled), the message
+// goes to the local Hub at once, ahead of those queued, and never to Redis:
+// counted in screenpop_redisbus_dropped_messages_total{reason="queue_full"}
+// and logged once per burst.
 func (b *Bus) Deliver(agentID string, m pop.Encoded) {
-	o := outgoing{agent: agentID, msg: m}
-	if b.queue.Push(o) {
+	o := outgoing{agent: agentID, msg: m, dedup: b.dedupName(agentID, m), at: time.Now()}
+	if b.intake.Push(o) {
 		return
 	}
-	if !b.overflowing.Swap(true) {
-		b.logger.Error("redisbus: queue full: messages go to this daemon's browsers only until it drains",
-			"max_queued_messages", b.cfg.MaxQueuedMessages, "agent", agentID, "type", m.Type)
-	}
-	b.local(o)
-}
-
-// Run delivers, reads and watches Redis until ctx ends. Messages still
-// queued then go to the local Hub.
-func (b *Bus) Run(ctx context.Context) error {
-	b.setUp(b.ping(ctx) == nil)
-	var wg sync.WaitGroup
-	wg.Go(func() { b.readLoop(ctx) })
-	wg.Go(func() { b.healthLoop(ctx) })
-	wg.Go(func() { b.requestLoop(ctx) })
-	b.sendLoop(ctx)
-	wg.Wait()
-	return nil
-}
-
-func (b *Bus) sendLoop(ctx context.Context) {
-	for {
-		batch := b.queue.Take()
-		for _, o := range batch {
-			if ctx.Err() != nil {
-				b.local(o)
-				continue
-			}
-			b.send(ctx, o)
-		}
-		if len(batch) > 0 {
-			continue
-		}
-		if b.overflowing.Swap(false) {
-			b.logger.Warn("redisbus: queue drained; messages go through Redis again")
-		}
-		select {
-		case <-ctx.Done():
-			for _, o := range b.queue.Take() {
-				b.local(o)
-			}
-			return
-		case <-b.queue.Ready():
-		}
-	}
-}
-
-func (b *Bus) local(o outgoing) {
+	b.bursts[burstQueue].start(b.logger, "redisbus: queue to Redis full: messages go to this daemon's browsers only until it drains",
+		"max_queued_messages", b.cfg.MaxQueuedMessages, "type", m.Type)
 	b.metrics.delivered.WithLabelValues(pathLocalFallback).Inc()
-	b.hub.Deliver(o.agent, o.msg)
-}
-
-// send appends one message to the agent's stream, or delivers it locally
-// when Redis is down or fails now. The stream gets the message as it was
-// encoded, without seq (Redis numbers it); the pops hash gets parts of
-// those same bytes.
-func (b *Bus) send(ctx context.Context, o outgoing) {
-	if !b.up.Load() {
-		b.local(o)
-		return
-	}
-	m := o.msg
-	dedupKey, dedupTTL := b.cfg.KeyPrefix+"dedup:none", int64(0)
-	if k, ok := b.dedupKey(o.agent, m); ok {
-		dedupKey, dedupTTL = k, b.cfg.DedupTTL.Milliseconds()
-	}
-	args := append([]any{dedupTTL, b.cfg.StreamLength, b.cfg.StreamTTL.Milliseconds(), b.cfg.PopsTTL.Milliseconds(), m.Unnumbered()}, popsOps(m)...)
-	octx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
-	defer cancel()
-	res, err := deliverScript.Run(octx, b.client,
-		[]string{dedupKey, b.seqKey(o.agent), b.streamKey(o.agent), b.popsKey(o.agent)}, args...).Result()
-	if err != nil {
-		b.metrics.errors.WithLabelValues(opDeliver).Inc()
-		b.failed("deliver", err)
-		b.local(o)
-		return
-	}
-	if n, ok := res.(int64); ok && n == 0 {
-		b.metrics.deduplicated.Inc()
-		return
-	}
-	b.metrics.delivered.WithLabelValues(pathRedis).Inc()
+	b.hub.Deliver(agentID, m)
 }
 
 // dedupTypes are the messages every daemon watching the same PBX produces
@@ -325,378 +380,62 @@ func (b *Bus) send(ctx context.Context, o outgoing) {
 // reaches one daemon only.
 var dedupTypes = map[string]bool{pop.TypePop: true, pop.TypeAnswered: true, pop.TypeWithdrawn: true, pop.TypeEnded: true}
 
-// dedupKey names the n-th message of its type for an agent and call: the
-// same on every daemon that applied the same call events.
-func (b *Bus) dedupKey(agent string, m pop.Encoded) (string, bool) {
-	if b.cfg.DisableDedup || m.CallID == "" || !dedupTypes[m.Type] {
-		return "", false
+// dedupName names a message in Redis. A message every daemon watching the
+// same PBX produces is the n-th of its type for its agent and call: the
+// same name on each of them. Any other is this daemon's n-th message.
+// Either way, a retry of an append whose answer was lost is recognised.
+func (b *Bus) dedupName(agent string, m pop.Encoded) string {
+	var name string
+	if !b.cfg.DisableDedup && m.CallID != "" && dedupTypes[m.Type] {
+		name = agent + "\x00" + m.CallID + "\x00" + m.Type
+		b.omu.Lock()
+		n := b.ordinals.use(name, time.Now())
+		*n++
+		k := *n
+		b.omu.Unlock()
+		name += "\x00" + strconv.Itoa(k)
+	} else {
+		name = b.daemonID + "\x00" + strconv.FormatUint(b.msgN.Add(1), 10)
 	}
-	now := time.Now()
-	name := agent + "\x00" + m.CallID + "\x00" + m.Type
-	b.mu.Lock()
-	o := b.ordinals[name]
-	if o == nil {
-		o = &ordinal{}
-		b.ordinals[name] = o
-	}
-	o.n++
-	o.used = now
-	n := o.n
-	if len(b.ordinals) > 1024 {
-		for k, v := range b.ordinals {
-			if now.Sub(v.used) > b.cfg.DedupTTL {
-				delete(b.ordinals, k)
-			}
-		}
-	}
-	b.mu.Unlock()
-	sum := sha256.Sum256([]byte(name + "\x00" + strconv.Itoa(n)))
-	return b.cfg.KeyPrefix + "dedup:" + hex.EncodeToString(sum[:16]), true
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
 }
 
-// Hash fields of an agent's current pops: the card, who answered, the
-// transfer a ringing pop rings for, and the At of the pop (snapshots list
-// the oldest call first).
-const (
-	fieldCard     = "c:"
-	fieldAnswered = "a:"
-	fieldTransfer = "x:"
-	fieldAt       = "t:"
-)
-
-// popsOps translates a message into its effect on the agent's current
-// pops: (op, field, value) triples for the append script. The values are
-// cut from the message's JSON (its card, who answered, the transfer), not
-// encoded again.
-func popsOps(m pop.Encoded) []any {
-	id := m.CallID
-	part := func(path string) (string, bool) {
-		r := gjson.GetBytes(m.Unnumbered(), path)
-		return r.Raw, r.Exists() && r.Type != gjson.Null
-	}
-	switch m.Type {
-	case pop.TypePop:
-		card, _ := part("data.card")
-		ops := []any{"set", fieldCard + id, card, "setnx", fieldAt + id, strconv.FormatInt(m.At.UnixNano(), 10)}
-		if tr, ok := part("data.transfer"); ok {
-			ops = append(ops, "set", fieldTransfer+id, tr)
-		} else {
-			ops = append(ops, "del", fieldTransfer+id, "")
-		}
-		if by, ok := part("data.answered_by"); ok {
-			return append(ops, "set", fieldAnswered+id, by)
-		}
-		return append(ops, "del", fieldAnswered+id, "")
-	case pop.TypeCard:
-		card, _ := part("data.card")
-		return []any{"set", fieldCard + id, card}
-	case pop.TypeAnswered:
-		by, _ := part("data.agent")
-		return []any{"set", fieldAnswered + id, by, "del", fieldTransfer + id, ""}
-	case pop.TypeWithdrawn, pop.TypeEnded:
-		return []any{"del", fieldCard + id, "", "del", fieldAnswered + id, "", "del", fieldTransfer + id, "", "del", fieldAt + id, ""}
-	}
+// Run delivers, reads and watches Redis until ctx ends. Messages not yet
+// appended then go to the local Hub, if it has not had them.
+func (b *Bus) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { b.healthLoop(ctx) })
+	wg.Go(func() { b.readLoop(ctx) })
+	wg.Go(func() { b.requestLoop(ctx) })
+	b.sendLoop(ctx)
+	// The reader may be blocked on notify, which a cancelled context does
+	// not interrupt: an empty entry wakes it (and, harmlessly, the other
+	// daemons' readers).
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.OpTimeout)
+	b.client.XAdd(wctx, &redis.XAddArgs{Stream: b.notifyKey, MaxLen: notifyLength, Approx: true, Values: []string{"t", ""}})
+	cancel()
+	wg.Wait()
 	return nil
 }
 
-// Open implements pop.SharedStream.
-func (b *Bus) Open(ctx context.Context, agent pop.Agent, since uint64, resume bool) ([]pop.Encoded, uint64, error) {
-	arg := ""
-	if resume {
-		arg = strconv.FormatUint(since, 10)
-	}
-	res, err := b.open(ctx, agent.ID, arg)
-	if err != nil {
-		// Watch anyway, from now on: when Redis is back, what is appended
-		// then (numbered from Redis' clock) reaches this browser.
-		b.watch(agent.ID, uint64(time.Now().UnixMicro()))
-		b.metrics.errors.WithLabelValues(opOpen).Inc()
-		b.failed("open", err)
-		return nil, 0, fmt.Errorf("redisbus: open: %w", err)
-	}
-	kind, _ := res[0].(string)
-	last, err := strconv.ParseUint(fmt.Sprint(res[1]), 10, 64)
-	if err != nil {
-		return nil, 0, fmt.Errorf("redisbus: open: bad seq %v", res[1])
-	}
-	if b.watch(agent.ID, last) {
-		// The reader is blocked on the streams it knew; it must add this
-		// one before the next message for the agent, not after its block.
-		b.client.XAdd(ctx, &redis.XAddArgs{Stream: b.wakeKey, MaxLen: 10, Approx: true, Values: []string{"w", "1"}})
-		b.client.Expire(ctx, b.wakeKey, time.Hour)
-	}
-	items, _ := res[2].([]any)
-	if kind == "replay" {
-		msgs := make([]pop.Encoded, 0, len(items))
-		for _, it := range items {
-			if m, ok := decodeEntry(it); ok {
-				msgs = append(msgs, m)
-			}
-		}
-		return msgs, last, nil
-	}
-	snap, err := pop.Encode(pop.Message{Type: pop.TypeSnapshot, At: time.Now(), Data: pop.SnapshotData{
-		Agent: pop.AgentRef{ID: agent.ID, Name: agent.Name},
-		Pops:  decodePops(items),
-	}})
-	if err != nil {
-		return nil, 0, fmt.Errorf("redisbus: snapshot: %w", err)
-	}
-	snap.Seq = last
-	return []pop.Encoded{snap}, last, nil
-}
+// burst logs the start of a burst of refusals once, and its end.
+type burst struct{ on atomic.Bool }
 
-func (b *Bus) open(ctx context.Context, agent, since string) ([]any, error) {
-	res, err := openScript.Run(ctx, b.client, []string{b.seqKey(agent), b.streamKey(agent), b.popsKey(agent)}, since).Slice()
-	if err != nil {
-		return nil, err
-	}
-	if len(res) != 3 {
-		return nil, fmt.Errorf("unexpected answer of %d items", len(res))
-	}
-	return res, nil
-}
+const (
+	burstQueue = iota
+	burstBuffer
+	burstExpired
+)
 
-// watch adds a reference to agent; it reports whether the agent is new to
-// the reader.
-func (b *Bus) watch(agent string, pos uint64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	w := b.watching[agent]
-	if w != nil {
-		w.refs++
-		return false
-	}
-	b.watching[agent] = &watch{pos: pos, refs: 1}
-	return true
-}
-
-// Close implements pop.SharedStream.
-func (b *Bus) Close(agentID string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if w := b.watching[agentID]; w != nil {
-		if w.refs--; w.refs <= 0 {
-			delete(b.watching, agentID)
-		}
+func (u *burst) start(logger *slog.Logger, msg string, args ...any) {
+	if !u.on.Swap(true) {
+		logger.Error(msg, args...)
 	}
 }
 
-// decodeEntry turns an XRANGE/XREAD entry (["<seq>-0", ["m", json]]) into
-// a message numbered by its ID.
-func decodeEntry(it any) (pop.Encoded, bool) {
-	e, ok := it.([]any)
-	if len(e) != 2 || !ok {
-		return pop.Encoded{}, false
-	}
-	id, _ := e[0].(string)
-	fields, _ := e[1].([]any)
-	var payload string
-	for i := 0; i+1 < len(fields); i += 2 {
-		if fields[i] == "m" {
-			payload, _ = fields[i+1].(string)
-		}
-	}
-	return decodeMessage(id, payload)
-}
-
-// decodeMessage takes a stream entry's message as it was encoded; only
-// the seq comes from the entry's ID.
-func decodeMessage(id, payload string) (pop.Encoded, bool) {
-	seq, ok := parseID(id)
-	if !ok {
-		return pop.Encoded{}, false
-	}
-	m, err := pop.ParseEncoded([]byte(payload))
-	if err != nil {
-		return pop.Encoded{}, false
-	}
-	m.Seq = seq
-	return m, true
-}
-
-func parseID(id string) (uint64, bool) {
-	ms, _, ok := strings.Cut(id, "-")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(ms, 10, 64)
-	return n, err == nil
-}
-
-// decodePops turns the HGETALL of an agent's pops into a snapshot's list,
-// oldest call first.
-func decodePops(flat []any) []pop.PopView {
-	type entry struct {
-		view pop.PopView
-		at   int64
-	}
-	byCall := map[string]*entry{}
-	get := func(id string) *entry {
-		e := byCall[id]
-		if e == nil {
-			e = &entry{view: pop.PopView{CallID: id, State: pop.StateRinging}}
-			byCall[id] = e
-		}
-		return e
-	}
-	cards := map[string]bool{}
-	for i := 0; i+1 < len(flat); i += 2 {
-		f, _ := flat[i].(string)
-		v, _ := flat[i+1].(string)
-		switch {
-		case strings.HasPrefix(f, fieldCard):
-			e := get(f[len(fieldCard):])
-			if json.Unmarshal([]byte(v), &e.view.Card) == nil {
-				cards[e.view.CallID] = true
-			}
-		case strings.HasPrefix(f, fieldAnswered):
-			e := get(f[len(fieldAnswered):])
-			var by pop.AgentRef
-			if json.Unmarshal([]byte(v), &by) == nil {
-				e.view.State, e.view.AnsweredBy = pop.StateAnswered, &by
-			}
-		case strings.HasPrefix(f, fieldTransfer):
-			e := get(f[len(fieldTransfer):])
-			var tr pop.TransferInfo
-			if json.Unmarshal([]byte(v), &tr) == nil {
-				e.view.Transfer = &tr
-			}
-		case strings.HasPrefix(f, fieldAt):
-			get(f[len(fieldAt):]).at, _ = strconv.ParseInt(v, 10, 64)
-		}
-	}
-	list := make([]*entry, 0, len(byCall))
-	for id, e := range byCall {
-		if cards[id] { // a pop without its card is half a write: skip it
-			list = append(list, e)
-		}
-	}
-	slices.SortFunc(list, func(a, b *entry) int {
-		if a.at != b.at {
-			if a.at < b.at {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.view.CallID, b.view.CallID)
-	})
-	pops := make([]pop.PopView, len(list))
-	for i, e := range list {
-		pops[i] = e.view
-	}
-	return pops
-}
-
-// readLoop hands the messages of the agents connected here to the Hub.
-func (b *Bus) readLoop(ctx context.Context) {
-	wakePos := "0-0"
-	for ctx.Err() == nil {
-		b.mu.Lock()
-		agents := make([]string, 0, len(b.watching))
-		for a := range b.watching {
-			agents = append(agents, a)
-		}
-		streams := make([]string, 0, 2*len(agents)+2)
-		streams = append(streams, b.wakeKey)
-		for _, a := range agents {
-			streams = append(streams, b.streamKey(a))
-		}
-		streams = append(streams, wakePos)
-		for _, a := range agents {
-			streams = append(streams, strconv.FormatUint(b.watching[a].pos, 10)+"-0")
-		}
-		b.mu.Unlock()
-
-		res, err := b.client.XRead(ctx, &redis.XReadArgs{Streams: streams, Count: 100, Block: b.cfg.ReadBlock}).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			b.metrics.errors.WithLabelValues(opRead).Inc()
-			b.failed("read", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(b.cfg.HealthInterval):
-			}
-			continue
-		}
-		for _, s := range res {
-			if s.Stream == b.wakeKey {
-				if n := len(s.Messages); n > 0 {
-					wakePos = s.Messages[n-1].ID
-				}
-				continue
-			}
-			agent := strings.TrimPrefix(s.Stream, b.cfg.KeyPrefix+"agent:")
-			for _, e := range s.Messages {
-				payload, _ := e.Values["m"].(string)
-				m, ok := decodeMessage(e.ID, payload)
-				if !ok {
-					b.logger.Warn("unreadable stream entry skipped", "agent", agent, "id", e.ID)
-					continue
-				}
-				b.mu.Lock()
-				w := b.watching[agent]
-				fresh := w != nil && m.Seq > w.pos
-				if fresh {
-					w.pos = m.Seq
-				}
-				b.mu.Unlock()
-				if fresh {
-					b.hub.DeliverNumbered(agent, m)
-				}
-			}
-		}
-	}
-}
-
-func (b *Bus) healthLoop(ctx context.Context) {
-	t := time.NewTicker(b.cfg.HealthInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := b.ping(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			b.metrics.errors.WithLabelValues(opPing).Inc()
-			b.failed("ping", err)
-			continue
-		}
-		b.setUp(true)
-	}
-}
-
-func (b *Bus) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
-	defer cancel()
-	return b.client.Ping(ctx).Err()
-}
-
-func (b *Bus) failed(op string, err error) {
-	if b.up.Swap(false) {
-		b.logger.Error("Redis unavailable: pops go to this daemon's browsers only", "op", op, "err", err)
-	}
-	b.metrics.up.Set(0)
-}
-
-func (b *Bus) setUp(up bool) {
-	was := b.up.Swap(up)
-	if up {
-		b.metrics.up.Set(1)
-		if !was {
-			b.logger.Info("Redis available: pops go through it")
-		}
-	} else {
-		b.metrics.up.Set(0)
+func (u *burst) end(logger *slog.Logger, msg string) {
+	if u.on.Swap(false) {
+		logger.Warn(msg)
 	}
 }

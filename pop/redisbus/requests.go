@@ -73,7 +73,7 @@ func unknownCall() error {
 
 // Forward implements pop.RequestForwarder.
 func (b *Bus) Forward(ctx context.Context, agent pop.Agent, req pop.Request) error {
-	if !b.up.Load() || !b.listening.Load() {
+	if !b.serving() || !b.listening.Load() {
 		// No daemon can be reached, and none could answer us.
 		b.metrics.forwarded.WithLabelValues(forwardUnclaimed).Inc()
 		return unknownCall()
@@ -92,16 +92,18 @@ func (b *Bus) Forward(ctx context.Context, agent pop.Agent, req pop.Request) err
 	}
 	answers := make(chan forwardReply, 2)
 	b.pmu.Lock()
-	b.pending[f.ID] = answers
+	b.pendingFw[f.ID] = answers
 	b.pmu.Unlock()
 	defer func() {
 		b.pmu.Lock()
-		delete(b.pending, f.ID)
+		delete(b.pendingFw, f.ID)
 		b.pmu.Unlock()
 	}()
 
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
-	n, err := b.client.Publish(pctx, b.requestsChannel(), payload).Result()
+	// The request may hold a note's text: sealed like everything the bus
+	// puts into Redis.
+	n, err := b.client.Publish(pctx, b.requestsChannel(), b.seal(payload, b.requestsChannel())).Result()
 	cancel()
 	if err != nil {
 		b.metrics.errors.WithLabelValues(opForward).Inc()
@@ -188,7 +190,7 @@ func (b *Bus) requestLoop(ctx context.Context) {
 				continue
 			}
 			b.pmu.Lock()
-			answers := b.pending[a.ID]
+			answers := b.pendingFw[a.ID]
 			b.pmu.Unlock()
 			if answers != nil {
 				select {
@@ -204,8 +206,13 @@ func (b *Bus) requestLoop(ctx context.Context) {
 // dispatcher knows its call. The handling runs on its own goroutine: a note
 // being saved must not hold up the answers this daemon waits for.
 func (b *Bus) serve(ctx context.Context, wg *sync.WaitGroup, payload string) {
+	raw, err := b.unseal([]byte(payload), b.requestsChannel())
+	if err != nil {
+		b.metrics.errors.WithLabelValues(opUnsealing).Inc()
+		return
+	}
 	var f forwarded
-	if err := json.Unmarshal([]byte(payload), &f); err != nil || f.ID == "" || f.From == "" {
+	if err := json.Unmarshal(raw, &f); err != nil || f.ID == "" || f.From == "" {
 		return
 	}
 	if f.From == b.daemonID {

@@ -68,11 +68,12 @@ func TestHiddenSectionNotInRedis(t *testing.T) {
 	ctx := context.Background()
 	stored := func(agent string) string {
 		t.Helper()
-		entries, err := client.XRange(ctx, prefix+"agent:"+agent, "-", "+").Result()
+		keys := keysOf(prefix, agent)
+		entries, err := client.XRange(ctx, keys.stream, "-", "+").Result()
 		if err != nil || len(entries) != 1 {
 			t.Fatalf("%s's stream: %v %v", agent, entries, err)
 		}
-		pops, err := client.HGetAll(ctx, prefix+"pops:"+agent).Result()
+		pops, err := client.HGetAll(ctx, keys.pops).Result()
 		if err != nil || len(pops) == 0 {
 			t.Fatalf("%s's pops: %v %v", agent, pops, err)
 		}

@@ -2,34 +2,64 @@ package redisbus
 
 import "github.com/redis/go-redis/v9"
 
-// deliverScript numbers and appends one message to an agent's stream and
-// applies its effect on the agent's current pops, atomically, so that a
-// snapshot taken at seq N holds exactly the effects of messages up to N.
-//
-// The seq is max(previous + 1, Redis time in microseconds): increasing per
-// agent, and after a Redis restart without persistence (counter lost) still
-// above every seq handed out before, so that readers positioned on the old
-// numbers see the new messages. It stays below 2^53, which the browser's
-// JavaScript numbers hold exactly.
-//
-// KEYS: dedup, seq, stream, pops.
-// ARGV: dedup TTL ms (0: no dedup), MAXLEN, stream TTL ms, pops TTL ms,
-// message JSON, then (op, field, value) triples on the pops hash.
-// Returns 0 when the dedup key existed (another daemon sent it), else the
-// seq as a string.
-var deliverScript = redis.NewScript(`
-if tonumber(ARGV[1]) > 0 then
-  if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+// Every script touches one agent's keys only, which share a hash tag: the
+// scripts are Redis Cluster–safe, and Sentinel-managed primaries replicate
+// each of them as one unit.
+
+// epochLua numbers the next entry of an agent's stream. The seq is
+// max(last + 1, Redis time in µs, floor + 1): it grows per agent, stays
+// below 2^53 (exact in the browser's JavaScript) and, when the agent's
+// meta hash is gone (Redis restarted empty, or the agent was idle past the
+// stream's TTL), starts a new epoch above every seq handed out before:
+// readers and browsers positioned on old numbers see the new messages,
+// and a browser presenting a seq below the epoch gets a snapshot. floor is
+// the highest seq a daemon knows browsers have, against a promoted
+// replica whose clock is behind the old primary's.
+const epochLua = `
+local function nextSeq(meta, stream, floor, ttl)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local last = tonumber(redis.call('HGET', meta, 's') or '0')
+  local n = math.max(now, last + 1, tonumber(floor) + 1)
+  if last == 0 then
+    local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+    if #top == 1 then n = math.max(n, tonumber(string.match(top[1][1], '^(%d+)')) + 1) end
+  end
+  local ns = string.format('%.0f', n)
+  if last == 0 then
+    redis.call('HSET', meta, 's', ns, 'e', ns)
+  else
+    redis.call('HSET', meta, 's', ns)
+  end
+  redis.call('PEXPIRE', meta, ttl)
+  return ns, now
 end
-local t = redis.call('TIME')
-local n = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-if last >= n then n = last + 1 end
-local ns = string.format('%.0f', n)
-redis.call('SET', KEYS[2], ns, 'PX', ARGV[3])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], ns .. '-0', 'm', ARGV[5])
+`
+
+// deliverScript appends one message to an agent's stream and applies its
+// effect on the agent's current pops, atomically, so that a snapshot
+// taken at seq N holds exactly the effects of the messages up to N. It
+// appends nothing when the message's de-duplication key exists: another
+// daemon watching the same PBX appended it, or this daemon did on an
+// attempt whose answer was lost (a timeout on a slow Redis).
+//
+// KEYS: dedup, meta, stream, pops.
+// ARGV: dedup TTL ms, MAXLEN, stream TTL ms, pops TTL ms, message
+// (sealed), dedup name, this daemon's id, floor seq, then (op, field,
+// value) triples on the pops hash.
+// Returns the seq as a string, or "d" and the id of the daemon that
+// appended the message before.
+var deliverScript = redis.NewScript(epochLua + `
+local held = redis.call('GET', KEYS[1])
+if held then return 'd' .. held end
+redis.call('SET', KEYS[1], ARGV[7], 'PX', ARGV[1])
+local ns, now = nextSeq(KEYS[2], KEYS[3], ARGV[8], ARGV[3])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], ns .. '-0', 'm', ARGV[5], 'k', ARGV[6])
+-- Entries older than the stream's TTL go even while the agent is busy:
+-- personal data stays no longer than that.
+redis.call('XTRIM', KEYS[3], 'MINID', '~', string.format('%.0f', now - tonumber(ARGV[3]) * 1000))
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
-local i = 6
+local i = 9
 while i + 2 <= #ARGV do
   local op, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if op == 'set' then
@@ -46,20 +76,100 @@ return ns
 `)
 
 // openScript answers a connecting browser, atomically with respect to
-// deliveries: the messages after since when the stream still holds since
-// (or nothing when since is the last seq), otherwise the agent's current
-// pops. Either way it returns the last seq, from which the reader goes on.
+// appends: the messages after since when since belongs to the stream's
+// current epoch and the stream still holds it (nothing when since is the
+// last seq), otherwise the agent's current pops. Either way it returns the
+// last seq, from which the reader goes on. A stream with no seq (Redis
+// lost it, or the agent was idle past its TTL) gets a new epoch here,
+// above since. A replay that would cross a resnapshot marker (the pops
+// changed without a message: fillScript) is a snapshot instead.
 //
-// KEYS: seq, stream, pops. ARGV: since, or "" when the browser has none.
-var openScript = redis.NewScript(`
-local last = redis.call('GET', KEYS[1]) or '0'
-local s = ARGV[1]
-if s ~= '' and s ~= '0' then
-  if s == last then return {'replay', last, {}} end
-  local hit = redis.call('XRANGE', KEYS[2], s .. '-0', s .. '-0')
+// KEYS: meta, stream, pops. ARGV: since ("" when the browser has none),
+// floor seq, stream TTL ms.
+var openScript = redis.NewScript(epochLua + `
+local s = redis.call('HGET', KEYS[1], 's')
+local e
+if s then
+  e = redis.call('HGET', KEYS[1], 'e') or s
+else
+  s = nextSeq(KEYS[1], KEYS[2], ARGV[2], ARGV[3])
+  e = s
+end
+local since = ARGV[1]
+if since ~= '' and tonumber(since) >= tonumber(e) then
+  if since == s then return {'replay', s, {}} end
+  local hit = redis.call('XRANGE', KEYS[2], since .. '-0', since .. '-0')
   if #hit == 1 then
-    return {'replay', last, redis.call('XRANGE', KEYS[2], '(' .. s .. '-0', '+')}
+    local rest = redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+')
+    local clean = true
+    for _, en in ipairs(rest) do
+      if en[2][1] == 'r' then clean = false end
+    end
+    if clean then return {'replay', s, rest} end
   end
 end
-return {'snapshot', last, redis.call('HGETALL', KEYS[3])}
+return {'snapshot', s, redis.call('HGETALL', KEYS[3])}
 `)
+
+// raiseScript makes sure an agent's next seq is above floor, the last seq
+// a daemon handed to the agent's browsers: after a failover to a replica
+// that missed the last appends, or whose clock is behind. A stream with no
+// seq starts a new epoch above floor.
+//
+// KEYS: meta, stream. ARGV: floor, stream TTL ms.
+var raiseScript = redis.NewScript(epochLua + `
+local s = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+if s == 0 then
+  nextSeq(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+elseif s < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 's', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+`)
+
+// fillScript puts back into an agent's pops hash the calls a daemon's
+// dispatcher says the agent holds and the hash lacks (or shows in another
+// state): after Redis lost its data, or a failover lost the last writes.
+// A call whose end was appended (z:, by a daemon ahead of this one) is
+// left out.
+// When it changed anything, it appends a resnapshot marker (field r) to
+// the stream: readers send the agent's browsers a new snapshot, and a
+// browser resuming across the marker gets one too.
+//
+// KEYS: pops, meta, stream. ARGV: pops TTL ms, stream TTL ms, MAXLEN, then
+// per call: field name, card, answered-by ("" when ringing), transfer
+// ("" when none), pop time.
+var fillScript = redis.NewScript(epochLua + `
+local changed = 0
+local i = 4
+while i + 4 <= #ARGV do
+  local h = ARGV[i]
+  if redis.call('HEXISTS', KEYS[1], 'z:' .. h) == 1 then
+    -- another daemon appended the end of this call for the agent
+  elseif redis.call('HEXISTS', KEYS[1], 'c:' .. h) == 0 then
+    redis.call('HSET', KEYS[1], 'c:' .. h, ARGV[i + 1], 't:' .. h, ARGV[i + 4])
+    if ARGV[i + 2] ~= '' then redis.call('HSET', KEYS[1], 'a:' .. h, ARGV[i + 2]) end
+    if ARGV[i + 3] ~= '' then redis.call('HSET', KEYS[1], 'x:' .. h, ARGV[i + 3]) end
+    changed = changed + 1
+  elseif (ARGV[i + 2] ~= '') ~= (redis.call('HEXISTS', KEYS[1], 'a:' .. h) == 1) then
+    if ARGV[i + 2] ~= '' then
+      redis.call('HSET', KEYS[1], 'a:' .. h, ARGV[i + 2])
+      redis.call('HDEL', KEYS[1], 'x:' .. h)
+    else
+      redis.call('HDEL', KEYS[1], 'a:' .. h)
+    end
+    changed = changed + 1
+  end
+  i = i + 5
+end
+if changed > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  local ns = nextSeq(KEYS[2], KEYS[3], 0, ARGV[2])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], ns .. '-0', 'r', '1')
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+return changed
+`)
+
+var scripts = []*redis.Script{deliverScript, openScript, raiseScript, fillScript}

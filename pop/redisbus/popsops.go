@@ -1,0 +1,193 @@
+package redisbus
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/screenpop/screenpop/pop"
+)
+
+// Fields of an agent's pops hash, each followed by the call's hashed id
+// (callField): the card (the call id, a NUL, the card's JSON), who
+// answered, the transfer a ringing pop rings for, and the time of the pop
+// (snapshots list the oldest call first). All but the time are sealed
+// when the bus has a Sealer.
+const (
+	fieldCard     = "c:"
+	fieldAnswered = "a:"
+	fieldTransfer = "x:"
+	fieldAt       = "t:"
+	// fieldGone marks a call the agent no longer holds (withdrawn, ended):
+	// a daemon putting back live calls after Redis lost them (fillScript)
+	// must not bring it back because its dispatcher has not seen the end
+	// yet that another daemon appended.
+	fieldGone = "z:"
+)
+
+// cardValue is what the pops hash keeps of a card: the call id (field
+// names hold only its hash) and the card's JSON.
+func cardValue(callID string, card []byte) []byte {
+	v := make([]byte, 0, len(callID)+1+len(card))
+	v = append(v, callID...)
+	v = append(v, 0)
+	return append(v, card...)
+}
+
+// popsOps appends a message's effect on the agent's current pops: (op,
+// field, value) triples for the append script. The values are cut from
+// the message's JSON (its card, who answered, the transfer), not encoded
+// again, and sealed for the field they go to.
+func (b *Bus) popsOps(args []any, popsKey string, m pop.Encoded) []any {
+	h := callField(m.CallID)
+	part := func(path string) ([]byte, bool) {
+		r := gjson.GetBytes(m.Unnumbered(), path)
+		return []byte(r.Raw), r.Exists() && r.Type != gjson.Null
+	}
+	set := func(field string, v []byte) []any { return append(args, "set", field, b.seal(v, popsKey, field)) }
+	del := func(field string) []any { return append(args, "del", field, "") }
+	switch m.Type {
+	case pop.TypePop:
+		card, _ := part("data.card")
+		args = set(fieldCard+h, cardValue(m.CallID, card))
+		args = append(args, "setnx", fieldAt+h, strconv.FormatInt(m.At.UnixNano(), 10), "del", fieldGone+h, "")
+		if tr, ok := part("data.transfer"); ok {
+			args = set(fieldTransfer+h, tr)
+		} else {
+			args = del(fieldTransfer + h)
+		}
+		if by, ok := part("data.answered_by"); ok {
+			return set(fieldAnswered+h, by)
+		}
+		return del(fieldAnswered + h)
+	case pop.TypeCard:
+		card, _ := part("data.card")
+		return set(fieldCard+h, cardValue(m.CallID, card))
+	case pop.TypeAnswered:
+		by, _ := part("data.agent")
+		args = set(fieldAnswered+h, by)
+		return del(fieldTransfer + h)
+	case pop.TypeWithdrawn, pop.TypeEnded:
+		for _, f := range []string{fieldCard, fieldAnswered, fieldTransfer, fieldAt} {
+			args = del(f + h)
+		}
+		args = append(args, "set", fieldGone+h, "1")
+	}
+	return args
+}
+
+// decodePops turns the HGETALL of an agent's pops into a snapshot's list,
+// oldest call first. A value that does not open (another key ring) or
+// parse is left out, and reported by bad.
+func (b *Bus) decodePops(popsKey string, flat []any) (pops []pop.PopView, bad int) {
+	type entry struct {
+		view    pop.PopView
+		at      int64
+		hasCard bool
+	}
+	byCall := map[string]*entry{}
+	get := func(h string) *entry {
+		e := byCall[h]
+		if e == nil {
+			e = &entry{view: pop.PopView{State: pop.StateRinging}}
+			byCall[h] = e
+		}
+		return e
+	}
+	for i := 0; i+1 < len(flat); i += 2 {
+		f, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		kind, h, ok := strings.Cut(f, ":")
+		if !ok {
+			continue
+		}
+		kind += ":"
+		switch kind {
+		case fieldAt:
+			get(h).at, _ = strconv.ParseInt(v, 10, 64)
+			continue
+		case fieldGone:
+			continue
+		}
+		raw, err := b.unseal([]byte(v), popsKey, f)
+		if err != nil {
+			bad++
+			continue
+		}
+		e := get(h)
+		switch kind {
+		case fieldCard:
+			id, card, ok := bytes.Cut(raw, []byte{0})
+			if ok && json.Unmarshal(card, &e.view.Card) == nil {
+				e.view.CallID, e.hasCard = string(id), true
+			} else {
+				bad++
+			}
+		case fieldAnswered:
+			var by pop.AgentRef
+			if json.Unmarshal(raw, &by) == nil {
+				e.view.State, e.view.AnsweredBy = pop.StateAnswered, &by
+			}
+		case fieldTransfer:
+			var tr pop.TransferInfo
+			if json.Unmarshal(raw, &tr) == nil {
+				e.view.Transfer = &tr
+			}
+		}
+	}
+	list := make([]*entry, 0, len(byCall))
+	for _, e := range byCall {
+		if e.hasCard { // a pop without its card is half a write: skip it
+			list = append(list, e)
+		}
+	}
+	slices.SortFunc(list, func(x, y *entry) int {
+		if x.at != y.at {
+			if x.at < y.at {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(x.view.CallID, y.view.CallID)
+	})
+	pops = make([]pop.PopView, len(list))
+	for i, e := range list {
+		pops[i] = e.view
+	}
+	return pops, bad
+}
+
+// mergeLocal corrects a snapshot from Redis with this daemon's
+// dispatcher, the source of truth for the calls it knows (live, or ended
+// lately): its view of such a call replaces Redis's, a call it knows that
+// the agent no longer holds goes, and a call the agent holds that Redis
+// lacks (not appended yet, or lost) is added.
+func mergeLocal(fromRedis, local []pop.PopView, knows func(string) bool) []pop.PopView {
+	mine := make(map[string]int, len(local))
+	for i, p := range local {
+		mine[p.CallID] = i
+	}
+	used := make([]bool, len(local))
+	out := make([]pop.PopView, 0, len(fromRedis)+len(local))
+	for _, p := range fromRedis {
+		if i, ok := mine[p.CallID]; ok {
+			out = append(out, local[i])
+			used[i] = true
+			continue
+		}
+		if knows(p.CallID) {
+			continue
+		}
+		out = append(out, p)
+	}
+	for i, p := range local {
+		if !used[i] {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,326 @@
+package redisbus
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/screenpop/screenpop/pop"
+)
+
+// The reader blocks on one small stream, <prefix>notify, where every
+// append (and every browser connecting) names the agents' streams that got
+// entries; it then reads the streams of those of them connected here, from
+// where it left each. Its cost follows the messages, not the number of
+// agents connected: an idle agent costs nothing. After anything that may
+// have lost notifications (a failed read, a resync) it catches up every
+// agent it watches, once.
+
+// fetchCount bounds the entries read from one stream per round trip.
+const fetchCount = 256
+
+func (b *Bus) readLoop(ctx context.Context) {
+	notifyPos := "" // "" : catch up everything, then read notify from its end
+	var gen uint64
+	for ctx.Err() == nil {
+		if !b.serving() {
+			notifyPos = ""
+			sleep(ctx, b.cfg.HealthInterval, b.serves)
+			continue
+		}
+		if g := b.syncGen.Load(); notifyPos == "" || g != gen {
+			pos, err := b.notifyEnd(ctx)
+			if err != nil {
+				b.readFailed(ctx, err)
+				continue
+			}
+			notifyPos, gen = pos, g
+			b.markAllActive()
+		}
+		if agents := b.takeActive(); len(agents) > 0 {
+			if err := b.fetch(ctx, agents); err != nil {
+				b.readFailed(ctx, err)
+				notifyPos = ""
+			}
+			continue
+		}
+		res, err := b.client.XRead(ctx, &redis.XReadArgs{Streams: []string{b.notifyKey, notifyPos}, Count: 1000, Block: b.cfg.ReadBlock}).Result()
+		if errors.Is(err, redis.Nil) {
+			b.link.succeeded()
+			continue
+		}
+		if err != nil {
+			b.readFailed(ctx, err)
+			notifyPos = ""
+			continue
+		}
+		b.link.succeeded()
+		b.mu.Lock()
+		for _, s := range res {
+			for _, e := range s.Messages {
+				notifyPos = e.ID
+				tags, _ := e.Values["t"].(string)
+				for tag := range strings.FieldsSeq(tags) {
+					if a, ok := b.byTag[tag]; ok {
+						b.active[a] = true
+					}
+				}
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// sleep waits for d, or until ctx ends or wake receives (nil: never).
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-wake:
+	}
+}
+
+func (b *Bus) readFailed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	b.failed(opRead, err)
+	sleep(ctx, b.cfg.HealthInterval, nil)
+}
+
+// notifyEnd is the ID of the notify stream's last entry ("0-0" when it is
+// empty): reading goes on from there, after catching up.
+func (b *Bus) notifyEnd(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
+	defer cancel()
+	last, err := b.client.XRevRangeN(ctx, b.notifyKey, "+", "-", 1).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(last) == 0 {
+		return "0-0", nil
+	}
+	return last[0].ID, nil
+}
+
+func (b *Bus) markAllActive() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for a := range b.watching {
+		b.active[a] = true
+	}
+}
+
+// takeActive returns the agents to read now: those with news, and those
+// whose browsers wait for a snapshot from Redis.
+func (b *Bus) takeActive() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.degraded > 0 {
+		for a, w := range b.watching {
+			if w.degraded {
+				b.active[a] = true
+			}
+		}
+	}
+	if len(b.active) == 0 {
+		return nil
+	}
+	agents := make([]string, 0, len(b.active))
+	for a := range b.active {
+		agents = append(agents, a)
+	}
+	clear(b.active)
+	return agents
+}
+
+// fetch reads the streams of agents from where the reader left each, in
+// one pipeline, and hands the messages to the hub. An agent with more
+// entries than one read returns stays active.
+func (b *Bus) fetch(ctx context.Context, agents []string) error {
+	type read struct {
+		agent string
+		keys  agentKeys
+		cmd   *redis.XMessageSliceCmd
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
+	defer cancel()
+	pipe := b.client.Pipeline()
+	reads := make([]read, 0, len(agents))
+	var snaps []string
+	b.mu.Lock()
+	for _, a := range agents {
+		w := b.watching[a]
+		switch {
+		case w == nil:
+		case w.degraded:
+			snaps = append(snaps, a)
+		default:
+			start := "(" + strconv.FormatUint(w.pos, 10) + "-0"
+			reads = append(reads, read{a, w.keys, pipe.XRangeN(ctx, w.keys.stream, start, "+", fetchCount)})
+		}
+	}
+	b.mu.Unlock()
+	if len(reads) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.requeue(agents)
+			return err
+		}
+		b.link.succeeded()
+	}
+	for _, r := range reads {
+		entries := r.cmd.Val()
+		if b.handOver(ctx, r.agent, r.keys, entries) || len(entries) == fetchCount {
+			b.requeue([]string{r.agent})
+		}
+	}
+	for _, a := range snaps {
+		if err := b.resnapshot(ctx, a, 0); err != nil {
+			b.requeue([]string{a})
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bus) requeue(agents []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, a := range agents {
+		if b.watching[a] != nil {
+			b.active[a] = true
+		}
+	}
+}
+
+// handOver gives the hub the entries above the agent's position, each once.
+// A resnapshot marker stops it: the agent's browsers get a new snapshot
+// instead, and the entries after it come with the next read. It reports
+// whether it stopped early.
+func (b *Bus) handOver(ctx context.Context, agent string, keys agentKeys, entries []redis.XMessage) (again bool) {
+	for _, e := range entries {
+		seq, ok := parseID(e.ID)
+		if !ok {
+			continue
+		}
+		if _, marker := e.Values["r"]; marker {
+			// The snapshot changed without a message: a new one, numbered
+			// with the marker, then the entries after it as they come
+			// (their effects may be in the snapshot already: a page takes
+			// a pop of a call it shows as the same call, an end of a call
+			// it does not show as nothing).
+			if b.resnapshot(ctx, agent, seq) != nil {
+				return true // the agent stays active and is read again
+			}
+			continue
+		}
+		payload, _ := e.Values["m"].(string)
+		name, _ := e.Values["k"].(string)
+		b.mu.Lock()
+		w := b.watching[agent]
+		fresh := w != nil && !w.degraded && seq > w.pos
+		if fresh {
+			w.pos = seq
+		}
+		b.mu.Unlock()
+		if !fresh || b.seen(name) {
+			continue
+		}
+		m, err := b.decodeEntry(keys, seq, payload)
+		if err != nil {
+			b.metrics.errors.WithLabelValues(opUnsealing).Inc()
+			b.logger.Warn("unreadable stream entry skipped", "id", e.ID, "err", err)
+			continue
+		}
+		b.hub.DeliverNumbered(agent, m)
+	}
+	return false
+}
+
+// seen reports whether this daemon's hub had the message named name
+// already: delivered locally while Redis was down, or read before Redis
+// lost it and it was appended again. Otherwise it notes it as read.
+func (b *Bus) seen(name string) bool {
+	if name == "" {
+		return false
+	}
+	now := time.Now()
+	b.lmu.Lock()
+	defer b.lmu.Unlock()
+	if b.localSeen.len() > 0 && b.localSeen.has(name, now) || b.readSeen.has(name, now) {
+		return true
+	}
+	b.readSeen.use(name, now)
+	return false
+}
+
+// decodeEntry opens a stream entry's message and numbers it with the
+// entry's seq; the bytes go to browsers as they were encoded, checked but
+// not decoded and encoded again.
+func (b *Bus) decodeEntry(keys agentKeys, seq uint64, payload string) (pop.Encoded, error) {
+	raw, err := b.unseal([]byte(payload), keys.stream)
+	if err != nil {
+		return pop.Encoded{}, err
+	}
+	m, err := pop.ParseEncoded(raw)
+	if err != nil {
+		return pop.Encoded{}, err
+	}
+	m.Seq = seq
+	return m, nil
+}
+
+func parseID(id string) (uint64, bool) {
+	ms, _, ok := strings.Cut(id, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(ms, 10, 64)
+	return n, err == nil
+}
+
+// resnapshot sends agent's browsers connected here a snapshot from Redis
+// (corrected by this daemon's dispatcher): Redis's snapshot of the agent
+// changed without a message (a daemon put back calls Redis had lost; the
+// snapshot is numbered with the marker's seq, at), or the browsers
+// connected while Redis could not answer (at 0: numbered with the
+// stream's last seq, and the reader goes on from there).
+func (b *Bus) resnapshot(ctx context.Context, agent string, at uint64) error {
+	keys := b.keys(agent)
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
+	defer cancel()
+	res, err := b.openScript(ctx, keys, "", b.floor(agent))
+	if err != nil {
+		return err
+	}
+	snap, err := b.snapshot(pop.Agent{ID: agent, Name: b.AgentName(agent)}, keys, res.items)
+	if err != nil {
+		return err
+	}
+	snap.Seq = res.last
+	b.mu.Lock()
+	w := b.watching[agent]
+	if w == nil {
+		b.mu.Unlock()
+		return nil
+	}
+	if w.degraded {
+		w.degraded = false
+		b.degraded--
+	}
+	if at != 0 {
+		snap.Seq = at
+	}
+	snap.Seq = max(snap.Seq, w.pos)
+	w.pos = snap.Seq
+	b.mu.Unlock()
+	b.metrics.resnapshots.Inc()
+	b.hub.DeliverNumbered(agent, snap)
+	return nil
+}

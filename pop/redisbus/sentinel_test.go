@@ -1,0 +1,102 @@
+package redisbus
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/screenpop/screenpop/aggregator/rediscache"
+)
+
+// startSentinel runs a Redis Sentinel (redis-server --sentinel) watching
+// the primary at primaryPort under the name sp.
+func startSentinel(t *testing.T, primaryPort string) string {
+	t.Helper()
+	port := freePort(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor sp 127.0.0.1 %s 2\n"+
+		"sentinel down-after-milliseconds sp 1000\nsentinel failover-timeout sp 4000\nsentinel parallel-syncs sp 1\n", port, dir, primaryPort)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/redis-server", conf, "--sentinel")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redis-server --sentinel: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	c := redis.NewSentinelClient(&redis.Options{Addr: "127.0.0.1:" + port})
+	defer c.Close()
+	waitFor(t, "sentinel to start", func() bool { return c.Ping(context.Background()).Err() == nil })
+	return "127.0.0.1:" + port
+}
+
+// TestSentinelFailover: a primary, a replica and three sentinels; the
+// daemons find the primary through the sentinels (rediscache.NewClient
+// with MasterName). The primary is killed mid-drill: the sentinels
+// promote the replica, the daemons follow it, and every browser still
+// gets every ring.
+func TestSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a failover takes seconds")
+	}
+	primary := startRedisServer(t)
+	replica := startRedisServer(t, "--replicaof", "127.0.0.1", primary.port)
+	rc := redis.NewClient(&redis.Options{Addr: replica.addr()})
+	defer rc.Close()
+	waitFor(t, "the replica to sync", func() bool {
+		info, _ := rc.Info(context.Background(), "replication").Result()
+		return strings.Contains(info, "master_link_status:up")
+	})
+	sentinels := []string{startSentinel(t, primary.port), startSentinel(t, primary.port), startSentinel(t, primary.port)}
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0]})
+	defer sc.Close()
+	waitFor(t, "the sentinels to know each other and the replica", func() bool {
+		m, err := sc.Master(context.Background(), "sp").Result()
+		return err == nil && m["num-other-sentinels"] == "2" && m["num-slaves"] == "1"
+	})
+	client := func() redis.UniversalClient {
+		c, err := rediscache.NewClient(rediscache.ClientConfig{MasterName: "sp", SentinelAddrs: sentinels,
+			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var redisBefore float64
+	a, b := runDrillOn(t, "", client, time.Second, 2*time.Second, func(a, _ *daemon) {
+		redisBefore = counter(a.bus.metrics.delivered.WithLabelValues(pathRedis))
+		primary.kill()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			addr, err := sc.GetMasterAddrByName(context.Background(), "sp").Result()
+			if err == nil && len(addr) == 2 && addr[1] == replica.port {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("the sentinels did not promote the replica: %v %v", addr, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	if after := counter(a.bus.metrics.delivered.WithLabelValues(pathRedis)); after <= redisBefore {
+		t.Errorf("daemon a appended nothing to the new primary (%v before the failover, %v after)", redisBefore, after)
+	}
+	for name, d := range map[string]*daemon{"a": a, "b": b} {
+		n := counter(d.bus.metrics.resyncs.WithLabelValues(causeNewPrimary)) + counter(d.bus.metrics.resyncs.WithLabelValues(causeRecovered))
+		if n == 0 {
+			t.Errorf("daemon %s never resynced with the new primary", name)
+		}
+	}
+}
