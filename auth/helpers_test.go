@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +15,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/screenpop/screenpop/auth"
-	"github.com/screenpop/screenpop/auth/internal/testidp"
+	"github.com/screenpop/screenpop/internal/testidp"
 )
 
 // clock is the Authenticator's clock in tests: real time, moved forward
@@ -304,13 +301,7 @@ func expectPage(t *testing.T, resp *http.Response, status int, wants ...string) 
 // as another client of screenpopd would.
 func (r *rig) serviceToken(id, secret string) string {
 	r.t.Helper()
-	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: r.idp.Issuer + "/oauth/token"}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, r.idp.Client())
-	tok, err := cc.Token(ctx)
-	if err != nil {
-		r.t.Fatalf("client credentials for %s: %v", id, err)
-	}
-	return tok.AccessToken
+	return r.idp.ServiceToken(r.t, id, secret)
 }
 
 // request is an upgrade request to the agent socket carrying tok.

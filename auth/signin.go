@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -181,6 +182,27 @@ func (a *Authenticator) LoginURL(returnTo string) string {
 		u += "?return=" + url.QueryEscape(returnTo)
 	}
 	return u
+}
+
+// SignOutOrigins are the origins a sign-out goes on to after POST
+// /auth/logout: the identity provider's issuer (where Keycloak, Entra ID,
+// ZITADEL and Okta serve their end_session_endpoint) and that of
+// post_logout_redirect_url. A page with a sign-out form allows them in its
+// Content-Security-Policy (form-action), which browsers apply to the
+// redirects that follow a form too. Nil without OIDC.
+func (a *Authenticator) SignOutOrigins() []string {
+	if a.signIn == nil {
+		return nil
+	}
+	var out []string
+	for _, raw := range []string{a.signIn.cfg.Issuer, a.signIn.postLogout} {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			if o := u.Scheme + "://" + u.Host; !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
 }
 
 // safeReturn returns raw if it is a path on this site, else the page: a

@@ -13,7 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/screenpop/screenpop/auth"
-	"github.com/screenpop/screenpop/auth/internal/testidp"
+	"github.com/screenpop/screenpop/internal/testidp"
 )
 
 const sessionCookie = "__Host-screenpop_session"
@@ -309,5 +309,21 @@ func TestRemovedAgentLosesItsSession(t *testing.T) {
 	body := expectPage(t, resp, http.StatusForbidden, `"error":"not_agent"`, `agent \"1001\" is not configured`, "Ask IT")
 	if strings.Contains(body, "agent_id") {
 		t.Errorf("403 names the agent as signed in: %s", body)
+	}
+}
+
+// The agent page's form-action allows where a sign-out goes on to: the
+// provider (its end_session_endpoint) and the post-logout page here.
+func TestSignOutOrigins(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	if got, want := r.auth.SignOutOrigins(), []string{r.idp.Issuer, r.rp.URL}; !slices.Equal(got, want) {
+		t.Errorf("SignOutOrigins() = %v, want %v", got, want)
+	}
+	hs, err := auth.New(auth.Options{HS256: &auth.HS256{Secret: []byte(hsSecret), Issuer: "screenpop", Audience: "screenpop-agent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hs.SignOutOrigins(); got != nil {
+		t.Errorf("without OIDC: %v", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -98,6 +99,37 @@ func (s *storage) withdraw(kid string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys = slices.DeleteFunc(s.keys, func(k *signingKey) bool { return k.id == kid })
+}
+
+func (s *storage) setIDTokenLifetime(clientID string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.cfg.Web {
+		if s.cfg.Web[i].ID == clientID {
+			s.cfg.Web[i].IDTokenLifetime = d
+		}
+	}
+}
+
+// sign signs claims with the current key, under its kid.
+func (s *storage) sign(claims map[string]any) (string, error) {
+	s.mu.Lock()
+	k := s.current
+	s.mu.Unlock()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.id}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
 }
 
 func (s *storage) setNonceOverride(n string) {
@@ -264,6 +296,8 @@ func (s *storage) KeySet(context.Context) ([]op.Key, error) {
 }
 
 func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, c := range s.cfg.Web {
 		if c.ID == id {
 			return newWebClient(c), nil

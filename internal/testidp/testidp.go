@@ -1,4 +1,4 @@
-// Package testidp runs a real OpenID Provider for the tests of package auth:
+// Package testidp runs a real OpenID Provider for tests (auth, cmd/screenpopd):
 // zitadel/oidc's op package (discovery, authorization with PKCE, token
 // endpoint, JWKS, end_session, client credentials) over an in-memory
 // Storage, with a plain username/password login page. The knobs a test
@@ -6,6 +6,7 @@
 package testidp
 
 import (
+	"context"
 	"crypto/sha256"
 	"html/template"
 	"net"
@@ -18,6 +19,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/text/language"
 )
 
@@ -144,6 +147,18 @@ func LoginURL(requestID string) string { return "/login?id=" + url.QueryEscape(r
 // (and that of every httptest TLS server: they share one).
 func (i *IdP) Client() *http.Client { return i.server.Client() }
 
+// ServiceToken is the access token the service client id gets with the
+// client credentials grant, as another client of screenpopd would.
+func (i *IdP) ServiceToken(t testing.TB, id, secret string) string {
+	t.Helper()
+	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: i.Issuer + "/oauth/token"}
+	tok, err := cc.Token(context.WithValue(context.Background(), oauth2.HTTPClient, i.Client()))
+	if err != nil {
+		t.Fatalf("client credentials for %s: %v", id, err)
+	}
+	return tok.AccessToken
+}
+
 // KeysURL is the provider's JWKS endpoint.
 func (i *IdP) KeysURL() string { return i.Issuer + keysPath }
 
@@ -161,6 +176,31 @@ func (i *IdP) AddKey(alg jose.SignatureAlgorithm) string { return i.store.rotate
 // WithdrawKey stops publishing the key kid, as a provider does with a
 // compromised key.
 func (i *IdP) WithdrawKey(kid string) { i.store.withdraw(kid) }
+
+// SetIDTokenLifetime changes how long the ID tokens of the web client
+// clientID live from now on: a test sees a session end without waiting
+// an hour.
+func (i *IdP) SetIDTokenLifetime(clientID string, d time.Duration) {
+	i.store.setIDTokenLifetime(clientID, d)
+}
+
+// Sign signs claims with the provider's current key, under its kid, as the
+// provider signs its tokens: a test makes tokens the provider would never
+// issue (expired, for another issuer) that only their claims give away.
+func (i *IdP) Sign(claims map[string]any) string {
+	tok, err := i.store.sign(claims)
+	if err != nil {
+		panic(err) // the provider's own key and JSON claims: cannot fail
+	}
+	return tok
+}
+
+// CurrentKeyID is the kid the provider signs with now.
+func (i *IdP) CurrentKeyID() string {
+	i.store.mu.Lock()
+	defer i.store.mu.Unlock()
+	return i.store.current.id
+}
 
 // TamperNonce makes the next authorization requests carry nonce instead of
 // the client's, as a replayed or injected ID token would; "" stops it.
