@@ -133,8 +133,16 @@ type Card struct {
 	// Incomplete names what is missing because a source configured as
 	// required did not answer ("directory", or a section name): the agent
 	// must not quote figures from this card as if they were whole.
-	Incomplete []string   `json:"incomplete,omitempty"`
-	History    []PastCall `json:"history,omitempty"`
-	BuiltAt    time.Time  `json:"built_at"`
-	TookMS     int64      `json:"took_ms"`
+	Incomplete []string `json:"incomplete,omitempty"`
+	// History is the caller's earlier calls, newest first: those of the
+	// number and, once the customer is known, the customer's from any of
+	// their numbers.
+	History []PastCall `json:"history,omitempty"`
+	// CallsLast30Days counts the caller's earlier calls (the number's and
+	// the customer's) that rang in the 30 days before the card, however
+	// few History shows; nil when the history could not say (none kept,
+	// not read in time, or a caller without a number).
+	CallsLast30Days *int      `json:"calls_last_30_days,omitempty"`
+	BuiltAt         time.Time `json:"built_at"`
+	TookMS          int64     `json:"took_ms"`
 }

@@ -60,7 +60,8 @@ type Aggregator struct {
 	state    atomic.Pointer[state]
 	reloadMu sync.Mutex // one Reload at a time
 
-	cacheErrLog rateLimit
+	cacheErrLog   rateLimit
+	historyErrLog rateLimit // a history that is down fails every card
 
 	flightsMu sync.Mutex
 	flights   map[flightKey]*flight // card fan-outs in progress, for coalescing
@@ -82,7 +83,8 @@ type state struct {
 
 type sectionLayout struct {
 	name, title string
-	sources     []int // indexes into state.sources, in configuration order
+	roles       []string // who may see it; empty: everyone
+	sources     []int    // indexes into state.sources, in configuration order
 }
 
 // sourceRuntime is a configured source with what it needs at run time.
@@ -227,7 +229,7 @@ func (a *Aggregator) newState(cfg Config, prev *state) (*state, error) {
 			title = deriveLabel(s.Name)
 		}
 		sectionAt[s.Name] = len(st.sections)
-		st.sections = append(st.sections, sectionLayout{name: s.Name, title: title})
+		st.sections = append(st.sections, sectionLayout{name: s.Name, title: title, roles: slices.Clone(s.Roles)})
 	}
 	for i, s := range cfg.Sources {
 		st.sources = append(st.sources, a.newRuntime(s, prevGuards[s.Name]))

@@ -531,6 +531,12 @@ func TestConfigValidation(t *testing.T) {
 			`sections[1]: name: section "a" is listed twice (fix: list each section once)`,
 			"sections[2]: name: missing (fix: name the section, e.g. name: accounting)",
 		}},
+		// A role nobody can hold would hide the section from everyone.
+		{"section roles", Config{Sections: []SectionSpec{{Name: "a", Roles: []string{"credit", "", "credit team", "credit"}}}, Sources: []SourceSpec{{Name: "a", Source: static()}}}, []string{
+			"sections[0]: roles[1]: is empty (fix: name a role agents hold, e.g. roles: [credit, supervisor])",
+			`sections[0]: roles[2]: "credit team" contains white space (fix: roles are single words, e.g. credit or credit-team)`,
+			`sections[0]: roles[3]: "credit" is listed twice (fix: list each role once)`,
+		}},
 		// A source may only fill a section the list declares, also when its
 		// name stands for the section.
 		{"undeclared section", Config{Sections: []SectionSpec{{Name: "accounting"}}, Sources: []SourceSpec{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/history"
 )
 
 // Build builds the card of a call: caller resolution, every source in
@@ -61,6 +62,27 @@ type cardRun struct {
 	deferred []int // sources waiting for the directory
 	dirLimit time.Duration
 	dir      *outcome
+
+	hist *historyRun // nil: no history on this card
+}
+
+// historyRun is the card's one history lookup. It starts once the
+// customer is known, or known to be unknown: at once for a picked customer
+// or a caller the directory is not asked about, else when the directory
+// answers (by number, and by customer when it named one), as the sources
+// needing the customer do. One lookup, not a first by number superseded by
+// a second: a lookup abandoned halfway costs a database its connection.
+type historyRun struct {
+	callID  string // left out of the answer: the call being built
+	limit   int
+	answer  chan historyAnswer
+	started bool
+	done    bool
+}
+
+type historyAnswer struct {
+	calls []screenpop.PastCall
+	count *int
 }
 
 func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, customerID string) screenpop.Card {
@@ -143,18 +165,18 @@ func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallE
 		r.startOrDefer(i)
 	}
 
-	var history chan []screenpop.PastCall
 	if a.history != nil && kind == callerPhone {
-		history = make(chan []screenpop.PastCall, 1)
-		phone, callID, limit := card.Phone, call.CallID, st.cfg.HistoryLimit
+		r.hist = &historyRun{callID: call.CallID, limit: st.cfg.HistoryLimit, answer: make(chan historyAnswer, 1)}
 		if shared {
 			// One more, for the call each sharer drops from its copy.
-			callID, limit = "", limit+1
+			r.hist.callID, r.hist.limit = "", r.hist.limit+1
 		}
-		go func() { history <- a.recentCalls(ctx, phone, callID, limit) }()
+		if !r.resolving {
+			r.lookUpHistory()
+		} // else when the directory answers
 	}
 
-	r.collect(history)
+	r.collect()
 	card.Sections = r.sections()
 	card.TookMS = time.Since(started).Milliseconds()
 
@@ -167,8 +189,12 @@ func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallE
 // collect waits for every started source and the history, and stops
 // waiting at the deadline: a source that ignores its context cannot hold
 // the card back.
-func (r *cardRun) collect(history chan []screenpop.PastCall) {
-	for r.inflight > 0 || history != nil {
+func (r *cardRun) collect() {
+	var answer chan historyAnswer
+	if r.hist != nil {
+		answer = r.hist.answer
+	}
+	for r.inflight > 0 || (r.hist != nil && r.hist.started && !r.hist.done) {
 		select {
 		case res := <-r.results:
 			r.inflight--
@@ -178,9 +204,9 @@ func (r *cardRun) collect(history chan []screenpop.PastCall) {
 			}
 			r.outcomes[res.index] = res.outcome
 			r.settled[res.index] = true
-		case calls := <-history:
-			r.card.History = calls
-			history = nil
+		case h := <-answer:
+			r.hist.done = true
+			r.card.History, r.card.CallsLast30Days = h.calls, h.count
 		case <-r.ctx.Done():
 			r.giveUp()
 			return
@@ -292,6 +318,9 @@ func (r *cardRun) directoryAnswered(o outcome) {
 	default:
 		r.resolved(screenpop.ResolvedFailed, "the caller could not be identified ("+o.reason+")")
 	}
+	if r.hist != nil {
+		r.lookUpHistory() // by number, and the customer's calls from their other numbers
+	}
 	deferred := r.deferred
 	r.deferred = nil
 	for _, i := range deferred {
@@ -299,25 +328,59 @@ func (r *cardRun) directoryAnswered(o outcome) {
 	}
 }
 
-// recentCalls fetches the caller's earlier calls, without the current one
-// (a card rebuilt after the call was recorded must not list it as earlier).
-func (a *Aggregator) recentCalls(ctx context.Context, phone, callID string, limit int) (calls []screenpop.PastCall) {
+// lookUpHistory starts the lookup of the caller's history with what the
+// card knows: the number, and the customer when known.
+func (r *cardRun) lookUpHistory() {
+	h := r.hist
+	if h.started {
+		return
+	}
+	h.started = true
+	key := r.key
+	go func() {
+		calls, count := r.a.earlierCalls(r.ctx, key.Phone, key.CustomerID, h.callID, h.limit)
+		h.answer <- historyAnswer{calls: calls, count: count}
+	}()
+}
+
+// earlierCalls fetches the caller's earlier calls (by number, and by
+// customer when the History can) without the current one (a card rebuilt
+// after the call was recorded must not list it as earlier), and how many
+// rang in the last 30 days; count is nil when the History cannot say.
+func (a *Aggregator) earlierCalls(ctx context.Context, phone, customerID, callID string, limit int) (calls []screenpop.PastCall, count *int) {
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.Error("call history panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			calls = nil
+			calls, count = nil, nil
 		}
 	}()
-	calls, err := a.history.Recent(ctx, phone, limit+1)
-	if err != nil {
-		a.log.Warn("cannot read the call history", "phone", screenpop.MaskPhone(phone), "err", err)
-		return nil
+	var err error
+	if l, ok := a.history.(HistoryLookup); ok {
+		var res history.Result
+		res, err = l.Lookup(ctx, history.Query{Phone: phone, CustomerID: customerID, Limit: limit + 1})
+		calls, count = res.Calls, &res.Last30Days
+	} else {
+		calls, err = a.history.Recent(ctx, phone, limit+1)
 	}
-	calls = slices.DeleteFunc(calls, func(c screenpop.PastCall) bool { return c.CallID == callID && callID != "" })
+	if err != nil {
+		if ctx.Err() == nil && a.historyErrLog.allow() {
+			a.log.Warn("cannot read the call history; cards go without it (logged at most once a minute)",
+				"phone", screenpop.MaskPhone(phone), "customer", customerID, "err", err)
+		}
+		return nil, nil
+	}
+	since := a.now().Add(-history.Window)
+	calls = slices.DeleteFunc(calls, func(c screenpop.PastCall) bool {
+		own := c.CallID == callID && callID != ""
+		if own && count != nil && !c.At.Before(since) && *count > 0 {
+			*count--
+		}
+		return own
+	})
 	if len(calls) > limit {
 		calls = calls[:limit]
 	}
-	return calls
+	return calls, count
 }
 
 // checkRequired counts and logs a card sent without a required source.

@@ -653,6 +653,52 @@ func TestCardBasics(t *testing.T) {
 	}
 }
 
+// A section's roles travel with every card, so that the dispatcher can cut
+// the section out for agents who may not see it; each card has its own
+// copy, and an abandoned card is as restricted as a built one.
+func TestSectionRolesOnCards(t *testing.T) {
+	release := make(chan struct{})
+	f := newFixture(t, Config{
+		Region: "DE",
+		Sections: []SectionSpec{
+			{Name: "accounting"},
+			{Name: "credit", Roles: []string{"credit", "supervisor"}},
+		},
+		Sources: []SourceSpec{
+			{Name: "balance", Section: "accounting", Needs: "phone", Source: static(Record{"x": 1})},
+			{Name: "limit", Section: "credit", Needs: "phone", Timeout: 30 * time.Second, Source: blockUntil(release, Record{"y": 1})},
+		},
+	}, Options{})
+	// The second call gives up while the first call's fan-out, which it
+	// shares, still waits for the credit source: it gets an abandoned card.
+	first := make(chan screenpop.Card, 1)
+	go func() { first <- f.agg.Build(context.Background(), ringing(knownPhone)) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan screenpop.Card, 1)
+	go func() { second <- f.agg.Build(ctx, ringing(knownPhone)) }()
+	waitMetric(t, f.reg, "screenpop_aggregator_coalesced_total", nil, 1)
+	cancel()
+	abandoned := <-second
+	close(release)
+	a := <-first
+	b := f.agg.Build(context.Background(), ringing(knownPhone))
+	for name, card := range map[string]screenpop.Card{"built": a, "abandoned": abandoned} {
+		if got := section(t, card, "accounting").Roles; len(got) != 0 {
+			t.Errorf("%s: accounting has roles %v, want none", name, got)
+		}
+		if got := section(t, card, "credit").Roles; !slices.Equal(got, []string{"credit", "supervisor"}) {
+			t.Errorf("%s: credit has roles %v", name, got)
+		}
+	}
+	section(t, a, "credit").Roles[0] = "changed"
+	if got := section(t, b, "credit").Roles; got[0] != "credit" {
+		t.Errorf("two cards share the roles' memory: %v", got)
+	}
+	if got := f.agg.Config().Sections[1].Roles; got[0] != "credit" {
+		t.Errorf("a card shares the configuration's roles: %v", got)
+	}
+}
+
 func TestAbandonedCard(t *testing.T) {
 	entered := make(chan struct{})
 	var once sync.Once

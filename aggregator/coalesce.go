@@ -7,6 +7,7 @@ import (
 	"time"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/history"
 )
 
 // flightKey identifies the fan-outs that can be shared: same configuration
@@ -126,10 +127,21 @@ func personalise(shared screenpop.Card, call screenpop.CallEvent, historyLimit i
 	}
 	c.Candidates = slices.Clone(shared.Candidates)
 	c.Sections = slices.Clone(shared.Sections)
+	for i := range c.Sections {
+		c.Sections[i].Roles = slices.Clone(c.Sections[i].Roles)
+	}
 	c.Incomplete = slices.Clone(shared.Incomplete)
 	c.History = nil
+	if shared.CallsLast30Days != nil {
+		n := *shared.CallsLast30Days
+		c.CallsLast30Days = &n
+	}
+	since := shared.BuiltAt.Add(-history.Window)
 	for _, h := range shared.History {
 		if h.CallID == call.CallID && call.CallID != "" {
+			if c.CallsLast30Days != nil && *c.CallsLast30Days > 0 && !h.At.Before(since) {
+				*c.CallsLast30Days--
+			}
 			continue
 		}
 		if len(c.History) == historyLimit {
@@ -148,6 +160,9 @@ func (a *Aggregator) abandonedCard(st *state, call screenpop.CallEvent, num Numb
 		card.Sections = append(card.Sections, screenpop.CardSection{
 			Name: s.name, Title: s.title, Status: screenpop.SectionTimeout,
 			Error: "the card was abandoned before it was built",
+			// Restricted even with nothing in it: the section's name and
+			// status are for the roles that may see it.
+			Roles: slices.Clone(s.roles),
 		})
 	}
 	return card

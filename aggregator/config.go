@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -41,10 +42,14 @@ type Config struct {
 	Sources []SourceSpec `yaml:"-"`
 }
 
-// SectionSpec names a card section and its title.
+// SectionSpec names a card section and its title, and who may see it.
 type SectionSpec struct {
 	Name  string `yaml:"name"`
 	Title string `yaml:"title"`
+	// Roles are the roles that may see the section ([credit, supervisor]):
+	// every card carries them in CardSection.Roles, and an agent holding
+	// none of them never gets the section. Empty: every agent.
+	Roles []string `yaml:"roles"`
 }
 
 // SourceSpec is one data source and how its answer lands on the card.
@@ -252,6 +257,7 @@ func (c Config) Validate() error {
 			v.add(path, "", fmt.Sprintf("section %q is listed twice", s.Name), "list each section once")
 		}
 		declared[s.Name] = true
+		v.roles(fmt.Sprintf("sections[%d].roles", i), s.Roles)
 	}
 
 	names := map[string]string{} // source name -> the entry that has it
@@ -287,6 +293,25 @@ func (c Config) Validate() error {
 
 // validation collects problems.
 type validation struct{ problems Problems }
+
+// roles checks a section's roles: a role no agent can hold (empty, with
+// white space) or written twice is a mistake that would hide the section
+// from people meant to see it.
+func (v *validation) roles(path string, roles []string) {
+	seen := map[string]bool{}
+	for i, r := range roles {
+		at := fmt.Sprintf("%s[%d]", path, i)
+		switch {
+		case r == "":
+			v.add(at, "", "is empty", "name a role agents hold, e.g. roles: [credit, supervisor]")
+		case strings.IndexFunc(r, unicode.IsSpace) >= 0:
+			v.add(at, "", fmt.Sprintf("%q contains white space", r), "roles are single words, e.g. credit or credit-team")
+		case seen[r]:
+			v.add(at, "", fmt.Sprintf("%q is listed twice", r), "list each role once")
+		}
+		seen[r] = true
+	}
+}
 
 func (v *validation) add(path, name, msg, fix string) {
 	v.problems = append(v.problems, Problem{Path: path, Name: name, Msg: msg, Fix: fix})

@@ -8,12 +8,24 @@ import (
 	"sync"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/history"
 )
 
 // History gives the earlier calls of a number, most recent first, for the
-// card. MemoryHistory implements it; a PostgreSQL store can.
+// card. MemoryHistory implements it, and so does every history.Store.
 type History interface {
 	Recent(ctx context.Context, phone string, limit int) ([]screenpop.PastCall, error)
+}
+
+// HistoryLookup is what a History may offer beyond Recent (every
+// history.Store does): the calls of a number and of a customer at once
+// (a customer calling from another phone), newest first without
+// duplicates, and how many rang in the last 30 days. When Options.History
+// has it, the card's history comes from one Lookup, asked once the
+// customer is known (picked, or named by the directory) or known to be
+// unknown: by number, and by customer when there is one.
+type HistoryLookup interface {
+	Lookup(ctx context.Context, q history.Query) (history.Result, error)
 }
 
 // MemoryHistory keeps the last calls of each number in memory, with their

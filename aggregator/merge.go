@@ -17,7 +17,9 @@ import (
 func (r *cardRun) sections() []screenpop.CardSection {
 	out := make([]screenpop.CardSection, 0, len(r.st.sections))
 	for _, layout := range r.st.sections {
-		sec := screenpop.CardSection{Name: layout.name, Title: layout.title}
+		// Each card gets its own copy of the roles: the dispatcher keeps
+		// cards, and a card shared by reference must not change another.
+		sec := screenpop.CardSection{Name: layout.name, Title: layout.title, Roles: slices.Clone(layout.roles)}
 		var (
 			worst                     screenpop.SectionStatus
 			anyOK, anyEmpty, anyFresh bool

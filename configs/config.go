@@ -26,6 +26,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/screenpop/screenpop/aggregator"
+	"github.com/screenpop/screenpop/auth"
+	"github.com/screenpop/screenpop/history"
+	"github.com/screenpop/screenpop/telephony"
 )
 
 // Config is the whole daemon configuration: the one model decoding,
@@ -59,6 +62,10 @@ type Config struct {
 	// daemon serves only the browsers connected to it.
 	Redis *Redis `yaml:"redis"`
 	API   API    `yaml:"api"`
+	// History is where calls, notes, wrap-ups and the access log of card
+	// deliveries are kept: in memory (the default: forgotten at every
+	// restart) or in PostgreSQL, shared by every daemon (history/README.md).
+	History history.Config `yaml:"history"`
 
 	// root is the decoded document: problems found after decoding are
 	// placed at the key they are about.
@@ -82,8 +89,19 @@ type Redis struct {
 	PasswordEnv string `yaml:"password_env"`
 	DB          int    `yaml:"db"`
 	KeyPrefix   string `yaml:"key_prefix"` // default "screenpop:"
-	// EncryptionKeyEnv names a variable holding a base64 32-byte key: cached
-	// cards are then encrypted with AES-GCM at rest.
+	// MasterName and SentinelAddresses find the primary through Redis
+	// Sentinel, which promotes a replica when it dies (instead of address).
+	MasterName          string   `yaml:"master_name"`
+	SentinelAddresses   []string `yaml:"sentinel_addresses"`
+	SentinelPasswordEnv string   `yaml:"sentinel_password_env"`
+	// DownAfter is how long Redis must keep failing before a daemon takes
+	// it for down and pops its own browsers alone (default 2s): a shorter
+	// stall only delays pops.
+	DownAfter time.Duration `yaml:"down_after"`
+	// EncryptionKeyEnv names a variable holding base64 32-byte keys, the
+	// current first, then previous ones still read (key rotation): cached
+	// cards, pop streams, snapshots and forwarded requests are then
+	// encrypted with AES-GCM at rest.
 	EncryptionKeyEnv string `yaml:"encryption_key_env"`
 	// CardTTL caps how long any customer data stays in Redis.
 	CardTTL time.Duration `yaml:"card_ttl"`
@@ -101,6 +119,11 @@ type Auth struct {
 	// AllowedOrigins lists the origins (scheme://host:port) besides the
 	// daemon's own that may open the agent WebSocket.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// OIDC signs agents in at the company's identity provider (the agent
+	// page); JWT accepts bearer tokens the provider signs (other clients).
+	// Either, both or neither: the auth package's options (auth/README.md).
+	OIDC *auth.OIDCConfig `yaml:"oidc"`
+	JWT  *auth.JWTConfig  `yaml:"jwt"`
 }
 
 // Agents maps PBX endpoints to agent IDs and names the agents.
@@ -111,6 +134,10 @@ type Agents struct {
 	Table map[string]string `yaml:"table"`
 	// Names maps agent IDs to display names ("1001": "Alice Agent").
 	Names map[string]string `yaml:"names"`
+	// Roles gives agents roles ("1001": [agent, credit]), which decide the
+	// card sections they see (a section's roles:), besides the roles their
+	// sign-in brings (auth.oidc roles_claim, a token's roles).
+	Roles map[string][]string `yaml:"roles"`
 }
 
 // Telephony is one source of call events. Options holds the keys of its
@@ -353,6 +380,8 @@ func (c *Config) setDefaults() {
 			c.Redis.CardTTL = time.Hour
 		}
 	}
+	c.History.ApplyDefaults()
+	c.setSignInDefaults()
 	ac := c.Aggregator()
 	ac.SetDefaults()
 	if c.Directory != nil {
@@ -387,14 +416,25 @@ func (c *Config) validate() []aggregator.Problem {
 			add(fmt.Sprintf("auth.allowed_origins[%d]", i), fmt.Sprintf("%q is not an origin", o), "write scheme://host[:port], e.g. https://crm.example.com")
 		}
 	}
-	for i, p := range c.Agents.Patterns {
-		if strings.Count(p, "{agent}") != 1 {
-			add(fmt.Sprintf("agents.patterns[%d]", i), fmt.Sprintf("%q must contain {agent} exactly once", p), `e.g. "PJSIP/{agent}"`)
-		}
+	problems = append(problems, c.validateSignIn()...)
+	// The endpoint mapping's rules are telephony's: the ones NewAgentMap
+	// applies, reported here at their lines.
+	for _, p := range (telephony.AgentMapConfig{Patterns: c.Agents.Patterns, Table: c.Agents.Table}).Problems() {
+		add("agents."+p.Path, p.Msg, p.Fix)
 	}
 	if r := c.Redis; r != nil {
-		if r.Address == "" {
-			add("redis.address", "missing", "e.g. address: 127.0.0.1:6379, or remove the redis block for a single daemon")
+		switch {
+		case r.MasterName == "" && len(r.SentinelAddresses) > 0:
+			add("redis.master_name", "missing", "the name the sentinels monitor the primary under (sentinel monitor <name> ...)")
+		case r.Address == "" && r.MasterName == "":
+			add("redis.address", "missing", "e.g. address: 127.0.0.1:6379, or master_name and sentinel_addresses, or remove the redis block for a single daemon")
+		case r.Address != "" && r.MasterName != "":
+			add("redis.master_name", "set together with address", "use address for one Redis, or master_name with sentinel_addresses for Sentinel")
+		case r.MasterName != "" && len(r.SentinelAddresses) == 0:
+			add("redis.sentinel_addresses", "missing", "the sentinels that monitor "+r.MasterName+", e.g. sentinel_addresses: [10.0.0.1:26379, 10.0.0.2:26379, 10.0.0.3:26379]")
+		}
+		if r.DownAfter < 0 || r.DownAfter > time.Minute {
+			add("redis.down_after", fmt.Sprintf("%s is outside 0..1m", r.DownAfter), "e.g. down_after: 2s: longer than Redis stalls, shorter than agents wait")
 		}
 		if r.CardTTL < 0 || r.CardTTL > 24*time.Hour {
 			add("redis.card_ttl", fmt.Sprintf("%s is outside 0..24h", r.CardTTL), "cached cards are personal data: keep them briefly, e.g. card_ttl: 1h")
@@ -436,6 +476,15 @@ func (c *Config) validate() []aggregator.Problem {
 	}
 	if err := c.Aggregator().Validate(); err != nil {
 		problems = append(problems, err.(aggregator.Problems)...)
+	}
+	// The history's own rules, each placed at its option under history:.
+	for _, e := range Each(c.History.Validate()) {
+		var oe *history.OptionError
+		if errors.As(e, &oe) {
+			add("history."+oe.Option, oe.Msg, "")
+		} else {
+			add("history", e.Error(), "")
+		}
 	}
 	return problems
 }

@@ -90,6 +90,36 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-kind-options.yaml": {
 			`testdata/invalid-kind-options.yaml:16:5: sources[0] (vip): timeout: expected a duration such as 800ms, 2s or 5m, got "fast"`,
 		},
+		// The history's own rules (history.Config.Validate), each at its
+		// key under history:; a key that is not written (dsn_env) at the
+		// block.
+		"invalid-history.yaml": {
+			`testdata/invalid-history.yaml:4:1: history.dsn_env: dsn_env is required for type: postgres: name the environment variable holding the connection string, e.g. dsn_env: SCREENPOP_HISTORY_DSN (or dsn_file: a file holding it)`,
+			`testdata/invalid-history.yaml:6:3: history.retention: 1h0m0s is shorter than 24h: calls and notes are purged hourly, and the card counts the calls of the last 30 days (e.g. retention: 8760h for a year)`,
+			`testdata/invalid-history.yaml:8:8: history.dispositions[0].code: code "Order Placed" must be 1-32 lower-case letters, digits, '-' or '_', e.g. code: order-placed`,
+			`testdata/invalid-history.yaml:9:18: history.dispositions[1].label: label is required: what the agent sees, e.g. label: Order placed`,
+			`testdata/invalid-history.yaml:10:8: history.dispositions[2].code: code "ok" is also dispositions[1]; codes must be unique`,
+			`testdata/invalid-history.yaml:11:3: history.wrapup_time: 2h0m0s is outside 0..1h`,
+			`testdata/invalid-history.yaml:12:3: history.buffer_size: expected a whole number, got "lots"`,
+			`testdata/invalid-history.yaml:13:3: history: unknown option "max_cons" (did you mean "max_conns"?)`,
+		},
+		// Sign-in: the auth package's rules at each option (one not
+		// written at its section), the client secret never in the file,
+		// agents' roles for listed agents only, sections' roles.
+		"invalid-auth.yaml": {
+			`testdata/invalid-auth.yaml:4:3: auth.oidc.client_secret_env: client_secret_env or client_secret_file is required (the secret never goes in this file)`,
+			`testdata/invalid-auth.yaml:4:3: auth.oidc.agent_claim: agent_claim or users is required: which account is which agent`,
+			`testdata/invalid-auth.yaml:5:5: auth.oidc.issuer: "http://idp.example.com/realms/callcenter": http is accepted on localhost only; tokens and codes travel over this`,
+			`testdata/invalid-auth.yaml:7:5: auth.oidc: unknown option "client_secret" (known: agent_claim, algorithms, client_id, client_secret_env, client_secret_file, clock_skew, issuer, jwks_max_age, jwks_refresh_interval, name_claim, post_logout_redirect_url, redirect_url, role_map, roles_claim, scopes, session_lifetime, user_claim, users)`,
+			`testdata/invalid-auth.yaml:8:5: auth.oidc.redirect_url: "https://screenpop.example.com/callback" must end with /auth/callback, where screenpopd answers the identity provider`,
+			`testdata/invalid-auth.yaml:9:5: auth.oidc.algorithms: "HS256" is not an asymmetric signature algorithm; use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA`,
+			`testdata/invalid-auth.yaml:10:5: auth.oidc.session_lifetime: 30s is shorter than a minute: agents would sign in all day`,
+			`testdata/invalid-auth.yaml:11:3: auth.jwt.issuer: is required: tokens whose iss differs are refused`,
+			`testdata/invalid-auth.yaml:11:3: auth.jwt.audience: is required: without it a token the provider issued for any other application would be accepted`,
+			`testdata/invalid-auth.yaml:19:5: agents.roles["1009"]: agent "1009" is not in agents.names (fix: add the agent to agents.names, or correct the agent ID)`,
+			`testdata/invalid-auth.yaml:19:14: agents.roles["1009"][0]: "credit card" contains white space (fix: roles are single words, e.g. credit or credit-team)`,
+			`testdata/invalid-auth.yaml:21:51: sections[0]: roles[1]: is empty (fix: name a role agents hold, e.g. roles: [credit, supervisor])`,
+		},
 		// yaml.v3 names the line where it gave up, without a column.
 		"invalid-syntax.yaml": {
 			`testdata/invalid-syntax.yaml:3: not valid YAML: did not find expected '-' indicator (fix: check the indentation and the quotes on this line and the lines above it)`,

@@ -2,6 +2,7 @@ package history
 
 import (
 	"cmp"
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// Sample is the `history:` block with every option, commented
+// (sample.yaml): what `screenpopd sample history` prints, and README.md
+// shows.
+//
+//go:embed sample.yaml
+var Sample []byte
 
 // Config is the `history:` block of the daemon's configuration.
 type Config struct {

@@ -22,7 +22,7 @@ func TestReadmeConfig(t *testing.T) {
 	examples := 0
 	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
 		block, _, _ = strings.Cut(block, "```")
-		if !strings.HasPrefix(block, "history:") {
+		if !strings.HasPrefix(block, "history:") && !strings.Contains(block, "\nhistory:") {
 			continue
 		}
 		examples++
@@ -41,5 +41,32 @@ func TestReadmeConfig(t *testing.T) {
 	}
 	if examples == 0 {
 		t.Fatal("no history: example in the README")
+	}
+}
+
+// The sample `screenpopd sample history` prints is the README's, and it
+// decodes strictly and validates.
+func TestSample(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "```yaml\n"+string(history.Sample)+"```") {
+		t.Error("README.md does not show sample.yaml as it is")
+	}
+	var doc struct {
+		History history.Config `yaml:"history"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(history.Sample))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	doc.History.ApplyDefaults()
+	if err := doc.History.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if doc.History.Type != history.TypePostgres || len(doc.History.Dispositions) != 4 || doc.History.WrapUpTime == 0 {
+		t.Errorf("sample: %+v", doc.History)
 	}
 }

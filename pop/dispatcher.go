@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/pop/popstate"
 	"github.com/screenpop/screenpop/queue"
 )
@@ -28,7 +30,7 @@ type CardBuilder interface {
 }
 
 // CallRecorder keeps the history of calls and their notes.
-// *aggregator.MemoryHistory implements it, PostgreSQL will.
+// *aggregator.MemoryHistory implements it, and so does every history.Store.
 //
 // Agents write notes while they talk, so AddNote for a call may come before
 // Record of that call; an implementation must keep such notes and show
@@ -36,6 +38,24 @@ type CardBuilder interface {
 type CallRecorder interface {
 	Record(ctx context.Context, c screenpop.PastCall) error
 	AddNote(ctx context.Context, phone, callID string, n screenpop.Note) error
+}
+
+// CallHistory is a CallRecorder that keeps everything of a call
+// (history.Store is one). When the Recorder is a CallHistory, the
+// dispatcher records the whole call (RecordCall: customer, line, agents
+// rung, who answered, transfers, the times of ring, pop, answer and end),
+// also a withheld caller's, keeps notes by call with their IDs (SaveNote,
+// so a withheld caller's call has notes too), lets their authors edit them
+// (EditNote keeps the original), and takes wrap-ups.
+type CallHistory interface {
+	CallRecorder
+	RecordCall(ctx context.Context, c history.Call) error
+	// SaveNote returns once the note is committed.
+	SaveNote(ctx context.Context, n history.NewNote) (screenpop.Note, error)
+	EditNote(ctx context.Context, e history.NoteEdit) error
+	Notes(ctx context.Context, callID string) ([]screenpop.Note, error)
+	WrapUp(ctx context.Context, w history.WrapUp) error
+	AgentState(ctx context.Context, agent string, now time.Time) (history.AgentState, error)
 }
 
 // Deliverer gets a message to every browser of one agent. The Hub delivers
@@ -59,16 +79,39 @@ type Requests interface {
 	Select(agent Agent, callID, customerID string) error
 	// Note stores a note; the agent gets TypeNoteSaved with ref.
 	Note(ctx context.Context, agent Agent, callID, text, ref string) error
+	// EditNote changes the text of a note the agent wrote about callID
+	// (the original is kept); the agent gets TypeNoteSaved with ref.
+	EditNote(ctx context.Context, agent Agent, callID, noteID, text, ref string) error
+	// WrapUp keeps the disposition the agent chose for callID; the agent
+	// gets TypeWrappedUp with ref.
+	WrapUp(ctx context.Context, agent Agent, callID, code, ref string) error
+}
+
+// Greeter is what a Requests may add: the hello a page gets first on
+// every connection (TypeHello), when there is anything to tell it. The
+// Dispatcher is one when its Recorder is a CallHistory: it tells that
+// notes are kept by call, the wrap-up asked of agents and the agent's
+// wrap-up state. It may do I/O, bounded by ctx; ok false sends nothing.
+type Greeter interface {
+	Hello(ctx context.Context, agent Agent) (hello HelloData, ok bool)
 }
 
 // DispatcherConfig configures NewDispatcher.
 type DispatcherConfig struct {
 	Builder CardBuilder // required
 	// Recorder stores ended calls and notes; nil: no history, notes refused.
+	// A CallHistory (history.Store) gets the whole call, notes by call,
+	// note edits and wrap-ups; a plain CallRecorder only calls with a
+	// number and their notes.
 	Recorder  CallRecorder
 	Deliverer Deliverer // required
 	// RecordTimeout bounds Record and AddNote; default 5s.
 	RecordTimeout time.Duration
+	// WrapUp is the wrap-up asked of agents after a handled call (the
+	// history's dispositions, wrapup_required, wrapup_time), told to
+	// every page in its hello. No dispositions: no wrap-up, no hello.
+	// Needs a CallHistory Recorder.
+	WrapUp WrapUpSettings
 	// AgentNames gives an agent's display name ("answered by Bob"). When
 	// nil, the names the Deliverer learnt from tokens are used, if it knows
 	// any (the Hub does).
@@ -110,6 +153,8 @@ type DispatcherConfig struct {
 // context, and the history. It implements screenpop.CallSink and Requests.
 type Dispatcher struct {
 	cfg     DispatcherConfig
+	history CallHistory // the Recorder, when it is one
+	names   func(agentID string) string
 	logger  *slog.Logger
 	metrics *dispatcherMetrics
 	now     func() time.Time
@@ -140,6 +185,7 @@ type callContext struct {
 var (
 	_ screenpop.CallSink = (*Dispatcher)(nil)
 	_ Requests           = (*Dispatcher)(nil)
+	_ Greeter            = (*Dispatcher)(nil)
 )
 
 // NewDispatcher checks cfg and returns a Dispatcher. Run must be running
@@ -179,8 +225,14 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 			names = n.AgentName
 		}
 	}
+	hist, _ := cfg.Recorder.(CallHistory)
+	if len(cfg.WrapUp.Dispositions) > 0 && hist == nil {
+		return nil, errors.New("pop: dispatcher: wrap-up dispositions need a Recorder that keeps wrap-ups (a history.Store)")
+	}
 	return &Dispatcher{
 		cfg:     cfg,
+		history: hist,
+		names:   names,
 		logger:  cfg.Logger,
 		metrics: m,
 		now:     time.Now,
@@ -361,7 +413,7 @@ func (d *Dispatcher) execute(out popstate.Output) {
 				d.logger.Warn("call dropped: no event for too long", "call", e.CallID, "after", d.cfg.StaleAfter.Seconds())
 			}
 		case popstate.Record:
-			d.record(e.Call)
+			d.record(e)
 		}
 	}
 }
@@ -379,10 +431,12 @@ func (d *Dispatcher) deliver(dl popstate.Delivery) {
 	card, shown := dl.Card()
 	shown = shown && d.cfg.OnShown != nil
 	for _, a := range dl.To {
-		d.cfg.Deliverer.Deliver(a, enc)
+		// Logged before it is sent: no browser holds a card the access
+		// log has not heard of.
 		if shown {
 			d.cfg.OnShown(a, dl.Msg.CallID, card, dl.Sections)
 		}
+		d.cfg.Deliverer.Deliver(a, enc)
 	}
 }
 
@@ -423,21 +477,57 @@ func (d *Dispatcher) buildCard(ctx context.Context, b popstate.Build) (card scre
 	return d.cfg.Builder.Build(ctx, ev)
 }
 
-// record writes an ended call to the history. The write must survive the
-// daemon shutting down right after the call: it gets its own timeout, not
-// the run context's cancellation.
-func (d *Dispatcher) record(past screenpop.PastCall) {
-	if d.cfg.Recorder == nil {
+// record writes an ended call to the history: the whole call to a
+// CallHistory, the card's view of it to a plain CallRecorder (which keeps
+// calls by number: a call without one is not recorded there). The write
+// must survive the daemon shutting down right after the call: it gets its
+// own timeout, not the run context's cancellation.
+func (d *Dispatcher) record(r popstate.Record) {
+	past := r.Call
+	if d.cfg.Recorder == nil || (d.history == nil && past.Phone == "") {
 		return
 	}
 	ctx := context.WithoutCancel(d.runCtx)
 	d.wg.Go(func() {
 		ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.RecordTimeout, fmt.Errorf("record call %s: no answer in %s", past.CallID, d.cfg.RecordTimeout))
 		defer cancel()
-		if err := d.cfg.Recorder.Record(ctx, past); err != nil {
+		var err error
+		if d.history != nil {
+			err = d.history.RecordCall(ctx, historyCall(r))
+		} else {
+			err = d.cfg.Recorder.Record(ctx, past)
+		}
+		if err != nil {
 			d.logger.Error("cannot record call in history", "call", past.CallID, "phone", screenpop.MaskPhone(past.Phone), "err", err)
 		}
 	})
+}
+
+// historyCall is everything the machine knows of an ended call, as the
+// history keeps it.
+func historyCall(r popstate.Record) history.Call {
+	p := r.Call
+	c := history.Call{
+		ID:         p.CallID,
+		Phone:      p.Phone,
+		Withheld:   r.Withheld,
+		CustomerID: p.CustomerID,
+		DID:        p.DID,
+		Rung:       r.Rung,
+		AnsweredBy: r.AnsweredBy,
+		Agent:      p.Agent,
+		AgentName:  p.AgentName,
+		Outcome:    p.Outcome,
+		RingAt:     p.At,
+		PopAt:      r.PoppedAt,
+		AnswerAt:   r.AnsweredAt,
+		EndAt:      r.EndedAt,
+		Source:     r.Source,
+	}
+	for _, h := range r.Transfers {
+		c.Transfers = append(c.Transfers, history.Transfer{From: h.From, To: h.To, At: h.At, Attended: h.Attended})
+	}
+	return c
 }
 
 // Snapshot implements Requests.
@@ -465,7 +555,8 @@ func (d *Dispatcher) Select(agent Agent, callID, customerID string) error {
 }
 
 // Note implements Requests: an agent may write about a call it holds or
-// held, during the call and for StaleAfter after it ended.
+// held, during the call and for StaleAfter after it ended. The agent is
+// told "saved" only once the history has committed the note.
 func (d *Dispatcher) Note(ctx context.Context, agent Agent, callID, text, ref string) error {
 	d.mu.Lock()
 	phone, text, err := d.state.Note(agent.ID, callID, text)
@@ -476,10 +567,18 @@ func (d *Dispatcher) Note(ctx context.Context, agent Agent, callID, text, ref st
 	if d.cfg.Recorder == nil {
 		return &RequestError{Code: popstate.CodeUnavailable, Message: "notes are not kept on this server"}
 	}
-	note := screenpop.Note{Agent: agent.ID, At: d.now(), Text: text}
+	if d.history == nil && phone == "" {
+		return &RequestError{Code: popstate.CodeBadRequest, Message: "notes are kept per phone number on this server, and this caller has none"}
+	}
+	note := screenpop.Note{Agent: agent.ID, AgentName: d.agentName(agent), At: d.now(), Text: text}
 	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.RecordTimeout, fmt.Errorf("save note for call %s: no answer in %s", callID, d.cfg.RecordTimeout))
 	defer cancel()
-	if err := d.cfg.Recorder.AddNote(ctx, phone, callID, note); err != nil {
+	if d.history != nil {
+		note, err = d.history.SaveNote(ctx, history.NewNote{CallID: callID, Phone: phone, Agent: note.Agent, AgentName: note.AgentName, At: note.At, Text: text})
+	} else {
+		err = d.cfg.Recorder.AddNote(ctx, phone, callID, note)
+	}
+	if err != nil {
 		d.logger.Error("cannot save note", "call", callID, "agent", agent.ID, "phone", screenpop.MaskPhone(phone), "err", err)
 		return &RequestError{Code: popstate.CodeUnavailable, Message: "the note could not be saved; please try again"}
 	}
@@ -487,6 +586,115 @@ func (d *Dispatcher) Note(ctx context.Context, agent Agent, callID, text, ref st
 	d.execute(d.state.NoteSaved(callID, note, ref, d.now()))
 	d.mu.Unlock()
 	return nil
+}
+
+// EditNote implements Requests: an agent who may write about the call
+// may change the text of a note of theirs; the history keeps every
+// version. Like a note, the edit is confirmed once committed.
+func (d *Dispatcher) EditNote(ctx context.Context, agent Agent, callID, noteID, text, ref string) error {
+	d.mu.Lock()
+	_, text, err := d.state.Note(agent.ID, callID, text)
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if d.history == nil {
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "notes cannot be changed on this server"}
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.RecordTimeout, fmt.Errorf("edit note of call %s: no answer in %s", callID, d.cfg.RecordTimeout))
+	defer cancel()
+	notes, err := d.history.Notes(ctx, callID)
+	if err != nil {
+		d.logger.Error("cannot read the notes of a call", "call", callID, "err", err)
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "the note could not be saved; please try again"}
+	}
+	i := slices.IndexFunc(notes, func(n screenpop.Note) bool { return n.ID == noteID && noteID != "" })
+	switch {
+	case i < 0:
+		return &RequestError{Code: popstate.CodeBadRequest, Message: "that note is not one of this call's"}
+	case notes[i].Agent != agent.ID:
+		return &RequestError{Code: popstate.CodeForbidden, Message: "only the note's author may change it"}
+	}
+	note := notes[i]
+	note.Text, note.EditedAt, note.EditedBy = text, history.Time(d.now()), agent.ID
+	if err := d.history.EditNote(ctx, history.NoteEdit{NoteID: noteID, Agent: agent.ID, AgentName: d.agentName(agent), At: note.EditedAt, Text: text}); err != nil {
+		d.logger.Error("cannot save a note's edit", "call", callID, "agent", agent.ID, "err", err)
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "the note could not be saved; please try again"}
+	}
+	d.mu.Lock()
+	d.execute(d.state.NoteSaved(callID, note, ref, d.now()))
+	d.mu.Unlock()
+	return nil
+}
+
+// WrapUp implements Requests: an agent who held the call (during it and
+// for StaleAfter after), or whose wrap-up the history says is pending for
+// it (the page reloaded, the daemon restarted), chooses its disposition
+// among the configured ones; choosing again replaces it.
+func (d *Dispatcher) WrapUp(ctx context.Context, agent Agent, callID, code, ref string) error {
+	if d.history == nil || len(d.cfg.WrapUp.Dispositions) == 0 {
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "no wrap-up dispositions are configured on this server"}
+	}
+	i := slices.IndexFunc(d.cfg.WrapUp.Dispositions, func(dp history.Disposition) bool { return dp.Code == code })
+	if i < 0 {
+		return &RequestError{Code: popstate.CodeBadRequest, Message: fmt.Sprintf("%q is not one of the wrap-up dispositions", code)}
+	}
+	disp := d.cfg.WrapUp.Dispositions[i]
+	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.RecordTimeout, fmt.Errorf("wrap-up of call %s: no answer in %s", callID, d.cfg.RecordTimeout))
+	defer cancel()
+	d.mu.Lock()
+	err := d.state.WrapUp(agent.ID, callID)
+	d.mu.Unlock()
+	if re := (*RequestError)(nil); errors.As(err, &re) && re.Code == popstate.CodeUnknownCall {
+		if st, serr := d.history.AgentState(ctx, agent.ID, d.now()); serr == nil && st.CallID == callID && callID != "" {
+			err = nil
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.history.WrapUp(ctx, history.WrapUp{CallID: callID, Agent: agent.ID, Code: code, At: d.now()}); err != nil {
+		d.logger.Error("cannot keep a wrap-up", "call", callID, "agent", agent.ID, "code", code, "err", err)
+		return &RequestError{Code: popstate.CodeUnavailable, Message: "the wrap-up could not be saved; please try again"}
+	}
+	d.mu.Lock()
+	d.execute(d.state.WrappedUp(agent.ID, callID, WrappedUpData{Code: disp.Code, Label: disp.Label, Ref: ref}, d.now()))
+	d.mu.Unlock()
+	return nil
+}
+
+// Hello implements Greeter: with a CallHistory, a page is told that a
+// call without a number takes notes too, and, with wrap-up dispositions
+// configured, the dispositions, whether one is required, the after-call
+// time, and the agent's wrap-up state as the history says (nil when it
+// could not be read by ctx's end).
+func (d *Dispatcher) Hello(ctx context.Context, agent Agent) (HelloData, bool) {
+	if d.history == nil {
+		return HelloData{}, false
+	}
+	hello := HelloData{Agent: AgentRef{ID: agent.ID, Name: d.agentName(agent)}, NotesByCall: true}
+	if len(d.cfg.WrapUp.Dispositions) == 0 {
+		return hello, true
+	}
+	settings := d.cfg.WrapUp
+	hello.WrapUp = &settings
+	if st, err := d.history.AgentState(ctx, agent.ID, d.now()); err == nil {
+		hello.State = &st
+	} else {
+		d.logger.Info("cannot read the agent's wrap-up state for the page's hello", "agent", agent.ID, "err", err)
+	}
+	return hello, true
+}
+
+// agentName is the agent's display name: the configured one, else the
+// one their sign-in gave.
+func (d *Dispatcher) agentName(agent Agent) string {
+	if d.names != nil {
+		if n := d.names(agent.ID); n != "" {
+			return n
+		}
+	}
+	return agent.Name
 }
 
 // Refresh rebuilds the cards of the live calls of phone (E.164) or of

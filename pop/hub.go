@@ -58,9 +58,15 @@ type HubConfig struct {
 	// answer (auth.Authenticator.LoginURL). returnTo is the page's path, or
 	// what the request asks for (/session?return=): LoginURL must send
 	// back only to local paths, as the auth package's does.
-	LoginURL   func(returnTo string) string
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	LoginURL func(returnTo string) string
+	// SignOutOrigins are the origins besides the page's own that its
+	// sign-out form may lead to: the identity provider's, where signing
+	// out continues (auth.Authenticator.SignOutOrigins). The page's
+	// Content-Security-Policy allows forms nowhere else, and browsers
+	// apply that to the form's redirects too.
+	SignOutOrigins []string
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 }
 
 // CloseSignedOut is the close code of a socket whose sign-in ended (the
@@ -416,6 +422,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Unlock()
 	log := h.logger.With("agent", agent.ID, "conn", c.id)
+	hello, greet := h.hello(r.Context(), agent)
 
 	since, resume := parseSince(r.URL.Query().Get("since"))
 	resumed, attached := false, false
@@ -438,6 +445,12 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 		ws.Close()
 		return
+	}
+	if greet {
+		// First, before the replay or snapshot: the page renders them
+		// knowing what the server asks of it. Nobody else writes
+		// c.initial until the writer starts.
+		c.initial = append([]Encoded{hello}, c.initial...)
 	}
 	log.Debug("agent page connected", "resumed", resumed)
 	if !agent.Expires.IsZero() {
@@ -500,6 +513,33 @@ func parseSince(s string) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
 	return n, err == nil
+}
+
+// helloTimeout bounds the Greeter's hello: a page would rather connect
+// without it than wait for a history that does not answer.
+const helloTimeout = time.Second
+
+// hello is the TypeHello message of a connection of agent, when the
+// Requests is a Greeter with something to say. It has no seq: it is not
+// replayed, each connection gets its own.
+func (h *Hub) hello(ctx context.Context, agent Agent) (Encoded, bool) {
+	g, ok := h.requests().(Greeter)
+	if !ok {
+		return Encoded{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	data, ok := g.Hello(ctx, agent)
+	if !ok {
+		return Encoded{}, false
+	}
+	enc, err := Encode(Message{Type: TypeHello, At: time.Now(), Data: data})
+	if err != nil {
+		h.logger.Error("cannot encode hello", "agent", agent.ID, "err", err)
+		return Encoded{}, false
+	}
+	h.metrics.messages.WithLabelValues(TypeHello).Inc()
+	return enc, true
 }
 
 // attachReplay registers c with the messages it missed, if the log has
@@ -711,6 +751,10 @@ func (h *Hub) handle(ctx context.Context, agent Agent, req Request) error {
 		return reqs.Select(agent, req.CallID, req.CustomerID)
 	case RequestNote:
 		return reqs.Note(ctx, agent, req.CallID, req.Text, req.Ref)
+	case RequestEditNote:
+		return reqs.EditNote(ctx, agent, req.CallID, req.NoteID, req.Text, req.Ref)
+	case RequestWrapUp:
+		return reqs.WrapUp(ctx, agent, req.CallID, req.Code, req.Ref)
 	}
 	return &RequestError{Code: popstate.CodeBadRequest, Message: fmt.Sprintf("unknown request type %q", req.Type)}
 }

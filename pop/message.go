@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/pop/msglog"
 	"github.com/screenpop/screenpop/pop/popstate"
 )
@@ -23,6 +24,7 @@ type (
 	EndedData     = popstate.EndedData
 	CardData      = popstate.CardData
 	NoteSavedData = popstate.NoteSavedData
+	WrappedUpData = popstate.WrappedUpData
 	PopView       = popstate.PopView
 	// RequestError is a refused browser request. Code is stable for the
 	// page (forbidden, unknown_call, not_ready, bad_request, unavailable),
@@ -39,7 +41,11 @@ const (
 	TypeEnded     = popstate.TypeEnded
 	TypeCard      = popstate.TypeCard
 	TypeNoteSaved = popstate.TypeNoteSaved
+	TypeWrappedUp = popstate.TypeWrappedUp
 	TypeError     = "error" // a request of this connection was refused
+	// TypeHello comes first on a connection, when the server has anything
+	// to tell the page besides its calls (the wrap-up asked of agents).
+	TypeHello = "hello"
 )
 
 // Reasons a pop is withdrawn (WithdrawnData.Reason).
@@ -63,14 +69,42 @@ const MaxNoteLength = popstate.MaxNoteLength
 
 // Request types sent by the browser.
 const (
-	RequestSelect = "select" // pick one of an ambiguous card's candidates
-	RequestNote   = "note"   // write a note about a call
+	RequestSelect   = "select"    // pick one of an ambiguous card's candidates
+	RequestNote     = "note"      // write a note about a call
+	RequestEditNote = "note_edit" // change the text of one's note
+	RequestWrapUp   = "wrapup"    // choose the wrap-up disposition of a call
 )
 
 // SnapshotData is the data of a TypeSnapshot message.
 type SnapshotData struct {
 	Agent AgentRef  `json:"agent"`
 	Pops  []PopView `json:"pops"`
+}
+
+// HelloData is the data of a TypeHello message.
+type HelloData struct {
+	Agent AgentRef `json:"agent"`
+	// NotesByCall: a call without a number (withheld) takes notes too,
+	// kept by its call id.
+	NotesByCall bool `json:"notes_by_call,omitempty"`
+	// WrapUp is the wrap-up asked of agents after a handled call.
+	WrapUp *WrapUpSettings `json:"wrapup,omitempty"`
+	// State is the agent's wrap-up state as the history says now (its
+	// last handled call still to wrap up, until when); nil when unknown.
+	State *history.AgentState `json:"state,omitempty"`
+}
+
+// WrapUpSettings is the wrap-up asked of agents after a call they
+// answered: one disposition among Dispositions per call. Required: the
+// agent is not ready (the page says "in wrap-up") until they chose one;
+// Time, the after-call time, ends the wrap-up by itself unless Required
+// (then the wrap-up is overdue). Pops are never held back: a call that
+// rings meanwhile pops as always, marked on the page.
+type WrapUpSettings struct {
+	Dispositions []history.Disposition `json:"dispositions"`
+	Required     bool                  `json:"required,omitempty"`
+	// Time is in nanoseconds in JSON, like PastCall.Duration; 0: none.
+	Time time.Duration `json:"time,omitempty"`
 }
 
 // ErrorData is the data of a TypeError message.
@@ -86,7 +120,9 @@ type Request struct {
 	Type       string `json:"type"`
 	CallID     string `json:"call_id"`
 	CustomerID string `json:"customer_id,omitempty"` // select
-	Text       string `json:"text,omitempty"`        // note
+	Text       string `json:"text,omitempty"`        // note, note_edit
+	NoteID     string `json:"note_id,omitempty"`     // note_edit
+	Code       string `json:"code,omitempty"`        // wrapup: the disposition
 	// Ref is chosen by the browser and echoed in the reply, so that the page
 	// knows which notes box a note_saved or error belongs to.
 	Ref string `json:"ref,omitempty"`

@@ -13,7 +13,7 @@ import (
 // up front so that a dashboard sees zeros rather than missing series.
 var messageTypes = []string{
 	TypeSnapshot, TypePop, TypeAnswered, TypeWithdrawn, TypeEnded,
-	TypeCard, TypeNoteSaved, TypeError,
+	TypeCard, TypeNoteSaved, TypeWrappedUp, TypeError, TypeHello,
 }
 
 // Reasons a connection is dropped by the server, label values of

@@ -31,12 +31,12 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/golang-jwt/jwt/v5"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/internal/chromiumtest"
 )
 
 // axeVersion is the axe-core release the accessibility test runs. Pinned:
@@ -66,12 +66,19 @@ type pageServer struct {
 	conns []net.Conn
 }
 
-// startPageServer starts a hub with the page's test cards. withSession adds
-// GET /auth/session as the auth package answers it (200 with who, 401 with
-// login_url), for the page's sign-in check.
+// startPageServer starts a hub with the page's test cards. Without
+// withSession it plays a daemon from before GET /session, the page's
+// sign-in check: that answers 404.
 func startPageServer(t *testing.T, withSession bool) *pageServer {
 	t.Helper()
-	e := startHub(t, nil)
+	return startPageServerWith(t, withSession, nil)
+}
+
+// startPageServerWith is startPageServer with the hub's configuration
+// tweaked (a LoginURL: the daemon has a company sign-in).
+func startPageServerWith(t *testing.T, withSession bool, tweak func(*HubConfig)) *pageServer {
+	t.Helper()
+	e := startHub(t, tweak)
 	e.b.card = pageCard
 	s := &pageServer{hubEnv: e}
 	hub := e.hub.Handler()
@@ -87,26 +94,14 @@ func startPageServer(t *testing.T, withSession bool) *pageServer {
 		}
 		hub.ServeHTTP(&hijackRecorder{ResponseWriter: w, s: s}, r)
 	})
-	if withSession {
-		mux.HandleFunc("GET /auth/session", s.serveSession)
+	if !withSession {
+		mux.HandleFunc("GET /session", http.NotFound)
 	}
 	mux.Handle("/", hub)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	s.url = srv.URL
 	return s
-}
-
-func (s *pageServer) serveSession(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Type", "application/json")
-	agent, err := s.auth.Authenticate(r)
-	if err != nil {
-		w.WriteHeader(http.StatusUnauthorized)
-		json.NewEncoder(w).Encode(map[string]string{"error": "unauthenticated", "login_url": "/auth/login"})
-		return
-	}
-	json.NewEncoder(w).Encode(map[string]any{"agent_id": agent.ID, "name": agent.Name, "roles": agent.Roles, "method": "hs256"})
 }
 
 // kick cuts every WebSocket open through the server, as a network failure
@@ -199,82 +194,29 @@ func valuesCard(ev screenpop.CallEvent) screenpop.Card {
 // tabs. The page may play its ring sound without a click first.
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if testing.Short() {
-			t.Skipf("no %s: %v", chromiumPath, err)
-		}
-		t.Fatalf("install chromium (make test does): %v", err)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 768),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	if err := chromedp.Do(bctx); err != nil {
-		cancelBrowser()
-		cancelAlloc()
-		t.Fatalf("start chromium: %v", err)
-	}
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	return bctx
+	return chromiumtest.Start(t, chromedp.WindowSize(1366, 768), chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
 }
 
-// pageTab is one tab of the browser with the agent page's test helpers.
+// pageTab is one tab of the browser (internal/chromiumtest: exceptions
+// fail the test, waits across page loads, screenshots) with the agent
+// page's test helpers.
 type pageTab struct {
+	*chromiumtest.Tab
 	t    *testing.T
 	ctx  context.Context
 	name string
-	dir  string
-
-	mu         sync.Mutex
-	exceptions []string
 }
 
 func newTab(t *testing.T, browser context.Context, name string) *pageTab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	p := &pageTab{t: t, ctx: ctx, name: name}
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if ex, ok := ev.(*runtime.EventExceptionThrown); ok && ex.ExceptionDetails != nil {
-			msg := ex.ExceptionDetails.Text
-			if ex.ExceptionDetails.Exception != nil {
-				msg += " " + ex.ExceptionDetails.Exception.Description
-			}
-			p.mu.Lock()
-			p.exceptions = append(p.exceptions, msg)
-			p.mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatalf("open a tab: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, ex := range p.exceptions {
-			t.Errorf("%s: JavaScript exception on the page: %s", name, ex)
-		}
-	})
-	return p
+	tab := chromiumtest.NewTab(t, browser, name)
+	tab.Patience = patience
+	return &pageTab{Tab: tab, t: t, ctx: tab.Ctx, name: name}
 }
 
 func (p *pageTab) do(actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, patience)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		p.t.Fatalf("%s: %v", p.name, err)
-	}
+	p.Do(actions...)
 }
 
 // cdpCall runs one protocol command in the tab (an emulation, a script for
@@ -292,13 +234,7 @@ func cdpCall[P, R any](p *pageTab, cmd cdp.Command[P, R], params P) R {
 
 func evalIn[T any](p *pageTab, expr string, opts ...chromedp.EvaluateOption) T {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, patience)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
-	if err != nil {
-		p.t.Fatalf("%s: evaluate %s: %v", p.name, expr, err)
-	}
-	return v
+	return chromiumtest.Eval[T](p.Tab, expr, opts...)
 }
 
 func (p *pageTab) str(expr string) string  { p.t.Helper(); return evalIn[string](p, expr) }
@@ -310,28 +246,10 @@ func (p *pageTab) text(selector string) string {
 	return p.str(fmt.Sprintf(`(document.querySelector(%q) || {textContent: ''}).textContent`, selector))
 }
 
-// waitFor polls expr until it is true. A navigation replaces the page's
-// JavaScript context; a poll that started in the old one fails with
-// "Cannot find context", which says nothing about the page, so it polls
-// again in the new one.
+// waitFor polls expr until it is true, across page loads.
 func (p *pageTab) waitFor(what, expr string) {
 	p.t.Helper()
-	deadline := time.Now().Add(patience)
-	for {
-		ctx, cancel := context.WithDeadline(p.ctx, deadline)
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(deadline))))
-		cancel()
-		if err == nil {
-			return
-		}
-		if strings.Contains(err.Error(), "Cannot find context") && time.Now().Before(deadline) {
-			continue
-		}
-		ctx, cancel = context.WithTimeout(p.ctx, 5*time.Second)
-		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-		cancel()
-		p.t.Fatalf("%s: page never showed %s: %v\npage text:\n%s", p.name, what, err, body)
-	}
+	p.WaitFor(what, expr)
 }
 
 func (p *pageTab) open(url string) {
@@ -366,25 +284,7 @@ func (p *pageTab) key(keys string) {
 // shot saves what the agent sees (the viewport) as name.png.
 func (p *pageTab) shot(name string) {
 	p.t.Helper()
-	if p.dir == "" {
-		p.dir = os.Getenv("SCREENPOP_SCREENSHOTS")
-		if p.dir == "" {
-			p.dir = p.t.TempDir()
-		} else if err := os.MkdirAll(p.dir, 0o755); err != nil {
-			p.t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, patience)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		p.t.Fatalf("%s: screenshot %s: %v", p.name, name, err)
-	}
-	path := filepath.Join(p.dir, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		p.t.Fatal(err)
-	}
-	p.t.Logf("screenshot: %s", path)
+	p.Shot(name)
 }
 
 // noSideScroll fails when the page is wider than the window, naming what
@@ -815,7 +715,7 @@ const invalidShown = `!document.querySelector('#invalid').hidden && document.que
 // shows "No calls right now", which would make the agent wait for calls
 // that cannot come.
 func TestPageInvalidLinkInChromium(t *testing.T) {
-	s := startPageServer(t, true)
+	s := startPageServerWith(t, true, func(c *HubConfig) { c.LoginURL = func(string) string { return "/auth/login" } })
 	p := newTab(t, startBrowser(t), "agent page")
 
 	// Refused by the server, told by its sign-in check.

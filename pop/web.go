@@ -23,18 +23,27 @@ func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", h.serveWS)
 	mux.HandleFunc("GET /session", h.serveSession)
-	mux.Handle("GET /", pageHeaders(files))
+	mux.Handle("GET /", pageHeaders(files, h.cfg.SignOutOrigins))
 	return mux
 }
 
 // pageHeaders locks the page down: its own scripts and styles only, its
-// socket on its own host, never framed, and no referrer leaving it.
-func pageHeaders(next http.Handler) http.Handler {
+// socket on its own host, never framed, and no referrer leaving it. Its
+// one form, signing out, posts to the daemon, which sends the browser on
+// to the identity provider (signOut: its origins).
+func pageHeaders(next http.Handler, signOut []string) http.Handler {
+	formAction := "'self'"
+	for _, o := range signOut {
+		if n, err := normalizeOrigin(o); err == nil {
+			formAction += " " + n
+		}
+	}
+	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		// 'self' covers ws:// and wss:// to the page's own host (CSP 3).
+		"connect-src 'self'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-			// 'self' covers ws:// and wss:// to the page's own host (CSP 3).
-			"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		// The page is small and changes with the daemon; a stale app.js

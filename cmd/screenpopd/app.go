@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +23,10 @@ import (
 	"github.com/screenpop/screenpop/adapters/postgres"
 	"github.com/screenpop/screenpop/aggregator"
 	"github.com/screenpop/screenpop/aggregator/rediscache"
+	"github.com/screenpop/screenpop/auth"
 	"github.com/screenpop/screenpop/bearer"
 	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/pop"
 	"github.com/screenpop/screenpop/pop/redisbus"
 )
@@ -38,6 +39,12 @@ type Options struct {
 	Stderr io.Writer // logs
 	// Registry receives every metric; a fresh one when nil.
 	Registry *prometheus.Registry
+	// IdPClient reaches the identity provider (auth.oidc, auth.jwt); nil:
+	// the auth package's default client.
+	IdPClient *http.Client
+	// Daemon names this daemon in the history (the calls it records, the
+	// access log); default: the host's name and the listen port.
+	Daemon string
 }
 
 // Main is the whole daemon: built by NewMain (validation, no I/O), started
@@ -55,13 +62,17 @@ type Main struct {
 	pools    *postgres.Pools
 	agg      *aggregator.Aggregator
 	evict    *bearer.Set // nil without api.evict_tokens_env
-	history  *aggregator.MemoryHistory
-	auth     *pop.TokenAuth
+	history  history.Store
+	auth     *pop.TokenAuth // nil without an HS256 secret (company sign-in only)
+	signIn   *auth.Authenticator
+	signedIn signedInRoles // the roles of the agents' current sign-ins
+	timeouts httpTimeouts
 	hub      *pop.Hub
 	disp     *pop.Dispatcher
 	calls    []namedCallSource
-	redis    *redis.Client // nil without a redis block
-	bus      *redisbus.Bus // nil without a redis block
+	redis    redis.UniversalClient // nil without a redis block
+	keys     *rediscache.Keyring   // nil without redis.encryption_key_env
+	bus      *redisbus.Bus         // nil without a redis block
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -84,7 +95,7 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		opts.Registry = prometheus.NewRegistry()
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	m := &Main{cfg: cfg, opts: opts, reg: opts.Registry, started: make(chan struct{})}
+	m := &Main{cfg: cfg, opts: opts, reg: opts.Registry, timeouts: defaultHTTPTimeouts, started: make(chan struct{})}
 	m.logLevel = new(slog.LevelVar)
 	m.logLevel.Set(logLevel(cfg.LogLevel))
 	m.logger = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: m.logLevel}))
@@ -100,7 +111,9 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 			return nil, err
 		}
 	}
-	m.history = aggregator.NewMemoryHistory(50)
+	if err := m.newHistory(cfg); err != nil {
+		return nil, err
+	}
 	m.agg, err = aggregator.New(ac, aggregator.Options{
 		Cache:   cache,
 		History: m.history,
@@ -121,16 +134,26 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	if m.evict, err = evictTokens(cfg, opts.Env); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
+	if errs := distinctAPITokens(cfg, opts.Env); len(errs) > 0 {
+		return nil, errs
+	}
 
 	secret, err := m.signingSecret()
 	if err != nil {
 		return nil, err
 	}
-	if m.auth, err = pop.NewTokenAuth(secret); err != nil {
+	if secret != nil {
+		if m.auth, err = pop.NewTokenAuth(secret); err != nil {
+			return nil, err
+		}
+	}
+	if m.signIn, err = m.newSignIn(secret); err != nil {
 		return nil, err
 	}
 	m.hub, err = pop.NewHub(pop.HubConfig{
-		Auth:           m.auth,
+		Auth:           rememberRoles{Authenticator: pop.FromAuth(m.signIn), roles: &m.signedIn},
+		LoginURL:       m.signIn.LoginURL,
+		SignOutOrigins: m.signIn.SignOutOrigins(),
 		AllowedOrigins: cfg.Auth.AllowedOrigins,
 		Logger:         m.logger.With("component", "hub"),
 		Registerer:     m.reg,
@@ -143,13 +166,18 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		// Pops go through the agent's Redis stream, so they reach the
 		// browser whichever daemon holds it; the bus falls back to this
 		// hub by itself while Redis is down.
-		m.bus, err = redisbus.New(redisbus.Config{
+		bc := redisbus.Config{
 			Client:     m.redis,
 			Hub:        m.hub,
 			KeyPrefix:  cfg.Redis.KeyPrefix,
+			DownAfter:  cfg.Redis.DownAfter,
 			Logger:     m.logger.With("component", "redisbus"),
 			Registerer: m.reg,
-		})
+		}
+		if m.keys != nil {
+			bc.Sealer = m.keys // streams, snapshots, forwarded requests
+		}
+		m.bus, err = redisbus.New(bc)
 		if err != nil {
 			return nil, err
 		}
@@ -159,8 +187,11 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	m.disp, err = pop.NewDispatcher(pop.DispatcherConfig{
 		Builder:    m.agg,
 		Recorder:   m.history,
+		WrapUp:     wrapUpSettings(cfg.History),
+		OnShown:    m.logAccess,
 		Deliverer:  deliverer,
 		AgentNames: m.agentName,
+		AgentRoles: m.agentRoles,
 		Logger:     m.logger.With("component", "dispatcher"),
 		Registerer: m.reg,
 	})
@@ -182,29 +213,37 @@ func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
 	if rc.PasswordEnv != "" {
 		password = m.opts.Env(rc.PasswordEnv)
 	}
-	var key []byte
 	if rc.EncryptionKeyEnv != "" {
-		raw := m.opts.Env(rc.EncryptionKeyEnv)
-		var err error
-		if key, err = base64.StdEncoding.DecodeString(raw); err != nil || len(key) != 32 {
-			return nil, fmt.Errorf("%s: redis.encryption_key_env: %s must hold 32 random bytes in base64 (e.g. openssl rand -base64 32)", m.cfg.File, rc.EncryptionKeyEnv)
+		// The current key first, then previous ones still read (rotation).
+		keys, err := rediscache.ParseKeyring(m.opts.Env(rc.EncryptionKeyEnv))
+		if err != nil {
+			return nil, fmt.Errorf("%s: redis.encryption_key_env: %s: %w", m.cfg.File, rc.EncryptionKeyEnv, err)
 		}
+		m.keys = keys
 	}
-	client, err := rediscache.NewClient(rediscache.ClientConfig{Addr: rc.Address, Password: password, DB: rc.DB})
+	sentinelPassword := ""
+	if rc.SentinelPasswordEnv != "" {
+		sentinelPassword = m.opts.Env(rc.SentinelPasswordEnv)
+	}
+	client, err := rediscache.NewClient(rediscache.ClientConfig{Addr: rc.Address, Password: password, DB: rc.DB,
+		MasterName: rc.MasterName, SentinelAddrs: rc.SentinelAddresses, SentinelPassword: sentinelPassword})
 	if err != nil {
 		return nil, fmt.Errorf("%s: redis: %w", m.cfg.File, err)
 	}
 	m.redis = client
 	return rediscache.New(rediscache.Config{
-		Client:        client,
-		KeyPrefix:     rc.KeyPrefix,
-		MaxTTL:        rc.CardTTL,
-		EncryptionKey: key,
-		Logger:        m.logger.With("component", "rediscache"),
-		Registerer:    m.reg,
+		Client:     client,
+		KeyPrefix:  rc.KeyPrefix,
+		MaxTTL:     rc.CardTTL,
+		Keys:       m.keys,
+		Logger:     m.logger.With("component", "rediscache"),
+		Registerer: m.reg,
 	})
 }
 
+// signingSecret is the HS256 secret of agent tokens (screenpopd token, the
+// demo links), or nil when agents sign in only through the identity
+// provider (auth.oidc or auth.jwt, and neither secret_env nor demo_links).
 func (m *Main) signingSecret() ([]byte, error) {
 	if name := m.cfg.Auth.SecretEnv; name != "" {
 		if s := m.opts.Env(name); s != "" {
@@ -217,7 +256,10 @@ func (m *Main) signingSecret() ([]byte, error) {
 			return nil, fmt.Errorf("%s: auth.secret_env: environment variable %s is empty or unset", m.cfg.File, name)
 		}
 	} else if !m.cfg.Auth.DemoLinks {
-		return nil, fmt.Errorf("%s: auth: set secret_env (agent tokens need a signing secret) or demo_links: true for a demo", m.cfg.File)
+		if m.cfg.Auth.OIDC != nil || m.cfg.Auth.JWT != nil {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: auth: set oidc (company sign-in), secret_env (agent tokens need a signing secret) or demo_links: true for a demo", m.cfg.File)
 	}
 	// Demo: a fresh secret per process; the printed links are the only way in.
 	secret := make([]byte, 32)
@@ -236,8 +278,15 @@ func (m *Main) Run(ctx context.Context) error {
 	m.ln = ln
 	m.mu.Unlock()
 	srv := &http.Server{
-		Handler:           m.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: m.routes(),
+		// A client that sends its request or body slowly, or keeps an idle
+		// connection open, is cut off rather than holding a connection (and
+		// a goroutine) for ever. Agent sockets are hijacked, which clears
+		// these deadlines: the hub keeps its own (ping/pong, write timeout).
+		ReadHeaderTimeout: m.timeouts.readHeader,
+		ReadTimeout:       m.timeouts.read,
+		WriteTimeout:      m.timeouts.write,
+		IdleTimeout:       m.timeouts.idle,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
 	}
 	g, ctx := errgroup.WithContext(ctx)
@@ -254,7 +303,16 @@ func (m *Main) Run(ctx context.Context) error {
 		m.hub.Close()
 		return srv.Shutdown(sctx)
 	})
-	g.Go(func() error { return m.disp.Run(ctx) })
+	stopHistory := m.runHistory(ctx, g)
+	defer stopHistory()
+	g.Go(func() error {
+		defer stopHistory() // the dispatcher's last writes are in
+		return m.disp.Run(ctx)
+	})
+	g.Go(func() error {
+		m.probeSignIn(ctx)
+		return nil
+	})
 	if m.bus != nil {
 		g.Go(func() error { return m.bus.Run(ctx) })
 	}
@@ -283,6 +341,7 @@ func (m *Main) Addr() net.Addr {
 func (m *Main) Close() error {
 	m.agg.Close()
 	m.pools.Close()
+	m.history.Close()
 	if m.redis != nil {
 		return m.redis.Close()
 	}
@@ -338,6 +397,8 @@ func evictTokens(cfg *configs.Config, env func(string) string) (*bearer.Set, err
 func (m *Main) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", m.hub.Handler())
+	// Sign-in and sign-out at the identity provider, and /auth/session.
+	mux.Handle("/auth/", m.signIn.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -388,6 +449,7 @@ func (m *Main) readyz(w http.ResponseWriter, _ *http.Request) {
 			b.WriteString("redis: ok\n")
 		}
 	}
+	b.WriteString(m.historyReadiness())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !ready {
 		w.WriteHeader(http.StatusServiceUnavailable)

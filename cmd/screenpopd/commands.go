@@ -18,6 +18,7 @@ import (
 	"github.com/screenpop/screenpop/adapters/postgres"
 	"github.com/screenpop/screenpop/aggregator"
 	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/pop"
 )
 
@@ -118,6 +119,13 @@ func checkBuild(cfg *configs.Config, env func(string) string) configs.Errors {
 		msg := strings.TrimPrefix(err.Error(), "api.evict_tokens_env: ")
 		errs = append(errs, cfg.ErrorAt("api.evict_tokens_env", msg, ""))
 	}
+	errs = append(errs, historyProblems(cfg, env)...)
+	// The client secret is read as the daemon would (configs checked the
+	// options themselves).
+	if _, err := signInOptions(cfg, env, nil); err != nil {
+		errs = append(errs, cfg.ErrorsIn("auth", err)...)
+	}
+	errs = append(errs, distinctAPITokens(cfg, env)...)
 	return errs
 }
 
@@ -253,8 +261,14 @@ var sampleGroups = []struct {
 }
 
 // printSample prints a kind's embedded sample configuration:
-// `screenpopd sample [telephony|source] KIND`.
+// `screenpopd sample [telephony|source] KIND`, and the history block's
+// with `screenpopd sample history`.
 func printSample(args []string, stdout io.Writer) error {
+	if len(args) == 1 && args[0] == "history" {
+		// Not a kind: the history block (history/sample.yaml).
+		_, err := stdout.Write(history.Sample)
+		return err
+	}
 	var all []string
 	for _, g := range sampleGroups {
 		all = append(all, g.name+" kinds: "+kindNames(g.samples))

@@ -139,7 +139,11 @@ func (c *connectCheck) run(ctx context.Context, cfg *configs.Config, stdout io.W
 		fmt.Fprintln(stdout, configs.Error{File: cfg.File, Line: l.at.Line, Column: l.at.Column, Path: l.path, Msg: string(l.status) + ": " + l.msg})
 	}
 	fmt.Fprintf(stdout, "%s: connect: %d source(s) checked: %d ok, %d WARN, %d FAIL\n", cfg.File, len(lines), count[checkOK], count[checkWarn], count[checkFail])
-	if count[checkFail] > 0 {
+	signIn, status := checkSignInReachable(ctx, cfg, env, *c.timeout)
+	if signIn != nil {
+		fmt.Fprintln(stdout, *signIn)
+	}
+	if count[checkFail] > 0 || status == checkFail {
 		return errReported
 	}
 	return nil

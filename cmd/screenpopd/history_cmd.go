@@ -10,6 +10,7 @@ package main
 // resolved (historyDSN) and its own flags.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,14 +18,27 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	screenpop "github.com/screenpop/screenpop"
 	"github.com/screenpop/screenpop/adapters"
+	adpostgres "github.com/screenpop/screenpop/adapters/postgres"
+	"github.com/screenpop/screenpop/aggregator"
+	"github.com/screenpop/screenpop/configs"
 	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/history/postgres"
+	"github.com/screenpop/screenpop/pop"
 )
 
 // historyStores builds a history store of each type; dsn is empty for
@@ -74,6 +88,246 @@ func historyDSN(cfg history.Config, env func(string) string, files fs.FS) (strin
 		return env(cfg.DSNEnv), nil
 	}
 	return "", errors.New("history: type postgres needs dsn_env or dsn_file")
+}
+
+// newHistory opens the configured history store for the daemon (memory,
+// or PostgreSQL migrated by its Run), named after the daemon in the calls
+// it records and the access log.
+func (m *Main) newHistory(cfg *configs.Config) error {
+	store, err := openHistory(cfg.History, m.opts.Env, cfg.Files, history.Options{
+		Daemon:     daemonName(m.opts.Daemon, cfg.Listen),
+		Logger:     m.logger.With("component", "history"),
+		Registerer: m.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	m.history = store
+	return nil
+}
+
+// historyProblems is what config check finds in the history block beyond
+// configs' own checks: a connection string the daemon could not read.
+func historyProblems(cfg *configs.Config, env func(string) string) configs.Errors {
+	if cfg.History.Type != history.TypePostgres {
+		return nil
+	}
+	_, err := historyDSN(cfg.History, env, cfg.Files)
+	if err == nil {
+		return nil
+	}
+	key := "history.dsn_env"
+	if cfg.History.DSNFile != "" {
+		key = "history.dsn_file"
+	}
+	return configs.Errors{cfg.ErrorAt(key, strings.TrimPrefix(err.Error(), key+": "), "")}
+}
+
+// daemonName is how this daemon signs the history: the name given, else
+// the host's name and the port it listens on.
+func daemonName(given, listen string) string {
+	if given != "" {
+		return given
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "screenpopd"
+	}
+	if _, port, err := net.SplitHostPort(listen); err == nil && port != "" && port != "0" {
+		return host + ":" + port
+	}
+	return host
+}
+
+// wrapUpSettings is the wrap-up the pages are told (history.dispositions,
+// wrapup_required, wrapup_time).
+func wrapUpSettings(h history.Config) pop.WrapUpSettings {
+	return pop.WrapUpSettings{Dispositions: h.Dispositions, Required: h.WrapUpRequired, Time: h.WrapUpTime}
+}
+
+// logAccess records a card delivered to an agent's browser (the
+// dispatcher's OnShown): who, whose card (customer, the number's hash),
+// which call, the sections sent, and "history" when the card listed
+// earlier calls. It runs under the dispatcher's lock: LogAccess only
+// queues, and a refusal (a full buffer while PostgreSQL is away) is
+// counted and logged by the store.
+func (m *Main) logAccess(agentID, callID string, card screenpop.Card, sections []string) {
+	e := history.AccessEntry{Agent: agentID, Phone: card.Phone, CallID: callID, Sections: sections}
+	if card.Customer != nil {
+		e.CustomerID = card.Customer.ID
+	}
+	if len(card.History) > 0 {
+		e.Sections = append(slices.Clip(sections), "history")
+	}
+	if err := m.history.LogAccess(context.Background(), e); err != nil {
+		m.logger.Debug("card delivery not logged", "agent", agentID, "call", callID, "err", err)
+	}
+}
+
+// runHistory runs the history store's background work (migrations, the
+// write buffer) and the hourly purge under g. The store runs until stop is
+// called, after the dispatcher's last write, so that a clean shutdown
+// writes the calls that ended just before it.
+func (m *Main) runHistory(ctx context.Context, g *errgroup.Group) (stop func()) {
+	hctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g.Go(func() error { return m.history.Run(hctx) })
+	g.Go(func() error {
+		// The first purge waits for the schema: a purge of tables Run has
+		// not made yet is only a warning in the log.
+		for !m.history.Status().Migrated {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+		return history.RunPurges(ctx, m.history, history.DefaultPurgeInterval, time.Now, m.logger.With("component", "history"))
+	})
+	return stop
+}
+
+// historyReadiness is the history's line of /readyz: reported, never
+// failing readiness, since pops do not need the history (every daemon
+// shares it, and writes wait in the buffer while PostgreSQL is away).
+func (m *Main) historyReadiness() string {
+	st := m.history.Status()
+	if err := st.Err(); err != nil {
+		return fmt.Sprintf("history (%s): DOWN: %v (pops still flow; writes wait, %d of %d buffered)\n", st.Backend, err, st.Queued, st.Capacity)
+	}
+	if st.Backend == history.TypeMemory {
+		return "history (memory): ok (kept in this process only)\n"
+	}
+	return fmt.Sprintf("history (%s): ok (%d write(s) queued)\n", st.Backend, st.Queued)
+}
+
+// historyCommand is a history sub-command given the daemon's
+// configuration and its history's connection string.
+type historyCommand func(ctx context.Context, cfg *configs.Config, env func(string) string, dsn string, args []string, stdout, stderr io.Writer) error
+
+// withDSN makes a command that needs only the connection string a
+// historyCommand.
+func withDSN(f func(ctx context.Context, dsn string, args []string, stdout, stderr io.Writer) error) historyCommand {
+	return func(ctx context.Context, _ *configs.Config, _ func(string) string, dsn string, args []string, stdout, stderr io.Writer) error {
+		return f(ctx, dsn, args, stdout, stderr)
+	}
+}
+
+// historyTool runs a history sub-command on the history of the daemon's
+// configuration (-config FILE, anywhere among args; the embedded demo's
+// without it), whose dsn_env or dsn_file it resolves as the daemon does.
+func historyTool(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string, cmd historyCommand) error {
+	path, rest, err := cutConfigFlag(args)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errReported
+	}
+	var dsn string
+	if cfg.History.Type == history.TypePostgres {
+		if dsn, err = historyDSN(cfg.History, env, cfg.Files); err != nil {
+			return fmt.Errorf("%s: %w", cfg.File, err)
+		}
+	}
+	return cmd(ctx, cfg, env, dsn, rest, stdout, stderr)
+}
+
+// cutConfigFlag takes -config FILE (or -config=FILE, --config) out of
+// args, leaving the command's own flags.
+func cutConfigFlag(args []string) (path string, rest []string, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 == len(args) {
+				return "", nil, errors.New("-config needs a file")
+			}
+			i++
+			value = args[i]
+		}
+		path = value
+	}
+	return path, rest, nil
+}
+
+// eraseAndEvict is `screenpopd erase`: the erasure in PostgreSQL, then the
+// eviction of the person's cached source answers through an aggregator on
+// the daemon's cache. With a redis block that is the cache every daemon
+// uses; without one, each daemon caches in its own process, which only the
+// daemon can evict: erase asks it to, at its /api/v1/evict, with a token of
+// api.evict_tokens_env.
+func eraseAndEvict(ctx context.Context, cfg *configs.Config, env func(string) string, dsn string, args []string, stdout, stderr io.Writer) error {
+	evict := func(ctx context.Context, customerID, phone string) error {
+		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if cfg.Redis != nil {
+			m := &Main{cfg: cfg, opts: Options{Env: env}, logger: logger, reg: prometheus.NewRegistry()}
+			cache, err := m.openRedis(cfg.Redis)
+			if err != nil {
+				return err
+			}
+			defer m.redis.Close()
+			pools := adpostgres.NewPools(logger)
+			defer pools.Close()
+			ac, err := aggregatorConfig(cfg, pools, env, logger)
+			if err != nil {
+				return err
+			}
+			agg, err := aggregator.New(ac, aggregator.Options{Cache: cache, Logger: logger, Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				return err
+			}
+			defer agg.Close()
+			return agg.Evict(ctx, customerID, phone)
+		}
+		return evictInDaemon(ctx, cfg, env, customerID, phone, stdout)
+	}
+	return eraseCmd(ctx, dsn, args, stdout, stderr, evict)
+}
+
+// evictInDaemon asks the running daemon to evict a person's answers from
+// its in-process cache, through its eviction API.
+func evictInDaemon(ctx context.Context, cfg *configs.Config, env func(string) string, customerID, phone string, stdout io.Writer) error {
+	tokens, err := evictTokens(cfg, env)
+	if err != nil {
+		return err
+	}
+	if tokens == nil {
+		longest := time.Duration(0)
+		for _, s := range cfg.Sources {
+			longest = max(longest, s.CacheTTL)
+		}
+		if cfg.Directory != nil {
+			longest = max(longest, cfg.Directory.CacheTTL)
+		}
+		fmt.Fprintf(stdout, "no redis block and no api.evict_tokens_env: the daemon's in-process cache keeps this person's source answers until their cache_ttl (at most %s); set api.evict_tokens_env for erase to evict them at once\n", longest)
+		return nil
+	}
+	base := strings.TrimRight(cfg.PublicURL, "/")
+	if base == "" {
+		base = "http://" + cfg.Listen
+	}
+	body, _ := json.Marshal(map[string]string{"customer_id": customerID, "phone": phone})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/evict", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+splitTokens(env(cfg.API.EvictTokensEnv))[0])
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("the daemon at %s did not answer: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("the daemon at %s answered %s to the eviction", base, resp.Status)
+	}
+	return nil
 }
 
 // cliDaemon names the command line in the access log's daemon column.

@@ -8,6 +8,9 @@
 //	screenpopd pbx check [-source NAME]          check each ARI PBX: what IT must fix, line by line
 //	screenpopd sample [telephony|source] KIND    print a kind's commented sample configuration
 //	screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
+//	screenpopd db migrate [-status]              apply the history's PostgreSQL migrations
+//	screenpopd access-log -customer ID [-since D] who saw a customer's (or number's, agent's) cards
+//	screenpopd erase -customer ID -by WHO -yes   erase a person's history, evict their cached answers
 //
 // This package only parses flags, loads configuration and wires packages
 // together; see app.go.
@@ -65,6 +68,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return printSample(args, stdout)
 	case "token":
 		return issueToken(args, stdout, stderr, env)
+	case "db":
+		if len(args) == 0 || args[0] != "migrate" {
+			return fmt.Errorf("usage: screenpopd db migrate [-config FILE] [-status]")
+		}
+		return historyTool(ctx, args[1:], stdout, stderr, env, withDSN(dbMigrate))
+	case "access-log":
+		return historyTool(ctx, args, stdout, stderr, env, withDSN(accessLogCmd))
+	case "erase":
+		return historyTool(ctx, args, stdout, stderr, env, eraseAndEvict)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -77,8 +89,11 @@ const usage = `usage:
   screenpopd config check [-config FILE] [-connect]  every configuration error, with its line; -connect also asks every source once
   screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
   screenpopd pbx check [-source NAME]          check each ARI PBX: what IT must fix, line by line
-  screenpopd sample [telephony|source] KIND    print a kind's commented sample configuration
+  screenpopd sample [telephony|source] KIND    print a kind's commented sample configuration (sample history: the history block)
   screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
+  screenpopd db migrate [-config FILE] [-status]  apply the history's PostgreSQL migrations (the daemon does at start too)
+  screenpopd access-log (-customer ID | -agent ID | -phone E164) [-since 720h] [-json]  who saw whose card
+  screenpopd erase (-customer ID | -phone E164) -by WHO -yes  erase a person's history and notes, evict their cached answers
 `
 
 func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {

@@ -29,7 +29,7 @@ func (m *Main) agentName(id string) string { return m.config().Agents.Names[id] 
 // re-read from their files, the environment as the process got it), the
 // aggregator swaps them in at once, and nothing is changed when any part is
 // refused. Agents stay connected. What a reload cannot change (the listener,
-// sign-in, Redis, the API, telephony and the endpoint mapping) keeps running
+// sign-in, Redis, the API, the history, telephony and the endpoint mapping) keeps running
 // as it was and is logged as needing a restart; the running configuration
 // keeps those parts as they were, so the warning repeats at each reload
 // until the restart. Database pools no source uses any more are closed.
@@ -88,6 +88,7 @@ func runningConfig(old, next *configs.Config) *configs.Config {
 	run.Auth = old.Auth
 	run.Redis = old.Redis
 	run.API = old.API
+	run.History = old.History
 	run.Telephony = old.Telephony
 	run.Agents.Patterns = old.Agents.Patterns
 	run.Agents.Table = old.Agents.Table
@@ -131,6 +132,10 @@ func diffConfig(old, next *configs.Config) configDiff {
 	}
 	for _, k := range changedFields(old.API, next.API) {
 		restart("api.%s", k)
+	}
+	// The store, its dispositions and wrap-up rules are fixed at start.
+	for _, k := range changedFields(old.History, next.History) {
+		restart("history.%s", k)
 	}
 	oldTel, nextTel := map[string]configs.Telephony{}, map[string]configs.Telephony{}
 	var telNames []string
@@ -186,7 +191,8 @@ func diffConfig(old, next *configs.Config) configDiff {
 	if !maps.Equal(old.Lines, next.Lines) {
 		applied("lines")
 	}
-	if !slices.Equal(old.Sections, next.Sections) {
+	// A section's roles are a list: sections compare in depth.
+	if !reflect.DeepEqual(old.Sections, next.Sections) {
 		applied("sections")
 	}
 	switch {
@@ -226,6 +232,9 @@ func diffConfig(old, next *configs.Config) configDiff {
 	}
 	if !maps.Equal(old.Agents.Names, next.Agents.Names) {
 		applied("agents.names")
+	}
+	if !maps.EqualFunc(old.Agents.Roles, next.Agents.Roles, slices.Equal) {
+		applied("agents.roles")
 	}
 	return d
 }

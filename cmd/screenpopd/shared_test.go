@@ -32,22 +32,7 @@ func TestPopReachesAgentOnAnotherDaemon(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 
 	mk := func(telephony string) *Main {
-		cfg, err := configs.Demo()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Listen = "127.0.0.1:0"
-		cfg.Auth.SecretEnv = "SECRET"
-		cfg.Auth.DemoLinks = false
-		cfg.Redis = &configs.Redis{Address: testRedis, KeyPrefix: prefix, CardTTL: time.Minute}
-		var node yaml.Node
-		if err := yaml.Unmarshal([]byte(telephony), &node); err != nil {
-			t.Fatal(err)
-		}
-		if err := node.Content[0].Decode(&cfg.Telephony); err != nil {
-			t.Fatal(err)
-		}
-		return runMain(t, cfg, Options{Env: getenv, Stderr: io.Discard})
+		return runMain(t, daemonConfig(t, prefix, telephony), Options{Env: getenv, Stderr: io.Discard})
 	}
 	b := mk(`[{name: cti, type: http, tokens_env: CTI}]`)
 	c := dialAgent(t, b, "1001")
@@ -88,6 +73,7 @@ func TestShippedConfigsPassCheck(t *testing.T) {
 		"SCREENPOP_AUTH_SECRET": strings.Repeat("x", 40),
 		"SCREENPOP_CTI_TOKENS":  "cti-token-0123456789",
 		"SCREENPOP_DEMO_DSN":    "postgres://postgres@127.0.0.1:5432/test",
+		"SCREENPOP_HISTORY_DSN": "postgres://postgres@127.0.0.1:5432/test",
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -97,6 +83,31 @@ func TestShippedConfigsPassCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// daemonConfig is the demo configuration for a daemon of a test: a free
+// port, agents signed in with tokens of the secret in SECRET, the
+// telephony entries given (YAML), and, with a key prefix, a shared Redis.
+func daemonConfig(t *testing.T, prefix, telephony string) *configs.Config {
+	t.Helper()
+	cfg, err := configs.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Auth.SecretEnv = "SECRET"
+	cfg.Auth.DemoLinks = false
+	if prefix != "" {
+		cfg.Redis = &configs.Redis{Address: testRedis, KeyPrefix: prefix, CardTTL: time.Minute}
+	}
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte(telephony), &node); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Content[0].Decode(&cfg.Telephony); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 func randomHex(t *testing.T) string {

@@ -118,8 +118,40 @@ type Cancel struct {
 	Dropped bool
 }
 
-// Record stores an ended call in the history.
-type Record struct{ Call screenpop.PastCall }
+// Record stores an ended call in the history: every call that had a card
+// built, with a number or not (a withheld caller's call is kept by its
+// ID, for its notes and wrap-up).
+type Record struct {
+	// Call is the call as a card's history shows it: Phone is the card's
+	// E.164 number (empty for a withheld caller or no phone number), At
+	// the first ring, Agent who had the call at its end.
+	Call screenpop.PastCall
+	// What the history keeps besides.
+	Withheld bool
+	// Rung are the agents whose phones rang for the call, sorted.
+	Rung []string
+	// AnsweredBy is the agent who answered first, at AnsweredAt (the
+	// event's time).
+	AnsweredBy string
+	AnsweredAt time.Time
+	// PoppedAt is when the first pop of the call was sent (the machine's
+	// clock); zero when the call ended before its card was ready.
+	PoppedAt time.Time
+	// EndedAt is the time of the ended event.
+	EndedAt   time.Time
+	Transfers []Handover
+	// Source is the telephony source that saw the call.
+	Source string
+}
+
+// Handover is one transfer of a call from an agent to another: blind, or
+// Attended (the target was consulted first).
+type Handover struct {
+	From     string
+	To       string
+	At       time.Time
+	Attended bool
+}
 
 func (Build) effect()  {}
 func (Cancel) effect() {}
@@ -149,6 +181,14 @@ type call struct {
 	pick     *pick     // a BuildPick is running
 	lastSeen time.Time // for StaleAfter
 	refresh  refreshState
+
+	// What the history records of the call.
+	rung      map[string]bool // every agent whose phone rang
+	handled   map[string]bool // every agent who had the call (answered it, or got it by a transfer)
+	firstBy   string          // who answered first, at firstAt
+	firstAt   time.Time
+	poppedAt  time.Time // the first pop sent
+	handovers []Handover
 }
 
 // pick is an agent's choice among the candidates, while its card builds.
@@ -158,10 +198,11 @@ type pick struct {
 }
 
 type endedCall struct {
-	callID string
-	phone  string
-	had    map[string]bool
-	at     time.Time
+	callID  string
+	phone   string
+	had     map[string]bool
+	handled map[string]bool
+	at      time.Time
 }
 
 // DefaultMaxEnded is Config.MaxEnded's default.
@@ -217,6 +258,8 @@ func (m *Machine) follow(ev screenpop.CallEvent) *call {
 			ringing: map[string]time.Time{},
 			holders: map[string]bool{},
 			had:     map[string]bool{},
+			rung:    map[string]bool{},
+			handled: map[string]bool{},
 		}
 		m.calls[ev.CallID] = c
 	}
@@ -278,6 +321,7 @@ func (m *Machine) ringing(ev screenpop.CallEvent) {
 		if _, ok := c.ringing[a]; !ok {
 			c.ringing[a] = ev.At
 		}
+		c.rung[a] = true
 	}
 	if released == "" && len(now) > 0 && c.released != "" && !now[c.released] {
 		released = c.released // told "transferred" already; now to whom
@@ -326,6 +370,19 @@ func (m *Machine) transferred(ev screenpop.CallEvent) {
 // transferred to them: nobody rings any more, every other holder loses the
 // pop for reason, and the new holder gets the card.
 func (m *Machine) takeOver(c *call, ev screenpop.CallEvent, reason string, transferred bool) {
+	// A hand-over from the agent transferring it (the ringing said so), or
+	// from whoever had it.
+	from, attended := c.lastAgent, false
+	if c.transfer != nil && c.transfer.From != "" {
+		from, attended = c.transfer.From, c.transfer.Consult
+	}
+	if (transferred || c.transfer != nil) && from != "" && from != ev.Agent {
+		c.handovers = append(c.handovers, Handover{From: from, To: ev.Agent, At: ev.At, Attended: attended})
+	}
+	if c.firstBy == "" {
+		c.firstBy, c.firstAt = ev.Agent, ev.At
+	}
+	c.handled[ev.Agent] = true
 	c.answeredBy, c.answeredAt, c.lastAgent = ev.Agent, ev.At, ev.Agent
 	c.transfer, c.released = nil, ""
 	clear(c.ringing)
@@ -374,17 +431,19 @@ func (m *Machine) ended(ev screenpop.CallEvent) {
 	// else: the card is still being built; CardBuilt records the call.
 }
 
-// finish forgets a call that ended and records it in the history.
+// finish forgets a call that ended and records it in the history: every
+// call that had a card, a withheld caller's too (by its ID).
 func (m *Machine) finish(c *call) {
 	id := c.event.CallID
 	delete(m.calls, id)
+	withheld := c.event.Caller.Withheld || (c.card != nil && c.card.Caller.Withheld)
 	var phone string
-	if c.card != nil && !c.card.Caller.Withheld {
+	if c.card != nil && !withheld {
 		phone = c.card.Phone
 	}
-	m.remember(&endedCall{callID: id, phone: phone, had: c.had, at: m.now})
-	if phone == "" {
-		return
+	m.remember(&endedCall{callID: id, phone: phone, had: c.had, handled: c.handled, at: m.now})
+	if c.card == nil {
+		return // never rang anybody: nothing was shown, nothing to keep
 	}
 	end := c.endEvent
 	past := screenpop.PastCall{
@@ -393,9 +452,16 @@ func (m *Machine) finish(c *call) {
 		At:      c.event.At,
 		Agent:   end.Agent,
 		Outcome: end.Outcome,
+		DID:     c.event.DID,
+	}
+	if c.card.Customer != nil {
+		past.CustomerID = c.card.Customer.ID
 	}
 	if past.Agent == "" {
 		past.Agent = c.lastAgent
+	}
+	if r := m.ref(past.Agent); r != nil {
+		past.AgentName = r.Name
 	}
 	if past.Outcome == "" {
 		past.Outcome = screenpop.OutcomeNoAnswer
@@ -406,7 +472,17 @@ func (m *Machine) finish(c *call) {
 	if !c.event.At.IsZero() && end.At.After(c.event.At) {
 		past.Duration = end.At.Sub(c.event.At)
 	}
-	m.effect(Record{Call: past})
+	m.effect(Record{
+		Call:       past,
+		Withheld:   withheld,
+		Rung:       sortedKeys(c.rung),
+		AnsweredBy: c.firstBy,
+		AnsweredAt: c.firstAt,
+		PoppedAt:   c.poppedAt,
+		EndedAt:    end.At,
+		Transfers:  slices.Clone(c.handovers),
+		Source:     c.event.Source,
+	})
 }
 
 func (m *Machine) remember(e *endedCall) {
@@ -496,6 +572,9 @@ func (m *Machine) pop(c *call, agents []string, state string) {
 		data.Transfer = m.transferInfo(c)
 	}
 	m.send(agents, TypePop, c.event.CallID, data)
+	if c.poppedAt.IsZero() {
+		c.poppedAt = m.now
+	}
 	for _, a := range agents {
 		c.holders[a], c.had[a] = true, true
 		since := c.ringing[a]
@@ -650,7 +729,8 @@ func (m *Machine) picked(c *call, card screenpop.Card) {
 
 // Note checks that agentID may write text about callID: an agent may write
 // about a call it holds or held, during the call and for StaleAfter after
-// it ended. It returns the E.164 number the note is kept under and the
+// it ended. It returns the caller's E.164 number (empty for a withheld
+// caller or one without a phone number: the note is kept by call) and the
 // text as stored.
 func (m *Machine) Note(agentID, callID, text string) (phone, note string, err error) {
 	text = strings.TrimSpace(text)
@@ -660,34 +740,72 @@ func (m *Machine) Note(agentID, callID, text string) (phone, note string, err er
 	if n := utf8.RuneCountInString(text); n > MaxNoteLength {
 		return "", "", refuse(CodeBadRequest, "the note is %d characters long; the limit is %d", n, MaxNoteLength)
 	}
+	phone, err = m.mayWrite(agentID, callID)
+	return phone, text, err
+}
+
+// WrapUp checks that agentID may choose the wrap-up disposition of
+// callID: an agent who had the call (answered it, or got it by a
+// transfer), during it and for StaleAfter after it ended. A colleague
+// whose phone only rang may write notes, not wrap it up.
+func (m *Machine) WrapUp(agentID, callID string) error {
+	if _, err := m.mayWrite(agentID, callID); err != nil {
+		return err
+	}
+	handled := map[string]bool{}
+	if c := m.calls[callID]; c != nil {
+		handled = c.handled
+	} else if e := m.recent[callID]; e != nil {
+		handled = e.handled
+	}
+	if !handled[agentID] {
+		return refuse(CodeForbidden, "only an agent who had this call wraps it up")
+	}
+	return nil
+}
+
+// mayWrite checks that agentID held callID (live, or ended within
+// StaleAfter) and returns the caller's E.164 number, if any.
+func (m *Machine) mayWrite(agentID, callID string) (phone string, err error) {
 	if c := m.calls[callID]; c != nil {
 		if !c.had[agentID] {
-			return "", "", refuse(CodeForbidden, "this call was not shown to you")
+			return "", refuse(CodeForbidden, "this call was not shown to you")
 		}
 		if c.card == nil {
-			return "", "", refuse(CodeNotReady, "the card is still being built")
+			return "", refuse(CodeNotReady, "the card is still being built")
 		}
-		if !c.card.Caller.Withheld {
+		if !c.card.Caller.Withheld && !c.event.Caller.Withheld {
 			phone = c.card.Phone
 		}
-	} else if e := m.recent[callID]; e != nil {
+		return phone, nil
+	}
+	if e := m.recent[callID]; e != nil {
 		if !e.had[agentID] {
-			return "", "", refuse(CodeForbidden, "this call was not shown to you")
+			return "", refuse(CodeForbidden, "this call was not shown to you")
 		}
-		phone = e.phone
-	} else {
-		return "", "", refuse(CodeUnknownCall, "this call is not known (any more)")
+		return e.phone, nil
 	}
-	if phone == "" {
-		return "", "", refuse(CodeBadRequest, "notes are kept per phone number, and this caller has none")
-	}
-	return phone, text, nil
+	return "", refuse(CodeUnknownCall, "this call is not known (any more)")
 }
 
 // NoteSaved tells the note's author (every tab of theirs) it is stored.
+// For an edit, note is the note as it reads now (EditedBy its editor, to
+// whom it is sent).
 func (m *Machine) NoteSaved(callID string, note screenpop.Note, ref string, now time.Time) Output {
 	m.begin(now)
-	m.send([]string{note.Agent}, TypeNoteSaved, callID, NoteSavedData{Note: note, Ref: ref})
+	to := note.Agent
+	if note.EditedBy != "" {
+		to = note.EditedBy
+	}
+	m.send([]string{to}, TypeNoteSaved, callID, NoteSavedData{Note: note, Ref: ref})
+	return m.end()
+}
+
+// WrappedUp tells the agent (every tab of theirs) the disposition they
+// chose for callID is kept.
+func (m *Machine) WrappedUp(agentID, callID string, w WrappedUpData, now time.Time) Output {
+	m.begin(now)
+	m.send([]string{agentID}, TypeWrappedUp, callID, w)
 	return m.end()
 }
 

@@ -16,7 +16,8 @@ const (
 	TypeWithdrawn = "withdrawn"  // this pop is not yours any more
 	TypeEnded     = "ended"      // the call is over
 	TypeCard      = "card"       // a new card for a call you hold (a pick, a refresh)
-	TypeNoteSaved = "note_saved" // your note is stored
+	TypeNoteSaved = "note_saved" // your note is stored (or its edit)
+	TypeWrappedUp = "wrapped_up" // the disposition you chose is kept
 )
 
 // Reasons a pop is withdrawn.
@@ -114,6 +115,14 @@ type CardData struct {
 type NoteSavedData struct {
 	Note screenpop.Note `json:"note"`
 	Ref  string         `json:"ref,omitempty"`
+}
+
+// WrappedUpData is the data of a TypeWrappedUp message: the disposition
+// the agent chose for the call (its code and its label as configured).
+type WrappedUpData struct {
+	Code  string `json:"code"`
+	Label string `json:"label"`
+	Ref   string `json:"ref,omitempty"`
 }
 
 // PopView is one call an agent currently holds, as a snapshot lists it.

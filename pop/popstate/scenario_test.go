@@ -69,6 +69,11 @@ type input struct {
 	Note *struct {
 		Agent, Call, Text, Ref string
 	} `json:"note"`
+	// WrapUp is an agent choosing the disposition of a call; when the
+	// machine allows it, the history keeps it at once.
+	WrapUp *struct {
+		Agent, Call, Code, Ref string
+	} `json:"wrapup"`
 	// Snapshot lists what a connecting page of that agent would show.
 	Snapshot string `json:"snapshot"`
 }
@@ -159,8 +164,19 @@ func run(t *testing.T, path string) string {
 				fmt.Fprintf(&b, "    refused %v\n", err)
 				break
 			}
+			if phone == "" {
+				phone = "the call only (no number)"
+			}
 			fmt.Fprintf(&b, "    store under %s\n", phone)
 			out = m.NoteSaved(nt.Call, screenpop.Note{Agent: nt.Agent, At: now, Text: text}, nt.Ref, now)
+		case in.WrapUp != nil:
+			w := in.WrapUp
+			fmt.Fprintf(&b, "%swrapup %s by %s code=%s\n", stamp, w.Call, w.Agent, w.Code)
+			if err := m.WrapUp(w.Agent, w.Call); err != nil {
+				fmt.Fprintf(&b, "    refused %v\n", err)
+				break
+			}
+			out = m.WrappedUp(w.Agent, w.Call, WrappedUpData{Code: w.Code, Label: "label of " + w.Code, Ref: w.Ref}, now)
 		case in.Snapshot != "":
 			fmt.Fprintf(&b, "%ssnapshot %s\n", stamp, in.Snapshot)
 			for _, v := range m.Snapshot(in.Snapshot) {
@@ -309,8 +325,43 @@ func renderMessage(m Message) string {
 		}
 	case NoteSavedData:
 		s += fmt.Sprintf(" ref=%s %q", d.Ref, d.Note.Text)
+	case WrappedUpData:
+		s += fmt.Sprintf(" code=%s ref=%s", d.Code, d.Ref)
 	default:
 		s += fmt.Sprintf(" %#v", d)
+	}
+	return s
+}
+
+// renderRecord says what the history keeps of a call: what its card's
+// history shows, then the rest, each only when set.
+func renderRecord(r Record) string {
+	p := r.Call
+	s := fmt.Sprintf("%s phone=%s agent=%s outcome=%s duration=%s", p.CallID, p.Phone, p.Agent, p.Outcome, p.Duration)
+	for _, kv := range [][2]string{
+		{"name", p.AgentName}, {"customer", p.CustomerID}, {"did", p.DID},
+		{"rung", strings.Join(r.Rung, ",")}, {"answered_by", r.AnsweredBy},
+	} {
+		if kv[1] != "" {
+			s += " " + kv[0] + "=" + kv[1]
+		}
+	}
+	if r.Withheld {
+		s += " withheld"
+	}
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return "+" + t.Sub(scenarioStart).String()
+	}
+	s += fmt.Sprintf(" times(ring=%s pop=%s answer=%s end=%s)", at(p.At), at(r.PoppedAt), at(r.AnsweredAt), at(r.EndedAt))
+	for _, h := range r.Transfers {
+		kind := "blind"
+		if h.Attended {
+			kind = "attended"
+		}
+		s += fmt.Sprintf(" transfer(%s->%s %s at %s)", h.From, h.To, kind, at(h.At))
 	}
 	return s
 }
@@ -341,8 +392,7 @@ func renderOutput(out Output) string {
 			}
 			fmt.Fprintf(&b, "    %s %s: %v\n", verb, e.CallID, e.Cause)
 		case Record:
-			p := e.Call
-			fmt.Fprintf(&b, "    record %s phone=%s agent=%s outcome=%s duration=%s\n", p.CallID, p.Phone, p.Agent, p.Outcome, p.Duration)
+			fmt.Fprintf(&b, "    record %s\n", renderRecord(e))
 		}
 	}
 	if out.Warning != "" {

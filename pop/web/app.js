@@ -8,7 +8,15 @@
   const PREFS_KEY = 'screenpop.prefs';
   const ALERTED_KEY = 'screenpop.alerted';
   const SUBPROTOCOL = 'screenpop.v1';
-  const SESSION_PATH = 'auth/session';
+  // Who the page is signed in as: the hub's own endpoint, there in every
+  // deployment, judging the link's token or the session cookie as the
+  // socket would.
+  const SESSION_PATH = 'session';
+  // Opening the page without a sign-in goes to the company sign-in at
+  // once; a page back from it within this time without a session (cookies
+  // blocked, a proxy that drops them) shows the button instead of looping.
+  const AUTO_LOGIN_KEY = 'screenpop.autoLogin';
+  const AUTO_LOGIN_HOLD_MS = 60 * 1000;
   const MAX_NOTE = 2000;
   const WITHDRAWN_VISIBLE_MS = 4000;
   const MISSED_VISIBLE_MS = 15000;
@@ -300,7 +308,13 @@
 
   const token = takeToken();
   const me = (token && claims(token)) || {};
-  const myID = me.sub || '';
+  // Who is signed in: from the link's token, or, signed in by the session
+  // cookie of a company sign-in (no token in the page), from the server.
+  let myID = me.sub || '';
+  let myName = me.name || '';
+  let signedIn = !!token;
+  let signInEnded = false; // a session that was live has ended
+  let companySignIn = false; // the server signs in at an identity provider
   const calls = new Map(); // call_id -> call
   const recent = []; // call ids of the recent-calls strip, newest first
   let focusID = ''; // the call shown in full
@@ -315,6 +329,17 @@
   let retryTimer = null;
   let countdown = null;
   let noteRef = 0;
+  // The wrap-up asked after a call the agent answered, from the server's
+  // hello: {dispositions: [{code, label}], required, time (ns)}; null: none.
+  let wrapSettings = null;
+  // The agent's wrap-up in progress, while it keeps them from being ready:
+  // {callID, until (this browser's ms; 0: no after-call time)}.
+  let wrapState = null;
+  let wrapTimer = null;
+  let wrapRef = 0;
+  // The server keeps notes by call: a caller without a number takes notes
+  // too, and notes can be changed by their authors.
+  let notesByCall = false;
   let conn = { state: 'connecting', key: 'conn.connecting', params: null };
 
   const focusEl = $('#focus');
@@ -358,14 +383,14 @@
   // main column: sign in, invalid link, connecting, or no calls.
   function showPanels() {
     const hasCalls = !!focusEl.firstElementChild || !!queueEl.firstElementChild;
-    $('#signin').hidden = !!token || invalid || conn.state !== 'signed-out';
+    $('#signin').hidden = signedIn || invalid || conn.state !== 'signed-out';
     $('#invalid').hidden = !invalid;
-    $('#connecting').hidden = !token || invalid || everOpen || hasCalls;
-    emptyEl.hidden = !token || invalid || !everOpen || hasCalls;
+    $('#connecting').hidden = !signedIn || invalid || everOpen || hasCalls;
+    emptyEl.hidden = !signedIn || invalid || !everOpen || hasCalls;
     $('#queue').dataset.count = String(queueEl.childElementCount);
-    $('#side').hidden = !token || invalid || (!everOpen && !hasCalls);
+    $('#side').hidden = !signedIn || invalid || (!everOpen && !hasCalls);
     $('#recent').hidden = recent.length === 0;
-    $('#alert-offer').hidden = !token || invalid || !everOpen || prefs().asked;
+    $('#alert-offer').hidden = !signedIn || invalid || !everOpen || prefs().asked;
     const stale = liveCalls().some(c => c.stale);
     $('#stale-banner').hidden = !stale;
     // The ringing sheet of a phone-sized screen covers the bottom of the
@@ -413,8 +438,8 @@
   function busy(call) {
     if (!call || call.place !== 'focus' || call.state === 'withdrawn') return false;
     if (call.state !== 'ended') return true;
-    const ta = $('textarea', call.el);
-    return ta.value.trim() !== '' || document.activeElement === ta || !!call.pendingNote;
+    const ta = $('.note-form textarea', call.el);
+    return ta.value.trim() !== '' || document.activeElement === ta || !!call.pendingNote || (!!wrapState && wrapState.callID === call.id);
   }
 
   function setFocus(call) {
@@ -450,6 +475,7 @@
     }
     orderQueue();
     renderRecent();
+    renderWrapMarks();
     updateChrome();
   }
 
@@ -504,7 +530,7 @@
   function renderRecent() {
     const drawn = lang + JSON.stringify(recent.map(id => {
       const c = calls.get(id);
-      return [id, c.outcome, callerTitle(c.card), $('textarea', c.el).value.trim() !== ''];
+      return [id, c.outcome, callerTitle(c.card), $('.note-form textarea', c.el).value.trim() !== ''];
     }));
     if (drawn === recentDrawn) return;
     recentDrawn = drawn;
@@ -512,7 +538,7 @@
       const call = calls.get(id);
       const who = callerTitle(call.card);
       const when = call.at ? new Date(call.at) : null;
-      const draft = $('textarea', call.el).value.trim() !== '';
+      const draft = $('.note-form textarea', call.el).value.trim() !== '';
       return h('li', { class: 'recent-item', 'data-recent-call': id, 'data-outcome': call.outcome || '' },
         h('div', { class: 'recent-text' },
           h('span', { class: 'recent-who' }, who),
@@ -706,42 +732,124 @@
     }
   }
 
-  function agentRef(id) {
+  // personName names an agent of the history by the name they had then:
+  // "you", the name, else their id.
+  function personName(id, name) {
     if (!id) return '';
-    return id === myID ? t('agent.you') : t('agent.id', { id: id });
+    if (id === myID) return t('agent.you');
+    return name || t('agent.id', { id: id });
   }
 
+  // noteMeta: who wrote a note and when, and whether it was changed since.
+  function noteMeta(n, format) {
+    return [personName(n.agent, n.agent_name), n.at ? format.format(new Date(n.at)) : '',
+      n.edited_at ? t('notes.edited') : ''].filter(Boolean).join(' · ');
+  }
+
+  // renderHistory lists the caller's earlier calls, newest first: those of
+  // the number and the customer's from their other numbers, each with who
+  // took it, how it ended, the wrap-up chosen and the notes; and how many
+  // calls came in the last 30 days.
   function renderHistory(el, card) {
     el.replaceChildren();
     const hist = card.history || [];
     el.append(h('h3', {}, t('history.title'), h('span', { class: 'count' }, String(hist.length))));
+    const last30 = card.calls_last_30_days;
+    if (typeof last30 === 'number') {
+      el.append(h('p', { class: 'history-last30', 'data-role': 'last30', 'data-count': String(last30) }, t('history.last30', { count: last30 })));
+    }
     if (!hist.length) {
-      el.append(h('p', { class: 'muted small' }, t(card.phone ? 'history.none' : 'history.noNumber')));
+      const known = card.phone || (card.customer && card.customer.id);
+      el.append(h('p', { class: 'muted small' }, t(known ? 'history.none' : 'history.noNumber')));
       return;
     }
     el.append(h('ol', { class: 'history-list' }, hist.map(pc => h('li', { class: 'history-item', 'data-history-call': pc.call_id, 'data-outcome': pc.outcome },
       h('div', { class: 'history-row' },
         h('span', { class: 'history-when' }, pc.at ? fmt.dateTime.format(new Date(pc.at)) : ''),
         h('span', { class: 'history-outcome' }, has('history.outcome.' + pc.outcome) ? t('history.outcome.' + pc.outcome) : pc.outcome),
-        pc.agent ? h('span', { class: 'history-agent' }, agentRef(pc.agent)) : null,
+        pc.agent ? h('span', { class: 'history-agent' }, personName(pc.agent, pc.agent_name)) : null,
         pc.duration ? h('span', { class: 'history-duration' }, formatDuration(pc.duration)) : null),
+      pc.disposition ? h('div', { class: 'history-disposition', 'data-disposition': pc.disposition },
+        t('history.disposition', { label: pc.disposition_label || pc.disposition })) : null,
       (pc.notes || []).length ? h('ul', { class: 'history-notes' }, pc.notes.map(n => h('li', {},
-        h('span', { class: 'note-meta' }, [n.agent ? (n.agent === myID ? t('agent.you') : n.agent) : '', n.at ? fmt.dateTime.format(new Date(n.at)) : ''].filter(Boolean).join(' · ')),
+        h('span', { class: 'note-meta' }, noteMeta(n, fmt.dateTime)),
         h('span', { class: 'note-text' }, n.text)))) : null))));
   }
 
+  // renderNotes lists the notes saved on this page, an agent's own with a
+  // button to change it (when the server keeps notes by call), and the
+  // state of the note being written. The list is drawn again only when it
+  // changed: a redraw would take the keyboard focus from an edit.
   function renderNotes(call) {
     const el = call.el;
-    $('[data-role=note-list]', el).replaceChildren(...call.savedNotes.map(n => h('li', { class: 'note', 'data-note': '' },
-      h('span', { class: 'note-meta' }, (n.agent === myID ? t('agent.you') : n.agent) + ' · ' + (n.at ? fmt.time.format(new Date(n.at)) : '')),
-      h('span', { class: 'note-text' }, n.text))));
-    const ta = $('textarea', el);
+    const list = $('[data-role=note-list]', el);
+    const ed = call.editing;
+    const drawn = lang + JSON.stringify([call.savedNotes, ed ? ed.id : '']);
+    if (list.dataset.drawn !== drawn) {
+      list.dataset.drawn = drawn;
+      list.replaceChildren(...call.savedNotes.map(n => noteItem(call, n)));
+    }
+    if (ed) {
+      const st = $('[data-role=note-edit-status]', list);
+      if (st) {
+        st.textContent = ed.status ? (ed.status.text || t(ed.status.key, ed.status.params)) : '';
+        st.dataset.kind = ed.status ? ed.status.kind : '';
+      }
+    }
+    const ta = $('.note-form textarea', el);
     $('[data-role=note-count]', el).textContent = t('notes.count', { n: ta.value.length, max: MAX_NOTE });
     const status = $('[data-role=note-status]', el);
     const st = call.noteStatus;
     status.textContent = st ? (st.text || t(st.key, st.params)) : '';
     if (st) status.dataset.kind = st.kind;
     else delete status.dataset.kind;
+  }
+
+  function noteItem(call, n) {
+    const ed = call.editing;
+    if (ed && ed.id === n.id) {
+      const area = h('textarea', { rows: 3, maxlength: MAX_NOTE, 'aria-label': t('notes.editLabel'), 'data-role': 'note-edit-text',
+        oninput: ev => { ed.text = ev.target.value; } });
+      area.value = ed.text;
+      return h('li', { class: 'note note-editing', 'data-note': n.id },
+        h('span', { class: 'note-meta' }, noteMeta(n, fmt.time)),
+        area,
+        h('div', { class: 'note-actions' },
+          h('span', { class: 'note-status', 'data-role': 'note-edit-status', 'aria-live': 'polite' }),
+          h('button', { type: 'button', class: 'btn-small btn-outline', 'data-action': 'note-edit-cancel',
+            onclick: () => {
+              call.editing = null;
+              renderNotes(call);
+              const back = $('[data-note="' + n.id + '"] [data-action=note-edit]', call.el);
+              if (back) back.focus();
+            } }, t('notes.editCancel')),
+          h('button', { type: 'button', class: 'btn-small', 'data-action': 'note-edit-save', onclick: () => sendNoteEdit(call) }, t('notes.editSave'))));
+    }
+    const mine = notesByCall && n.id && n.agent === myID;
+    return h('li', { class: 'note', 'data-note': n.id || '' },
+      h('span', { class: 'note-meta' }, noteMeta(n, fmt.time)),
+      h('span', { class: 'note-text' }, n.text),
+      mine ? h('button', { type: 'button', class: 'btn-quiet btn-small note-edit', 'data-action': 'note-edit',
+        'aria-label': t('notes.editLabel'), onclick: () => startNoteEdit(call, n) }, t('notes.edit')) : null);
+  }
+
+  function startNoteEdit(call, n) {
+    call.editing = { id: n.id, text: n.text, status: null, ref: '' };
+    renderNotes(call);
+    const area = $('[data-role=note-edit-text]', call.el);
+    if (area) area.focus();
+  }
+
+  function sendNoteEdit(call) {
+    const ed = call.editing;
+    if (!ed) return;
+    const text = ed.text.trim();
+    const setStatus = (kind, key, params, msg) => { ed.status = { kind: kind, key: key, params: params, text: msg }; renderNotes(call); };
+    if (!text) return;
+    if (text.length > MAX_NOTE) return setStatus('error', 'notes.tooLong', { max: MAX_NOTE });
+    ed.ref = 'e' + (++noteRef);
+    if (!send({ type: 'note_edit', call_id: call.id, note_id: ed.id, text: text, ref: ed.ref })) return setStatus('error', 'notes.offline');
+    setStatus('pending', 'notes.saving');
   }
 
   function setNoteStatus(call, kind, key, params, text) {
@@ -777,9 +885,14 @@
     if (call.stale) el.dataset.stale = 'true';
     else delete el.dataset.stale;
     const form = $('[data-role=note-form]', el);
-    const canNote = !!(call.card && call.card.phone && !(call.card.caller || {}).withheld);
+    const canNote = !!(call.card && (notesByCall || (call.card.phone && !(call.card.caller || {}).withheld)));
     form.hidden = !canNote;
     $('[data-role=note-unavailable]', el).hidden = canNote || !call.card;
+    const pending = $('[data-role=wrapup-pending]', el);
+    const wrapping = call.state === 'ringing' && !!wrapState && wrapState.callID !== call.id;
+    pending.hidden = !wrapping;
+    pending.textContent = wrapping ? t('wrapup.ringingWhile') : '';
+    renderWrapUp(call);
     if (call.card) renderCandidates($('[data-role=candidates]', el), call);
     renderActions(call);
   }
@@ -864,6 +977,7 @@
       focusAfterRemoval();
     });
     $('[data-action=focus]', el).addEventListener('click', () => reopen(call));
+    $('[data-action=wrapup]', el).addEventListener('click', () => finishWrapUp(call));
     return el;
   }
 
@@ -945,6 +1059,11 @@
     // during) was not answered by this agent, whatever happened before.
     call.outcome = !wasMine && data.outcome === 'answered' ? 'abandoned' : data.outcome;
     stopAlert(call);
+    if (wasMine && call.outcome === 'answered') {
+      // A call the agent talked to: its wrap-up starts now.
+      call.mine = true;
+      startWrapUp(call);
+    }
     renderState(call);
     if (call.place === 'queue') {
       toRecent(call);
@@ -974,6 +1093,7 @@
       if (call.state === 'ringing') forget(call);
       else if (call.state === 'answered') {
         call.state = 'ended';
+        call.mine = true;
         call.outcome = '';
         call.stale = false;
         renderState(call);
@@ -1016,6 +1136,12 @@
       }
       case 'note_saved':
         onNoteSaved(msg.call_id, data);
+        break;
+      case 'hello':
+        onHello(data, msg.at);
+        break;
+      case 'wrapped_up':
+        onWrappedUp(msg.call_id, data);
         break;
       case 'error':
         onError(msg.call_id, data);
@@ -1291,12 +1417,219 @@
     setLanguage(pickLanguage(prefs().lang));
     for (const call of calls.values()) renderCard(call);
     setConnection(conn.state, conn.key, conn.params);
-    if (me.sub) showAgent({ id: me.sub, name: me.name });
+    if (myID) showAgent({ id: myID, name: myName });
     renderConnecting();
+    renderSignIn();
     $('[data-role=invalid-text]').textContent = t(invalidReason);
     renderLanguageChoices();
     updateSettings();
     arrange();
+  }
+
+  // ---- wrap-up -----------------------------------------------------------
+  //
+  // After a call the agent answered, its card asks how the call ended (one
+  // of the configured dispositions) beside its notes, by keyboard: the
+  // choices, the notes, "Finish wrap-up". With a required disposition or an
+  // after-call time the agent is "in wrap-up" until they finish it (or the
+  // time runs out, when not required): the top bar says so, and a call that
+  // rings meanwhile still pops, marked. A page opened during a wrap-up
+  // learns it from the server's hello and offers the choice on its own.
+
+  function wrapConfigured() {
+    return !!(wrapSettings && (wrapSettings.dispositions || []).length);
+  }
+
+  // wrapKeeps: the wrap-up keeps the agent from being ready after a call.
+  function wrapKeeps() {
+    return wrapConfigured() && (!!wrapSettings.required || (wrapSettings.time || 0) > 0);
+  }
+
+  function startWrapUp(call) {
+    if (!wrapKeeps()) return;
+    const ms = Math.round((wrapSettings.time || 0) / 1e6);
+    wrapState = { callID: call.id, until: ms > 0 ? Date.now() + ms : 0 };
+    tickWrapUp();
+  }
+
+  function wrapOverdue() {
+    return !!wrapState && wrapState.until > 0 && Date.now() >= wrapState.until;
+  }
+
+  function clock(ms) {
+    const s = Math.max(0, Math.ceil(ms / 1000));
+    return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0');
+  }
+
+  // dueText says what the wrap-up in progress still asks.
+  function dueText() {
+    if (!wrapState) return '';
+    if (wrapOverdue()) return t('wrapup.overdue');
+    if (wrapState.until) return t('wrapup.left', { time: clock(wrapState.until - Date.now()) });
+    return t('wrapup.required');
+  }
+
+  // tickWrapUp follows the after-call time: the agent is ready again when
+  // it ends, unless a disposition is required (then it is overdue).
+  function tickWrapUp() {
+    clearTimeout(wrapTimer);
+    wrapTimer = null;
+    if (wrapOverdue() && !wrapSettings.required) wrapState = null;
+    renderWrapMarks();
+    if (wrapState && wrapState.until && !wrapOverdue()) wrapTimer = setTimeout(tickWrapUp, 1000);
+  }
+
+  // renderWrapMarks updates what depends on the wrap-up in progress (the
+  // top bar, ringing cards, the countdowns) without drawing the choices
+  // again, which would take the keyboard focus.
+  function renderWrapMarks() {
+    const el = $('#agent-state');
+    const overdue = wrapOverdue();
+    el.hidden = !wrapState;
+    el.dataset.state = !wrapState ? '' : overdue ? 'overdue' : 'wrapup';
+    el.textContent = !wrapState ? '' : overdue ? t('wrapup.stateOverdue')
+      : wrapState.until ? t('wrapup.stateLeft', { time: clock(wrapState.until - Date.now()) }) : t('wrapup.state');
+    for (const call of calls.values()) {
+      if (!call.el) continue;
+      const pending = $('[data-role=wrapup-pending]', call.el);
+      const wrapping = call.state === 'ringing' && !!wrapState && wrapState.callID !== call.id;
+      pending.hidden = !wrapping;
+      pending.textContent = wrapping ? t('wrapup.ringingWhile') : '';
+      renderWrapRow($('[data-role=wrapup-finish]', call.el), call);
+    }
+    renderWrapAlone();
+  }
+
+  // renderWrapUp shows the wrap-up of an ended call the agent answered.
+  function renderWrapUp(call) {
+    const box = $('[data-role=wrapup]', call.el);
+    const row = $('[data-role=wrapup-finish]', call.el);
+    const show = !!call.mine && call.state === 'ended' && wrapConfigured();
+    box.hidden = row.hidden = !show;
+    if (!show) return;
+    drawChoices(box, 'wrapup-' + call.id, call.wrapped ? call.wrapped.code : '');
+    renderWrapRow(row, call);
+  }
+
+  // drawChoices lists the dispositions as one radio group (arrow keys move
+  // the choice), drawn again only when they, the language or the choice
+  // kept by the server changed; a choice not sent yet survives.
+  function drawChoices(box, name, chosen) {
+    const drawn = lang + JSON.stringify([wrapSettings.dispositions, chosen]);
+    if (box.dataset.drawn === drawn) return;
+    const picked = $('input:checked', box);
+    const keep = chosen && box.dataset.chosen !== chosen ? chosen : (picked ? picked.value : chosen);
+    box.dataset.drawn = drawn;
+    box.dataset.chosen = chosen;
+    box.replaceChildren(h('fieldset', { class: 'wrapup-choices' },
+      h('legend', {}, t('wrapup.choose')),
+      wrapSettings.dispositions.map(d => h('label', { class: 'wrapup-choice', 'data-code': d.code },
+        h('input', { type: 'radio', name: name, value: d.code, checked: d.code === keep }),
+        h('span', { class: 'wrapup-label' }, d.label)))));
+  }
+
+  // renderWrapRow fills the row of "Finish wrap-up": what is due (for the
+  // call wrapped up now) and the state of the last request.
+  function renderWrapRow(row, call) {
+    const here = !!wrapState && (call ? wrapState.callID === call.id : true);
+    const due = $('[data-role=wrapup-due]', row);
+    due.textContent = here ? dueText() : '';
+    due.dataset.kind = here && wrapOverdue() ? 'overdue' : '';
+    const status = call ? call.wrapStatus : wrapAloneStatus;
+    const st = $('[data-role=wrapup-status]', row);
+    st.textContent = status ? (status.text || t(status.key, status.params)) : '';
+    if (status) st.dataset.kind = status.kind;
+    else delete st.dataset.kind;
+  }
+
+  // The wrap-up of a call whose card is not on this page.
+  let wrapAloneStatus = null;
+  function renderWrapAlone() {
+    const panel = $('#wrapup-alone');
+    const show = !!wrapState && wrapConfigured() && !calls.has(wrapState.callID);
+    panel.hidden = !show;
+    if (!show) return;
+    drawChoices($('[data-role=wrapup]', panel), 'wrapup-alone', '');
+    renderWrapRow(panel, null);
+  }
+
+  $('#wrapup-alone [data-action=wrapup]').addEventListener('click', () => {
+    if (!wrapState) return;
+    wrapAloneStatus = sendWrapUp(wrapState.callID, $('#wrapup-alone [data-role=wrapup]'));
+    renderWrapAlone();
+  });
+
+  // finishWrapUp sends the disposition chosen, and the note written, if any.
+  function finishWrapUp(call) {
+    const ta = $('.note-form textarea', call.el);
+    if (ta.value.trim() && !call.pendingNote && !$('[data-role=note-form]', call.el).hidden) sendNote(call, ta.value);
+    call.wrapStatus = sendWrapUp(call.id, $('[data-role=wrapup]', call.el));
+    renderWrapUp(call);
+  }
+
+  // sendWrapUp sends the choice made in box and returns the state to show.
+  function sendWrapUp(callID, box) {
+    const picked = $('input:checked', box);
+    if (!picked) {
+      const first = $('input', box);
+      if (first) first.focus();
+      return { kind: 'error', key: 'wrapup.pick' };
+    }
+    if (!send({ type: 'wrapup', call_id: callID, code: picked.value, ref: 'w' + (++wrapRef) })) {
+      return { kind: 'error', key: 'wrapup.offline' };
+    }
+    return { kind: 'pending', key: 'wrapup.saving' };
+  }
+
+  // onWrappedUp: the server keeps the disposition (from this tab or
+  // another of the agent's): the agent is ready again.
+  function onWrappedUp(callID, data) {
+    const saved = { kind: 'ok', key: 'wrapup.saved', params: { label: data.label || data.code } };
+    if (wrapState && wrapState.callID === callID) {
+      wrapState = null;
+      wrapAloneStatus = null;
+    }
+    const call = calls.get(callID);
+    if (call && call.el) {
+      call.mine = true;
+      call.wrapped = { code: data.code, label: data.label };
+      call.wrapStatus = saved;
+      renderWrapUp(call);
+      if (call.place === 'focus') arrange();
+    }
+    tickWrapUp();
+  }
+
+  function onWrapUpRefused(callID, key, text) {
+    const status = { kind: 'error', key: key, text: text };
+    const call = calls.get(callID);
+    if (call && call.el) {
+      call.wrapStatus = status;
+      renderWrapUp(call);
+    } else {
+      wrapAloneStatus = status;
+      renderWrapAlone();
+    }
+  }
+
+  // onHello takes what the server asks of this page: the wrap-up, and the
+  // agent's wrap-up state as the history has it (a wrap-up begun before
+  // the page was opened, or already finished in another tab).
+  function onHello(data, at) {
+    notesByCall = !!data.notes_by_call;
+    wrapSettings = data.wrapup || null;
+    const st = data.state;
+    if (!wrapKeeps() || (st && st.ready)) {
+      wrapState = null;
+    } else if (st && st.call_id) {
+      // The server's clock says how long is left; this browser's counts it.
+      const left = st.until ? Date.parse(st.until) - Date.parse(at) : 0;
+      wrapState = { callID: st.call_id, until: st.until ? Date.now() + (isNaN(left) ? 0 : left) : 0 };
+      const call = calls.get(st.call_id);
+      if (call) call.mine = true;
+    }
+    for (const call of calls.values()) if (call.el) renderState(call);
+    tickWrapUp();
   }
 
   // ---- requests ----------------------------------------------------------
@@ -1348,9 +1681,18 @@
   function onNoteSaved(callID, data) {
     const call = findNoteCall(callID, data.ref);
     if (!call || !call.el) return;
-    call.savedNotes.push(data.note || {});
+    const note = data.note || {};
+    const i = note.id ? call.savedNotes.findIndex(n => n.id === note.id) : -1;
+    if (i >= 0) {
+      // An edit: the note reads anew; the history keeps the original.
+      call.savedNotes[i] = note;
+      if (call.editing && call.editing.id === note.id) call.editing = null;
+      setNoteStatus(call, 'ok', 'notes.saved');
+      return;
+    }
+    call.savedNotes.push(note);
     if (call.pendingNote === data.ref) {
-      $('textarea', call.el).value = '';
+      $('.note-form textarea', call.el).value = '';
       call.pendingNote = null;
     }
     setNoteStatus(call, 'ok', 'notes.saved');
@@ -1365,6 +1707,16 @@
     if (data.request === 'note' && call && call.el) {
       call.pendingNote = null;
       setNoteStatus(call, 'error', has(key) ? key : 'error.other', null, text);
+      return;
+    }
+    if (data.request === 'note_edit' && call && call.editing) {
+      // The change stays in its box, to save again.
+      call.editing.status = { kind: 'error', key: has(key) ? key : 'error.other', text: text };
+      renderNotes(call);
+      return;
+    }
+    if (data.request === 'wrapup') {
+      onWrapUpRefused(callID, has(key) ? key : 'error.other', text);
       return;
     }
     if (data.request === 'select' && call) {
@@ -1431,16 +1783,22 @@
   // browser reports close code 1006 for a 401 and for a dead server alike.
   // It resolves to 'ok', 'invalid' (having shown so), or 'unknown' (no
   // such endpoint on this server, or no answer).
-  function checkSignIn() {
+  // On opening the page (opening), a company sign-in starts by itself.
+  function checkSignIn(opening) {
     const headers = token ? { Authorization: 'Bearer ' + token } : {};
     return fetch(SESSION_PATH, { headers: headers, cache: 'no-store', credentials: 'same-origin' })
       .then(resp => {
-        if (resp.status === 200) return 'ok';
+        if (resp.status === 200) {
+          return resp.json().catch(() => ({})).then(body => {
+            if (!token) signedInBySession(body);
+            return 'ok';
+          });
+        }
         if (resp.status !== 401 && resp.status !== 403) return 'unknown';
         return resp.json().catch(() => ({})).then(body => {
           if (resp.status === 403 && body.error !== 'not_agent') return 'unknown';
           if (!token && resp.status === 401) {
-            signedOut(body.login_url);
+            signedOut(body.login_url, opening);
             return 'invalid';
           }
           showInvalid(body.login_url || '', resp.status === 403 ? 'invalid.notAgent' : '');
@@ -1450,13 +1808,60 @@
       .catch(() => 'unknown');
   }
 
-  function signedOut(loginURL) {
+  // signedInBySession takes who the session cookie signs in, as the
+  // server says: the socket then carries the cookie, not a token.
+  function signedInBySession(info) {
+    signedIn = true;
+    signInEnded = false;
+    sessionStorage.removeItem(AUTO_LOGIN_KEY);
+    myID = info.agent_id || '';
+    myName = info.name || '';
+    if (myID) showAgent({ id: myID, name: myName });
+    $('#signout').hidden = info.method !== 'session';
+  }
+
+  // signedOut: not signed in (no link, no session), or a session that
+  // ended (its expiry, a sign-out elsewhere). With a company sign-in
+  // (loginURL) one click signs in again; on opening the page it starts
+  // by itself.
+  function signedOut(loginURL, opening) {
+    const safe = safeLogin(loginURL);
+    signInEnded = signInEnded || signedIn;
+    signedIn = false;
+    companySignIn = !!safe;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    clearInterval(countdown);
+    $('#signout').hidden = true;
+    if (opening && safe && startLogin(safe)) return;
+    markStale(true);
     setConnection('signed-out', 'conn.signedOut');
     const link = $('#signin-login');
-    const safe = safeLogin(loginURL);
     link.hidden = !safe;
     if (safe) link.href = safe;
+    renderSignIn();
     updateChrome();
+  }
+
+  // startLogin goes to the company sign-in, unless the page came back
+  // from one moments ago still without a session.
+  function startLogin(url) {
+    const last = Number(sessionStorage.getItem(AUTO_LOGIN_KEY)) || 0;
+    if (Date.now() - last < AUTO_LOGIN_HOLD_MS) return false;
+    sessionStorage.setItem(AUTO_LOGIN_KEY, String(Date.now()));
+    location.assign(url);
+    return true;
+  }
+
+  // renderSignIn words the sign-in panel: the personal link of a demo, a
+  // company sign-in, or a company sign-in that ended.
+  function renderSignIn() {
+    $('#signin h2').textContent = t(signInEnded ? 'signin.endedTitle' : 'signin.title');
+    let text = t('signin.text');
+    if (signInEnded) text = t('signin.ended');
+    else if (companySignIn) text = t('signin.company');
+    $('[data-role=signin-text]').textContent = text;
+    $('#signin-login').textContent = t(signInEnded ? 'signin.again' : 'signin.button');
   }
 
   function renderConnecting() {
@@ -1569,7 +1974,7 @@
     // Without a link the page may still be signed in by a session cookie,
     // when the server offers one; otherwise it says how to sign in.
     setConnection('connecting', 'conn.connecting');
-    checkSignIn().then(verdict => {
+    checkSignIn(true).then(verdict => {
       if (verdict === 'ok') connect();
       else if (verdict !== 'invalid') signedOut('');
     });
