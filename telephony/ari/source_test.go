@@ -408,7 +408,9 @@ func TestAsteriskDownAtStart(t *testing.T) {
 func TestWrongPassword(t *testing.T) {
 	srv := fakeari.New(t)
 	h := start(t, srv, func(c *Config) { c.Password = "wrong-secret" })
-	err := h.waitReadiness("refused", func(err error) bool { return err != nil && strings.Contains(err.Error(), "401") })
+	// "HTTP 401", not "401": the fake's port may contain those digits
+	// (it did: 127.0.0.1:24012 matched before the source had even started).
+	err := h.waitReadiness("refused", func(err error) bool { return err != nil && strings.Contains(err.Error(), "HTTP 401") })
 	if !strings.Contains(err.Error(), "password") {
 		t.Errorf("Ready() = %q: want a hint at the credentials", err)
 	}
