@@ -194,7 +194,7 @@ func runWithARI(t *testing.T, cfg *configs.Config, entries ...string) *Main {
 	logs := &syncWriter{w: &strings.Builder{}}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("daemon log:\n%s", logs.w)
+			t.Logf("daemon log:\n%s", logs.String())
 		}
 	})
 	return runMain(t, cfg, Options{Env: env, Stderr: logs})

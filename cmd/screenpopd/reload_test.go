@@ -227,8 +227,8 @@ sources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs strings.Builder
-	m := runMain(t, cfg, Options{Stderr: &syncWriter{w: &logs}})
+	logs := &syncWriter{w: &strings.Builder{}}
+	m := runMain(t, cfg, Options{Stderr: logs})
 	if got := m.agentName("1001"); got != "Alice" {
 		t.Fatalf("agent name before the reload = %q", got)
 	}
