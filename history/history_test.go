@@ -143,9 +143,13 @@ func TestRunPurges(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- history.RunPurges(ctx, m, time.Hour, func() time.Time { return now }, nil) }()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := m.Call(t.Context(), "pbx/old"); errors.Is(err, history.ErrCallNotFound) {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first purge did not run within 30s of RunPurges starting")
 		}
 		time.Sleep(time.Millisecond)
 	}

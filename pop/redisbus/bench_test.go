@@ -75,9 +75,7 @@ func BenchmarkDeliverThroughRedis(b *testing.B) {
 		cancel()
 		wg.Wait()
 	}()
-	for bus.Ready() != nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBusReady(b, bus)
 	tok, err := auth.Issue("b1", "Bench", []string{"agent"}, time.Hour)
 	if err != nil {
 		b.Fatal(err)
@@ -146,9 +144,7 @@ func BenchmarkThroughput(b *testing.B) {
 		cancel()
 		wg.Wait()
 	}()
-	for bus.Ready() != nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBusReady(b, bus)
 	const agents, active = 1000, 10
 	for i := range agents {
 		if _, _, err := bus.Open(ctx, pop.Agent{ID: fmt.Sprint("agent-", i)}, 0, false); err != nil {
@@ -205,5 +201,21 @@ func BenchmarkDedupNames(b *testing.B) {
 		m.CallID = fmt.Sprint("call-", i)
 		bus.dedupName("agent-1", m)
 		i++
+	}
+}
+
+// waitBusReady waits, at most 30s, for the bus to reach Redis.
+func waitBusReady(b *testing.B, bus *Bus) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := bus.Ready()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the bus is not ready after 30s: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
