@@ -139,6 +139,9 @@ func TestTwoDaemonsShareOneHistory(t *testing.T) {
 	b := historyDaemon(t, "daemon-b", dsn, prefix)
 	reader := historyReader(t, dsn)
 	alice := dialAgent(t, b, "1001")
+	// The socket is upgraded before the daemon attaches it to the shared
+	// stream; its hello comes after: only then does a ring reach it live.
+	nextOfAny(t, alice, "", pop.TypeHello)
 
 	// Brandt Metallbau (C-10001) calls; both daemons see the call (both
 	// watch the PBX): each event reaches both, the agent's page gets each
