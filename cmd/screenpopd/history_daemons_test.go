@@ -140,7 +140,9 @@ func TestTwoDaemonsShareOneHistory(t *testing.T) {
 	reader := historyReader(t, dsn)
 	alice := dialAgent(t, b, "1001")
 	// The socket is upgraded before the daemon attaches it to the shared
-	// stream; its hello comes after: only then does a ring reach it live.
+	// stream; its hello comes after. A ring before that reaches the page
+	// in its snapshot, not as a pop message (pop/redisbus
+	// TestRingWhileConnecting), and this test reads pop messages.
 	nextOfAny(t, alice, "", pop.TypeHello)
 
 	// Brandt Metallbau (C-10001) calls; both daemons see the call (both
