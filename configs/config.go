@@ -94,6 +94,9 @@ type Redis struct {
 	MasterName          string   `yaml:"master_name"`
 	SentinelAddresses   []string `yaml:"sentinel_addresses"`
 	SentinelPasswordEnv string   `yaml:"sentinel_password_env"`
+	// ClusterAddresses are nodes of a Redis Cluster (instead of address
+	// and master_name): the client learns the others from them.
+	ClusterAddresses []string `yaml:"cluster_addresses"`
 	// DownAfter is how long Redis must keep failing before a daemon takes
 	// it for down and pops its own browsers alone (default 2s): a shorter
 	// stall only delays pops.
@@ -424,14 +427,25 @@ func (c *Config) validate() []aggregator.Problem {
 	}
 	if r := c.Redis; r != nil {
 		switch {
+		case len(r.ClusterAddresses) > 0 && r.Address != "":
+			add("redis.cluster_addresses", "set together with address", "use address for one Redis, or cluster_addresses for a Redis Cluster (its nodes' host:port)")
+		case len(r.ClusterAddresses) > 0 && (r.MasterName != "" || len(r.SentinelAddresses) > 0):
+			add("redis.cluster_addresses", "set together with master_name or sentinel_addresses", "Sentinel and Redis Cluster exclude each other: a cluster fails over by itself; keep cluster_addresses or master_name with sentinel_addresses")
+		case len(r.ClusterAddresses) > 0 && r.DB != 0:
+			add("redis.db", fmt.Sprintf("%d with cluster_addresses", r.DB), "a Redis Cluster has database 0 only: remove db, and tell sites apart with key_prefix")
+		case len(r.ClusterAddresses) > 0:
+			// A cluster: neither a server nor sentinels to check.
 		case r.MasterName == "" && len(r.SentinelAddresses) > 0:
 			add("redis.master_name", "missing", "the name the sentinels monitor the primary under (sentinel monitor <name> ...)")
 		case r.Address == "" && r.MasterName == "":
-			add("redis.address", "missing", "e.g. address: 127.0.0.1:6379, or master_name and sentinel_addresses, or remove the redis block for a single daemon")
+			add("redis.address", "missing", "e.g. address: 127.0.0.1:6379, or master_name and sentinel_addresses, or cluster_addresses, or remove the redis block for a single daemon")
 		case r.Address != "" && r.MasterName != "":
 			add("redis.master_name", "set together with address", "use address for one Redis, or master_name with sentinel_addresses for Sentinel")
 		case r.MasterName != "" && len(r.SentinelAddresses) == 0:
 			add("redis.sentinel_addresses", "missing", "the sentinels that monitor "+r.MasterName+", e.g. sentinel_addresses: [10.0.0.1:26379, 10.0.0.2:26379, 10.0.0.3:26379]")
+		}
+		if strings.ContainsAny(r.KeyPrefix, "{}") {
+			add("redis.key_prefix", fmt.Sprintf("%q holds { or }", r.KeyPrefix), "braces mark Redis Cluster hash tags, which the keys after the prefix use: e.g. key_prefix: \"screenpop:site-a:\"")
 		}
 		if r.DownAfter < 0 || r.DownAfter > time.Minute {
 			add("redis.down_after", fmt.Sprintf("%s is outside 0..1m", r.DownAfter), "e.g. down_after: 2s: longer than Redis stalls, shorter than agents wait")

@@ -17,13 +17,13 @@ import (
 )
 
 // ClientConfig configures NewClient: the one Redis connection pool a daemon
-// shares between the card cache and the pop bus.
+// shares between the card cache and the pop bus. Exactly one of Addr,
+// MasterName (with SentinelAddrs) and ClusterAddrs says where Redis is.
 type ClientConfig struct {
-	// Addr is the Redis server's host:port; required unless MasterName
-	// is set.
+	// Addr is the Redis server's host:port.
 	Addr     string
 	Password string // from the environment, never from the YAML file
-	DB       int
+	DB       int    // not on a cluster, which has database 0 only
 	// MasterName and SentinelAddrs find the primary through Redis
 	// Sentinel, which promotes a replica when the primary dies: the
 	// client asks the sentinels where the primary is, and asks again
@@ -32,6 +32,11 @@ type ClientConfig struct {
 	MasterName       string
 	SentinelAddrs    []string
 	SentinelPassword string
+	// ClusterAddrs are host:ports of Redis Cluster nodes: the client
+	// learns the others and which master serves which slots from them,
+	// and follows the cluster's failovers and reshardings (MOVED, ASK).
+	// One is enough; more let the client start while some are down.
+	ClusterAddrs []string
 	// DialTimeout and ReadTimeout are short on purpose (defaults 500ms and
 	// 300ms): when Redis is down, a card must fall back to asking the
 	// sources well inside its two-second budget, not wait for TCP. The pop
@@ -41,13 +46,18 @@ type ClientConfig struct {
 }
 
 // NewClient returns a go-redis client with screenpop's timeouts: a plain
-// client, or with MasterName one that follows Sentinel's failovers. It
-// does no I/O: connections are opened, and reopened after Redis restarts
-// or fails over, on use.
+// client, with MasterName one that follows Sentinel's failovers, with
+// ClusterAddrs a *redis.ClusterClient. It does no I/O: connections are
+// opened, and reopened after Redis restarts or fails over, on use.
 func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
+	cluster := len(cfg.ClusterAddrs) > 0
 	switch {
-	case cfg.MasterName == "" && cfg.Addr == "":
-		return nil, errors.New("rediscache: address is required (or a master name and sentinel addresses)")
+	case cluster && (cfg.Addr != "" || cfg.MasterName != "" || len(cfg.SentinelAddrs) > 0):
+		return nil, errors.New("rediscache: cluster addresses exclude an address, a master name and sentinel addresses")
+	case cluster && cfg.DB != 0:
+		return nil, fmt.Errorf("rediscache: database %d: a Redis Cluster has database 0 only", cfg.DB)
+	case !cluster && cfg.MasterName == "" && cfg.Addr == "":
+		return nil, errors.New("rediscache: address is required (or a master name and sentinel addresses, or cluster addresses)")
 	case cfg.MasterName != "" && len(cfg.SentinelAddrs) == 0:
 		return nil, errors.New("rediscache: master name " + cfg.MasterName + " needs sentinel addresses")
 	case cfg.MasterName == "" && len(cfg.SentinelAddrs) > 0:
@@ -60,11 +70,15 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
 		cfg.ReadTimeout = 300 * time.Millisecond
 	}
 	addrs := cfg.SentinelAddrs
-	if cfg.MasterName == "" {
+	switch {
+	case cluster:
+		addrs = cfg.ClusterAddrs
+	case cfg.MasterName == "":
 		addrs = []string{cfg.Addr}
 	}
 	return redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:            addrs,
+		IsClusterMode:    cluster,
 		MasterName:       cfg.MasterName,
 		SentinelPassword: cfg.SentinelPassword,
 		Password:         cfg.Password,
@@ -186,16 +200,18 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	return nil
 }
 
-// Delete implements aggregator.Cache.
+// Delete implements aggregator.Cache. Each key has its own DEL, in one
+// pipeline: on a Redis Cluster the keys are in different slots, which one
+// DEL refuses (CROSSSLOT), and the pipeline goes to each master at once.
 func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	full := make([]string, len(keys))
-	for i, k := range keys {
-		full[i] = c.prefix + k
+	pipe := c.client.Pipeline()
+	for _, k := range keys {
+		pipe.Del(ctx, c.prefix+k)
 	}
-	if err := c.client.Del(ctx, full...).Err(); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		c.metrics.errors.WithLabelValues(opDelete).Inc()
 		return fmt.Errorf("rediscache: delete: %w", err)
 	}

@@ -150,6 +150,9 @@ func TestNewValidates(t *testing.T) {
 		"no address":              {},
 		"master without sentinel": {MasterName: "screenpop"},
 		"sentinels without name":  {SentinelAddrs: []string{"127.0.0.1:26379"}},
+		"cluster and address":     {ClusterAddrs: []string{"127.0.0.1:7000"}, Addr: "127.0.0.1:6379"},
+		"cluster and sentinel":    {ClusterAddrs: []string{"127.0.0.1:7000"}, MasterName: "screenpop", SentinelAddrs: []string{"127.0.0.1:26379"}},
+		"cluster database":        {ClusterAddrs: []string{"127.0.0.1:7000"}, DB: 2},
 	} {
 		if _, err := NewClient(cfg); err == nil {
 			t.Errorf("NewClient %s: accepted", name)

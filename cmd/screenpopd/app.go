@@ -226,7 +226,8 @@ func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
 		sentinelPassword = m.opts.Env(rc.SentinelPasswordEnv)
 	}
 	client, err := rediscache.NewClient(rediscache.ClientConfig{Addr: rc.Address, Password: password, DB: rc.DB,
-		MasterName: rc.MasterName, SentinelAddrs: rc.SentinelAddresses, SentinelPassword: sentinelPassword})
+		MasterName: rc.MasterName, SentinelAddrs: rc.SentinelAddresses, SentinelPassword: sentinelPassword,
+		ClusterAddrs: rc.ClusterAddresses})
 	if err != nil {
 		return nil, fmt.Errorf("%s: redis: %w", m.cfg.File, err)
 	}

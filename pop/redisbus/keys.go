@@ -3,6 +3,9 @@ package redisbus
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
+	"strings"
+	"sync"
 )
 
 // Key layout. An agent's keys share a Redis Cluster hash tag, {<tag>}: the
@@ -17,6 +20,9 @@ import (
 //	<prefix>{<tag>}:d:<name>   one message already appended (de-duplication)
 //	<prefix>notify             which agents' streams just got entries
 //	<prefix>epoch              this Redis's data set: changes when it lost it
+//	<prefix>epoch:{<n>}        the same on a Redis Cluster, one per master: n
+//	                           is the smallest number whose slot the master
+//	                           serves (the lowest of its slots)
 //	<prefix>requests, <prefix>replies:<daemon>, <prefix>fwd:<id>  forwarded requests
 
 // agentKeys are the names of one agent's keys.
@@ -39,6 +45,50 @@ func keysOf(prefix, agent string) agentKeys {
 	tag := tagOf(agent)
 	base := prefix + "{" + tag + "}:"
 	return agentKeys{tag: tag, stream: base + "s", meta: base + "m", pops: base + "p", dedup: base + "d:"}
+}
+
+// clusterSlots is how many hash slots a Redis Cluster shares out.
+const clusterSlots = 16384
+
+// keySlot is the Redis Cluster hash slot of key: CRC16 (XMODEM) of its
+// hash tag, the part between the first { and the next }, when that part
+// is not empty, else of the whole key.
+func keySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) & (clusterSlots - 1)
+}
+
+// slotTags caches slotTag's answers (int -> string).
+var slotTags sync.Map
+
+// slotTag is the smallest number, written in decimal, whose slot is slot:
+// a hash tag that puts a key on the master serving that slot. Every
+// daemon finds the same one. About 16384 tries the first time.
+func slotTag(slot int) string {
+	if t, ok := slotTags.Load(slot); ok {
+		return t.(string)
+	}
+	for n := 0; ; n++ {
+		if t := strconv.Itoa(n); keySlot(t) == slot {
+			slotTags.Store(slot, t)
+			return t
+		}
+	}
 }
 
 // callField is a call's name in the pops hash's fields.

@@ -97,7 +97,11 @@ func (b *Bus) open(ctx context.Context, keys agentKeys, since string, floor uint
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
 	defer cancel()
 	pipe := b.client.Pipeline()
-	epoch := pipe.Get(ctx, b.epochKey)
+	epochKeys, known := b.knownEpoch()
+	epochs := make([]*redis.StringCmd, len(epochKeys))
+	for i, k := range epochKeys {
+		epochs[i] = pipe.Get(ctx, k)
+	}
 	cmd := openScript.EvalSha(ctx, pipe, []string{keys.meta, keys.stream, keys.pops}, since, floor, b.cfg.StreamTTL.Milliseconds())
 	pipe.Exec(ctx)
 	if err := cmd.Err(); isNoScript(err) {
@@ -106,9 +110,15 @@ func (b *Bus) open(ctx context.Context, keys agentKeys, since string, floor uint
 		}
 		return b.openScript(ctx, keys, since, floor)
 	}
-	if e, err := epoch.Result(); err != nil && !errors.Is(err, redis.Nil) {
-		return openResult{}, err
-	} else if e != b.knownEpoch() {
+	values := make([]string, len(epochs))
+	for i, c := range epochs {
+		v, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return openResult{}, err
+		}
+		values[i] = v
+	}
+	if joinEpoch(epochKeys, values) != known {
 		b.askResync(causeDataLost)
 		return openResult{}, errNotServing
 	}

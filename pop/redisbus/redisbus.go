@@ -45,7 +45,7 @@ type LocalHub interface {
 // Config configures New. Zero values take the defaults named.
 type Config struct {
 	// Client is required; shared with the card cache (rediscache.NewClient:
-	// one server, or a Sentinel-managed primary).
+	// one server, a Sentinel-managed primary, or a Redis Cluster).
 	Client redis.UniversalClient
 	Hub    LocalHub // required
 	// KeyPrefix starts every key ("screenpop:"). Daemons share pops when
@@ -114,8 +114,12 @@ type Config struct {
 // Bus implements pop.Deliverer (for the Dispatcher) and pop.SharedStream
 // (for the Hub).
 type Bus struct {
-	cfg      Config
-	client   redis.UniversalClient
+	cfg    Config
+	client redis.UniversalClient
+	// cluster is client when it is a Redis Cluster's, else nil: a
+	// cluster's pipelines run on its masters in parallel, its data sets
+	// are one per master, and PUBLISH counts the subscribers of one node.
+	cluster  *redis.ClusterClient
 	hub      LocalHub
 	logger   *slog.Logger
 	metrics  *metrics
@@ -136,9 +140,10 @@ type Bus struct {
 	link    failures      // every Redis operation
 	writes  failures      // appends only
 
-	emu      sync.Mutex
-	epoch    string // the Redis data set this daemon knows (<prefix>epoch)
-	serverID string // the run_id of the server that answers
+	emu       sync.Mutex
+	epoch     string   // the Redis data set this daemon knows (its epoch keys and their values)
+	epochKeys []string // the epoch keys of the last probe
+	serverID  string   // the run_id of the server (of each master) that answers
 
 	intake  *queue.Bounded[outgoing] // Deliver -> sender
 	backlog *queue.Bounded[outgoing] // the outage buffer
@@ -273,6 +278,7 @@ func New(cfg Config) (*Bus, error) {
 	b := &Bus{
 		cfg:       cfg,
 		client:    cfg.Client,
+		cluster:   clusterOf(cfg.Client),
 		hub:       cfg.Hub,
 		logger:    cfg.Logger,
 		metrics:   m,
@@ -321,6 +327,12 @@ const DefaultMaxQueuedMessages = 100000
 // DefaultMaxBufferedMessages is Config.MaxBufferedMessages' default: a
 // quarter of an hour (DedupTTL) of a busy call centre's messages.
 const DefaultMaxBufferedMessages = 100000
+
+// clusterOf is c when it is a Redis Cluster client, else nil.
+func clusterOf(c redis.UniversalClient) *redis.ClusterClient {
+	cc, _ := c.(*redis.ClusterClient)
+	return cc
+}
 
 // keys returns the key names of agent, computed once an hour at most.
 func (b *Bus) keys(agent string) agentKeys {

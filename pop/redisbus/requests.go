@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/screenpop/screenpop/pop"
 )
 
@@ -103,7 +105,7 @@ func (b *Bus) Forward(ctx context.Context, agent pop.Agent, req pop.Request) err
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
 	// The request may hold a note's text: sealed like everything the bus
 	// puts into Redis.
-	n, err := b.client.Publish(pctx, b.requestsChannel(), b.seal(payload, b.requestsChannel())).Result()
+	n, err := b.publishRequest(pctx, b.seal(payload, b.requestsChannel()))
 	cancel()
 	if err != nil {
 		b.metrics.errors.WithLabelValues(opForward).Inc()
@@ -143,6 +145,24 @@ func (b *Bus) Forward(ctx context.Context, agent pop.Agent, req pop.Request) err
 			return &pop.RequestError{Code: "unavailable", Message: "the server that has this call did not answer; try again"}
 		}
 	}
+}
+
+// publishRequest publishes a request on <prefix>requests and returns how
+// many daemons (this one included) heard it. A Redis Cluster passes a
+// PUBLISH to the subscribers of every node but counts only those of the
+// node it was sent to: there it goes to the node every daemon subscribes
+// on, the master of the channel name's slot (where go-redis's Subscribe
+// connects).
+func (b *Bus) publishRequest(ctx context.Context, payload []byte) (int64, error) {
+	var c redis.Cmdable = b.client
+	if b.cluster != nil {
+		node, err := b.cluster.MasterForKey(ctx, b.requestsChannel())
+		if err != nil {
+			return 0, err
+		}
+		c = node
+	}
+	return c.Publish(ctx, b.requestsChannel(), payload).Result()
 }
 
 // requestLoop listens for requests of other daemons and for the answers to

@@ -2,9 +2,11 @@ package redisbus
 
 import "github.com/redis/go-redis/v9"
 
-// Every script touches one agent's keys only, which share a hash tag: the
-// scripts are Redis Cluster–safe, and Sentinel-managed primaries replicate
-// each of them as one unit.
+// Every script touches one agent's keys only, which share a hash tag, and
+// gets every key it touches in KEYS (none is built inside a script): the
+// scripts are Redis Cluster–safe (one slot, so one master), and
+// Sentinel-managed primaries replicate each of them as one unit. On a
+// cluster they are loaded on every master (loadScripts).
 
 // epochLua numbers the next entry of an agent's stream. The seq is
 // max(last + 1, Redis time in µs, floor + 1): it grows per agent, stays

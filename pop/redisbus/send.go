@@ -338,8 +338,7 @@ func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 		cmds[i] = deliverScript.EvalSha(ctx, pipe, []string{keys.dedup + o.dedup, keys.meta, keys.stream, keys.pops}, args...)
 		b.renote[keys.tag] = true
 	}
-	notify := b.notify(ctx, pipe)
-	_, err := pipe.Exec(ctx)
+	notify, err := b.execNotify(ctx, pipe)
 	for i, c := range cmds {
 		res, cerr := c.Text()
 		if cerr != nil {
@@ -436,14 +435,30 @@ func (b *Bus) resendLost(ctx context.Context) error {
 	return nil
 }
 
-// notify queues, on pipe, one notify entry naming the streams that got
+// execNotify runs pipe, whose scripts append to streams, and one notify
+// entry naming the streams that got entries (and those a failed notify
+// did not name). The entry must not reach a reader before the entries it
+// names: on one server it ends the pipeline; a cluster runs a pipeline's
+// commands on each master in parallel, so there it follows the pipeline.
+func (b *Bus) execNotify(ctx context.Context, pipe redis.Pipeliner) (*redis.StringCmd, error) {
+	if b.cluster == nil {
+		notify := b.notify(ctx, pipe)
+		_, err := pipe.Exec(ctx)
+		return notify, err
+	}
+	_, err := pipe.Exec(ctx)
+	// Even after an error: the streams that did get entries are named.
+	return b.notify(ctx, b.client), err
+}
+
+// notify adds, through c, one notify entry naming the streams that got
 // entries (and those a failed notify did not name).
-func (b *Bus) notify(ctx context.Context, pipe redis.Pipeliner) *redis.StringCmd {
+func (b *Bus) notify(ctx context.Context, c redis.Cmdable) *redis.StringCmd {
 	tags := make([]string, 0, len(b.renote))
 	for t := range b.renote {
 		tags = append(tags, t)
 	}
-	return pipe.XAdd(ctx, &redis.XAddArgs{Stream: b.notifyKey, MaxLen: notifyLength, Approx: true, Values: []string{"t", strings.Join(tags, " ")}})
+	return c.XAdd(ctx, &redis.XAddArgs{Stream: b.notifyKey, MaxLen: notifyLength, Approx: true, Values: []string{"t", strings.Join(tags, " ")}})
 }
 
 // notifyLength bounds the notify stream: readers only need its last
@@ -456,13 +471,22 @@ var errScriptsLoaded = errors.New("scripts were not loaded; loaded now")
 
 func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }
 
+// loadScripts loads the scripts where they run: the server, or every
+// master of a cluster (not its replicas, which run none: one that is down
+// must not hold up a resync).
 func (b *Bus) loadScripts(ctx context.Context) error {
-	for _, s := range scripts {
-		if err := s.Load(ctx, b.client).Err(); err != nil {
-			return fmt.Errorf("load scripts: %w", err)
+	load := func(ctx context.Context, c redis.Scripter) error {
+		for _, s := range scripts {
+			if err := s.Load(ctx, c).Err(); err != nil {
+				return fmt.Errorf("load scripts: %w", err)
+			}
 		}
+		return nil
 	}
-	return nil
+	if b.cluster != nil {
+		return b.cluster.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error { return load(ctx, master) })
+	}
+	return load(ctx, b.client)
 }
 
 // floor is the last seq this daemon handed to agent's browsers: the next
@@ -537,8 +561,7 @@ func (b *Bus) republish(ctx context.Context) error {
 			cmds = append(cmds, fillScript.EvalSha(ctx, pipe, []string{keys.pops, keys.meta, keys.stream}, args...))
 			b.renote[keys.tag] = true
 		}
-		notify := b.notify(ctx, pipe)
-		_, err := pipe.Exec(ctx)
+		notify, err := b.execNotify(ctx, pipe)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("republish: %w", err)

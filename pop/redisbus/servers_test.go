@@ -117,7 +117,21 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// redisCPU is the CPU seconds the server has used; on a cluster, every
+// master's.
 func redisCPU(c redis.UniversalClient) float64 {
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		var sum float64
+		cc.ForEachMaster(context.Background(), func(_ context.Context, m *redis.Client) error {
+			v := redisCPU(m)
+			mu.Lock()
+			sum += v
+			mu.Unlock()
+			return nil
+		})
+		return sum
+	}
 	info, _ := c.Info(context.Background(), "cpu").Result()
 	var sum float64
 	for line := range strings.Lines(info) {
