@@ -20,6 +20,10 @@ const (
 	SectionUnavailable SectionStatus = "unavailable"
 	// SectionSkipped: the source needs a resolved customer and there is none.
 	SectionSkipped SectionStatus = "skipped"
+	// SectionLoading: its sources are still being asked. Only on a card
+	// sent while it is built (shown as soon as the caller is resolved);
+	// the section comes by itself once settled, or with the complete card.
+	SectionLoading SectionStatus = "loading"
 )
 
 // Resolution says how the caller's number was matched to a customer.
@@ -89,6 +93,10 @@ type CardSection struct {
 	TookMS int64 `json:"took_ms"`
 	// Cached is true when the data came from the cache.
 	Cached bool `json:"cached,omitempty"`
+	// CachedAt is when the oldest cached answer shown was fetched from its
+	// source ("from cache, 12 minutes old"); zero unless Cached, and when
+	// the cache did not say.
+	CachedAt time.Time `json:"cached_at,omitzero"`
 	// Roles are the roles that may see the section (its configuration's
 	// roles: [credit, supervisor]); empty: every agent. A card keeps them
 	// while it is the server's (in JSON too: a card that lost them on the
@@ -120,16 +128,26 @@ type Card struct {
 	Caller Caller `json:"caller"`
 	// Phone is the caller's number in E.164, empty when withheld or not a
 	// phone number.
-	Phone      string     `json:"phone,omitempty"`
-	Resolution Resolution `json:"resolution"`
-	Customer   *Customer  `json:"customer,omitempty"`
+	Phone string `json:"phone,omitempty"`
+	// PhoneDisplay is the caller's number as the agent reads it: in
+	// national format when it belongs to the daemon's region ("030
+	// 1234567" with region DE), else international ("+48 601 234 567"),
+	// as libphonenumber groups it; a caller ID that is not a phone number
+	// ("1001", "0000000") as the PBX sent it; empty when withheld.
+	PhoneDisplay string     `json:"phone_display,omitempty"`
+	Resolution   Resolution `json:"resolution"`
+	Customer     *Customer  `json:"customer,omitempty"`
 	// Line is the company's number the customer dialled (CallEvent.DID),
 	// nil when the PBX did not say.
 	Line *Line `json:"line,omitempty"`
 	// Candidates are the customers the number matched when Resolution is
 	// ResolvedAmbiguous; the card completes when the agent picks one.
-	Candidates []Customer    `json:"candidates,omitempty"`
-	Sections   []CardSection `json:"sections"`
+	Candidates []Customer `json:"candidates,omitempty"`
+	// Links open the caller's record in other systems: the configured
+	// templates on the server's card, filled in for each agent on theirs
+	// (see CardLink).
+	Links    []CardLink    `json:"links,omitempty"`
+	Sections []CardSection `json:"sections"`
 	// Incomplete names what is missing because a source configured as
 	// required did not answer ("directory", or a section name): the agent
 	// must not quote figures from this card as if they were whole.
@@ -142,7 +160,31 @@ type Card struct {
 	// the customer's) that rang in the 30 days before the card, however
 	// few History shows; nil when the history could not say (none kept,
 	// not read in time, or a caller without a number).
-	CallsLast30Days *int      `json:"calls_last_30_days,omitempty"`
-	BuiltAt         time.Time `json:"built_at"`
-	TookMS          int64     `json:"took_ms"`
+	CallsLast30Days *int `json:"calls_last_30_days,omitempty"`
+	// HistoryLoading is true on a card sent while it is built, before the
+	// earlier calls were read: they come by themselves, or with the
+	// complete card.
+	HistoryLoading bool      `json:"history_loading,omitempty"`
+	BuiltAt        time.Time `json:"built_at"`
+	TookMS         int64     `json:"took_ms"`
+}
+
+// CardUpdate is one step of a card built progressively, told as soon as
+// it is known (aggregator.BuildProgressive): first the card once the
+// caller is resolved (Card), every section whose sources are still asked
+// in status SectionLoading and HistoryLoading set while the earlier calls
+// are read; then each of those sections once settled (Section) and the
+// earlier calls once read (History). Exactly one field is set. The
+// complete card, which the build returns, follows the last step.
+type CardUpdate struct {
+	Card    *Card
+	Section *CardSection
+	History *EarlierCalls
+}
+
+// EarlierCalls are a card's History and CallsLast30Days, told by
+// themselves while the card is built.
+type EarlierCalls struct {
+	Calls           []PastCall
+	CallsLast30Days *int
 }

@@ -28,7 +28,10 @@ type Spec struct {
 	// Env looks up environment variables: secrets (passwords, tokens, DSNs)
 	// are named in the file and read from the environment, never written in
 	// it. Packages never call os.Getenv themselves.
-	Env    func(string) string
+	Env func(string) string
+	// Logger is the source's child logger: the wiring has named the
+	// source on it (source=<name>), so a kind adds only its own
+	// attributes, never that one again.
 	Logger *slog.Logger
 }
 

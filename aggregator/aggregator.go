@@ -62,6 +62,9 @@ type Aggregator struct {
 
 	cacheErrLog   rateLimit
 	historyErrLog rateLimit // a history that is down fails every card
+	linkErrLog    rateLimit // so does one that cannot say which numbers are linked
+
+	searchMetrics *searchMetrics // the directory's search and the numbers linked (search.go)
 
 	flightsMu sync.Mutex
 	flights   map[flightKey]*flight // card fan-outs in progress, for coalescing
@@ -119,6 +122,10 @@ func New(cfg Config, opts Options) (*Aggregator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aggregator: metrics: %w", err)
 	}
+	sm, err := newSearchMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("aggregator: metrics: %w", err)
+	}
 	if opts.MaxRefreshes < 0 {
 		return nil, fmt.Errorf("aggregator: max refreshes %d must not be negative", opts.MaxRefreshes)
 	}
@@ -133,6 +140,8 @@ func New(cfg Config, opts Options) (*Aggregator, error) {
 		metrics: m,
 		flights: map[flightKey]*flight{},
 		refresh: newRefresher(opts.MaxRefreshes, opts.OnRefresh),
+
+		searchMetrics: sm,
 	}
 	st, err := a.newState(cfg, nil)
 	if err != nil {
@@ -192,6 +201,7 @@ func (a *Aggregator) newState(cfg Config, prev *state) (*state, error) {
 	}
 	cfg.Sources = slices.Clone(cfg.Sources)
 	cfg.Lines = maps.Clone(cfg.Lines)
+	cfg.Links = slices.Clone(cfg.Links)
 	cfg.SetDefaults()
 	var problems Problems
 	if err := cfg.Validate(); err != nil {
@@ -220,7 +230,8 @@ func (a *Aggregator) newState(cfg Config, prev *state) (*state, error) {
 		st.lines[strings.TrimSpace(did)] = strings.TrimSpace(label)
 	}
 	if cfg.Directory != nil {
-		st.directory = a.newRuntime(*cfg.Directory, prevGuards[cfg.Directory.Name])
+		// A number an agent linked resolves before the directory is asked.
+		st.directory = a.newRuntime(a.withLinks(*cfg.Directory), prevGuards[cfg.Directory.Name])
 	}
 	sectionAt := map[string]int{}
 	for _, s := range cfg.Sections {
@@ -276,6 +287,8 @@ func (a *Aggregator) newRuntime(spec SourceSpec, prev *guard) *sourceRuntime {
 		return rt
 	}
 	g := &guard{breakerSpec: spec.Breaker, maxConcurrent: spec.MaxConcurrent}
+	breakerState := a.metrics.breakerState.WithLabelValues(spec.Name)
+	breakerState.Set(float64(gobreaker.StateClosed)) // a new breaker, or none
 	if spec.MaxConcurrent > 0 {
 		g.slots = make(chan struct{}, spec.MaxConcurrent)
 	}
@@ -291,6 +304,7 @@ func (a *Aggregator) newRuntime(spec SourceSpec, prev *guard) *sourceRuntime {
 			// A card abandoned by its caller says nothing about the source.
 			IsExcluded: func(err error) bool { return errors.Is(err, errAbandoned) },
 			OnStateChange: func(_ string, from, to gobreaker.State) {
+				breakerState.Set(float64(to))
 				level := slog.LevelInfo
 				if to == gobreaker.StateOpen {
 					level = slog.LevelWarn

@@ -18,7 +18,7 @@ import (
 // parallel, history. It returns by the configured deadline (or ctx's, when
 // earlier) with whatever arrived, whatever the sources do.
 func (a *Aggregator) Build(ctx context.Context, call screenpop.CallEvent) screenpop.Card {
-	return a.build(ctx, call, "")
+	return a.build(ctx, call, "", nil)
 }
 
 // BuildFor builds the card for customerID, the candidate the agent picked
@@ -26,7 +26,26 @@ func (a *Aggregator) Build(ctx context.Context, call screenpop.CallEvent) screen
 // customer start at once; the directory is still asked, for the customer's
 // details and the other candidates.
 func (a *Aggregator) BuildFor(ctx context.Context, call screenpop.CallEvent, customerID string) screenpop.Card {
-	return a.build(ctx, call, strings.TrimSpace(customerID))
+	return a.build(ctx, call, strings.TrimSpace(customerID), nil)
+}
+
+// BuildProgressive builds the card as Build does (BuildFor, when
+// customerID is set) and tells update what the card holds as soon as it
+// is known, so that it can be shown before the slowest source answered:
+// first the card once the caller is resolved (the directory answered, or
+// the caller is known to be withheld or unknown), every section whose
+// sources are still asked in status loading; then each of those sections
+// once its sources settled, and the earlier calls once read (see
+// screenpop.CardUpdate). What settles last is not told by itself: the
+// complete card, returned at once, holds it. Nothing is told when the card
+// is complete by the time the caller is resolved, nor after the card's
+// deadline.
+//
+// update is called from the goroutine that called BuildProgressive, one
+// step at a time and never after it returned; it must not hold it up for
+// long. The cards and sections it gets are its own.
+func (a *Aggregator) BuildProgressive(ctx context.Context, call screenpop.CallEvent, customerID string, update func(screenpop.CardUpdate)) screenpop.Card {
+	return a.build(ctx, call, strings.TrimSpace(customerID), update)
 }
 
 // directoryIndex marks the directory's result among the sources' results.
@@ -45,6 +64,7 @@ type cardRun struct {
 	st  *state
 	ctx context.Context
 
+	started  time.Time
 	deadline time.Time
 	key      Key
 	caller   callerKind
@@ -62,8 +82,12 @@ type cardRun struct {
 	deferred []int // sources waiting for the directory
 	dirLimit time.Duration
 	dir      *outcome
+	// dirAsked: the directory's answer is awaited, to resolve the caller
+	// or, for a picked customer, for their details.
+	dirAsked bool
 
 	hist *historyRun // nil: no history on this card
+	prog *progress   // nil: nobody is told before the card is complete
 }
 
 // historyRun is the card's one history lookup. It starts once the
@@ -85,7 +109,7 @@ type historyAnswer struct {
 	count *int
 }
 
-func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, customerID string) screenpop.Card {
+func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, customerID string, update func(screenpop.CardUpdate)) screenpop.Card {
 	st := a.state.Load()
 	started := time.Now()
 	deadline := started.Add(st.cfg.Deadline)
@@ -93,16 +117,31 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 		deadline = d
 	}
 	num, kind := classify(call.Caller, st.region)
+	// Set here, not in fanOut: calls sharing a fan-out may have dialled
+	// different lines, or from different extensions of one number.
+	display := phoneDisplay(call.Caller, num, kind, st.region)
+	own := func(card *screenpop.Card) {
+		card.Line = st.line(call.DID)
+		card.PhoneDisplay = display
+		card.Links = st.cfg.cardLinks() // filled in for each agent it goes to (links.go)
+	}
+	if update != nil {
+		tell := update
+		update = func(u screenpop.CardUpdate) {
+			if u.Card != nil {
+				own(u.Card)
+			}
+			tell(u)
+		}
+	}
 	var card screenpop.Card
 	if kind != callerPhone {
 		// Nothing is looked up by number: there is nothing worth sharing.
-		card = a.fanOut(ctx, st, call, customerID, num, kind, started, deadline, false)
+		card = a.fanOut(ctx, st, call, customerID, num, kind, started, deadline, false, update)
 	} else {
-		card = a.coalesce(ctx, st, call, customerID, num, started, deadline)
+		card = a.coalesce(ctx, st, call, customerID, num, started, deadline, update)
 	}
-	// Set here, not in fanOut: calls sharing a fan-out may have dialled
-	// different lines.
-	card.Line = st.line(call.DID)
+	own(&card)
 	return card
 }
 
@@ -119,20 +158,26 @@ func (s *state) line(did string) *screenpop.Line {
 // fanOut builds one card: directory, sources, history. shared marks a card
 // built for every call of a coalesced flight: its history then keeps the
 // calls of every one of them, and each caller drops its own (personalise).
-func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallEvent, customerID string, num Number, kind callerKind, started, deadline time.Time, shared bool) screenpop.Card {
+//
+// update, when not nil, is told the card while it is built
+// (BuildProgressive).
+func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallEvent, customerID string, num Number, kind callerKind, started, deadline time.Time, shared bool, update func(screenpop.CardUpdate)) screenpop.Card {
 	card := screenpop.Card{CallID: call.CallID, Caller: call.Caller, BuiltAt: a.now()}
 	ctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("card of call %s: deadline of %s reached", call.CallID, st.cfg.Deadline))
 	defer cancel()
 
 	card.Phone = num.E164
 	r := &cardRun{
-		a: a, st: st, ctx: ctx, deadline: deadline, caller: kind, card: &card,
+		a: a, st: st, ctx: ctx, started: started, deadline: deadline, caller: kind, card: &card,
 		key:      Key{Phone: num.E164, National: num.National, Region: num.Region, CustomerID: customerID},
 		picked:   customerID != "",
 		results:  make(chan result, len(st.sources)+1),
 		limits:   make([]time.Duration, len(st.sources)),
 		outcomes: make([]outcome, len(st.sources)),
 		settled:  make([]bool, len(st.sources)),
+	}
+	if update != nil {
+		r.prog = &progress{update: update, told: make([]bool, len(st.sections))}
 	}
 
 	switch {
@@ -154,6 +199,7 @@ func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallE
 		if _, ok := r.key.Param(d.spec.Needs); ok {
 			r.dirLimit = r.limit(d)
 			r.inflight++
+			r.dirAsked = true
 			key, limit := r.key, r.dirLimit
 			go func() { r.results <- result{directoryIndex, a.ask(ctx, d, key, limit)} }()
 		} else if r.resolving {
@@ -176,6 +222,7 @@ func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallE
 		} // else when the directory answers
 	}
 
+	r.tell()
 	r.collect()
 	card.Sections = r.sections()
 	card.TookMS = time.Since(started).Milliseconds()
@@ -200,10 +247,10 @@ func (r *cardRun) collect() {
 			r.inflight--
 			if res.index == directoryIndex {
 				r.directoryAnswered(res.outcome)
-				continue
+			} else {
+				r.outcomes[res.index] = res.outcome
+				r.settled[res.index] = true
 			}
-			r.outcomes[res.index] = res.outcome
-			r.settled[res.index] = true
 		case h := <-answer:
 			r.hist.done = true
 			r.card.History, r.card.CallsLast30Days = h.calls, h.count
@@ -211,11 +258,13 @@ func (r *cardRun) collect() {
 			r.giveUp()
 			return
 		}
+		r.tell()
 	}
 }
 
 // giveUp settles what has not answered by the deadline.
 func (r *cardRun) giveUp() {
+	r.dirAsked = false
 	if r.resolving {
 		r.resolving = false
 		timedOut := r.timeoutOutcome(r.st.directory, r.dirLimit)
@@ -282,6 +331,7 @@ func (r *cardRun) resolved(res screenpop.Resolution, skipReason string) {
 // starts the sources that waited for it.
 func (r *cardRun) directoryAnswered(o outcome) {
 	r.dir = &o
+	r.dirAsked = false
 	var customers []screenpop.Customer
 	if o.status == screenpop.SectionOK {
 		customers = customersFrom(o.records)

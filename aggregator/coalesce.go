@@ -7,7 +7,6 @@ import (
 	"time"
 
 	screenpop "github.com/screenpop/screenpop"
-	"github.com/screenpop/screenpop/history"
 )
 
 // flightKey identifies the fan-outs that can be shared: same configuration
@@ -29,6 +28,9 @@ type flight struct {
 	// The last one to give up (cancelled context) cancels the fan-out.
 	waiters int
 	cancel  context.CancelCauseFunc
+	// steps are what the fan-out told while it built the card, for the
+	// calls waiting that want to know (BuildProgressive).
+	steps steps
 }
 
 // coalesceSlack is how much later than its own deadline a card may come
@@ -44,7 +46,7 @@ func coalesceSlack(st *state) time.Duration {
 // fan-out already running for the same number and customer when there is
 // one that ends no later than this call's deadline (give or take
 // coalesceSlack).
-func (a *Aggregator) coalesce(ctx context.Context, st *state, call screenpop.CallEvent, customerID string, num Number, started, deadline time.Time) screenpop.Card {
+func (a *Aggregator) coalesce(ctx context.Context, st *state, call screenpop.CallEvent, customerID string, num Number, started, deadline time.Time, update func(screenpop.CardUpdate)) screenpop.Card {
 	k := flightKey{st: st, phone: num.E164, customerID: customerID}
 	a.flightsMu.Lock()
 	f := a.flights[k]
@@ -53,12 +55,12 @@ func (a *Aggregator) coalesce(ctx context.Context, st *state, call screenpop.Cal
 		f.waiters++
 		a.flightsMu.Unlock()
 		a.metrics.coalesced.Inc()
-		return a.await(ctx, k, f, st, call, num)
+		return a.await(ctx, k, f, st, call, num, update)
 	case f != nil:
 		// The running fan-out would answer after this call's deadline (its
 		// context is shorter): this card cannot wait for it.
 		a.flightsMu.Unlock()
-		return a.fanOut(ctx, st, call, customerID, num, callerPhone, started, deadline, false)
+		return a.fanOut(ctx, st, call, customerID, num, callerPhone, started, deadline, false, update)
 	}
 	// The fan-out outlives the Build that started it: others may be
 	// waiting for it when this caller gives up. It keeps ctx's values and
@@ -77,17 +79,47 @@ func (a *Aggregator) coalesce(ctx context.Context, st *state, call screenpop.Cal
 			}
 			a.flightsMu.Unlock()
 		}()
-		f.card = a.fanOut(fctx, st, call, customerID, num, callerPhone, started, deadline, true)
+		// Its steps are kept when this call wants them, for every call
+		// joining it (the dispatcher asks for steps on every first card and
+		// pick); a call joining a plain Build's fan-out gets the card only.
+		var keep func(screenpop.CardUpdate)
+		if update != nil {
+			keep = f.steps.add
+		}
+		f.card = a.fanOut(fctx, st, call, customerID, num, callerPhone, started, deadline, true, keep)
 	}()
-	return a.await(ctx, k, f, st, call, num)
+	return a.await(ctx, k, f, st, call, num, update)
 }
 
-// await waits for a flight's card and personalises it for call.
-func (a *Aggregator) await(ctx context.Context, k flightKey, f *flight, st *state, call screenpop.CallEvent, num Number) screenpop.Card {
-	select {
-	case <-f.done:
-		return personalise(f.card, call, st.cfg.HistoryLimit)
-	case <-ctx.Done():
+// await waits for a flight's card and personalises it for call. update,
+// when not nil, is told the flight's steps, each personalised, as they
+// come.
+func (a *Aggregator) await(ctx context.Context, k flightKey, f *flight, st *state, call screenpop.CallEvent, num Number, update func(screenpop.CardUpdate)) screenpop.Card {
+	var (
+		told    int
+		builtAt time.Time // the shared card's, from its first step
+	)
+wait:
+	for {
+		var changed <-chan struct{}
+		if update != nil {
+			var news []screenpop.CardUpdate
+			news, changed = f.steps.since(told)
+			told += len(news)
+			for _, u := range news {
+				if u.Card != nil {
+					builtAt = u.Card.BuiltAt
+				}
+				update(personalStep(u, call, st.cfg.HistoryLimit, builtAt))
+			}
+		}
+		select {
+		case <-f.done:
+			return personalise(f.card, call, st.cfg.HistoryLimit)
+		case <-changed:
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		// The flight ends by this deadline, give or take coalesceSlack
@@ -131,24 +163,7 @@ func personalise(shared screenpop.Card, call screenpop.CallEvent, historyLimit i
 		c.Sections[i].Roles = slices.Clone(c.Sections[i].Roles)
 	}
 	c.Incomplete = slices.Clone(shared.Incomplete)
-	c.History = nil
-	if shared.CallsLast30Days != nil {
-		n := *shared.CallsLast30Days
-		c.CallsLast30Days = &n
-	}
-	since := shared.BuiltAt.Add(-history.Window)
-	for _, h := range shared.History {
-		if h.CallID == call.CallID && call.CallID != "" {
-			if c.CallsLast30Days != nil && *c.CallsLast30Days > 0 && !h.At.Before(since) {
-				*c.CallsLast30Days--
-			}
-			continue
-		}
-		if len(c.History) == historyLimit {
-			break
-		}
-		c.History = append(c.History, h)
-	}
+	c.History, c.CallsLast30Days = ownHistory(shared.History, shared.CallsLast30Days, shared.BuiltAt, call.CallID, historyLimit)
 	return c
 }
 

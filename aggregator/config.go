@@ -40,6 +40,10 @@ type Config struct {
 	Directory *SourceSpec `yaml:"-"`
 	// Sources are the data sources fanned out to; see Directory.
 	Sources []SourceSpec `yaml:"-"`
+	// Links are the links every card offers to the caller's record in
+	// other systems ("Open in CRM"), URL templates filled in for each
+	// agent (LinkSpec).
+	Links []LinkSpec `yaml:"links"`
 }
 
 // SectionSpec names a card section and its title, and who may see it.
@@ -89,6 +93,10 @@ type SourceSpec struct {
 	// Mapping does not apply to the directory, whose columns map to
 	// screenpop.Customer by fixed names.
 	Mapping Mapping `yaml:"mapping"`
+	// Search lets agents search the directory for the customer of a
+	// caller it does not know by number (directory only; nil: no search).
+	// The kind's own search options sit beside these under search:.
+	Search *SearchSpec `yaml:"search"`
 }
 
 // BreakerSpec configures a source's circuit breaker: after Failures
@@ -190,6 +198,11 @@ func (s *SourceSpec) setDefaults(directory bool) {
 	if s.Breaker.OpenFor == 0 {
 		s.Breaker.OpenFor = DefaultBreakerOpenFor
 	}
+	if s.Search != nil {
+		search := *s.Search // the caller's spec stays as it was
+		search.setDefaults()
+		s.Search = &search
+	}
 	if directory {
 		// The directory's columns map to screenpop.Customer by fixed names.
 		return
@@ -241,6 +254,7 @@ func (c Config) Validate() error {
 		v.add("history_limit", "", fmt.Sprintf("%d must not be negative", c.HistoryLimit), fmt.Sprintf("leave it out for %d", DefaultHistoryLimit))
 	}
 	v.lines(c.Lines)
+	v.links(c.Links)
 
 	declared := map[string]bool{}
 	declaredValid := true // else the declared names are in doubt: no undeclared-section problems
@@ -371,6 +385,7 @@ func (v *validation) source(entry string, s *SourceSpec, directory bool, names m
 	if s.Breaker.OpenFor < 0 {
 		add("breaker.open_for", fmt.Sprintf("%s must not be negative", duration(s.Breaker.OpenFor)), fmt.Sprintf("leave it out for %s", duration(DefaultBreakerOpenFor)))
 	}
+	v.search(entry, s, directory)
 	if directory {
 		if s.Mapping.Mode != "" || len(s.Mapping.Fields) > 0 {
 			add("mapping", "the directory has no mapping: its columns are id, name, kind, contact, role, email, city, country, tags", "remove mapping and alias the columns in the query instead")

@@ -21,7 +21,10 @@ type outcome struct {
 	kind    string // the metrics outcome label
 	records []Record
 	cached  bool
-	took    time.Duration
+	// fetchedAt is when a cached answer was fetched from the source; zero
+	// for a fresh one, and for a cached one of unknown age.
+	fetchedAt time.Time
+	took      time.Duration
 	// reason explains a non-ok status to the agent. It names the source
 	// and never quotes the adapter's error, which may hold a query or a
 	// host name.
@@ -66,9 +69,12 @@ func (a *Aggregator) ask(ctx context.Context, rt *sourceRuntime, key Key, limit 
 		ck = cacheKey(name, rt.spec.Needs, param)
 		if entry, ok := a.fromCache(ctx, rt, ck); ok {
 			o = answered(entry.Records)
-			o.cached, o.kind = true, outcomeCached
+			o.cached, o.kind, o.fetchedAt = true, outcomeCached, entry.FetchedAt
 			if a.now().Sub(entry.FetchedAt) >= rt.spec.FreshFor {
+				a.metrics.sourceCache.WithLabelValues(name, cacheStale).Inc()
 				a.revalidate(rt, key, ck, entry.raw)
+			} else {
+				a.metrics.sourceCache.WithLabelValues(name, cacheHit).Inc()
 			}
 			return o
 		}
@@ -215,13 +221,16 @@ func (a *Aggregator) fromCache(ctx context.Context, rt *sourceRuntime, key strin
 	switch {
 	case errors.Is(err, ErrCacheMiss):
 		a.metrics.cacheRequests.WithLabelValues("miss").Inc()
+		a.metrics.sourceCache.WithLabelValues(rt.spec.Name, cacheMiss).Inc()
 		return cacheEntry{}, false
 	case errors.As(err, &bad):
 		a.metrics.cacheRequests.WithLabelValues("error").Inc()
+		a.metrics.sourceCache.WithLabelValues(rt.spec.Name, cacheError).Inc()
 		a.cacheTrouble(rt, "cached value is not a list of records", bad.err)
 		return cacheEntry{}, false
 	case err != nil:
 		a.metrics.cacheRequests.WithLabelValues("error").Inc()
+		a.metrics.sourceCache.WithLabelValues(rt.spec.Name, cacheError).Inc()
 		a.cacheTrouble(rt, "cannot read from the cache", err)
 		return cacheEntry{}, false
 	}

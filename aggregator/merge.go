@@ -17,59 +17,72 @@ import (
 func (r *cardRun) sections() []screenpop.CardSection {
 	out := make([]screenpop.CardSection, 0, len(r.st.sections))
 	for _, layout := range r.st.sections {
-		// Each card gets its own copy of the roles: the dispatcher keeps
-		// cards, and a card shared by reference must not change another.
-		sec := screenpop.CardSection{Name: layout.name, Title: layout.title, Roles: slices.Clone(layout.roles)}
-		var (
-			worst                     screenpop.SectionStatus
-			anyOK, anyEmpty, anyFresh bool
-			anyCached                 bool
-			failures, skips           []string
-			took                      time.Duration
-		)
-		for _, i := range layout.sources {
-			o, rt := r.outcomes[i], r.st.sources[i]
-			took = max(took, o.took)
-			switch o.status {
-			case screenpop.SectionOK:
-				anyOK = true
-				addContent(&sec, rt.spec, o.records)
-			case screenpop.SectionEmpty:
-				anyEmpty = true
-			case screenpop.SectionSkipped:
-				if !slices.Contains(skips, o.reason) {
-					skips = append(skips, o.reason)
-				}
-			default:
-				failures = append(failures, o.reason)
-				if severity(o.status) > severity(worst) {
-					worst = o.status
-				}
-			}
-			if o.status == screenpop.SectionOK || o.status == screenpop.SectionEmpty {
-				anyCached = anyCached || o.cached
-				anyFresh = anyFresh || !o.cached
-			}
-		}
-		switch {
-		case worst != "":
-			// Whatever the other sources returned stays on the card.
-			sec.Status = worst
-			sec.Error = strings.Join(failures, "; ")
-		case anyOK:
-			sec.Status = screenpop.SectionOK
-		case anyEmpty:
-			sec.Status = screenpop.SectionEmpty
-		default:
-			sec.Status = screenpop.SectionSkipped
-			sec.Error = strings.Join(skips, "; ")
-		}
-		// "From cache" only when nothing shown is fresher.
-		sec.Cached = anyCached && !anyFresh
-		sec.TookMS = took.Milliseconds()
-		out = append(out, sec)
+		out = append(out, r.section(layout))
 	}
 	return out
+}
+
+// section merges the outcomes of the sources of one section, which have
+// all settled.
+func (r *cardRun) section(layout sectionLayout) screenpop.CardSection {
+	// Each card gets its own copy of the roles: the dispatcher keeps
+	// cards, and a card shared by reference must not change another.
+	sec := screenpop.CardSection{Name: layout.name, Title: layout.title, Roles: slices.Clone(layout.roles)}
+	var (
+		worst                     screenpop.SectionStatus
+		anyOK, anyEmpty, anyFresh bool
+		anyCached                 bool
+		oldest                    time.Time // of the cached answers
+		failures, skips           []string
+		took                      time.Duration
+	)
+	for _, i := range layout.sources {
+		o, rt := r.outcomes[i], r.st.sources[i]
+		took = max(took, o.took)
+		switch o.status {
+		case screenpop.SectionOK:
+			anyOK = true
+			addContent(&sec, rt.spec, o.records)
+		case screenpop.SectionEmpty:
+			anyEmpty = true
+		case screenpop.SectionSkipped:
+			if !slices.Contains(skips, o.reason) {
+				skips = append(skips, o.reason)
+			}
+		default:
+			failures = append(failures, o.reason)
+			if severity(o.status) > severity(worst) {
+				worst = o.status
+			}
+		}
+		if o.status == screenpop.SectionOK || o.status == screenpop.SectionEmpty {
+			anyCached = anyCached || o.cached
+			anyFresh = anyFresh || !o.cached
+			if o.cached && !o.fetchedAt.IsZero() && (oldest.IsZero() || o.fetchedAt.Before(oldest)) {
+				oldest = o.fetchedAt
+			}
+		}
+	}
+	switch {
+	case worst != "":
+		// Whatever the other sources returned stays on the card.
+		sec.Status = worst
+		sec.Error = strings.Join(failures, "; ")
+	case anyOK:
+		sec.Status = screenpop.SectionOK
+	case anyEmpty:
+		sec.Status = screenpop.SectionEmpty
+	default:
+		sec.Status = screenpop.SectionSkipped
+		sec.Error = strings.Join(skips, "; ")
+	}
+	// "From cache" only when nothing shown is fresher.
+	sec.Cached = anyCached && !anyFresh
+	if sec.Cached {
+		sec.CachedAt = oldest
+	}
+	sec.TookMS = took.Milliseconds()
+	return sec
 }
 
 // severity orders the failing statuses: an error says more is wrong than

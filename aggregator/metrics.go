@@ -25,6 +25,17 @@ var errorReasons = []string{outcomeTimeout, outcomeError, outcomePanic, outcomeU
 
 var cacheResults = []string{"hit", "miss", "error"}
 
+// Per source, a cached answer still fresh is a hit; one past its
+// fresh_for is served stale (and refreshed in the background).
+const (
+	cacheHit   = "hit"
+	cacheStale = "stale"
+	cacheMiss  = "miss"
+	cacheError = "error"
+)
+
+var sourceCacheResults = []string{cacheHit, cacheStale, cacheMiss, cacheError}
+
 var resolutionResults = []screenpop.Resolution{
 	screenpop.ResolvedCustomer, screenpop.ResolvedAmbiguous, screenpop.ResolvedUnknown,
 	screenpop.ResolvedWithheld, screenpop.ResolvedFailed,
@@ -35,6 +46,8 @@ type metrics struct {
 	sourceDuration  *prometheus.HistogramVec // source, outcome
 	sourceErrors    *prometheus.CounterVec   // source, reason
 	cacheRequests   *prometheus.CounterVec   // result
+	sourceCache     *prometheus.CounterVec   // source, result
+	breakerState    *prometheus.GaugeVec     // source
 	resolutions     *prometheus.CounterVec   // result
 	incompleteCards prometheus.Counter
 	coalesced       prometheus.Counter
@@ -66,6 +79,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "screenpop", Subsystem: "aggregator", Name: "cache_requests_total",
 			Help: "Cache lookups for source results, by result (hit, miss, error).",
 		}, []string{"result"}),
+		sourceCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "screenpop_cache_requests_total",
+			Help: "Cache lookups of a data source's answers, by source and result: hit (fresh), stale (served past fresh_for, refreshed in the background), miss, error.",
+		}, []string{"source", "result"}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "screenpop_source_breaker_state",
+			Help: "State of a data source's circuit breaker: 0 closed (asked), 1 half-open (one lookup tries it again), 2 open (not asked); 0 when the breaker is disabled.",
+		}, []string{"source"}),
 		resolutions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "screenpop", Subsystem: "aggregator", Name: "resolutions_total",
 			Help: "Cards built, by how the caller was resolved (customer, ambiguous, unknown, withheld, failed).",
@@ -102,6 +123,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 		if m.cacheRequests, err = promreg.Register(reg, m.cacheRequests); err != nil {
+			return nil, err
+		}
+		if m.sourceCache, err = promreg.Register(reg, m.sourceCache); err != nil {
+			return nil, err
+		}
+		if m.breakerState, err = promreg.Register(reg, m.breakerState); err != nil {
 			return nil, err
 		}
 		if m.resolutions, err = promreg.Register(reg, m.resolutions); err != nil {
@@ -144,10 +171,16 @@ func (m *metrics) addSource(name string) {
 	for _, r := range errorReasons {
 		m.sourceErrors.WithLabelValues(name, r)
 	}
+	for _, r := range sourceCacheResults {
+		m.sourceCache.WithLabelValues(name, r)
+	}
+	m.breakerState.WithLabelValues(name)
 }
 
 // removeSource drops the series of a source that a reload removed.
 func (m *metrics) removeSource(name string) {
 	m.sourceDuration.DeletePartialMatch(prometheus.Labels{"source": name})
 	m.sourceErrors.DeletePartialMatch(prometheus.Labels{"source": name})
+	m.sourceCache.DeletePartialMatch(prometheus.Labels{"source": name})
+	m.breakerState.DeletePartialMatch(prometheus.Labels{"source": name})
 }

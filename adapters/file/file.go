@@ -57,6 +57,8 @@ type Options struct {
 	// Reload re-reads the file when its modification time changes, so IT
 	// can replace a list without restarting the daemon.
 	Reload bool `yaml:"reload"`
+	// Search makes a directory file searchable by agents (search.go).
+	Search *SearchOptions `yaml:"search"`
 }
 
 // Source serves the records of one file, indexed by the Match column.
@@ -71,8 +73,11 @@ type Source struct {
 	reload bool
 	logger *slog.Logger
 
+	search *searcher // nil: no search configured
+
 	mu      sync.RWMutex
 	index   map[string][]aggregator.Record
+	records []aggregator.Record // in the file's order, for the search
 	modTime time.Time
 
 	// reloading lets one Fetch re-read a changed file while the others keep
@@ -169,7 +174,14 @@ func newSource(spec adapters.Spec, o Options) (*Source, error) {
 		s.comma = r
 	}
 
-	index, modTime, err := s.load()
+	if o.Search != nil {
+		var err error
+		if s.search, err = newSearcher(spec.Options, *o.Search); err != nil {
+			return nil, err
+		}
+	}
+
+	index, records, modTime, err := s.load()
 	if err != nil {
 		key := "path"
 		var me matchError
@@ -178,7 +190,7 @@ func newSource(spec adapters.Spec, o Options) (*Source, error) {
 		}
 		return nil, at(key, "%w", err)
 	}
-	s.index, s.modTime = index, modTime
+	s.index, s.records, s.modTime = index, records, modTime
 	return s, nil
 }
 
@@ -238,7 +250,7 @@ func (s *Source) reloadIfChanged() {
 	if same || info.ModTime().Equal(s.refused) {
 		return
 	}
-	index, modTime, err := s.load()
+	index, records, modTime, err := s.load()
 	if err != nil {
 		s.logger.Warn("file source: the changed file does not load; keeping the records loaded before", "path", s.shown, "err", err)
 		s.refused = info.ModTime()
@@ -246,7 +258,7 @@ func (s *Source) reloadIfChanged() {
 	}
 	s.refused = time.Time{}
 	s.mu.Lock()
-	s.index, s.modTime = index, modTime
+	s.index, s.records, s.modTime = index, records, modTime
 	s.mu.Unlock()
 	s.logger.Info("file source: reloaded", "path", s.shown, "records", countRecords(index))
 }
@@ -261,13 +273,13 @@ func countRecords(index map[string][]aggregator.Record) int {
 
 // load reads and indexes the file. Errors start with the path as
 // configured so that IT knows which file to open.
-func (s *Source) load() (map[string][]aggregator.Record, time.Time, error) {
+func (s *Source) load() (map[string][]aggregator.Record, []aggregator.Record, time.Time, error) {
 	f, err := s.fsys.Open(s.file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, time.Time{}, fmt.Errorf("%s: file not found", s.shown)
+			return nil, nil, time.Time{}, fmt.Errorf("%s: file not found", s.shown)
 		}
-		return nil, time.Time{}, fmt.Errorf("%s: %w", s.shown, err)
+		return nil, nil, time.Time{}, fmt.Errorf("%s: %w", s.shown, err)
 	}
 	defer f.Close()
 	var modTime time.Time
@@ -276,7 +288,7 @@ func (s *Source) load() (map[string][]aggregator.Record, time.Time, error) {
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("%s: %w", s.shown, err)
+		return nil, nil, time.Time{}, fmt.Errorf("%s: %w", s.shown, err)
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // spreadsheet exports start with a BOM
 
@@ -287,7 +299,7 @@ func (s *Source) load() (map[string][]aggregator.Record, time.Time, error) {
 		records, err = parseJSON(data)
 	}
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("%s: %w", s.shown, err)
+		return nil, nil, time.Time{}, fmt.Errorf("%s: %w", s.shown, err)
 	}
 
 	index := make(map[string][]aggregator.Record)
@@ -297,10 +309,10 @@ func (s *Source) load() (map[string][]aggregator.Record, time.Time, error) {
 		}
 	}
 	if len(index) == 0 && len(records) > 0 {
-		return nil, time.Time{}, matchError{fmt.Errorf("%s: no record has a value in %q (match); fields of the first record: %s",
+		return nil, nil, time.Time{}, matchError{fmt.Errorf("%s: no record has a value in %q (match); fields of the first record: %s",
 			s.shown, s.match, strings.Join(slices.Sorted(maps.Keys(records[0])), ", "))}
 	}
-	return index, modTime, nil
+	return index, records, modTime, nil
 }
 
 // matchValues returns the strings a record is found under. A list (JSON

@@ -67,6 +67,8 @@ type Options struct {
 	MaxRows  int               `yaml:"max_rows"`
 	MaxBody  ByteSize          `yaml:"max_body"`
 	NotFound []int             `yaml:"not_found"`
+	// Search makes a directory searchable by agents (search.go).
+	Search *SearchOptions `yaml:"search"`
 }
 
 // AuthOptions: a bearer token or a user and password, read from the
@@ -114,6 +116,7 @@ type Source struct {
 	transport *http.Transport
 	secrets   []string
 	logger    *slog.Logger
+	search    *search // nil: no search configured
 }
 
 var _ aggregator.Source = (*Source)(nil)
@@ -148,7 +151,7 @@ func NewSource(spec adapters.Spec) (*Source, error) {
 		maxRows: opts.MaxRows,
 		maxBody: int64(opts.MaxBody),
 		header:  http.Header{},
-		logger:  logger.With("source", spec.Name, "kind", "http"),
+		logger:  logger.With("kind", "http"), // source=<name> is on spec.Logger
 	}
 
 	// URL.
@@ -310,6 +313,10 @@ func NewSource(spec adapters.Spec) (*Source, error) {
 		s.notFound[code] = true
 	}
 
+	if s.search, err = newSearch(spec.Options, opts.Search); err != nil {
+		return nil, err
+	}
+
 	// Transport.
 	tlsConfig, err := buildTLS(opts.TLS, spec.Files)
 	if err != nil {
@@ -396,8 +403,13 @@ func (s *Source) Fetch(ctx context.Context, key aggregator.Key) ([]aggregator.Re
 		body = strings.NewReader(text)
 	}
 	keyValues := []string{key.Phone, key.National, key.CustomerID}
+	return s.exchange(ctx, s.method, target, body, keyValues, s.records)
+}
 
-	req, err := http.NewRequestWithContext(ctx, s.method, target, body)
+// exchange sends one request and reads the records at recordsPath from
+// the answer; keyValues are kept out of its errors.
+func (s *Source) exchange(ctx context.Context, method, target string, body io.Reader, keyValues []string, recordsPath string) ([]aggregator.Record, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, s.fail(ctx, "cannot build the request: "+err.Error(), keyValues, err)
 	}
@@ -436,7 +448,7 @@ func (s *Source) Fetch(ctx context.Context, key aggregator.Key) ([]aggregator.Re
 	if int64(len(data)) > s.maxBody {
 		return nil, s.fail(ctx, fmt.Sprintf("the response is larger than max_body (%s)", ByteSize(s.maxBody)), keyValues, errTooLarge)
 	}
-	records, err := s.parse(data, resp.Header.Get("Content-Type"))
+	records, err := s.parseAt(data, resp.Header.Get("Content-Type"), recordsPath)
 	if err != nil {
 		return nil, s.fail(ctx, err.Error(), keyValues, err)
 	}
@@ -451,8 +463,9 @@ type StatusError struct{ Code int }
 
 func (e *StatusError) Error() string { return "HTTP status " + strconv.Itoa(e.Code) }
 
-// parse picks the records out of a JSON answer.
-func (s *Source) parse(data []byte, contentType string) ([]aggregator.Record, error) {
+// parseAt picks the records at recordsPath (empty: the whole answer) out
+// of a JSON answer.
+func (s *Source) parseAt(data []byte, contentType, recordsPath string) ([]aggregator.Record, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("the response is empty, expected JSON")
 	}
@@ -468,10 +481,10 @@ func (s *Source) parse(data []byte, contentType string) ([]aggregator.Record, er
 	}
 	root := gjson.ParseBytes(data)
 	found := root
-	if s.records != "" {
-		found = root.Get(s.records)
+	if recordsPath != "" {
+		found = root.Get(recordsPath)
 		if !found.Exists() {
-			return nil, fmt.Errorf("records path %q is not in the response (its top-level keys: %s)", s.records, topKeys(root))
+			return nil, fmt.Errorf("records path %q is not in the response (its top-level keys: %s)", recordsPath, topKeys(root))
 		}
 	}
 	var items []gjson.Result
@@ -491,7 +504,7 @@ func (s *Source) parse(data []byte, contentType string) ([]aggregator.Record, er
 	case found.IsObject():
 		items = []gjson.Result{found}
 	default:
-		return nil, fmt.Errorf("records path %q is a %s, not a list or an object", s.records, kindOf(found))
+		return nil, fmt.Errorf("records path %q is a %s, not a list or an object", recordsPath, kindOf(found))
 	}
 	records := make([]aggregator.Record, 0, len(items))
 	for i, item := range items {

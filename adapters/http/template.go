@@ -24,6 +24,12 @@ type part struct {
 // that is not a lookup parameter is an error, because a misspelt
 // {custmer_id} would otherwise go out to the server literally.
 func parseTemplate(s string) (template, error) {
+	return parseTemplateWith(s, aggregator.ParamNames)
+}
+
+// parseTemplateWith is parseTemplate for a template whose placeholders are
+// known: a search's (SearchParams) rather than a lookup's.
+func parseTemplateWith(s string, known []string) (template, error) {
 	var t template
 	for len(s) > 0 {
 		open := indexPlaceholder(s)
@@ -36,8 +42,8 @@ func parseTemplate(s string) (template, error) {
 		}
 		end := strings.IndexByte(s[open:], '}') + open
 		name := s[open+1 : end]
-		if !slices.Contains(aggregator.ParamNames, name) {
-			return template{}, fmt.Errorf("unknown parameter {%s} (%s)", name, knownList())
+		if !slices.Contains(known, name) {
+			return template{}, fmt.Errorf("unknown parameter {%s} (%s)", name, knownList(known))
 		}
 		t.parts = append(t.parts, part{param: name})
 		s = s[end+1:]
@@ -80,13 +86,18 @@ func (t template) params() []string {
 // render fills the placeholders with escape(value). ok is false when the
 // key has no value for one of them: there is nothing to look up.
 func (t template) render(key aggregator.Key, escape func(part int, value string) string) (string, bool) {
+	return t.renderWith(key.Param, escape)
+}
+
+// renderWith is render with the values value gives.
+func (t template) renderWith(value func(name string) (string, bool), escape func(part int, value string) string) (string, bool) {
 	var b strings.Builder
 	for i, p := range t.parts {
 		if p.param == "" {
 			b.WriteString(p.text)
 			continue
 		}
-		v, ok := key.Param(p.param)
+		v, ok := value(p.param)
 		if !ok {
 			return "", false
 		}
@@ -109,9 +120,9 @@ func (t template) withAll(value string) string {
 	return b.String()
 }
 
-func knownList() string {
-	names := make([]string, len(aggregator.ParamNames))
-	for i, n := range aggregator.ParamNames {
+func knownList(known []string) string {
+	names := make([]string, len(known))
+	for i, n := range known {
 		names[i] = "{" + n + "}"
 	}
 	return "known parameters: " + strings.Join(names, ", ")

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,8 @@ func TestDemoDatabaseAndConfig(t *testing.T) {
 		sources[s.Name] = build(s)
 		mappings[s.Name] = s.Mapping
 	}
-	for _, name := range []string{"accounting-balance", "accounting-invoices", "sales-purchases", "sales-next", "credit", "service-tickets"} {
+	for _, name := range []string{"customer-value", "accounting-balance", "accounting-invoices", "sales-purchases", "sales-next", "credit",
+		"service-cases", "warranty-claims", "service-tickets"} {
 		if sources[name] == nil {
 			t.Fatalf("configs/postgres.yaml has no source %s", name)
 		}
@@ -171,6 +173,17 @@ func TestDemoDatabaseAndConfig(t *testing.T) {
 		}
 		list("accounting-invoices", id)
 		list("service-tickets", id)
+		list("service-cases", id)
+		list("warranty-claims", id)
+
+		v := one("customer-value", id)
+		lifetime, last := number(t, v["lifetime_value"]), number(t, v["revenue_12m"])
+		if lifetime < last || last < 0 {
+			t.Errorf("customer-value(%s): lifetime %v below the last 12 months' %v", id, lifetime, last)
+		}
+		if tier := v["tier"]; !slices.Contains([]any{"Platinum", "Gold", "Silver", "Bronze"}, tier) || v["trend"] == "" || v["trend"] == nil {
+			t.Errorf("customer-value(%s): tier %v, trend %v", id, tier, v["trend"])
+		}
 	}
 
 	// The stories the README tells.
@@ -202,6 +215,36 @@ func TestDemoDatabaseAndConfig(t *testing.T) {
 	if len(tickets) == 0 || tickets[0]["priority"] != "urgent" {
 		t.Errorf("C1001's first open ticket = %v, want the urgent one", tickets)
 	}
+	// The service stories: Café Morgenrot's new machine leaks (a new case
+	// and a claim, this morning), the Grand Hotel's old lobby machine
+	// waits for a technician, Dr. Müller's home machine is in the
+	// workshop and claimed under warranty; the days open follow the dates.
+	for _, c := range []struct {
+		source, customer, product, status string
+		days                              int64
+	}{
+		{"service-cases", "C1001", "Espresso machine, 2 groups", "new", 0},
+		{"warranty-claims", "C1001", "Espresso machine, 2 groups", "submitted", 0},
+		{"service-cases", "C1013", "Bean-to-cup automatic machine", "technician booked", 1},
+		{"service-cases", "P2001", `Home espresso machine "Casa"`, "in workshop", 9},
+		{"warranty-claims", "P2001", `Home espresso machine "Casa"`, "with the manufacturer", 8},
+	} {
+		found := false
+		for _, r := range list(c.source, c.customer) {
+			if r["product"] == c.product && r["status"] == c.status {
+				found = true
+				// days_open is current_date - opened::date in the session's
+				// time zone: a day either way around midnight UTC.
+				if d := int64(number(t, r["days_open"])); d < c.days-1 || d > c.days+1 || r["serial"] == "" {
+					t.Errorf("%s(%s): %v", c.source, c.customer, r)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s(%s): no %q %s", c.source, c.customer, c.product, c.status)
+		}
+	}
+
 	if got := list("sales-purchases", "C1001"); len(got) != 8 {
 		t.Errorf("sales-purchases(C1001) returned %d rows, want 8 (LIMIT 8)", len(got))
 	}
@@ -256,7 +299,7 @@ func uncommentServiceDesk(t *testing.T, text string) string {
 	section, source := false, false
 	for i, l := range lines {
 		switch {
-		case strings.HasPrefix(l, "  # - {name: service,"):
+		case strings.HasPrefix(l, "  # - {name: desk,"):
 			lines[i] = "  " + strings.TrimPrefix(l, "  # ")
 			lines[i] = strings.SplitN(lines[i], "#", 2)[0]
 			section = true
@@ -270,7 +313,7 @@ func uncommentServiceDesk(t *testing.T, text string) string {
 		}
 	}
 	if !section {
-		t.Fatal("configs/postgres.yaml: no commented service section")
+		t.Fatal("configs/postgres.yaml: no commented service desk section")
 	}
 	out := strings.Join(lines, "\n")
 	if !strings.Contains(out, "\n  - name: service-tickets\n") {
@@ -311,4 +354,27 @@ func keys(r aggregator.Record) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// number reads a numeric column as the adapter hands it over (an integer,
+// a float, or the text of a decimal too long for a float).
+func number(t *testing.T, v any) float64 {
+	t.Helper()
+	switch n := v.(type) {
+	case int64:
+		return float64(n)
+	case int32:
+		return float64(n)
+	case int:
+		return float64(n)
+	case float64:
+		return n
+	case string:
+		f, err := strconv.ParseFloat(n, 64)
+		if err == nil {
+			return f
+		}
+	}
+	t.Errorf("%v (%T) is not a number", v, v)
+	return 0
 }

@@ -61,7 +61,9 @@ func NewPools(logger *slog.Logger) *Pools {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pools{logger: logger.With("component", "postgres"), entries: map[string]*poolEntry{}}
+	// The caller names the component (component=postgres) on the logger
+	// it hands in: adding it here again would write it twice a line.
+	return &Pools{logger: logger, entries: map[string]*poolEntry{}}
 }
 
 // cancelGrace is how long a query whose context ended may take to stop once

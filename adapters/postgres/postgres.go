@@ -52,6 +52,8 @@ type Options struct {
 	// sources with the same DSN: the largest value wins); 0 keeps pgx's
 	// default of max(4, number of CPUs).
 	MaxConns int32 `yaml:"max_conns"`
+	// Search makes a directory searchable by agents (search.go).
+	Search *SearchOptions `yaml:"search"`
 }
 
 // Source runs one query per lookup. It is safe for concurrent use.
@@ -60,6 +62,7 @@ type Source struct {
 	pools   *Pools
 	entry   *poolEntry
 	query   namedQuery
+	search  *namedQuery // nil: no search configured
 	maxRows int
 	logger  *slog.Logger
 }
@@ -123,6 +126,10 @@ func New(pools *Pools, spec adapters.Spec) (*Source, error) {
 	if err != nil {
 		return nil, at("query", "%s", err)
 	}
+	search, err := parseSearch(spec.Options, opts.Search)
+	if err != nil {
+		return nil, err
+	}
 	if opts.MaxRows < 0 {
 		return nil, at("max_rows", "max_rows must not be negative (0 means the default, %d)", DefaultMaxRows)
 	}
@@ -156,8 +163,9 @@ func New(pools *Pools, spec adapters.Spec) (*Source, error) {
 		pools:   pools,
 		entry:   entry,
 		query:   q,
+		search:  search,
 		maxRows: opts.MaxRows,
-		logger:  logger.With("source", spec.Name, "kind", "postgres"),
+		logger:  logger.With("kind", "postgres"), // source=<name> is on spec.Logger
 	}, nil
 }
 
@@ -220,7 +228,12 @@ func (s *Source) Fetch(ctx context.Context, key aggregator.Key) ([]aggregator.Re
 
 // run executes the query and reads at most maxRows rows.
 func (s *Source) run(ctx context.Context, pool *pgxpool.Pool, args []any) ([]aggregator.Record, error) {
-	rows, err := pool.Query(ctx, s.query.sql, args...)
+	return s.runSQL(ctx, pool, s.query.sql, args, s.maxRows)
+}
+
+// runSQL executes sql and reads at most maxRows rows.
+func (s *Source) runSQL(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, maxRows int) ([]aggregator.Record, error) {
+	rows, err := pool.Query(ctx, sql, args...)
 	if err != nil {
 		s.forgetDeadConnections(ctx, pool, err)
 		return nil, err
@@ -229,10 +242,10 @@ func (s *Source) run(ctx context.Context, pool *pgxpool.Pool, args []any) ([]agg
 	fields := rows.FieldDescriptions()
 	var records []aggregator.Record
 	for rows.Next() {
-		if len(records) == s.maxRows {
+		if len(records) == maxRows {
 			// Closing reads and discards the rest on this connection,
 			// which stays usable; cancelling instead would cost it.
-			s.logger.Debug("rows beyond max_rows ignored", "max_rows", s.maxRows)
+			s.logger.Debug("rows beyond max_rows ignored", "max_rows", maxRows)
 			break
 		}
 		values, err := rows.Values()

@@ -27,6 +27,12 @@ type namedQuery struct {
 // not the person writing the query, and mixing both styles would bind the
 // wrong value without an error.
 func parseNamed(query string) (namedQuery, error) {
+	return parseNamedWith(query, aggregator.ParamNames)
+}
+
+// parseNamedWith is parseNamed for a query whose parameters are known:
+// a search's (SearchParams) rather than a lookup's.
+func parseNamedWith(query string, known []string) (namedQuery, error) {
 	if strings.TrimSpace(query) == "" {
 		return namedQuery{}, fmt.Errorf("query is empty")
 	}
@@ -83,7 +89,7 @@ func parseNamed(query string) (namedQuery, error) {
 				for j < n && isDigit(query[j]) {
 					j++
 				}
-				return namedQuery{}, fmt.Errorf("query uses the positional parameter %s at %s: write a named parameter instead (%s)", query[i:j], position(query, i), knownList())
+				return namedQuery{}, fmt.Errorf("query uses the positional parameter %s at %s: write a named parameter instead (%s)", query[i:j], position(query, i), knownList(known))
 			}
 			if tag, ok := dollarTag(query, i); ok && (i == 0 || !isIdent(query[i-1])) {
 				end := strings.Index(query[i+len(tag):], tag)
@@ -106,8 +112,8 @@ func parseNamed(query string) (namedQuery, error) {
 				j++
 			}
 			name := query[i+1 : j]
-			if !slices.Contains(aggregator.ParamNames, name) {
-				return namedQuery{}, fmt.Errorf("query uses the unknown parameter :%s at %s (%s)", name, position(query, i), knownList())
+			if !slices.Contains(known, name) {
+				return namedQuery{}, fmt.Errorf("query uses the unknown parameter :%s at %s (%s)", name, position(query, i), knownList(known))
 			}
 			k, seen := index[name]
 			if !seen {
@@ -200,9 +206,9 @@ func position(s string, i int) string {
 	return fmt.Sprintf("query line %d, column %d", line, col)
 }
 
-func knownList() string {
-	names := make([]string, len(aggregator.ParamNames))
-	for i, n := range aggregator.ParamNames {
+func knownList(known []string) string {
+	names := make([]string, len(known))
+	for i, n := range known {
 		names[i] = ":" + n
 	}
 	return "known parameters: " + strings.Join(names, ", ")
