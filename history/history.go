@@ -79,12 +79,23 @@ type Store interface {
 	// AccessLog returns the access entries matching q, newest first.
 	AccessLog(ctx context.Context, q AccessQuery) ([]AccessEntry, error)
 
+	// Link keeps that a phone number belongs to a customer (an agent
+	// linked an unknown caller to the customer they found), replacing the
+	// number's earlier link, and writes the access entry saying who linked
+	// which number to whom. It returns once both are committed: the next
+	// card of the number resolves by the link. It needs the database: it is
+	// never queued.
+	Link(ctx context.Context, l Link) error
+	// LinkOf returns the link of an E.164 number; ErrNotLinked when the
+	// number has none.
+	LinkOf(ctx context.Context, phone string) (Link, error)
+
 	// Purge deletes calls and notes older than the configured retention,
 	// and access entries older than the access retention, at now.
 	Purge(ctx context.Context, now time.Time) (Purged, error)
-	// Erase deletes the calls, notes and wrap-ups of a customer or a phone
-	// number and writes one access entry saying erasure was done (not
-	// what). It needs the database: it is never queued.
+	// Erase deletes the calls, notes, wrap-ups and links of a customer or
+	// a phone number and writes one access entry saying erasure was done
+	// (not what). It needs the database: it is never queued.
 	Erase(ctx context.Context, s Subject) (Erased, error)
 
 	// Flush waits until every write accepted before it is committed (or
@@ -121,6 +132,8 @@ var (
 	ErrNotSaved = errors.New("the note was not saved")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("history store is closed")
+	// ErrNotLinked: no agent linked the number to a customer.
+	ErrNotLinked = errors.New("the number is not linked to a customer")
 )
 
 func invalid(format string, args ...any) error {
@@ -244,7 +257,27 @@ type Result struct {
 const (
 	ActionCard  = "card"  // a card was delivered to an agent's browser
 	ActionErase = "erase" // a person's history was erased
+	ActionLink  = "link"  // an agent linked a number to a customer
 )
+
+// Link says that a phone number belongs to a customer because an agent
+// said so: the caller was unknown to the directory, the agent searched it
+// and linked the number to the customer they found. The aggregator then
+// resolves the number to the customer, before the directory is asked.
+type Link struct {
+	// Phone is the number in E.164, as the calls keep it: one customer
+	// per number, a new link replaces the old.
+	Phone      string `json:"phone"`
+	CustomerID string `json:"customer_id"`
+	// Agent linked it, during CallID, at At (zero: now).
+	Agent     string    `json:"agent"`
+	AgentName string    `json:"agent_name,omitempty"`
+	CallID    string    `json:"call_id,omitempty"`
+	At        time.Time `json:"at"`
+	// Daemon is the daemon through which it was linked; the store sets
+	// it from Options.Daemon when empty.
+	Daemon string `json:"daemon,omitempty"`
+}
 
 // AccessEntry is one line of the access log.
 type AccessEntry struct {
@@ -297,6 +330,8 @@ type Subject struct {
 type Erased struct {
 	Calls int64 `json:"calls"`
 	Notes int64 `json:"notes"`
+	// Links counts the number's or customer's links agents had made.
+	Links int64 `json:"links,omitempty"`
 }
 
 // Purged counts what Purge deleted.
@@ -687,7 +722,7 @@ func NormalizeAccess(e AccessEntry, daemon string, now time.Time) (AccessEntry, 
 	if !ValidID(e.ID) {
 		errs = append(errs, invalid("access entry id %q is no UUID", e.ID))
 	}
-	if e.Action != ActionCard && e.Action != ActionErase {
+	if e.Action != ActionCard && e.Action != ActionErase && e.Action != ActionLink {
 		errs = append(errs, invalid("unknown access action %q", e.Action))
 	}
 	if len(e.Sections) > maxList {
@@ -701,6 +736,40 @@ func NormalizeAccess(e AccessEntry, daemon string, now time.Time) (AccessEntry, 
 	}
 	e.Sections = sections
 	return e, errors.Join(errs...)
+}
+
+// NormalizeLink checks a link and returns it as stored: text cleaned,
+// the time in UTC to the microsecond (now when zero), the daemon set.
+func NormalizeLink(l Link, daemon string, now time.Time) (Link, error) {
+	l.Phone, l.CustomerID, l.Agent, l.AgentName, l.CallID = Text(l.Phone), Text(l.CustomerID), Text(l.Agent), Text(l.AgentName), Text(l.CallID)
+	if l.At.IsZero() {
+		l.At = now
+	}
+	l.At = Time(l.At)
+	if l.Daemon == "" {
+		l.Daemon = daemon
+	}
+	l.Daemon = Text(l.Daemon)
+	errs := []error{
+		checkField("phone", l.Phone, true),
+		checkField("customer id", l.CustomerID, true),
+		checkField("agent", l.Agent, true),
+		checkField("agent name", l.AgentName, false),
+		checkField("call id", l.CallID, false),
+		checkField("daemon", l.Daemon, false),
+		checkTime("link time", l.At),
+	}
+	if l.Phone != "" && !strings.HasPrefix(l.Phone, "+") {
+		errs = append(errs, invalid("phone %s is not in E.164 (+ and the country code)", screenpop.MaskPhone(l.Phone)))
+	}
+	return l, errors.Join(errs...)
+}
+
+// LinkEntry is the access entry a link writes: who linked which number
+// (its hash) to which customer, during which call.
+func LinkEntry(l Link, now time.Time) AccessEntry {
+	e, _ := NormalizeAccess(AccessEntry{Action: ActionLink, At: l.At, Agent: l.Agent, CustomerID: l.CustomerID, Phone: l.Phone, CallID: l.CallID, Daemon: l.Daemon}, l.Daemon, now)
+	return e
 }
 
 // CheckSubject checks an erasure's subject.

@@ -15,8 +15,9 @@ import (
 // Memory is the Store that keeps everything in the process: the demo's and
 // a single daemon's that may forget on restart. It is bounded: at most
 // Config.MaxCalls calls (those with only notes or a wrap-up so far count
-// too; the oldest go first), DefaultAccessEntries access entries,
-// maxNotesPerCall notes per call and maxVersions versions per note.
+// too; the oldest go first), as many links (a link beyond is refused),
+// DefaultAccessEntries access entries, maxNotesPerCall notes per call and
+// maxVersions versions per note.
 type Memory struct {
 	cfg       Config
 	opts      Options
@@ -30,7 +31,8 @@ type Memory struct {
 	byCustomer map[string]map[string]bool
 	byAgent    map[string]map[string]bool // Call.Agent, for AgentState
 	notes      map[string]*memNote
-	access     []AccessEntry // oldest first
+	access     []AccessEntry   // oldest first
+	links      map[string]Link // by phone
 }
 
 // memCall is what the store knows of one call id: the call once it is
@@ -77,6 +79,7 @@ func NewMemory(cfg Config, opts Options) (*Memory, error) {
 		byCustomer: make(map[string]map[string]bool),
 		byAgent:    make(map[string]map[string]bool),
 		notes:      make(map[string]*memNote),
+		links:      make(map[string]Link),
 	}, nil
 }
 
@@ -333,6 +336,35 @@ func (m *Memory) AccessLog(_ context.Context, q AccessQuery) ([]AccessEntry, err
 	return out[:min(q.Limit, len(out))], nil
 }
 
+// Link implements Store.
+func (m *Memory) Link(_ context.Context, l Link) error {
+	l, err := NormalizeLink(l, m.opts.Daemon, m.opts.Now())
+	if err != nil {
+		return err
+	}
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if len(m.links) >= m.cfg.MaxCalls && m.links[l.Phone].Phone == "" {
+		return invalid("the memory history keeps at most %d links", m.cfg.MaxCalls)
+	}
+	m.links[l.Phone] = l
+	m.logAccess(LinkEntry(l, m.opts.Now()))
+	return nil
+}
+
+// LinkOf implements Store.
+func (m *Memory) LinkOf(_ context.Context, phone string) (Link, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.links[phone]
+	if !ok || phone == "" {
+		return Link{}, ErrNotLinked
+	}
+	return l, nil
+}
+
 // Purge implements Store: calls that rang before the retention, then the
 // notes and wrap-ups older than it whose call is gone (a note written after
 // an old call goes when it is old itself), then old access entries.
@@ -405,6 +437,12 @@ func (m *Memory) Erase(_ context.Context, s Subject) (Erased, error) {
 		})
 		if e.call == nil && len(e.notes) == 0 && e.wrapup == nil {
 			m.remove(e)
+		}
+	}
+	for phone, l := range m.links {
+		if (s.CustomerID != "" && l.CustomerID == s.CustomerID) || (s.Phone != "" && phone == s.Phone) {
+			delete(m.links, phone)
+			gone.Links++
 		}
 	}
 	m.logAccess(ErasureEntry(s, m.opts.Daemon, m.opts.Now()))

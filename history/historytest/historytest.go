@@ -188,6 +188,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"Purge", testPurge},
 		{"EraseCustomer", testEraseCustomer},
 		{"ErasePhone", testErasePhone},
+		{"Links", testLinks},
+		{"EraseLinks", testEraseLinks},
 		{"InvalidWrites", testInvalid},
 		{"Concurrent", testConcurrent},
 		{"StatusAndClose", testStatusAndClose},
@@ -668,6 +670,101 @@ func testErasePhone(t *testing.T, f Factory) {
 	got := e.access(history.AccessQuery{Phone: phone})
 	if len(got) != 1 || got[0].Action != history.ActionErase || got[0].PhoneHash != history.HashPhone(phone) {
 		t.Fatalf("access log: %+v", got)
+	}
+}
+
+// testLinks: a number an agent linked to a customer is found by its
+// number at once (no flush: the card built right after must see it), a
+// new link replaces the old, and each is in the access log as who linked
+// which number's hash to whom.
+func testLinks(t *testing.T, f Factory) {
+	e := newEnv(t, f, history.Config{})
+	const phone = "+4930000001"
+	if _, err := e.s.LinkOf(e.ctx, phone); !errors.Is(err, history.ErrNotLinked) {
+		t.Fatalf("LinkOf before any link: %v, want ErrNotLinked", err)
+	}
+	first := history.Link{Phone: phone, CustomerID: "C-1", Agent: "1001", AgentName: "Alice", CallID: "pbx/1", At: at(-time.Hour)}
+	if err := e.s.Link(e.ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.s.LinkOf(e.ctx, phone)
+	if err != nil {
+		t.Fatalf("LinkOf right after Link: %v", err)
+	}
+	want := first
+	want.At, want.Daemon = history.Time(first.At), Daemon
+	deepEqual(t, "the link", got, want)
+
+	e.clock.Set(at(time.Minute))
+	if err := e.s.Link(e.ctx, history.Link{Phone: phone, CustomerID: "C-2", Agent: "1002"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.s.LinkOf(e.ctx, phone); err != nil || got.CustomerID != "C-2" || got.Agent != "1002" || got.AgentName != "" || got.CallID != "" || !got.At.Equal(history.Time(at(time.Minute))) {
+		t.Fatalf("after linking again: %+v, %v; want C-2 by 1002 now", got, err)
+	}
+	if _, err := e.s.LinkOf(e.ctx, "+4930000002"); !errors.Is(err, history.ErrNotLinked) {
+		t.Fatalf("another number: %v, want ErrNotLinked", err)
+	}
+
+	entries := e.access(history.AccessQuery{Phone: phone})
+	if len(entries) != 2 {
+		t.Fatalf("access log of the number: %+v; want two link entries", entries)
+	}
+	wantEntry := history.AccessEntry{ID: entries[1].ID, At: history.Time(at(-time.Hour)), Action: history.ActionLink, Agent: "1001",
+		CustomerID: "C-1", PhoneHash: history.HashPhone(phone), CallID: "pbx/1", Daemon: Daemon}
+	deepEqual(t, "the first link's access entry", entries[1], wantEntry)
+	if entries[0].CustomerID != "C-2" || entries[0].Agent != "1002" || entries[0].Action != history.ActionLink {
+		t.Fatalf("the second link's access entry: %+v", entries[0])
+	}
+
+	for name, l := range map[string]history.Link{
+		"no customer":    {Phone: phone, Agent: "1001"},
+		"no agent":       {Phone: phone, CustomerID: "C-1"},
+		"no phone":       {CustomerID: "C-1", Agent: "1001"},
+		"not E.164":      {Phone: "030000001", CustomerID: "C-1", Agent: "1001"},
+		"long customer":  {Phone: phone, CustomerID: strings.Repeat("c", 300), Agent: "1001"},
+		"time out range": {Phone: phone, CustomerID: "C-1", Agent: "1001", At: time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		if err := e.s.Link(e.ctx, l); !errors.Is(err, history.ErrInvalid) {
+			t.Errorf("Link(%s) = %v, want ErrInvalid", name, err)
+		}
+	}
+	if got, _ := e.s.LinkOf(e.ctx, phone); got.CustomerID != "C-2" {
+		t.Fatalf("a refused link changed the number's: %+v", got)
+	}
+}
+
+// testEraseLinks: erasing a customer takes the numbers linked to them,
+// erasing a number takes its link; others stay.
+func testEraseLinks(t *testing.T, f Factory) {
+	e := newEnv(t, f, history.Config{})
+	for _, l := range []history.Link{
+		{Phone: "+4930000001", CustomerID: "C-1", Agent: "1001"},
+		{Phone: "+4930000002", CustomerID: "C-1", Agent: "1001"},
+		{Phone: "+4930000003", CustomerID: "C-2", Agent: "1001"},
+		{Phone: "+4930000004", CustomerID: "C-3", Agent: "1001"},
+	} {
+		if err := e.s.Link(e.ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone, err := e.s.Erase(e.ctx, history.Subject{CustomerID: "C-1", By: "dpo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deepEqual(t, "erased C-1", gone, history.Erased{Links: 2})
+	gone, err = e.s.Erase(e.ctx, history.Subject{Phone: "+4930000003", By: "dpo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deepEqual(t, "erased +4930000003", gone, history.Erased{Links: 1})
+	for _, phone := range []string{"+4930000001", "+4930000002", "+4930000003"} {
+		if l, err := e.s.LinkOf(e.ctx, phone); !errors.Is(err, history.ErrNotLinked) {
+			t.Errorf("LinkOf(%s) after erasure: %+v, %v", phone, l, err)
+		}
+	}
+	if l, err := e.s.LinkOf(e.ctx, "+4930000004"); err != nil || l.CustomerID != "C-3" {
+		t.Fatalf("someone else's link: %+v, %v", l, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -72,6 +73,41 @@ func BenchmarkLookup(b *testing.B) {
 		r, err := s.Lookup(ctx, history.Query{Phone: fmt.Sprintf("+4930%07d", i%2000), CustomerID: fmt.Sprintf("C-%d", i%1500), Limit: 10})
 		if err != nil || len(r.Calls) == 0 {
 			b.Fatal(r, err)
+		}
+	}
+}
+
+// BenchmarkLinkOf measures what every card of a number costs before the
+// directory is asked: reading the number's link (half of them linked)
+// among 10,000 links.
+func BenchmarkLinkOf(b *testing.B) {
+	s := startStore(b, history.Config{}, historytest.PostgresSchema(b, historytest.TestDSN), history.Options{})
+	waitMigrated(b, s)
+	ctx := context.Background()
+	for i := range 10000 {
+		if err := s.Link(ctx, history.Link{Phone: fmt.Sprintf("+4930%07d", 2*i), CustomerID: fmt.Sprintf("C-%d", i), Agent: "1001"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		_, err := s.LinkOf(ctx, fmt.Sprintf("+4930%07d", i%20000))
+		if err != nil && !errors.Is(err, history.ErrNotLinked) {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLink measures an agent's link: the link and its access entry
+// committed in one transaction.
+func BenchmarkLink(b *testing.B) {
+	s := startStore(b, history.Config{}, historytest.PostgresSchema(b, historytest.TestDSN), history.Options{})
+	waitMigrated(b, s)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := s.Link(ctx, history.Link{Phone: fmt.Sprintf("+4930%07d", i%1000), CustomerID: fmt.Sprintf("C-%d", i), Agent: "1001", CallID: "pbx/1"}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

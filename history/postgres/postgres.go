@@ -83,7 +83,7 @@ func New(cfg history.Config, dsn string, opts history.Options) (*Store, error) {
 	s := &Store{
 		cfg:          cfg,
 		opts:         opts,
-		logger:       opts.Logger.With("component", "history", "backend", history.TypePostgres),
+		logger:       opts.Logger.With("backend", history.TypePostgres), // the wiring names the component
 		pool:         pool,
 		out:          newOutbox(cfg.BufferSize),
 		health:       &health{},

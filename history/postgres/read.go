@@ -277,7 +277,8 @@ func (s *Store) AccessLog(ctx context.Context, q history.AccessQuery) ([]history
 
 // Erase implements history.Store, in one transaction: the calls of the
 // customer or number, their notes and wrap-ups, the notes written under
-// the number to calls never recorded, and the access entry saying so.
+// the number to calls never recorded, the links of the number or to the
+// customer, and the access entry saying so.
 func (s *Store) Erase(ctx context.Context, subj history.Subject) (history.Erased, error) {
 	if err := history.CheckSubject(subj); err != nil {
 		return history.Erased{}, err
@@ -299,6 +300,10 @@ func (s *Store) Erase(ctx context.Context, subj history.Subject) (history.Erased
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM history_wrapups WHERE call_id = ANY($1)`, ids); err != nil {
+			return err
+		}
+		if gone.Links, err = rowsAffected(ctx, tx, `DELETE FROM history_links WHERE customer_id = $1 OR phone = $2`,
+			null(subj.CustomerID), null(subj.Phone)); err != nil {
 			return err
 		}
 		b := &pgx.Batch{}
