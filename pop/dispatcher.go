@@ -29,6 +29,20 @@ type CardBuilder interface {
 	BuildFor(ctx context.Context, call screenpop.CallEvent, customerID string) screenpop.Card
 }
 
+// ProgressiveBuilder is what a CardBuilder may offer besides (the
+// *aggregator.Aggregator does): building a card while telling update what
+// it holds as soon as it is known — the card once the caller is resolved,
+// its sections still asked in status loading, then each of them once
+// settled and the earlier calls once read (screenpop.CardUpdate) — and
+// returning the complete card. update is called from the goroutine that
+// called BuildProgressive, never after it returned. With such a Builder,
+// a call's first card and an agent's pick go out as soon as the caller is
+// resolved, each section following as a section message, then the
+// complete card; a refresh is still sent whole.
+type ProgressiveBuilder interface {
+	BuildProgressive(ctx context.Context, call screenpop.CallEvent, customerID string, update func(screenpop.CardUpdate)) screenpop.Card
+}
+
 // CallRecorder keeps the history of calls and their notes.
 // *aggregator.MemoryHistory implements it, and so does every history.Store.
 //
@@ -85,6 +99,12 @@ type Requests interface {
 	// WrapUp keeps the disposition the agent chose for callID; the agent
 	// gets TypeWrappedUp with ref.
 	WrapUp(ctx context.Context, agent Agent, callID, code, ref string) error
+	// Search looks the directory through for the customer of callID's
+	// unknown caller; the agent gets TypeSearchResults with ref.
+	Search(ctx context.Context, agent Agent, callID, text, ref string) error
+	// Link links callID's number to customerID, one the agent's search
+	// found; the card built for them arrives as a TypeCard message.
+	Link(ctx context.Context, agent Agent, callID, customerID, ref string) error
 }
 
 // Greeter is what a Requests may add: the hello a page gets first on
@@ -112,6 +132,13 @@ type DispatcherConfig struct {
 	// every page in its hello. No dispositions: no wrap-up, no hello.
 	// Needs a CallHistory Recorder.
 	WrapUp WrapUpSettings
+	// Directory lets an agent search the customer directory for an
+	// unknown caller and link the number to the customer found
+	// (*aggregator.Aggregator); nil: no search (search.go).
+	Directory CustomerDirectory
+	// SearchesPerMinute bounds each agent's searches; default
+	// DefaultSearchesPerMinute, with bursts of searchBurst.
+	SearchesPerMinute int
 	// AgentNames gives an agent's display name ("answered by Bob"). When
 	// nil, the names the Deliverer learnt from tokens are used, if it knows
 	// any (the Hub does).
@@ -125,14 +152,31 @@ type DispatcherConfig struct {
 	// from memory. nil, or no roles for an agent: only the sections that
 	// name no role (deny by default).
 	AgentRoles func(agentID string) []string
-	// OnShown, when set, is called for every card message (pop, card)
-	// delivered to an agent, with the card as the agent got it and the
-	// names of its sections: what the access log records. Once per agent
-	// and message, whatever the agent's number of tabs; not again for the
+	// OnShown, when set, is called for every message with a card or a
+	// part of one (pop, card, section, history) delivered to an agent,
+	// with the card as the agent got it and the names of the sections
+	// whose content it showed: what the access log records. A card sent
+	// while it is built names only its settled sections (a loading one
+	// shows nothing of its sources); a section message comes with the
+	// card's head (caller, customer) and its one section, a history
+	// message with the head and the earlier calls. Once per agent and
+	// message, whatever the agent's number of tabs; not again for the
 	// snapshots and replays that show a page what its agent was sent. It is
 	// called with the dispatcher's state locked, like Deliver: it must not
 	// block, nor modify card or sections (other agents share them).
 	OnShown func(agentID, callID string, card screenpop.Card, sections []string)
+	// Observer, when set, hears every call event the dispatcher applies,
+	// in the order applied, with the daemon's time: where every telephony
+	// source meets, what the floor view counts (floor.Ledger). It is
+	// called with the dispatcher's state locked: it must not block.
+	Observer CallObserver
+	// Connected says whether an agent has a page open to take a pop, on
+	// any daemon. A pop to an agent without one was not delivered, so
+	// screenpop_pop_latency_seconds does not measure it (the floor counts
+	// such a ring as blind). It is asked with the dispatcher's state
+	// locked: it must answer from memory. nil: the Deliverer's own
+	// Connected when it has one (the Hub), else every pop is measured.
+	Connected func(agentID string) bool
 	// StaleAfter drops a call with no event for this long (its "ended" was
 	// lost); default 4h. Notes can be written this long after a call ended.
 	StaleAfter time.Duration
@@ -175,6 +219,8 @@ type Dispatcher struct {
 	// nothing keeps asking the company's systems about a call that is over.
 	calls map[string]callContext
 	wg    sync.WaitGroup // builds and records in flight
+
+	searches searchLimiter // each agent's searches (search.go)
 }
 
 type callContext struct {
@@ -225,6 +271,11 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 			names = n.AgentName
 		}
 	}
+	if cfg.Connected == nil {
+		if c, ok := cfg.Deliverer.(interface{ Connected(string) bool }); ok {
+			cfg.Connected = c.Connected
+		}
+	}
 	hist, _ := cfg.Recorder.(CallHistory)
 	if len(cfg.WrapUp.Dispositions) > 0 && hist == nil {
 		return nil, errors.New("pop: dispatcher: wrap-up dispositions need a Recorder that keeps wrap-ups (a history.Store)")
@@ -244,6 +295,12 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		state: popstate.New(popstate.Config{Names: names, Roles: cfg.AgentRoles, StaleAfter: cfg.StaleAfter}),
 		calls: map[string]callContext{},
 	}, nil
+}
+
+// CallObserver hears the call events a Dispatcher applies (see
+// DispatcherConfig.Observer).
+type CallObserver interface {
+	ObserveCall(ev screenpop.CallEvent, at time.Time)
 }
 
 // DefaultMaxQueuedEvents is DispatcherConfig.MaxQueuedEvents' default:
@@ -378,7 +435,11 @@ func (d *Dispatcher) apply(ev screenpop.CallEvent) {
 	if d.logger.Enabled(context.Background(), slog.LevelDebug) {
 		d.logger.Debug("call event", "kind", ev.Kind, "call", ev.CallID, "caller", screenpop.MaskPhone(ev.Caller.Number), "source", ev.Source)
 	}
-	out := d.state.Apply(ev, d.now())
+	now := d.now()
+	if d.cfg.Observer != nil {
+		d.cfg.Observer.ObserveCall(ev, now)
+	}
+	out := d.state.Apply(ev, now)
 	if out.Warning != "" {
 		d.logger.Warn(out.Warning, "kind", ev.Kind, "call", ev.CallID, "source", ev.Source)
 	}
@@ -396,8 +457,10 @@ func (d *Dispatcher) execute(out popstate.Output) {
 	for _, dl := range out.Deliveries {
 		d.deliver(dl)
 	}
-	for _, took := range out.Latencies {
-		d.metrics.latency.Observe(took.Seconds())
+	for _, l := range out.Latencies {
+		if d.cfg.Connected == nil || d.cfg.Connected(l.Agent) {
+			d.metrics.latency.Observe(l.Took.Seconds())
+		}
 	}
 	d.metrics.refreshedCards.Add(float64(out.Refreshed))
 	for _, e := range out.Effects {
@@ -413,6 +476,7 @@ func (d *Dispatcher) execute(out popstate.Output) {
 				d.logger.Warn("call dropped: no event for too long", "call", e.CallID, "after", d.cfg.StaleAfter.Seconds())
 			}
 		case popstate.Record:
+			d.logOutcome(e)
 			d.record(e)
 		}
 	}
@@ -471,6 +535,15 @@ func (d *Dispatcher) buildCard(ctx context.Context, b popstate.Build) (card scre
 			card = screenpop.Card{CallID: ev.CallID, Caller: ev.Caller, Resolution: screenpop.ResolvedFailed, BuiltAt: d.now()}
 		}
 	}()
+	if pb, ok := d.cfg.Builder.(ProgressiveBuilder); ok && b.Purpose != popstate.BuildRefresh {
+		// Each step goes to the machine as it comes: the first pop does not
+		// wait for the slowest source.
+		return pb.BuildProgressive(ctx, ev, b.CustomerID, func(u screenpop.CardUpdate) {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.execute(d.state.CardProgress(b, u, d.now()))
+		})
+	}
 	if b.CustomerID != "" {
 		return d.cfg.Builder.BuildFor(ctx, ev, b.CustomerID)
 	}
@@ -673,6 +746,7 @@ func (d *Dispatcher) Hello(ctx context.Context, agent Agent) (HelloData, bool) {
 		return HelloData{}, false
 	}
 	hello := HelloData{Agent: AgentRef{ID: agent.ID, Name: d.agentName(agent)}, NotesByCall: true}
+	hello.Search = d.searchLimits()
 	if len(d.cfg.WrapUp.Dispositions) == 0 {
 		return hello, true
 	}

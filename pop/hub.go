@@ -77,6 +77,15 @@ const CloseSignedOut = 4401
 // closeSignedOutText is the reason sent with CloseSignedOut.
 const closeSignedOutText = "signed out: session expired"
 
+// Socket buffer sizes. A page's requests are small and rare; the read
+// buffer is kept for the life of the socket, so it is just over what a
+// control frame needs. The write buffer is pooled, held only while a
+// message is written: room for a card in one frame.
+const (
+	readBufferSize  = 256
+	writeBufferSize = 16 << 10
+)
+
 // Hub is the agents' WebSocket transport: it upgrades and authenticates
 // browsers, checks their origin, runs each connection's read and write
 // loops (pings, a bounded outbox) and routes their requests. It
@@ -90,6 +99,7 @@ type Hub struct {
 	origins  map[string]bool
 	upgrader websocket.Upgrader
 	reqs     atomic.Pointer[requestsBox]
+	acks     atomic.Pointer[ackBox] // what hears pages' shown acknowledgements (ack.go)
 	// shared, when set, numbers messages and resumes browsers across
 	// daemons (see SharedStream).
 	shared atomic.Pointer[sharedBox]
@@ -121,11 +131,18 @@ type agentBox struct {
 
 // conn is one browser tab.
 type conn struct {
-	id      uint64
-	agent   Agent
-	ws      *websocket.Conn
-	out     chan Encoded
-	initial []Encoded // written before out: the replay or the snapshot
+	id    uint64
+	agent Agent
+	ws    *websocket.Conn
+	// outbox[sent:] are the messages waiting for the writer, oldest
+	// first: at most OutboxSize (more and the page is too slow). wake
+	// tells the writer there are some. An idle page, which is what a page
+	// mostly is, keeps room for a few messages at most (idleOutbox).
+	outMu   sync.Mutex
+	outbox  []Encoded
+	sent    int
+	wake    chan struct{}
+	initial []Encoded // written before outbox: the replay or the snapshot
 	// after is the last seq initial covers when it came from a
 	// SharedStream: DeliverNumbered skips what the connection already has.
 	after   uint64
@@ -205,6 +222,13 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 	h.upgrader = websocket.Upgrader{
 		Subprotocols:     []string{Subprotocol},
 		HandshakeTimeout: 10 * time.Second,
+		// An idle page costs as little as can be: a small read buffer (a
+		// page's requests are short; a long note is read in several
+		// goes), and a write buffer only while a message is written,
+		// taken from a pool every connection shares.
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: writeBufferSize,
+		WriteBufferPool: &sync.Pool{},
 		// serveWS checks the origin itself, before authenticating, so that
 		// a foreign page learns nothing about tokens.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -250,9 +274,11 @@ func (h *Hub) Deliver(agentID string, m Encoded) {
 	defer h.mu.Unlock()
 	m.Seq = h.log.Last(agentID) + 1
 	h.log.Add(agentID, m.Seq, m, h.now())
-	h.metrics.messages.WithLabelValues(m.Type).Inc()
 	h.logChanged()
-	if b := h.agents[agentID]; b != nil {
+	if b := h.agents[agentID]; b != nil && len(b.conns) > 0 {
+		// Counted as sent only when a page takes it: one kept for a page
+		// that is not open is no delivery.
+		h.metrics.messages.WithLabelValues(m.Type).Inc()
 		for c := range b.conns {
 			h.enqueue(b, c, m)
 		}
@@ -289,13 +315,44 @@ func (h *Hub) expire() {
 
 // enqueue runs with h.mu held.
 func (h *Hub) enqueue(b *agentBox, c *conn, m Encoded) {
-	select {
-	case c.out <- m:
-	default:
+	c.outMu.Lock()
+	full := len(c.outbox)-c.sent >= h.cfg.OutboxSize
+	if !full {
+		c.outbox = append(c.outbox, m)
+	}
+	c.outMu.Unlock()
+	if full {
 		h.logger.Warn("agent page too slow, disconnected", "agent", c.agent.ID, "conn", c.id)
 		h.metrics.dropped.WithLabelValues(dropSlow).Inc()
 		h.detach(b, c, websocket.CloseTryAgainLater, "too slow; reconnect")
+		return
 	}
+	select {
+	case c.wake <- struct{}{}:
+	default: // the writer has been told already
+	}
+}
+
+// idleOutbox is the most room an emptied outbox keeps for the next
+// messages: a pop and its updates come without a new allocation, and a
+// burst's room is let go.
+const idleOutbox = 4
+
+// next takes the oldest message waiting for c's writer.
+func (c *conn) next() (Encoded, bool) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	if c.sent == len(c.outbox) {
+		if cap(c.outbox) > idleOutbox {
+			c.outbox = nil
+		}
+		c.outbox, c.sent = c.outbox[:0], 0
+		return Encoded{}, false
+	}
+	m := c.outbox[c.sent]
+	c.outbox[c.sent] = Encoded{} // the message's bytes are not kept for it
+	c.sent++
+	return m, true
 }
 
 // detach runs with h.mu held: c gets no more messages and its writer says
@@ -391,18 +448,26 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	closed := h.closed
 	if !closed {
-		h.wg.Add(2) // reader (this goroutine) and writer
+		h.wg.Add(2) // reader and writer
 	}
 	h.mu.Unlock()
 	if closed {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer h.wg.Done()
-	writerStarted := false
+	// The reader and the writer run in goroutines of their own, and this
+	// handler returns once they run: what the HTTP request needed (its
+	// buffers, headers, context, this goroutine's stack) is not kept for
+	// the life of the socket. Until they start, it answers for them.
+	started := false
+	var closeShared func()
 	defer func() {
-		if !writerStarted {
+		if !started {
 			h.wg.Done()
+			h.wg.Done()
+			if closeShared != nil {
+				closeShared()
+			}
 		}
 	}()
 
@@ -417,11 +482,14 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		id:      h.nextID,
 		agent:   agent,
 		ws:      ws,
-		out:     make(chan Encoded, h.cfg.OutboxSize),
+		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 	}
 	h.mu.Unlock()
-	log := h.logger.With("agent", agent.ID, "conn", c.id)
+	// Sign-in and sign-out at info: who was reachable when, from where. No
+	// name, no roles: the agent's ID says who; the pipeline needs no more.
+	log := h.logger.With("agent", agent.ID, "conn", c.id, "remote", r.RemoteAddr)
+	connectedAt := time.Now()
 	hello, greet := h.hello(r.Context(), agent)
 
 	since, resume := parseSince(r.URL.Query().Get("since"))
@@ -430,7 +498,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), sharedOpenTimeout)
 		initial, upTo, err := s.Open(ctx, agent, since, resume)
 		cancel()
-		defer s.Close(agent.ID)
+		closeShared = func() { s.Close(agent.ID) }
 		if err == nil {
 			attached = h.attachShared(c, initial, upTo)
 			resumed = attached && (len(initial) == 0 || initial[0].Type != TypeSnapshot)
@@ -452,23 +520,32 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		// c.initial until the writer starts.
 		c.initial = append([]Encoded{hello}, c.initial...)
 	}
-	log.Debug("agent page connected", "resumed", resumed)
+	log.Info("agent page connected", "method", agent.Method, "resumed", resumed)
+	var signOut *time.Timer
 	if !agent.Expires.IsZero() {
-		signOut := time.AfterFunc(time.Until(agent.Expires), func() { h.signOut(c, log) })
-		defer signOut.Stop()
+		signOut = time.AfterFunc(time.Until(agent.Expires), func() { h.signOut(c, log) })
 	}
-	writerStarted = true
+	started = true
 	go func() {
 		defer h.wg.Done()
 		h.writeLoop(c, log, pingTicker)
 	}()
-	h.readLoop(c, log)
-	h.mu.Lock()
-	if b := h.agents[agent.ID]; b != nil {
-		h.detach(b, c, websocket.CloseNormalClosure, "")
-	}
-	h.mu.Unlock()
-	log.Debug("agent page disconnected")
+	go func() {
+		defer h.wg.Done()
+		h.readLoop(c, log)
+		h.mu.Lock()
+		if b := h.agents[agent.ID]; b != nil {
+			h.detach(b, c, websocket.CloseNormalClosure, "")
+		}
+		h.mu.Unlock()
+		log.Info("agent page disconnected", "connected_for", time.Since(connectedAt).Seconds())
+		if signOut != nil {
+			signOut.Stop()
+		}
+		if closeShared != nil {
+			closeShared()
+		}
+	}()
 }
 
 // authenticate asks the Authenticator who r comes from, and refuses an
@@ -636,9 +713,21 @@ func (h *Hub) writeLoop(c *conn, log *slog.Logger, pingTicker func(time.Duration
 		default:
 		}
 		select {
-		case data := <-c.out:
-			if !write(data) {
-				return
+		case <-c.wake:
+			for {
+				m, ok := c.next()
+				if !ok {
+					break
+				}
+				if !write(m) {
+					return
+				}
+				select {
+				case <-c.closing:
+					h.goodbye(c)
+					return
+				default:
+				}
 			}
 		case <-ping:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
@@ -724,6 +813,10 @@ func (h *Hub) handleRequest(c *conn, data []byte) {
 		h.reply(c, Request{}, &RequestError{Code: popstate.CodeBadRequest, Message: "not a JSON request"})
 		return
 	}
+	if req.Type == RequestShown {
+		h.shown(c, req) // an acknowledgement: no answer (ack.go)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.RequestTimeout)
 	defer cancel()
 	err := h.handle(ctx, c.agent, req)
@@ -755,6 +848,10 @@ func (h *Hub) handle(ctx context.Context, agent Agent, req Request) error {
 		return reqs.EditNote(ctx, agent, req.CallID, req.NoteID, req.Text, req.Ref)
 	case RequestWrapUp:
 		return reqs.WrapUp(ctx, agent, req.CallID, req.Code, req.Ref)
+	case RequestSearch:
+		return reqs.Search(ctx, agent, req.CallID, req.Text, req.Ref)
+	case RequestLink:
+		return reqs.Link(ctx, agent, req.CallID, req.CustomerID, req.Ref)
 	}
 	return &RequestError{Code: popstate.CodeBadRequest, Message: fmt.Sprintf("unknown request type %q", req.Type)}
 }

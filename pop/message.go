@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	screenpop "github.com/screenpop/screenpop"
 	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/pop/msglog"
 	"github.com/screenpop/screenpop/pop/popstate"
@@ -23,6 +24,8 @@ type (
 	WithdrawnData = popstate.WithdrawnData
 	EndedData     = popstate.EndedData
 	CardData      = popstate.CardData
+	SectionData   = popstate.SectionData
+	HistoryData   = popstate.HistoryData
 	NoteSavedData = popstate.NoteSavedData
 	WrappedUpData = popstate.WrappedUpData
 	PopView       = popstate.PopView
@@ -30,6 +33,9 @@ type (
 	// page (forbidden, unknown_call, not_ready, bad_request, unavailable),
 	// Message is fit for the agent.
 	RequestError = popstate.RequestError
+
+	// SearchResultsData is what a search of the directory found.
+	SearchResultsData = popstate.SearchResultsData
 )
 
 // Message types sent to the browser. README.md shows an example of each.
@@ -40,12 +46,17 @@ const (
 	TypeWithdrawn = popstate.TypeWithdrawn
 	TypeEnded     = popstate.TypeEnded
 	TypeCard      = popstate.TypeCard
+	TypeSection   = popstate.TypeSection
+	TypeHistory   = popstate.TypeHistory
 	TypeNoteSaved = popstate.TypeNoteSaved
 	TypeWrappedUp = popstate.TypeWrappedUp
 	TypeError     = "error" // a request of this connection was refused
 	// TypeHello comes first on a connection, when the server has anything
 	// to tell the page besides its calls (the wrap-up asked of agents).
 	TypeHello = "hello"
+
+	// TypeSearchResults answers a search request, to its agent.
+	TypeSearchResults = popstate.TypeSearchResults
 )
 
 // Reasons a pop is withdrawn (WithdrawnData.Reason).
@@ -73,6 +84,15 @@ const (
 	RequestNote     = "note"      // write a note about a call
 	RequestEditNote = "note_edit" // change the text of one's note
 	RequestWrapUp   = "wrapup"    // choose the wrap-up disposition of a call
+	// RequestSearch searches the directory for an unknown caller's
+	// customer (Text); RequestLink links the caller's number to one the
+	// search found (CustomerID).
+	RequestSearch = "search"
+	RequestLink   = "link"
+	// RequestShown acknowledges a pop painted on the agent's screen
+	// (Stage StageShown), or painted with every section filled
+	// (StageComplete). It gets no answer, not even an error.
+	RequestShown = "shown"
 )
 
 // SnapshotData is the data of a TypeSnapshot message.
@@ -92,6 +112,9 @@ type HelloData struct {
 	// State is the agent's wrap-up state as the history says now (its
 	// last handled call still to wrap up, until when); nil when unknown.
 	State *history.AgentState `json:"state,omitempty"`
+	// Search is what a search of the directory takes, when an unknown
+	// caller's customer can be searched for and linked; nil: not here.
+	Search *screenpop.SearchLimits `json:"search,omitempty"`
 }
 
 // WrapUpSettings is the wrap-up asked of agents after a call they
@@ -119,13 +142,16 @@ type ErrorData struct {
 type Request struct {
 	Type       string `json:"type"`
 	CallID     string `json:"call_id"`
-	CustomerID string `json:"customer_id,omitempty"` // select
-	Text       string `json:"text,omitempty"`        // note, note_edit
+	CustomerID string `json:"customer_id,omitempty"` // select, link
+	Text       string `json:"text,omitempty"`        // note, note_edit, search
 	NoteID     string `json:"note_id,omitempty"`     // note_edit
 	Code       string `json:"code,omitempty"`        // wrapup: the disposition
 	// Ref is chosen by the browser and echoed in the reply, so that the page
 	// knows which notes box a note_saved or error belongs to.
 	Ref string `json:"ref,omitempty"`
+	// Stage is what a shown request acknowledges: StageShown or
+	// StageComplete.
+	Stage string `json:"stage,omitempty"`
 }
 
 // Encoded is a Message in the form it travels in, marshalled once where
@@ -140,7 +166,11 @@ type Encoded struct {
 	// Seq is the agent's number of the message, set by whoever delivers it;
 	// 0: none (a reply to one connection).
 	Seq uint64
-	raw []byte // the message as a JSON object without seq
+	// Part names what of the call the message is about when a call has
+	// several of its type: the section of a TypeSection message. It is
+	// not sent (the data says it too); redisbus names messages by it.
+	Part string
+	raw  []byte // the message as a JSON object without seq
 }
 
 var _ msglog.Sized = Encoded{}
@@ -152,7 +182,11 @@ func Encode(m Message) (Encoded, error) {
 	if err != nil {
 		return Encoded{}, err
 	}
-	return Encoded{Type: m.Type, CallID: m.CallID, At: m.At, raw: raw}, nil
+	e := Encoded{Type: m.Type, CallID: m.CallID, At: m.At, raw: raw}
+	if d, ok := m.Data.(popstate.SectionData); ok {
+		e.Part = d.Section.Name
+	}
+	return e, nil
 }
 
 // ParseEncoded takes back what Unnumbered gave: a message as a JSON object

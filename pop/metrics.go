@@ -14,6 +14,8 @@ import (
 var messageTypes = []string{
 	TypeSnapshot, TypePop, TypeAnswered, TypeWithdrawn, TypeEnded,
 	TypeCard, TypeNoteSaved, TypeWrappedUp, TypeError, TypeHello,
+	TypeSection, TypeHistory,
+	TypeSearchResults,
 }
 
 // Reasons a connection is dropped by the server, label values of
@@ -96,7 +98,7 @@ func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
 	m := &hubMetrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "screenpop_pop_messages_total",
-			Help: "Messages sent to agents, by type (one per agent, whatever the number of its browser tabs).",
+			Help: "Messages sent to agents' open pages, by type (one per agent, whatever the number of its browser tabs; one kept for an agent with no page open is not counted).",
 		}, []string{"type"}),
 		connectedAgents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "screenpop_pop_connected_agents",

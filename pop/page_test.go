@@ -11,15 +11,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -38,10 +35,6 @@ import (
 	screenpop "github.com/screenpop/screenpop"
 	"github.com/screenpop/screenpop/internal/chromiumtest"
 )
-
-// axeVersion is the axe-core release the accessibility test runs. Pinned:
-// a rule added upstream must not fail a build that changed nothing.
-const axeVersion = "4.14.1"
 
 type pageSize struct {
 	name string
@@ -774,6 +767,7 @@ var dynamicKeys = []string{
 	"withdrawn.not_ringing", "withdrawn.answered_elsewhere", "withdrawn.transferred", "withdrawn.rang_out",
 	"withdrawn.transfer_cancelled", "withdrawn.expired",
 	"error.forbidden", "error.unknown_call", "error.not_ready", "error.bad_request", "error.unavailable",
+	"error.rate_limited",
 	"resolution.unknown.title", "resolution.unknown.hint", "resolution.withheld.title", "resolution.withheld.hint",
 	"resolution.ambiguous.title", "resolution.ambiguous.hint", "resolution.failed.title", "resolution.failed.hint",
 }
@@ -924,91 +918,12 @@ func TestPageLanguagesInChromium(t *testing.T) {
 
 // ---- accessibility ---------------------------------------------------------
 
-// axeSource returns axe-core's script, installed with npm into the user's
-// cache directory (outside the repository) on first use.
-func axeSource(t *testing.T) string {
-	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "screenpop-tests", "axe-core-"+axeVersion)
-	script := filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
-	if b, err := os.ReadFile(script); err == nil {
-		return string(b)
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skipf("npm is not installed, so axe-core %s cannot be: no accessibility check (apt-get install npm)", axeVersion)
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Installed beside and renamed into place, so that two test runs at
-	// once never read a half-installed package.
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "axe-install-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", tmp, "--no-audit", "--no-fund", "--no-package-lock", "--save-exact", "axe-core@"+axeVersion)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm install axe-core@%s: %v\n%s", axeVersion, err, out)
-	}
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
-		if _, statErr := os.Stat(script); statErr != nil {
-			t.Fatalf("install axe-core: %v", err)
-		}
-	}
-	b, err := os.ReadFile(script)
-	if err != nil {
-		t.Fatalf("axe-core installed without its script: %v", err)
-	}
-	return string(b)
-}
+// axeSource is chromiumtest.AxeSource: axe-core, installed once.
+func axeSource(t *testing.T) string { t.Helper(); return chromiumtest.AxeSource(t) }
 
-type axeViolation struct {
-	ID     string   `json:"id"`
-	Impact string   `json:"impact"`
-	Help   string   `json:"help"`
-	Nodes  []string `json:"nodes"`
-}
-
-// axe runs axe-core in the page (WCAG 2.2 A and AA, and best practices)
-// and fails on every serious or critical violation.
-func (p *pageTab) axe(src, when string) {
-	p.t.Helper()
-	if !p.truth(`typeof window.axe === 'object'`) {
-		evalIn[bool](p, src+"\n;true")
-	}
-	res := evalIn[string](p, `axe.run(document, {
-		runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']},
-		resultTypes: ['violations'],
-	}).then(r => JSON.stringify({passed: r.passes.length, violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-		nodes: v.nodes.slice(0, 6).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || '').replace(/\s+/g, ' '))}))}))`, chromedp.EvalAwaitPromise)
-	var result struct {
-		Passed     int            `json:"passed"`
-		Violations []axeViolation `json:"violations"`
-	}
-	if err := json.Unmarshal([]byte(res), &result); err != nil {
-		p.t.Fatal(err)
-	}
-	// A check that ran no rule would pass anything.
-	if result.Passed < 10 {
-		p.t.Errorf("%s: axe passed only %d rules: did it run?", when, result.Passed)
-	}
-	p.t.Logf("%s: axe: %d rules passed, %d violated", when, result.Passed, len(result.Violations))
-	for _, v := range result.Violations {
-		msg := fmt.Sprintf("%s: axe %s (%s): %s\n  %s", when, v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "\n  "))
-		if v.Impact == "serious" || v.Impact == "critical" {
-			p.t.Error(msg)
-		} else {
-			p.t.Log(msg)
-		}
-	}
-}
+// axe runs axe-core in the page and fails on every serious or critical
+// violation (chromiumtest.Tab.Axe).
+func (p *pageTab) axe(src, when string) { p.t.Helper(); p.Axe(src, when) }
 
 // focusVisible: the focused element shows a focus ring.
 const focusVisible = `(() => { const el = document.activeElement; if (!el || el === document.body) return false;

@@ -106,9 +106,9 @@ func (h *Hub) DeliverNumbered(agentID string, m Encoded) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.log.Add(agentID, m.Seq, m, h.now())
-	h.metrics.messages.WithLabelValues(m.Type).Inc()
 	h.logChanged()
-	if b := h.agents[agentID]; b != nil {
+	if b := h.agents[agentID]; b != nil && len(b.conns) > 0 {
+		h.metrics.messages.WithLabelValues(m.Type).Inc() // as Deliver: only when a page takes it
 		for c := range b.conns {
 			if m.Seq > c.after {
 				h.enqueue(b, c, m)

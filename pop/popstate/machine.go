@@ -1,5 +1,6 @@
 // Package popstate decides who sees which card. It is a state machine:
-// inputs are call events, cards that finished building, an agent's pick
+// inputs are call events, cards that finished building (and the steps of
+// one sent while it is built: CardProgress), an agent's pick
 // among candidates, a refresh of a caller's data and the sweep of calls
 // gone quiet; each returns the messages to deliver (agents and message)
 // and the work to carry out (build a card, cancel a call's builds, record
@@ -48,6 +49,10 @@ type Machine struct {
 	recent map[string]*endedCall // ended calls agents may still write notes about
 	order  []*endedCall          // recent, oldest first
 	gen    uint64                // numbers calls, so that a late card finds its own call
+	// active is how many of calls have not ended (Active), kept as they
+	// come, end and go: the dispatcher asks after every event, and a scan
+	// would cost every event more the more calls are live.
+	active int
 
 	// The input being applied: its time and what it produced.
 	now time.Time
@@ -62,7 +67,7 @@ type Output struct {
 	Effects []Effect
 	// Latencies are, for each agent a pop was sent to, how long it took
 	// from the At of the event that made the agent need the card.
-	Latencies []time.Duration
+	Latencies []Latency
 	// Refreshed counts live cards rebuilt and sent again because their
 	// data changed.
 	Refreshed int
@@ -73,13 +78,26 @@ type Output struct {
 // Delivery is one message for one or more agents: the same message, so it
 // is encoded once. A message with a card (pop, card) goes to its agents in
 // one Delivery per set of sections they may see: each holds only those
-// sections.
+// sections. A section message goes only to the agents who may see its
+// section.
 type Delivery struct {
 	To  []string // agent IDs, sorted
 	Msg Message
-	// Sections names the card's sections in Msg, for a message with a
-	// card (what the access log records as shown); nil for the others.
+	// Sections names the sections whose content Msg shows, for a message
+	// with a card or a part of one (what the access log records as
+	// shown): the card's sections but those still loading, or the one
+	// section of a section message; nil for the others.
 	Sections []string
+	// part is the call's card as a section or history message adds to it,
+	// holding only what the message carries: what Card returns for it.
+	part *screenpop.Card
+}
+
+// Latency is how long a pop took to go to Agent, from the At of the
+// event that made the agent need the card.
+type Latency struct {
+	Agent string
+	Took  time.Duration
 }
 
 // Effect is work the machine asks for: Build, Cancel or Record.
@@ -142,6 +160,12 @@ type Record struct {
 	Transfers []Handover
 	// Source is the telephony source that saw the call.
 	Source string
+	// Line is the configured name of the line dialled (the card's
+	// Line.Label), "" when the number dialled is none of lines:.
+	Line string
+	// PoppedBeforeAnswer: AnsweredBy had been sent the pop when their
+	// answer came (the events' order, whatever the clocks say).
+	PoppedBeforeAnswer bool
 }
 
 // Handover is one transfer of a call from an agent to another: blind, or
@@ -176,11 +200,19 @@ type call struct {
 	released string
 	card     *screenpop.Card
 	building bool // the first card is being built
+	// partial is the purpose of the build whose card, sent before it was
+	// complete, is being filled in (BuildFirst, BuildPick); "": card is
+	// complete.
+	partial  Purpose
 	ended    bool
 	endEvent screenpop.CallEvent
 	pick     *pick     // a BuildPick is running
 	lastSeen time.Time // for StaleAfter
 	refresh  refreshState
+	// found are the customers each agent's last search of the directory
+	// found for this unknown caller: the ones the agent may link the
+	// number to (search.go).
+	found map[string][]screenpop.Customer
 
 	// What the history records of the call.
 	rung      map[string]bool // every agent whose phone rang
@@ -189,6 +221,10 @@ type call struct {
 	firstAt   time.Time
 	poppedAt  time.Time // the first pop sent
 	handovers []Handover
+
+	// poppedFirst: the agent who answered first had been sent the pop
+	// when their answer came.
+	poppedFirst bool
 }
 
 // pick is an agent's choice among the candidates, while its card builds.
@@ -262,6 +298,7 @@ func (m *Machine) follow(ev screenpop.CallEvent) *call {
 			handled: map[string]bool{},
 		}
 		m.calls[ev.CallID] = c
+		m.active++
 	}
 	c.lastSeen = m.now
 	return c
@@ -381,6 +418,7 @@ func (m *Machine) takeOver(c *call, ev screenpop.CallEvent, reason string, trans
 	}
 	if c.firstBy == "" {
 		c.firstBy, c.firstAt = ev.Agent, ev.At
+		c.poppedFirst = c.holders[ev.Agent]
 	}
 	c.handled[ev.Agent] = true
 	c.answeredBy, c.answeredAt, c.lastAgent = ev.Agent, ev.At, ev.Agent
@@ -415,6 +453,7 @@ func (m *Machine) ended(ev screenpop.CallEvent) {
 	}
 	c.lastSeen = m.now
 	c.ended, c.endEvent = true, ev
+	m.active--
 	// A card still being built is not needed by anyone now; the history
 	// takes what it has.
 	m.effect(Cancel{CallID: ev.CallID, Cause: fmt.Errorf("call %s ended (%s)", ev.CallID, ev.Outcome)})
@@ -435,7 +474,7 @@ func (m *Machine) ended(ev screenpop.CallEvent) {
 // call that had a card, a withheld caller's too (by its ID).
 func (m *Machine) finish(c *call) {
 	id := c.event.CallID
-	delete(m.calls, id)
+	m.forget(c)
 	withheld := c.event.Caller.Withheld || (c.card != nil && c.card.Caller.Withheld)
 	var phone string
 	if c.card != nil && !withheld {
@@ -482,7 +521,17 @@ func (m *Machine) finish(c *call) {
 		EndedAt:    end.At,
 		Transfers:  slices.Clone(c.handovers),
 		Source:     c.event.Source,
+		Line:       lineLabel(c.card),
+
+		PoppedBeforeAnswer: c.poppedFirst,
 	})
+}
+
+func lineLabel(card *screenpop.Card) string {
+	if card.Line == nil {
+		return ""
+	}
+	return card.Line.Label
 }
 
 func (m *Machine) remember(e *endedCall) {
@@ -532,6 +581,10 @@ func (m *Machine) CardBuilt(b Build, card screenpop.Card, now time.Time) Output 
 // cardReady applies the first card of c.
 func (m *Machine) cardReady(c *call, card screenpop.Card) {
 	c.building = false
+	if c.card != nil {
+		m.firstCompleted(c, card)
+		return
+	}
 	c.card = &card
 	if c.ended {
 		// Answered and hung up, or abandoned, while the card was built:
@@ -582,7 +635,7 @@ func (m *Machine) pop(c *call, agents []string, state string) {
 			since = c.answeredAt
 		}
 		if took := m.now.Sub(since); !since.IsZero() && took >= 0 {
-			m.out.Latencies = append(m.out.Latencies, took)
+			m.out.Latencies = append(m.out.Latencies, Latency{Agent: a, Took: took})
 		}
 	}
 }
@@ -648,7 +701,7 @@ func (m *Machine) Sweep(now time.Time) Output {
 		}
 		m.withdraw(c, sortedKeys(c.holders), ReasonExpired, nil)
 		m.effect(Cancel{CallID: id, Cause: fmt.Errorf("call %s dropped: no event for %s", id, m.cfg.StaleAfter), Dropped: true})
-		delete(m.calls, id)
+		m.forget(c)
 	}
 	for len(m.order) > 0 && now.Sub(m.order[0].at) >= m.cfg.StaleAfter {
 		delete(m.recent, m.order[0].callID)
@@ -665,7 +718,9 @@ func (m *Machine) Snapshot(agentID string) []PopView {
 		if !c.holders[agentID] || c.card == nil {
 			continue
 		}
-		card, _ := visibleCard(*c.card, m.roles(agentID))
+		roles := m.roles(agentID)
+		card, _ := visibleCard(*c.card, roles)
+		card.Links = linksFor(*c.card, roles, agentID)
 		v := PopView{CallID: c.event.CallID, State: StateRinging, Card: card}
 		if c.answeredBy == agentID {
 			v.State, v.AnsweredBy = StateAnswered, m.ref(c.answeredBy)
@@ -721,6 +776,9 @@ func (m *Machine) picked(c *call, card screenpop.Card) {
 		// pick again.
 		card.Candidates = p.candidates
 	}
+	// Complete, it replaces whatever is still being filled in: the pick's
+	// own card sent early, or the first card.
+	c.partial = ""
 	c.card = &card
 	// A rebuild that started before the pick would bring the card without it.
 	c.refresh.superseded = c.refresh.running
@@ -823,14 +881,15 @@ func (m *Machine) Follows(callID string) bool { return m.calls[callID] != nil }
 func (m *Machine) Calls() int { return len(m.calls) }
 
 // Active is how many calls are followed and not ended.
-func (m *Machine) Active() int {
-	n := 0
-	for _, c := range m.calls {
-		if !c.ended {
-			n++
-		}
+func (m *Machine) Active() int { return m.active }
+
+// forget stops following c: the one way a call leaves calls, so that
+// active stays true.
+func (m *Machine) forget(c *call) {
+	if !c.ended {
+		m.active--
 	}
-	return n
+	delete(m.calls, c.event.CallID)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -15,9 +15,14 @@ const (
 	TypeAnswered  = "answered"   // you have the call now
 	TypeWithdrawn = "withdrawn"  // this pop is not yours any more
 	TypeEnded     = "ended"      // the call is over
-	TypeCard      = "card"       // a new card for a call you hold (a pick, a refresh)
+	TypeCard      = "card"       // a new card for a call you hold (a pick, a refresh, a card complete)
+	TypeSection   = "section"    // a section of a card being built, now settled
+	TypeHistory   = "history"    // the earlier calls of a card being built, now read
 	TypeNoteSaved = "note_saved" // your note is stored (or its edit)
 	TypeWrappedUp = "wrapped_up" // the disposition you chose is kept
+	// TypeSearchResults: what your search of the directory found for an
+	// unknown caller (SearchResultsData).
+	TypeSearchResults = "search_results"
 )
 
 // Reasons a pop is withdrawn.
@@ -111,6 +116,21 @@ type CardData struct {
 	SelectedBy AgentRef `json:"selected_by"`
 }
 
+// SectionData is the data of a TypeSection message: a section of the
+// call's card that was sent loading (a card sent as soon as the caller
+// was resolved), as it is now that its sources settled. It replaces the
+// section of the same name.
+type SectionData struct {
+	Section screenpop.CardSection `json:"section"`
+}
+
+// HistoryData is the data of a TypeHistory message: the earlier calls of
+// a card that was sent before they were read (history_loading).
+type HistoryData struct {
+	History         []screenpop.PastCall `json:"history"`
+	CallsLast30Days *int                 `json:"calls_last_30_days,omitempty"`
+}
+
 // NoteSavedData is the data of a TypeNoteSaved message.
 type NoteSavedData struct {
 	Note screenpop.Note `json:"note"`
@@ -123,6 +143,15 @@ type WrappedUpData struct {
 	Code  string `json:"code"`
 	Label string `json:"label"`
 	Ref   string `json:"ref,omitempty"`
+}
+
+// SearchResultsData is the data of a TypeSearchResults message: the
+// customers the agent's search found, the ones it may link the caller's
+// number to. The text searched for is not repeated: Ref says which search
+// it answers.
+type SearchResultsData struct {
+	screenpop.SearchResult
+	Ref string `json:"ref,omitempty"`
 }
 
 // PopView is one call an agent currently holds, as a snapshot lists it.
@@ -151,6 +180,9 @@ const (
 	CodeNotReady    = "not_ready"
 	CodeBadRequest  = "bad_request"
 	CodeUnavailable = "unavailable"
+	// CodeRateLimited: the agent asked too often (searches); try again in
+	// a moment.
+	CodeRateLimited = "rate_limited"
 )
 
 func refuse(code, format string, args ...any) error {

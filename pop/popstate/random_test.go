@@ -64,10 +64,12 @@ func TestRandomInputs(t *testing.T) {
 			case k < 16 && len(pending) > 0:
 				i := r.IntN(len(pending))
 				b := pending[i]
-				pending = slices.Delete(pending, i, i+1)
 				card := testCard(b)
 				for _, s := range randomSections {
 					if r.IntN(2) == 0 {
+						if r.IntN(2) == 0 {
+							s.Status = screenpop.SectionLoading
+						}
 						card.Sections = append(card.Sections, s)
 						inv.sectionRoles[b.CallID+" "+s.Name] = s.Roles
 					}
@@ -76,7 +78,26 @@ func TestRandomInputs(t *testing.T) {
 					card.Resolution, card.Customer = screenpop.ResolvedAmbiguous, nil
 					card.Candidates = []screenpop.Customer{{ID: "k1"}, {ID: "k2"}}
 				}
-				out = m.CardBuilt(b, card, now)
+				// A step of the build (which goes on), in any order, or its
+				// card.
+				switch r.IntN(6) {
+				case 0:
+					card.HistoryLoading = true
+					out = m.CardProgress(b, screenpop.CardUpdate{Card: &card}, now)
+				case 1:
+					s := randomSections[r.IntN(len(randomSections))]
+					inv.sectionRoles[b.CallID+" "+s.Name] = s.Roles
+					s.Status = screenpop.SectionOK
+					out = m.CardProgress(b, screenpop.CardUpdate{Section: &s}, now)
+				case 2:
+					out = m.CardProgress(b, screenpop.CardUpdate{History: &screenpop.EarlierCalls{Calls: []screenpop.PastCall{{CallID: "old"}}}}, now)
+				default:
+					pending = slices.Delete(pending, i, i+1)
+					for j := range card.Sections {
+						card.Sections[j].Status = screenpop.SectionOK
+					}
+					out = m.CardBuilt(b, card, now)
+				}
 			case k < 17:
 				out, _ = m.Select(AgentRef{ID: agents[r.IntN(len(agents))]}, id, []string{"k1", "k2", "k3"}[r.IntN(3)], now)
 			case k < 18:

@@ -45,7 +45,9 @@ func (m *Machine) Refresh(phone, customerID string, now time.Time) Output {
 		c := m.calls[id]
 		switch {
 		case c.ended:
-		case c.card == nil && c.building:
+		case (c.card == nil && c.building) || c.partial == BuildFirst:
+			// Rebuilt once the first card is complete: a rebuild now could
+			// bring its card before the first one's last sections.
 			if len(c.refresh.asked) < maxAskedRefreshes {
 				c.refresh.asked = append(c.refresh.asked, t)
 			}

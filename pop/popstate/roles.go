@@ -14,7 +14,7 @@ type audience struct {
 // in the order of each group's first agent: one message, encoded once,
 // per distinct set, however many agents share it.
 func (m *Machine) audiences(card screenpop.Card, agents []string) []audience {
-	if !restricted(card) {
+	if !restricted(card) && len(card.Links) == 0 {
 		c, names := visibleCard(card, nil)
 		return []audience{{agents: agents, card: c, sections: names}}
 	}
@@ -29,12 +29,16 @@ func (m *Machine) audiences(card screenpop.Card, agents []string) []audience {
 				key[i] = '1'
 			}
 		}
-		if i, ok := index[string(key)]; ok {
+		// Links filled in for an agent ({agent}) make their card theirs.
+		links := linksFor(card, roles, a)
+		k := string(key) + linksKey(links)
+		if i, ok := index[k]; ok {
 			groups[i].agents = append(groups[i].agents, a)
 			continue
 		}
-		index[string(key)] = len(groups)
+		index[k] = len(groups)
 		c, names := visibleCard(card, roles)
+		c.Links = links
 		groups = append(groups, audience{agents: []string{a}, card: c, sections: names})
 	}
 	return groups
@@ -59,13 +63,18 @@ func restricted(card screenpop.Card) bool {
 
 // visibleCard is card as an agent holding roles gets it: only the sections
 // VisibleTo those roles, their Roles left out (which roles may see what is
-// the server's business), and the names of the sections kept. The card's
-// own slices are not modified: cards are shared between calls.
+// the server's business), and the names of the sections kept that show
+// their content (not those still loading). The links are left out: they
+// are filled in for each agent (linksFor). The card's own slices are not
+// modified: cards are shared between calls.
 func visibleCard(card screenpop.Card, roles []string) (screenpop.Card, []string) {
+	card.Links = nil
 	names := make([]string, 0, len(card.Sections))
 	if !restricted(card) {
 		for _, s := range card.Sections {
-			names = append(names, s.Name)
+			if s.Status != screenpop.SectionLoading {
+				names = append(names, s.Name)
+			}
 		}
 		return card, names
 	}
@@ -74,7 +83,9 @@ func visibleCard(card screenpop.Card, roles []string) (screenpop.Card, []string)
 		if s.VisibleTo(roles) {
 			s.Roles = nil
 			sections = append(sections, s)
-			names = append(names, s.Name)
+			if s.Status != screenpop.SectionLoading {
+				names = append(names, s.Name)
+			}
 		}
 	}
 	card.Sections = sections
@@ -106,5 +117,11 @@ func withCard(data any, card screenpop.Card) any {
 }
 
 // Card returns the card the delivery's message carries (pop, card), as
-// its agents get it.
-func (d Delivery) Card() (screenpop.Card, bool) { return cardOf(d.Msg.Data) }
+// its agents get it; for a section or history message, the card it adds
+// to with only what it carries (its one section, or the earlier calls).
+func (d Delivery) Card() (screenpop.Card, bool) {
+	if d.part != nil {
+		return *d.part, true
+	}
+	return cardOf(d.Msg.Data)
+}

@@ -55,6 +55,15 @@ type input struct {
 	Built   string          `json:"built"`
 	Purpose Purpose         `json:"purpose"`
 	Card    *screenpop.Card `json:"card"`
+	// Progress is a step of the oldest build still running for that call
+	// (of Purpose, when given), which goes on: with Card, the card once the
+	// caller is resolved (else the test builder's, every section given in
+	// Sections loading); with Section, a section settled; with History,
+	// the earlier calls read.
+	Progress string                 `json:"progress"`
+	Sections []string               `json:"sections"`
+	Section  *screenpop.CardSection `json:"section"`
+	History  *[]screenpop.PastCall  `json:"history"`
 	// Select is an agent's pick among the candidates.
 	Select *struct {
 		Agent, Call, Customer string
@@ -142,6 +151,39 @@ func run(t *testing.T, path string) string {
 			}
 			fmt.Fprintf(&b, "%sbuilt %s %s -> %s\n", stamp, bd.CallID, renderBuild(bd), renderCard(card))
 			out = m.CardBuilt(bd, card, now)
+		case in.Progress != "":
+			q := pending[in.Progress]
+			i := slices.IndexFunc(q, func(b Build) bool { return in.Purpose == "" || b.Purpose == in.Purpose })
+			if i < 0 {
+				t.Fatalf("%s: no build of %s is running", where, in.Progress)
+			}
+			bd := q[i]
+			var u screenpop.CardUpdate
+			switch {
+			case in.Section != nil:
+				u.Section = in.Section
+				inv.sectionRoles[bd.CallID+" "+in.Section.Name] = in.Section.Roles
+				fmt.Fprintf(&b, "%sprogress %s %s -> section %s %s\n", stamp, bd.CallID, renderBuild(bd), in.Section.Name, in.Section.Status)
+			case in.History != nil:
+				u.History = &screenpop.EarlierCalls{Calls: *in.History}
+				fmt.Fprintf(&b, "%sprogress %s %s -> history of %d calls\n", stamp, bd.CallID, renderBuild(bd), len(*in.History))
+			default:
+				card := testCard(bd)
+				if in.Card != nil {
+					card = *in.Card
+				}
+				for _, name := range in.Sections {
+					card.Sections = append(card.Sections, screenpop.CardSection{Name: name, Status: screenpop.SectionLoading})
+				}
+				card.HistoryLoading = true
+				card.TookMS = 0 // sent early: not one of the cards built
+				for _, s := range card.Sections {
+					inv.sectionRoles[bd.CallID+" "+s.Name] = s.Roles
+				}
+				u.Card = &card
+				fmt.Fprintf(&b, "%sprogress %s %s -> %s\n", stamp, bd.CallID, renderBuild(bd), renderCard(card))
+			}
+			out = m.CardProgress(bd, u, now)
 		case in.Select != nil:
 			s := in.Select
 			fmt.Fprintf(&b, "%sselect %s %s by %s\n", stamp, s.Call, s.Customer, s.Agent)
@@ -249,10 +291,13 @@ func renderBuild(b Build) string {
 	return fmt.Sprintf("(%s)", b.Purpose)
 }
 
-// renderCard names a card by its number among the call's builds and what
-// it says of the caller.
+// renderCard names a card by its number among the call's builds ("early"
+// for a card sent before it was complete) and what it says of the caller.
 func renderCard(c screenpop.Card) string {
 	parts := []string{fmt.Sprintf("#%d", c.TookMS), string(c.Resolution)}
+	if c.TookMS == 0 {
+		parts[0] = "early"
+	}
 	if c.Customer != nil {
 		parts = append(parts, c.Customer.ID)
 	}
@@ -270,9 +315,17 @@ func renderCard(c screenpop.Card) string {
 			if len(s.Roles) > 0 {
 				name += "[" + strings.Join(s.Roles, "|") + "]"
 			}
+			if s.Status == screenpop.SectionLoading {
+				name += "~loading"
+			}
 			names = append(names, name)
 		}
 		parts = append(parts, "sections="+strings.Join(names, ","))
+	}
+	if c.HistoryLoading {
+		parts = append(parts, "history~loading")
+	} else if len(c.History) > 0 {
+		parts = append(parts, fmt.Sprintf("history=%d", len(c.History)))
 	}
 	return "card(" + strings.Join(parts, " ") + ")"
 }
@@ -323,6 +376,10 @@ func renderMessage(m Message) string {
 		if d.SelectedBy.ID != "" {
 			s += " selected_by=" + renderRef(&d.SelectedBy)
 		}
+	case SectionData:
+		s += fmt.Sprintf(" %s %s", d.Section.Name, d.Section.Status)
+	case HistoryData:
+		s += fmt.Sprintf(" %d calls", len(d.History))
 	case NoteSavedData:
 		s += fmt.Sprintf(" ref=%s %q", d.Ref, d.Note.Text)
 	case WrappedUpData:
@@ -374,7 +431,7 @@ func renderOutput(out Output) string {
 	if len(out.Latencies) > 0 {
 		var ls []string
 		for _, l := range out.Latencies {
-			ls = append(ls, l.String())
+			ls = append(ls, l.Took.String())
 		}
 		fmt.Fprintf(&b, "    latency %s\n", strings.Join(ls, " "))
 	}
@@ -437,17 +494,21 @@ func TestScenarios(t *testing.T) {
 // of a call only between its pop and its withdrawal or end (but for the
 // second "transferred" naming the target of a blind transfer), is never
 // popped twice, and a snapshot lists exactly the calls the agent's page
-// shows from the messages it got.
+// shows from the messages it got, each card as those messages left it
+// (a card filled in by section and history messages included).
 type invariants struct {
 	holding map[string]map[string]bool // agent -> calls it shows
-	let     map[string]bool            // agent+call told "transferred" without a target
+	// cards are the cards as an agent's page shows them, by agent and call.
+	cards map[string]map[string]screenpop.Card
+	let   map[string]bool // agent+call told "transferred" without a target
 	// sectionRoles are the roles of the sections of the cards built, by
 	// call and section name.
 	sectionRoles map[string][]string
 }
 
 func newInvariants() *invariants {
-	return &invariants{holding: map[string]map[string]bool{}, let: map[string]bool{}, sectionRoles: map[string][]string{}}
+	return &invariants{holding: map[string]map[string]bool{}, cards: map[string]map[string]screenpop.Card{},
+		let: map[string]bool{}, sectionRoles: map[string][]string{}}
 }
 
 func (v *invariants) check(t *testing.T, where string, m *Machine, out Output) {
@@ -466,15 +527,17 @@ func (v *invariants) check(t *testing.T, where string, m *Machine, out Output) {
 			if held == nil {
 				held = map[string]bool{}
 				v.holding[a] = held
+				v.cards[a] = map[string]screenpop.Card{}
 			}
 			id := d.Msg.CallID
+			v.page(a, d.Msg)
 			switch d.Msg.Type {
 			case TypePop:
 				if held[id] {
 					t.Errorf("%s: %s popped twice for %s", where, a, id)
 				}
 				held[id] = true
-			case TypeAnswered, TypeCard:
+			case TypeAnswered, TypeCard, TypeSection, TypeHistory:
 				if !held[id] {
 					t.Errorf("%s: %s got %s for %s, which it does not show", where, a, d.Msg.Type, id)
 				}
@@ -510,7 +573,49 @@ func (v *invariants) check(t *testing.T, where string, m *Machine, out Output) {
 		if !slices.Equal(snap, want) {
 			t.Errorf("%s: %s's snapshot lists %v, its messages leave it showing %v", where, a, snap, want)
 		}
+		for _, p := range m.Snapshot(a) {
+			if got, want := describeShown(p.Card), describeShown(v.cards[a][p.CallID]); got != want {
+				t.Errorf("%s: %s's snapshot shows %s of %s, its messages leave it showing %s", where, a, got, p.CallID, want)
+			}
+		}
 	}
+	checkActive(t, where, m)
+}
+
+// page applies a message to what an agent's page shows of the call's card,
+// as the page does.
+func (v *invariants) page(agent string, msg Message) {
+	cards := v.cards[agent]
+	id := msg.CallID
+	switch d := msg.Data.(type) {
+	case PopData:
+		cards[id] = d.Card
+	case CardData:
+		cards[id] = d.Card
+	case SectionData:
+		c := cards[id]
+		c.Sections = slices.Clone(c.Sections)
+		if i := slices.IndexFunc(c.Sections, func(s screenpop.CardSection) bool { return s.Name == d.Section.Name }); i >= 0 {
+			c.Sections[i] = d.Section
+		}
+		cards[id] = c
+	case HistoryData:
+		c := cards[id]
+		c.History, c.CallsLast30Days, c.HistoryLoading = d.History, d.CallsLast30Days, false
+		cards[id] = c
+	case WithdrawnData, EndedData:
+		delete(cards, id)
+	}
+}
+
+// describeShown says what a page shows of a card: whose, its sections
+// with their status, its earlier calls.
+func describeShown(c screenpop.Card) string {
+	s := renderCard(c)
+	for _, sec := range c.Sections {
+		s += " " + sec.Name + ":" + string(sec.Status)
+	}
+	return fmt.Sprintf("%s history=%d loading=%v", s, len(c.History), c.HistoryLoading)
 }
 
 // checkSections checks that a card goes out without the roles of its
@@ -520,7 +625,9 @@ func (v *invariants) checkSections(t *testing.T, where string, d Delivery, card 
 	t.Helper()
 	names := []string{}
 	for _, s := range card.Sections {
-		names = append(names, s.Name)
+		if s.Status != screenpop.SectionLoading {
+			names = append(names, s.Name) // only what shows content is logged as shown
+		}
 		if len(s.Roles) > 0 {
 			t.Errorf("%s: section %s goes out with its roles %v", where, s.Name, s.Roles)
 		}

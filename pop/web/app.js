@@ -293,8 +293,10 @@
     return '+' + cc + ' ' + groupDigits(d.slice(cc.length));
   }
 
-  // displayNumber: the server's own formatting when it sends one, the PBX's
-  // when it is already formatted, else the digits grouped.
+  // displayNumber: the daemon's phone_display (libphonenumber: national in
+  // the daemon's region, else international; a caller ID that is no number
+  // as sent). Only a card without it (from an older daemon) falls back to
+  // the PBX's own formatting, else the digits grouped by readableNumber.
   function displayNumber(card) {
     const caller = card.caller || {};
     if (caller.withheld) return '';
@@ -656,7 +658,8 @@
   function sectionStatusText(s) {
     const title = s.title || s.name;
     switch (s.status) {
-      case 'ok': return s.cached ? t('section.cached') : '';
+      case 'ok': return s.cached ? cachedText(s) : '';
+      case 'loading': return t('section.loadingText');
       case 'empty': return t('section.emptyText');
       case 'timeout': return t('section.timeoutText', { title: title });
       case 'error': return s.error ? t('section.errorTextWhy', { title: title, why: s.error }) : t('section.errorText', { title: title });
@@ -666,18 +669,63 @@
     }
   }
 
+  // The server's clock minus this browser's, as the last snapshot or hello
+  // said (both are fresh, never replayed): the age of cached data is the
+  // server's to tell, whatever the agent's computer thinks the time is.
+  let serverOffset = 0;
+
+  // cachedText says how old a section's cached answer is: "Data from 12
+  // minutes ago".
+  function cachedText(s) {
+    const at = Date.parse(s.cached_at || '');
+    if (isNaN(at)) return t('section.cachedEarlier');
+    const minutes = Math.max(0, Math.floor((Date.now() + serverOffset - at) / 60000));
+    if (minutes < 1) return t('section.cachedJustNow');
+    if (minutes < 120) return t('section.cachedMinutes', { count: minutes });
+    return t('section.cachedHours', { count: Math.floor(minutes / 60) });
+  }
+
+  // The ages on screen go on counting while their cards are shown.
+  setInterval(() => {
+    for (const el of $$('[data-role=cached]')) el.textContent = cachedText({ cached_at: el.dataset.cachedAt });
+  }, 30000);
+
   const NUMERIC = { money: true, number: true, percent: true };
 
+  // renderSection draws one section with its state in words, never only
+  // in a tooltip: loading (until a section message brings it), ok, from
+  // the cache and how old, empty, timed out, failed, unavailable, skipped.
   function renderSection(s) {
     const status = s.status || 'ok';
     const statusText = sectionStatusText(s);
-    const badge = has('status.' + status) ? t('status.' + status) : status;
-    const el = h('section', { class: 'card-section', 'data-section': s.name, 'data-status': status },
-      h('header', { class: 'section-head' },
-        h('h3', {}, s.title || s.name),
-        h('span', { class: 'section-badge', 'data-role': 'section-status', title: statusText }, badge)));
+    const cached = !!s.cached && (status === 'ok' || status === 'empty');
+    let badge = has('status.' + status) ? t('status.' + status) : status;
+    if (status === 'loading') {
+      badge = [h('span', { class: 'busy-label' }, t('status.loading')), h('span', { class: 'stopped-label' }, t('status.stopped'))];
+    } else if (cached && status === 'ok') {
+      badge = t('status.cached');
+    }
+    const el = h('section', {
+      class: 'card-section', 'data-section': s.name, 'data-status': status,
+      'data-cached': cached ? 'true' : undefined, 'aria-busy': status === 'loading' ? 'true' : undefined,
+    },
+    h('header', { class: 'section-head' },
+      h('h3', {}, s.title || s.name),
+      h('span', { class: 'section-badge', 'data-role': 'section-status', title: statusText }, badge)));
+    if (status === 'loading') {
+      // Grey bars where the content will be; "not loaded" instead once the
+      // call is over (style.css, by the card's state).
+      el.append(
+        h('p', { class: 'section-note loading-note', 'data-role': 'loading' }, statusText),
+        h('p', { class: 'section-note stopped-note' }, t('section.stoppedText')),
+        h('div', { class: 'skeleton', 'aria-hidden': 'true' }, h('span'), h('span'), h('span')));
+      return el;
+    }
     if (status !== 'ok' && statusText) {
       el.append(h('p', { class: 'section-note' }, statusText));
+    }
+    if (cached) {
+      el.append(h('p', { class: 'section-note cached-note', 'data-role': 'cached', 'data-cached-at': s.cached_at || '' }, cachedText(s)));
     }
     const money = (s.fields || []).some(f => f.format === 'money');
     const fields = (s.fields || []).filter(f => !(money && f.key === 'currency'));
@@ -753,6 +801,13 @@
   function renderHistory(el, card) {
     el.replaceChildren();
     const hist = card.history || [];
+    if (card.history_loading) {
+      // Read after the pop went out: a history message brings it.
+      el.setAttribute('aria-busy', 'true');
+      el.append(h('h3', {}, t('history.title')), h('p', { class: 'muted small loading-note', 'data-role': 'history-loading' }, t('history.loading')));
+      return;
+    }
+    el.removeAttribute('aria-busy');
     el.append(h('h3', {}, t('history.title'), h('span', { class: 'count' }, String(hist.length))));
     const last30 = card.calls_last_30_days;
     if (typeof last30 === 'number') {
@@ -894,7 +949,11 @@
     pending.textContent = wrapping ? t('wrapup.ringingWhile') : '';
     renderWrapUp(call);
     if (call.card) renderCandidates($('[data-role=candidates]', el), call);
+    renderFind(call);
     renderActions(call);
+    // A section the call ended before is not loading any more: not loaded.
+    const live = call.state === 'ringing' || call.state === 'answered';
+    for (const busyEl of $$('[aria-busy]', el)) busyEl.setAttribute('aria-busy', String(live));
   }
 
   // renderLine names the line the customer dialled, so that the agent
@@ -941,6 +1000,7 @@
     $('[data-role=time]', el).textContent = at && !isNaN(at) ? fmt.time.format(at) : '';
     renderLine($('[data-role=line]', el), card.line);
     renderCaller($('[data-role=caller]', el), card);
+    renderLinks(call);
     el.setAttribute('aria-label', callerTitle(card));
     const incomplete = $('[data-role=incomplete]', el);
     const missing = card.incomplete || [];
@@ -1014,6 +1074,7 @@
     arrange();
     if (call.state === 'ringing') ringAlert(call);
     else stopAlert(call);
+    if (call.state === 'answered' && before !== 'answered') openOnAnswer(call);
   }
 
   function onAnswered(callID, data) {
@@ -1023,6 +1084,7 @@
     call.transferred = !!data.transferred;
     call.answeredAt = Date.now();
     stopAlert(call);
+    openOnAnswer(call);
     renderState(call);
     // The agent picked up: this is the call to show, whatever was shown.
     if (call.place !== 'focus') setFocus(call);
@@ -1108,6 +1170,7 @@
   function handle(msg) {
     if (msg.seq) lastSeq = msg.seq;
     const data = msg.data || {};
+    if ((msg.type === 'snapshot' || msg.type === 'hello') && msg.at) serverOffset = (Date.parse(msg.at) - Date.now()) || 0;
     switch (msg.type) {
       case 'snapshot':
         onSnapshot(data);
@@ -1134,6 +1197,12 @@
         }
         break;
       }
+      case 'section':
+        onSection(msg.call_id, data.section);
+        break;
+      case 'history':
+        onHistory(msg.call_id, data);
+        break;
       case 'note_saved':
         onNoteSaved(msg.call_id, data);
         break;
@@ -1146,7 +1215,37 @@
       case 'error':
         onError(msg.call_id, data);
         break;
+      case 'search_results':
+        onSearchResults(msg.call_id, data);
+        break;
     }
+    // Whatever the message drew, a pop shown is acknowledged once painted.
+    if (msg.type === 'snapshot') for (const p of data.pops || []) acknowledge(calls.get(p.call_id));
+    else if (msg.call_id) acknowledge(calls.get(msg.call_id));
+  }
+
+  // A section of a card sent while it was built, now settled: it takes the
+  // place of the loading one, and nothing else is drawn again (a note being
+  // written, the focus and the scroll position stay).
+  function onSection(callID, section) {
+    const call = calls.get(callID);
+    if (!call || !call.card || !section) return;
+    const sections = call.card.sections || [];
+    const i = sections.findIndex(s => s.name === section.name);
+    if (i < 0) return;
+    sections[i] = section;
+    const old = $('[data-section="' + CSS.escape(section.name) + '"]', call.el);
+    if (old) old.replaceWith(renderSection(section));
+  }
+
+  // The earlier calls of a card sent before they were read.
+  function onHistory(callID, data) {
+    const call = calls.get(callID);
+    if (!call || !call.card) return;
+    call.card.history = data.history || [];
+    call.card.calls_last_30_days = data.calls_last_30_days;
+    call.card.history_loading = false;
+    renderHistory($('[data-role=history]', call.el), call.card);
   }
 
   // ---- ring alert --------------------------------------------------------
@@ -1617,6 +1716,7 @@
   // the page was opened, or already finished in another tab).
   function onHello(data, at) {
     notesByCall = !!data.notes_by_call;
+    searchLimits = data.search || null;
     wrapSettings = data.wrapup || null;
     const st = data.state;
     if (!wrapKeeps() || (st && st.ready)) {
@@ -1632,12 +1732,284 @@
     tickWrapUp();
   }
 
+  // ---- unknown callers: search and link ----------------------------------
+  //
+  // A caller the directory did not know by number: the agent searches the
+  // directory (name, customer number, e-mail) and links the number to the
+  // customer found. The server keeps the link and builds the card for the
+  // customer at once (a card message); the caller's next call resolves by
+  // it. What the agent typed stays in this tab: results come back by ref.
+
+  let searchLimits = null; // what a search takes (the hello); null: no search here
+  let findRef = 0;
+  const LINK_WAIT_MS = 15000;
+
+  function canFind(call) {
+    const card = call.card;
+    return !!searchLimits && !!card && card.resolution === 'unknown' && !!card.phone &&
+      !(card.caller || {}).withheld && (call.state === 'ringing' || call.state === 'answered');
+  }
+
+  function renderFind(call) {
+    const el = $('[data-role=find]', call.el);
+    if (!el) return;
+    const f = call.find;
+    if (f && f.linking && call.card && call.card.customer && call.card.customer.id === f.linking.id) {
+      // The card of the customer the agent linked: said once.
+      const said = t('find.linked', { number: displayNumber(call.card), name: f.linking.name });
+      notice(said, { 'data-kind': 'linked', 'data-call-id': call.id });
+      announce(said);
+      call.find = null;
+    }
+    const show = canFind(call);
+    el.hidden = !show;
+    if (!show) return;
+    if (!el.firstElementChild) buildFind(call, el);
+    drawFind(call, el);
+  }
+
+  function buildFind(call, el) {
+    const id = 'find-' + (++findRef);
+    const input = h('input', {
+      type: 'search', id: id, name: 'q', autocomplete: 'off', spellcheck: 'false', 'data-role': 'find-text',
+      minlength: searchLimits.min_length, maxlength: searchLimits.max_length,
+      'aria-describedby': id + '-status', 'data-i18n-attr': 'placeholder:find.placeholder', placeholder: t('find.placeholder'),
+    });
+    // novalidate: the page says what is wrong in the agent's language.
+    const form = h('form', { class: 'find-form', role: 'search', novalidate: true, 'aria-labelledby': id + '-title', onsubmit: ev => { ev.preventDefault(); searchCustomer(call, input.value); } },
+      h('label', { for: id, class: 'find-label', 'data-i18n': 'find.label' }, t('find.label')),
+      h('div', { class: 'find-row' }, input,
+        h('button', { type: 'submit', class: 'btn', 'data-action': 'find', 'data-i18n': 'find.button' }, t('find.button'))),
+      h('p', { class: 'find-status', id: id + '-status', 'data-role': 'find-status', 'aria-live': 'polite' }));
+    el.setAttribute('aria-labelledby', id + '-title');
+    el.append(
+      h('h3', { id: id + '-title', 'data-i18n': 'find.title' }, t('find.title')),
+      h('p', { class: 'find-hint', 'data-i18n': 'find.hint' }, t('find.hint')),
+      form,
+      h('ul', { class: 'find-results', 'data-role': 'find-results', 'data-i18n-attr': 'aria-label:find.results', 'aria-label': t('find.results'), hidden: true }));
+  }
+
+  // drawFind shows the status and the results; the list is drawn anew only
+  // when they changed, so that a card update keeps the agent's focus.
+  function drawFind(call, el) {
+    const f = call.find || {};
+    const status = $('[data-role=find-status]', el);
+    const s = f.status;
+    status.textContent = s ? (s.text || t(s.key, s.params)) : '';
+    status.dataset.kind = s ? s.kind : '';
+    const busy = !!f.linking;
+    $('[data-action=find]', el).disabled = busy;
+    const list = $('[data-role=find-results]', el);
+    const results = f.results || [];
+    if (list.screenpopDrawn !== results || list.screenpopLang !== lang) {
+      list.screenpopDrawn = results;
+      list.screenpopLang = lang;
+      list.replaceChildren(...results.map(k => h('li', { class: 'find-result', 'data-customer-id': k.id },
+        h('div', { class: 'find-who' },
+          h('span', { class: 'find-name' }, k.name || k.id),
+          h('span', { class: 'find-sub' }, [k.contact, k.city, k.email, t('caller.customerId', { id: k.id })].filter(Boolean).join(' · '))),
+        h('button', {
+          type: 'button', class: 'btn btn-small', 'data-action': 'link', 'data-customer-id': k.id,
+          'aria-label': t('find.linkLabel', { name: k.name || k.id }), onclick: () => linkCustomer(call, k),
+        }, t('find.link')))));
+    }
+    for (const b of $$('[data-action=link]', list)) b.disabled = busy;
+    list.hidden = results.length === 0;
+  }
+
+  function redrawFind(call) {
+    if (call.el) renderFind(call);
+  }
+
+  function searchCustomer(call, text) {
+    text = text.trim().replace(/\s+/g, ' ');
+    const f = call.find = call.find || {};
+    if (f.linking) return;
+    if ([...text].length < searchLimits.min_length) {
+      f.status = { kind: 'error', key: 'find.tooShort', params: { count: searchLimits.min_length } };
+      redrawFind(call);
+      return;
+    }
+    const ref = 'f' + (++findRef);
+    if (!send({ type: 'search', call_id: call.id, text: text, ref: ref })) {
+      f.status = { kind: 'error', key: 'find.offline' };
+      redrawFind(call);
+      return;
+    }
+    f.ref = ref;
+    f.status = { kind: 'pending', key: 'find.searching' };
+    redrawFind(call);
+  }
+
+  // Results come to every tab of the agent: a tab shows only those of its
+  // own, latest search.
+  function onSearchResults(callID, data) {
+    const call = calls.get(callID);
+    if (!call || !call.find || call.find.ref !== data.ref) return;
+    const f = call.find;
+    f.results = data.customers || [];
+    const n = f.results.length;
+    if (n === 0) f.status = { kind: 'ok', key: 'find.none' };
+    else f.status = { kind: 'ok', key: data.more ? 'find.more' : 'find.count', params: { count: n } };
+    redrawFind(call);
+  }
+
+  function linkCustomer(call, k) {
+    const f = call.find;
+    if (!f || f.linking) return;
+    const ref = 'l' + (++findRef);
+    if (!send({ type: 'link', call_id: call.id, customer_id: k.id, ref: ref })) {
+      f.status = { kind: 'error', key: 'find.offline' };
+      redrawFind(call);
+      return;
+    }
+    f.linking = { id: k.id, name: k.name || k.id, ref: ref };
+    f.status = { kind: 'pending', key: 'find.linking', params: { name: f.linking.name } };
+    redrawFind(call);
+    setTimeout(() => {
+      if (call.find === f && f.linking && f.linking.ref === ref) {
+        f.linking = null;
+        f.status = { kind: 'error', key: 'error.other' };
+        redrawFind(call);
+      }
+    }, LINK_WAIT_MS);
+  }
+
+  // findRefused shows a refused search or link in the search box.
+  function findRefused(call, data, key, text) {
+    const f = call && call.find;
+    if (!f || !call.el) return false;
+    if (data.request === 'link') f.linking = null;
+    f.status = { kind: 'error', key: key, text: text };
+    redrawFind(call);
+    return true;
+  }
+
+  // ---- links to other systems --------------------------------------------
+  //
+  // The card's links ("Open in CRM") come filled in for this agent by the
+  // server; one may open by itself when the agent answers: in one tab of
+  // the browser only (the one that rang, else the first to claim it), once.
+
+  const OPENED_KEY = 'screenpop.opened';
+  const OPENED_MEMORY_MS = 12 * 60 * 60 * 1000;
+  // A tab that did not ring waits this long for the one that did.
+  const OPEN_DEFER_MS = 600;
+  const OPEN_HOLD_MS = 2000;
+
+  function linkLabel(l) {
+    return (l.labels && (l.labels[lang] || l.labels[locale])) || l.label;
+  }
+
+  function safeLink(l) {
+    return /^https?:\/\//i.test(l.url || '');
+  }
+
+  function renderLinks(call) {
+    const el = $('[data-role=links]', call.el);
+    if (!el) return;
+    const links = ((call.card && call.card.links) || []).filter(safeLink);
+    el.hidden = links.length === 0;
+    el.replaceChildren(...links.map(l => h('a', {
+      class: 'card-link', href: l.url, target: '_blank', rel: 'noopener noreferrer',
+      'data-open-on-answer': l.open_on_answer ? 'true' : undefined, 'aria-label': t('links.newTab', { label: linkLabel(l) }),
+    }, linkLabel(l))));
+  }
+
+  // openedMemory is rememberAlerted for the links opened on answer.
+  function openedMemory(key, owner) {
+    let seen = {};
+    try { seen = JSON.parse(localStorage.getItem(OPENED_KEY) || '{}'); } catch (e) { seen = {}; }
+    const now = Date.now();
+    for (const k of Object.keys(seen)) if (!seen[k] || now - seen[k].at > OPENED_MEMORY_MS) delete seen[k];
+    if (owner === undefined) return seen[key] || null;
+    if (!seen[key]) seen[key] = { at: now, tab: owner };
+    try { localStorage.setItem(OPENED_KEY, JSON.stringify(seen)); } catch (e) { /* full or private */ }
+    return seen[key];
+  }
+
+  function openOnAnswer(call) {
+    const link = ((call.card && call.card.links) || []).find(l => l.open_on_answer && safeLink(l));
+    if (!link) return;
+    const key = claimKey(call);
+    if (openedMemory(key)) return;
+    const rang = rememberAlerted(key);
+    setTimeout(() => claimOpen(key, () => openLink(link)), rang && rang.tab !== tabID ? OPEN_DEFER_MS : 0);
+  }
+
+  function claimOpen(key, open) {
+    if (openedMemory(key)) return;
+    if (navigator.locks && navigator.locks.request) {
+      // Queued, not ifAvailable, and held a while after: the next tab gets
+      // it once this tab's note in localStorage has reached it (another
+      // tab's process sees it a moment later, not at once).
+      navigator.locks.request('screenpop.open.' + key, () => {
+        if (openedMemory(key)) return null;
+        openedMemory(key, tabID);
+        open();
+        return new Promise(resolve => setTimeout(resolve, OPEN_HOLD_MS));
+      }).catch(() => { /* the lock manager refused: not from this tab */ });
+      return;
+    }
+    openedMemory(key, tabID);
+    setTimeout(() => {
+      const owner = openedMemory(key);
+      if (owner && owner.tab === tabID) open();
+    }, ALERT_SETTLE_MS);
+  }
+
+  // openLink opens a blank tab first and cuts it off this page before it
+  // goes to the link: the other system never holds a handle on this page.
+  // A browser that blocks it gets a notice with the link to click.
+  function openLink(link) {
+    const label = linkLabel(link);
+    let w = null;
+    try { w = window.open('', '_blank'); } catch (e) { w = null; }
+    if (w) {
+      try { w.opener = null; } catch (e) { /* nothing to cut */ }
+      w.location.href = link.url;
+      notice(t('links.opened', { label: label }), { 'data-kind': 'opened' });
+      return;
+    }
+    const a = h('a', { class: 'notice-link', href: link.url, target: '_blank', rel: 'noopener noreferrer' }, label);
+    notice([t('links.blocked', { label: label }), ' ', a], { 'data-kind': 'blocked' }, 20000);
+  }
+
   // ---- requests ----------------------------------------------------------
 
   function send(req) {
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(JSON.stringify(req));
     return true;
+  }
+
+  // ---- acknowledgements --------------------------------------------------
+  //
+  // The page tells the daemon when a pop is on the agent's screen ('shown')
+  // and when it is there whole, no section or earlier call still loading
+  // ('complete'): once the frame that draws it has been painted, so a tab
+  // in the background (which paints nothing) tells when it is seen. Each
+  // stage once per call; the daemon times them by its own clock, and
+  // ignores repeats and calls the agent does not hold (pop/README.md).
+
+  function cardLoading(card) {
+    return !!card.history_loading || (card.sections || []).some(s => s.status === 'loading');
+  }
+
+  function acknowledge(call) {
+    if (!call || !call.card || call.acked === 'complete' || call.ackPending) return;
+    if (call.state !== 'ringing' && call.state !== 'answered') return;
+    if (call.acked === 'shown' && cardLoading(call.card)) return;
+    call.ackPending = true;
+    // The frame callback runs before the paint; the task after it, once
+    // painted.
+    requestAnimationFrame(() => setTimeout(() => {
+      call.ackPending = false;
+      if (call.state !== 'ringing' && call.state !== 'answered') return;
+      const stage = cardLoading(call.card) ? 'shown' : 'complete';
+      if (call.acked === stage) return;
+      if (send({ type: 'shown', call_id: call.id, stage: stage })) call.acked = stage;
+    }, 0));
   }
 
   function selectCustomer(call, customerID) {
@@ -1704,6 +2076,7 @@
     const call = calls.get(callID);
     const key = 'error.' + data.code;
     const text = has(key) ? '' : (data.message || t('error.other'));
+    if ((data.request === 'search' || data.request === 'link') && findRefused(call, data, has(key) ? key : 'error.other', text)) return;
     if (data.request === 'note' && call && call.el) {
       call.pendingNote = null;
       setNoteStatus(call, 'error', has(key) ? key : 'error.other', null, text);
