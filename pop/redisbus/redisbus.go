@@ -388,9 +388,15 @@ func (b *Bus) Deliver(agentID string, m pop.Encoded) {
 }
 
 // dedupTypes are the messages every daemon watching the same PBX produces
-// from the same events. The others answer one browser's request, which
-// reaches one daemon only.
-var dedupTypes = map[string]bool{pop.TypePop: true, pop.TypeAnswered: true, pop.TypeWithdrawn: true, pop.TypeEnded: true}
+// from the same events: the call's course, and the steps of its card as
+// it is built (a section, named by the section, and the earlier calls),
+// which each daemon sends once per build, at most, and a second build of a
+// call (an agent's pick) runs on one daemon only. The others answer one
+// browser's request, which reaches one daemon only, or may come from
+// either daemon for its own reason: a complete card (a build's last step
+// on one daemon, a refresh on another) is not named by its ordinal.
+var dedupTypes = map[string]bool{pop.TypePop: true, pop.TypeAnswered: true, pop.TypeWithdrawn: true, pop.TypeEnded: true,
+	pop.TypeSection: true, pop.TypeHistory: true}
 
 // dedupName names a message in Redis. A message every daemon watching the
 // same PBX produces is the n-th of its type for its agent and call: the
@@ -399,7 +405,7 @@ var dedupTypes = map[string]bool{pop.TypePop: true, pop.TypeAnswered: true, pop.
 func (b *Bus) dedupName(agent string, m pop.Encoded) string {
 	var name string
 	if !b.cfg.DisableDedup && m.CallID != "" && dedupTypes[m.Type] {
-		name = agent + "\x00" + m.CallID + "\x00" + m.Type
+		name = agent + "\x00" + m.CallID + "\x00" + m.Type + "\x00" + m.Part
 		b.omu.Lock()
 		n := b.ordinals.use(name, time.Now())
 		*n++
