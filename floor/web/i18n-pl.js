@@ -1,0 +1,92 @@
+// Polish messages of the supervisor page: the same keys as i18n-en.js.
+'use strict';
+
+(window.screenpopFloorCatalogs = window.screenpopFloorCatalogs || {}).pl = {
+  _name: 'Polski',
+  _dir: 'ltr',
+
+  'title': 'Sala · screenpop',
+  'skip': 'Przejdź do widoku sali',
+  'heading': 'Sala call center',
+  'brand.floor': 'Sala',
+  'who': '{name} · {id}',
+  'lang.label': 'Język',
+  'lang.auto': 'Język przeglądarki',
+
+  'conn.connecting': 'Łączenie…',
+  'conn.reconnecting': 'Ponowne łączenie…',
+  'conn.open': 'Na żywo',
+  'conn.offline': 'Offline · ponawianie',
+  'conn.signedOut': 'Nie zalogowano',
+  'conn.notSupervisor': 'Brak dostępu',
+
+  'refused.signIn': 'Zaloguj się',
+  'refused.signedOutTitle': 'Zaloguj się, aby zobaczyć salę',
+  'refused.signedOutText': 'Otwórz otrzymany link dla kierownika zmiany albo zaloguj się kontem firmowym.',
+  'refused.notSupervisorTitle': 'Ta strona jest dla kierowników zmiany',
+  'refused.notSupervisorText': 'Twoje konto nie ma tu roli kierownika zmiany. Poproś dział IT o jej nadanie.',
+
+  'kpi.title': 'Teraz i dzisiaj',
+  'kpi.waiting': 'Czeka teraz',
+  'kpi.longestWait': 'Najdłuższe czekanie',
+  'kpi.onCall': 'W rozmowie',
+  'kpi.answered': 'Odebrane dzisiaj',
+  'kpi.abandoned': 'Porzucone dzisiaj',
+  'kpi.serviceLevel': 'Poziom obsługi',
+  'kpi.serviceLevelHint': 'odebrane w ciągu {s} s',
+  'kpi.popped': 'Karta na ekranie przed odebraniem',
+  'kpi.poppedHint': { one: '{popped} z {count} odebranego połączenia', few: '{popped} z {count} odebranych połączeń', many: '{popped} z {count} odebranych połączeń', other: '{popped} z {count} odebranego połączenia' },
+  'kpi.poppedNone': 'jeszcze nic nie odebrano',
+  'kpi.none': '—',
+
+  'duration.ms': '{m}:{s}',
+  'duration.hms': '{h}:{m}:{s}',
+
+  'waiting.title': 'Czekające połączenia',
+  'waiting.empty': 'Żadne połączenie nie czeka.',
+  'waiting.wait': 'Czeka',
+  'waiting.caller': 'Dzwoniący',
+  'waiting.line': 'Linia',
+  'waiting.ringingAt': 'Dzwoni u',
+  'waiting.withheld': 'Numer zastrzeżony',
+  'waiting.otherLine': 'Inna linia',
+  'waiting.queued': 'W kolejce: żaden telefon nie dzwoni',
+  'waiting.transfer': 'W trakcie przekazywania',
+  'waiting.noPage': 'strona nieotwarta',
+
+  'agent.nameId': '{name} ({id})',
+  'agent.id': 'Konsultant {id}',
+
+  'agents.title': 'Konsultanci',
+  'agents.empty': 'Żaden konsultant nie jest skonfigurowany ani zalogowany.',
+  'agents.name': 'Konsultant',
+  'agents.state': 'Stan',
+  'agents.page': 'Strona konsultanta',
+  'agents.since': 'Od',
+  'agents.until': 'do {time}',
+  'agents.blind': 'strona nieotwarta',
+
+  'state.on_call': 'W rozmowie',
+  'state.ringing': 'Dzwoni',
+  'state.wrap_up': 'Po rozmowie',
+  'state.ready': 'Gotowy',
+  'state.offline': 'Niezalogowany',
+  'page.open': 'Otwarta',
+  'page.closed': 'Nieotwarta',
+
+  'health.title': 'Systemy',
+  'health.empty': 'Na razie brak zgłoszeń.',
+  'health.kind.source': 'Źródła danych',
+  'health.kind.pbx': 'Centrale telefoniczne',
+  'health.kind.redis': 'Wspólny Redis',
+  'health.kind.history': 'Historia połączeń',
+  'health.status.ok': 'OK',
+  'health.status.recovering': 'Ponowna próba',
+  'health.status.degraded': 'Błędy',
+  'health.status.down': 'Niedostępny',
+  'health.on': 'według {daemons}',
+
+  'footer.day': 'Dzisiaj: {day}',
+  'footer.daemons': { one: 'z {count} serwera', few: 'połączone z {count} serwerów', many: 'połączone z {count} serwerów', other: 'połączone z {count} serwera' },
+  'footer.partial': 'wspólny Redis nie odpowiada: tylko połączenia i liczby tego serwera'
+};
