@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,11 +23,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/screenpop/screenpop/aggregator"
 	"github.com/screenpop/screenpop/auth"
+	"github.com/screenpop/screenpop/floor"
 	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/telephony"
 )
@@ -43,6 +46,9 @@ type Config struct {
 	Listen    string `yaml:"listen"`     // default 127.0.0.1:8080
 	PublicURL string `yaml:"public_url"` // what the printed links start with; default http://<listen>
 	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
+	// LogFormat is how log lines are written on stderr: text (key=value,
+	// the default) or json (one object a line, for a log pipeline).
+	LogFormat string `yaml:"log_format"`
 
 	// The card's settings (region, deadline, history_limit, lines,
 	// sections) are the aggregator's own configuration, decoded in place:
@@ -66,6 +72,13 @@ type Config struct {
 	// deliveries are kept: in memory (the default: forgotten at every
 	// restart) or in PostgreSQL, shared by every daemon (history/README.md).
 	History history.Config `yaml:"history"`
+	// Floor is the supervisors' floor view (/supervisor/): the service
+	// level's threshold and the zone of "today" (floor/README.md).
+	Floor floor.Config `yaml:"floor"`
+	// Admin is the profiling and runtime-metrics listener (net/http/pprof,
+	// /debug/metrics): off unless admin.listen is set, and then only on a
+	// loopback address.
+	Admin Admin `yaml:"admin"`
 
 	// root is the decoded document: problems found after decoding are
 	// placed at the key they are about.
@@ -75,12 +88,29 @@ type Config struct {
 	text []string
 }
 
+// The values of log_format.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
 // API configures the HTTP API that company systems call.
 type API struct {
 	// EvictTokensEnv names a variable holding the comma-separated bearer
 	// tokens that may call POST /api/v1/evict (a system whose data about a
 	// customer changed). Unset: the endpoint is not mounted.
 	EvictTokensEnv string `yaml:"evict_tokens_env"`
+}
+
+// Admin configures the admin listener. It serves the process's insides
+// (profiles, goroutine stacks, the command line), so it is never on the
+// agents' listener and never on an address other machines reach: an
+// operator comes in through SSH (ssh -L 6060:127.0.0.1:6060 host) or
+// kubectl port-forward.
+type Admin struct {
+	// Listen is host:port of the listener, the host a loopback address
+	// (127.0.0.1, ::1, localhost); empty: no listener.
+	Listen string `yaml:"listen"`
 }
 
 // Redis configures the shared Redis.
@@ -198,12 +228,18 @@ var commonSourceKeys = yamlKeys(Source{})
 
 var commonTelephonyKeys = yamlKeys(Telephony{})
 
+// commonSearchKeys are the keys of a source's search: block that the
+// aggregator's SearchSpec decodes; the others (a query, fields, a URL)
+// belong to the kind, which gets a search: block of its own with them.
+var commonSearchKeys = yamlKeys(aggregator.SearchSpec{})
+
 // UnmarshalYAML splits the common keys from the kind's options.
 func (s *Source) UnmarshalYAML(n *yaml.Node) error {
 	common, rest, err := split(n, commonSourceKeys)
 	if err != nil {
 		return asTypeError(err)
 	}
+	splitSearch(common, rest)
 	type plain Source
 	var p plain
 	err = DecodeStrict(common, &p)
@@ -224,6 +260,24 @@ func (t *Telephony) UnmarshalYAML(n *yaml.Node) error {
 	*t = Telephony(p)
 	t.Pos, t.Options, t.problems = posOf(n), rest, err
 	return nil
+}
+
+// splitSearch divides the search: block of a source between the common
+// keys (they stay in common) and the kind's, which go to rest under a
+// search: key of their own, at the same position: the kind always gets
+// the block, so it can say which of its keys is missing. A search: that
+// is not a mapping stays in common, whose decoding reports it.
+func splitSearch(common, rest *yaml.Node) {
+	for i := 0; i+1 < len(common.Content); i += 2 {
+		k, v := common.Content[i], common.Content[i+1]
+		if k.Value != "search" || v.Kind != yaml.MappingNode {
+			continue
+		}
+		mine, kinds, _ := split(v, commonSearchKeys)
+		common.Content[i+1] = mine
+		rest.Content = append(rest.Content, k, kinds)
+		return
+	}
 }
 
 func split(n *yaml.Node, keys map[string]bool) (common, rest *yaml.Node, err error) {
@@ -298,6 +352,9 @@ func ParsePartial(file string, data []byte, files fs.FS) (*Config, Errors) {
 		// mistake: the fix says where else to look.
 		errs := cfg.ErrorsIn("", err)
 		for i := range errs {
+			if errs[i].Line == 0 {
+				errs[i].Line, errs[i].Column = yamlProblemAt(errs[i].Msg, data)
+			}
 			errs[i].Msg = "not valid YAML: " + errs[i].Msg
 			errs[i].Fix = "check the indentation and the quotes on this line and the lines above it"
 		}
@@ -369,6 +426,9 @@ func (c *Config) setDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	if c.LogFormat == "" {
+		c.LogFormat = LogFormatText
+	}
 	if c.Auth.TokenTTL == 0 {
 		c.Auth.TokenTTL = 12 * time.Hour
 	}
@@ -384,6 +444,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	c.History.ApplyDefaults()
+	c.Floor.ApplyDefaults()
 	c.setSignInDefaults()
 	ac := c.Aggregator()
 	ac.SetDefaults()
@@ -411,6 +472,11 @@ func (c *Config) validate() []aggregator.Problem {
 	default:
 		add("log_level", fmt.Sprintf("%q is not a level", c.LogLevel), "use debug, info, warn or error")
 	}
+	switch c.LogFormat {
+	case LogFormatText, LogFormatJSON:
+	default:
+		add("log_format", fmt.Sprintf("%q is not a log format", c.LogFormat), "use text (key=value lines) or json (one object a line, for a log pipeline)")
+	}
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		add("public_url", fmt.Sprintf("%q is not an http(s) URL", c.PublicURL), "e.g. public_url: https://screenpop.example.com")
 	}
@@ -420,6 +486,9 @@ func (c *Config) validate() []aggregator.Problem {
 		}
 	}
 	problems = append(problems, c.validateSignIn()...)
+	if msg, fix := checkAdminListen(c.Admin.Listen); msg != "" {
+		add("admin.listen", msg, fix)
+	}
 	// The endpoint mapping's rules are telephony's: the ones NewAgentMap
 	// applies, reported here at their lines.
 	for _, p := range (telephony.AgentMapConfig{Patterns: c.Agents.Patterns, Table: c.Agents.Table}).Problems() {
@@ -491,6 +560,13 @@ func (c *Config) validate() []aggregator.Problem {
 	if err := c.Aggregator().Validate(); err != nil {
 		problems = append(problems, err.(aggregator.Problems)...)
 	}
+	// The floor view's own rules, each at its option under floor:.
+	for _, e := range Each(c.Floor.Validate()) {
+		var oe *floor.OptionError
+		if errors.As(e, &oe) {
+			add("floor."+oe.Option, oe.Msg, oe.Fix)
+		}
+	}
 	// The history's own rules, each placed at its option under history:.
 	for _, e := range Each(c.History.Validate()) {
 		var oe *history.OptionError
@@ -501,6 +577,33 @@ func (c *Config) validate() []aggregator.Problem {
 		}
 	}
 	return problems
+}
+
+// checkAdminListen says what is wrong with admin.listen, if anything: the
+// admin listener hands out profiles and stacks, so only a loopback host
+// will do ("" is no listener at all).
+func checkAdminListen(listen string) (msg, fix string) {
+	if listen == "" {
+		return "", ""
+	}
+	const example = "e.g. listen: 127.0.0.1:6060, and reach it from elsewhere through ssh -L 6060:127.0.0.1:6060 or kubectl port-forward"
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port", listen), example
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("%q: port %q is not a number in 0..65535", listen, port), example
+	}
+	if host == "localhost" {
+		return "", ""
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		if host == "" {
+			host = "every interface"
+		}
+		return fmt.Sprintf("%q is not a loopback address (%s): profiles and goroutine stacks would be open to the network", listen, host), example
+	}
+	return "", ""
 }
 
 // Error is one problem in a configuration file: where, what, and how to fix
@@ -701,6 +804,43 @@ func (c *Config) TextPos(s *Source, key string, n, col int) Pos {
 var linePrefixRE = regexp.MustCompile(`^line (\d+)(?:, column (\d+))?: `)
 
 // stripPosition takes such a position off msg into at.
+// yamlReaderProblems are the mistakes yaml.v3 finds as it decodes the
+// file's characters, before it counts lines: it names no line for them.
+var yamlReaderProblems = []string{
+	"control characters are not allowed", "invalid leading UTF-8 octet", "incomplete UTF-8 octet sequence",
+	"invalid trailing UTF-8 octet", "invalid length of a UTF-8 sequence", "invalid Unicode character",
+}
+
+// yamlProblemAt places a YAML syntax error yaml.v3 gave no line: a
+// character it cannot read (a control character, broken UTF-8) where the
+// first one is, and anything else on the first line, where yaml.v3 leaves
+// "line 1" out (column unknown).
+func yamlProblemAt(msg string, data []byte) (line, column int) {
+	if !slices.Contains(yamlReaderProblems, msg) {
+		return 1, 0
+	}
+	line, column = 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		switch {
+		case r == utf8.RuneError && size <= 1, !yamlPrintable(r):
+			return line, column
+		case r == '\n':
+			line, column = line+1, 1
+		default:
+			column++
+		}
+		data = data[size:]
+	}
+	return 1, 0
+}
+
+// yamlPrintable reports whether YAML 1.2 allows r in a file (c-printable).
+func yamlPrintable(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7e) || r == 0x85 ||
+		(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd) || (r >= 0x10000 && r <= 0x10ffff)
+}
+
 func stripPosition(msg string, at *Pos) string {
 	m := linePrefixRE.FindStringSubmatch(msg)
 	if m == nil {

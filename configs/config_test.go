@@ -103,6 +103,12 @@ func TestInvalidConfigs(t *testing.T) {
 			`testdata/invalid-history.yaml:12:3: history.buffer_size: expected a whole number, got "lots"`,
 			`testdata/invalid-history.yaml:13:3: history: unknown option "max_cons" (did you mean "max_conns"?)`,
 		},
+		// The floor view's own rules, at their keys under floor:.
+		"invalid-floor.yaml": {
+			`testdata/invalid-floor.yaml:5:3: floor.service_level_seconds: 7200 is outside 1..3600 seconds (fix: e.g. service_level_seconds: 20 (answered within 20 seconds of the first ring))`,
+			`testdata/invalid-floor.yaml:6:3: floor.time_zone: "Europe/Atlantis" is not a time zone (fix: an IANA zone name such as Europe/Berlin or America/New_York; leave it out for the daemon's local zone)`,
+			`testdata/invalid-floor.yaml:7:3: floor: unknown option "service_level" (known: service_level_seconds, time_zone)`,
+		},
 		// Sign-in: the auth package's rules at each option (one not
 		// written at its section), the client secret never in the file,
 		// agents' roles for listed agents only, sections' roles.
@@ -119,6 +125,21 @@ func TestInvalidConfigs(t *testing.T) {
 			`testdata/invalid-auth.yaml:19:5: agents.roles["1009"]: agent "1009" is not in agents.names (fix: add the agent to agents.names, or correct the agent ID)`,
 			`testdata/invalid-auth.yaml:19:14: agents.roles["1009"][0]: "credit card" contains white space (fix: roles are single words, e.g. credit or credit-team)`,
 			`testdata/invalid-auth.yaml:21:51: sections[0]: roles[1]: is empty (fix: name a role agents hold, e.g. roles: [credit, supervisor])`,
+		},
+		// The directory's search bounds, a search on a source that is not
+		// the directory, and the card's links (TestSearchBlockIsSplit:
+		// how a search: block is divided between the aggregator and the kind).
+		"invalid-search-links.yaml": {
+			`testdata/invalid-search-links.yaml:7:5: directory (directory): search.min_length: 50 is outside 1..20 (fix: leave it out for 3: shorter texts match too much)`,
+			`testdata/invalid-search-links.yaml:8:5: directory (directory): search.max_results: 500 is outside 1..50 (fix: leave it out for 10: an agent reads a short list while the caller waits)`,
+			`testdata/invalid-search-links.yaml:14:5: sources[0] (balance): search: only the directory is searched (fix: move search: to the directory, or remove it)`,
+			`testdata/invalid-search-links.yaml:17:5: links[0]: url: must start with https:// or http:// (fix: e.g. url: https://crm.example.com/customers/{customer_id}?caller={number})`,
+			`testdata/invalid-search-links.yaml:19:5: links[1]: label: missing (fix: write what agents read on the button, e.g. label: Open in CRM)`,
+			`testdata/invalid-search-links.yaml:19:5: links[1]: url: a placeholder in the host could send agents to another site: placeholders go in the path, the query or the fragment (fix: e.g. url: https://crm.example.com/customers/{customer_id}?caller={number})`,
+			`testdata/invalid-search-links.yaml:20:14: links[1]: labels.Polish: "Polish" is not a language code (fix: the page's language, e.g. labels: {pl: Otwórz w CRM})`,
+			`testdata/invalid-search-links.yaml:22:5: links[2]: url: unknown placeholder {numer} (known: {customer_id}, {number}, {call_id}, {agent}) (fix: e.g. url: https://crm.example.com/customers/{customer_id}?caller={number})`,
+			`testdata/invalid-search-links.yaml:23:5: links[2]: open_on_answer: links[0] opens on answer already (fix: one link opens by itself: set open_on_answer on one only)`,
+			`testdata/invalid-search-links.yaml:24:20: links[2]: roles[1]: "agent" is listed twice (fix: list each role once)`,
 		},
 		// yaml.v3 names the line where it gave up, without a column.
 		"invalid-syntax.yaml": {

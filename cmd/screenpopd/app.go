@@ -26,6 +26,7 @@ import (
 	"github.com/screenpop/screenpop/auth"
 	"github.com/screenpop/screenpop/bearer"
 	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/floor"
 	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/pop"
 	"github.com/screenpop/screenpop/pop/redisbus"
@@ -73,9 +74,11 @@ type Main struct {
 	redis    redis.UniversalClient // nil without a redis block
 	keys     *rediscache.Keyring   // nil without redis.encryption_key_env
 	bus      *redisbus.Bus         // nil without a redis block
+	floor    *floor.Floor          // the supervisors' floor view (floor.go)
 
 	mu      sync.Mutex
 	ln      net.Listener
+	adminLn net.Listener  // nil without admin.listen (admin.go)
 	started chan struct{} // closed once the listener is up
 }
 
@@ -98,7 +101,7 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	m := &Main{cfg: cfg, opts: opts, reg: opts.Registry, timeouts: defaultHTTPTimeouts, started: make(chan struct{})}
 	m.logLevel = new(slog.LevelVar)
 	m.logLevel.Set(logLevel(cfg.LogLevel))
-	m.logger = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: m.logLevel}))
+	m.logger = slog.New(newLogHandler(cfg.LogFormat, opts.Stderr, m.logLevel))
 	m.pools = postgres.NewPools(m.logger.With("component", "postgres"))
 
 	ac, err := aggregatorConfig(cfg, m.pools, opts.Env, m.logger)
@@ -150,12 +153,16 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	if m.signIn, err = m.newSignIn(secret); err != nil {
 		return nil, err
 	}
+	// The lines of agents signing in and out and of calls ending name the
+	// daemon: with several, a log pipeline tells them apart (and sees a
+	// call two daemons watched once per daemon).
+	daemon := daemonName(opts.Daemon, cfg.Listen)
 	m.hub, err = pop.NewHub(pop.HubConfig{
 		Auth:           rememberRoles{Authenticator: pop.FromAuth(m.signIn), roles: &m.signedIn},
 		LoginURL:       m.signIn.LoginURL,
 		SignOutOrigins: m.signIn.SignOutOrigins(),
 		AllowedOrigins: cfg.Auth.AllowedOrigins,
-		Logger:         m.logger.With("component", "hub"),
+		Logger:         m.logger.With("component", "hub", "daemon", daemon),
 		Registerer:     m.reg,
 	})
 	if err != nil {
@@ -184,15 +191,22 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		m.hub.SetShared(m.bus)
 		deliverer = m.bus
 	}
+	if m.floor, err = m.newFloor(daemon); err != nil {
+		return nil, err
+	}
+	m.hub.SetAcks(m.floor) // pages acknowledge the pops they paint
 	m.disp, err = pop.NewDispatcher(pop.DispatcherConfig{
 		Builder:    m.agg,
 		Recorder:   m.history,
 		WrapUp:     wrapUpSettings(cfg.History),
+		Directory:  m.agg, // agents search it for unknown callers, and link their numbers
 		OnShown:    m.logAccess,
 		Deliverer:  deliverer,
 		AgentNames: m.agentName,
 		AgentRoles: m.agentRoles,
-		Logger:     m.logger.With("component", "dispatcher"),
+		Observer:   m.floor,           // every call, from every source, for the floor and its metrics
+		Connected:  m.floor.Connected, // a page on any daemon: a pop to nobody's screen is no delivery
+		Logger:     m.logger.With("component", "dispatcher", "daemon", daemon),
 		Registerer: m.reg,
 	})
 	if err != nil {
@@ -278,6 +292,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.ln = ln
 	m.mu.Unlock()
+	adminLn, err := m.listenAdmin()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler: m.routes(),
 		// A client that sends its request or body slowly, or keeps an idle
@@ -304,6 +323,9 @@ func (m *Main) Run(ctx context.Context) error {
 		m.hub.Close()
 		return srv.Shutdown(sctx)
 	})
+	if adminLn != nil {
+		m.serveAdmin(ctx, g, adminLn)
+	}
 	stopHistory := m.runHistory(ctx, g)
 	defer stopHistory()
 	g.Go(func() error {
@@ -317,6 +339,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.bus != nil {
 		g.Go(func() error { return m.bus.Run(ctx) })
 	}
+	g.Go(func() error { return m.floor.Run(ctx) })
 	for _, c := range m.calls {
 		g.Go(func() error {
 			if err := c.run(ctx, m.disp); err != nil {
@@ -379,6 +402,7 @@ func (m *Main) announce() {
 		}
 		fmt.Fprintf(m.opts.Stdout, "  agent %s (%s): %s/#token=%s\n", id, cfg.Agents.Names[id], base, tok)
 	}
+	m.announceFloor(base, cfg)
 }
 
 // evictTokens reads and checks the tokens of the eviction API: nil without
@@ -406,6 +430,7 @@ func (m *Main) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.Handle("/supervisor/", m.floorHandler()) // the floor view, for supervisors
 	if m.evict != nil {
 		mux.Handle("/api/v1/evict", aggregator.EvictHandler(m.agg, m.evict, m.logger.With("component", "evict")))
 	}

@@ -170,7 +170,7 @@ func sourceTest(ctx context.Context, args []string, stdout, stderr io.Writer, en
 		return errReported
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	pools := postgres.NewPools(logger)
+	pools := postgres.NewPools(logger.With("component", "postgres"))
 	defer pools.Close()
 	ac, err := aggregatorConfig(cfg, pools, env, logger)
 	if err != nil {

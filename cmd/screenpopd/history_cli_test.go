@@ -77,7 +77,7 @@ func TestHistoryCommandsOnTheConfiguration(t *testing.T) {
 	path := historyConfig(t, "history: {type: postgres, dsn_env: HISTORY_DSN}\nredis: {address: "+testRedis+", key_prefix: \""+prefix+"\"}\n")
 
 	out, err := screenpopd(t, env, "db", "migrate", "-config", path, "-status")
-	if err != nil || !strings.Contains(out, "version 0 of 1, 1 migration(s) pending") {
+	if err != nil || !strings.Contains(out, "version 0 of 2, 2 migration(s) pending") {
 		t.Fatalf("db migrate -status: %q, %v", out, err)
 	}
 	if out, err := screenpopd(t, env, "db", "migrate", "-config", path); err != nil || !strings.Contains(out, "up 00001_history.sql") {

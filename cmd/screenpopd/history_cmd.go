@@ -272,7 +272,7 @@ func eraseAndEvict(ctx context.Context, cfg *configs.Config, env func(string) st
 				return err
 			}
 			defer m.redis.Close()
-			pools := adpostgres.NewPools(logger)
+			pools := adpostgres.NewPools(logger.With("component", "postgres"))
 			defer pools.Close()
 			ac, err := aggregatorConfig(cfg, pools, env, logger)
 			if err != nil {

@@ -32,11 +32,11 @@ func accessCmd(ctx context.Context, dsn string, args []string, stdout, stderr *b
 func TestDBMigrate(t *testing.T) {
 	dsn := historytest.PostgresSchema(t, historytest.TestDSN)
 	out, err := runCmd(t, migrateCmd, dsn, "-status")
-	if err != nil || !strings.Contains(out, "version 0 of 1, 1 migration(s) pending") {
+	if err != nil || !strings.Contains(out, "version 0 of 2, 2 migration(s) pending") {
 		t.Fatalf("status before: %q, %v", out, err)
 	}
 	out, err = runCmd(t, migrateCmd, dsn)
-	if err != nil || !strings.Contains(out, "OK    up 00001_history.sql") {
+	if err != nil || !strings.Contains(out, "OK    up 00001_history.sql") || !strings.Contains(out, "OK    up 00002_links.sql") {
 		t.Fatalf("migrate: %q, %v", out, err)
 	}
 	out, err = runCmd(t, migrateCmd, dsn)
@@ -44,7 +44,7 @@ func TestDBMigrate(t *testing.T) {
 		t.Fatalf("second migrate: %q, %v", out, err)
 	}
 	out, err = runCmd(t, migrateCmd, dsn, "-status")
-	if err != nil || out != "history schema: version 1 of 1, up to date\n" {
+	if err != nil || out != "history schema: version 2 of 2, up to date\n" {
 		t.Fatalf("status after: %q, %v", out, err)
 	}
 	if _, err := runCmd(t, migrateCmd, ""); err == nil || !strings.Contains(err.Error(), "not in PostgreSQL") {

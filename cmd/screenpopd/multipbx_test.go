@@ -67,9 +67,14 @@ func TestTwoPBXsInOneDaemon(t *testing.T) {
 			t.Fatalf("%s's call popped as %q, want an ID starting with %s/", p.name, pop.CallID, p.name)
 		}
 		ids[p.name] = pop.CallID
-		if got := expect(t, alice, "pop").CallID; got != pop.CallID {
+		alicePop := expect(t, alice, "pop")
+		if got := alicePop.CallID; got != pop.CallID {
 			t.Fatalf("%s's call popped for 1001 as %q, for 1002 as %q", p.name, got, pop.CallID)
 		}
+		// A card sent in steps: read on to the complete card, so that the
+		// next messages are the next call's.
+		completeCard(t, bob, pop)
+		completeCard(t, alice, alicePop)
 		var data struct {
 			Card struct {
 				CallID string `json:"call_id"`

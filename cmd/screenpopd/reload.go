@@ -117,6 +117,9 @@ func diffConfig(old, next *configs.Config) configDiff {
 	if old.PublicURL != next.PublicURL {
 		restart("public_url %q -> %q", old.PublicURL, next.PublicURL)
 	}
+	if old.LogFormat != next.LogFormat {
+		restart("log_format %q -> %q", old.LogFormat, next.LogFormat)
+	}
 	for _, k := range changedFields(old.Auth, next.Auth) {
 		restart("auth.%s", k)
 	}
@@ -136,6 +139,10 @@ func diffConfig(old, next *configs.Config) configDiff {
 	// The store, its dispositions and wrap-up rules are fixed at start.
 	for _, k := range changedFields(old.History, next.History) {
 		restart("history.%s", k)
+	}
+	// The floor's threshold and day are the ledger's, fixed at start.
+	for _, k := range changedFields(old.Floor, next.Floor) {
+		restart("floor.%s", k)
 	}
 	oldTel, nextTel := map[string]configs.Telephony{}, map[string]configs.Telephony{}
 	var telNames []string

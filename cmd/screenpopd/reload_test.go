@@ -143,6 +143,7 @@ sources:
 			"sources:\n  - name: crm   # the CRM export\n    type: file\n    needs: phone\n    path: customers.csv\n    match: phone\n    param: phone"), nil, nil},
 		{"listen", replace("127.0.0.1:8080", "0.0.0.0:8080"), nil, []string{"listen 127.0.0.1:8080 -> 0.0.0.0:8080"}},
 		{"public_url", "public_url: https://pop.example.com\n" + base, nil, []string{`public_url "" -> "https://pop.example.com"`}},
+		{"log_format", "log_format: json\n" + base, nil, []string{`log_format "text" -> "json"`}},
 		{"auth", replace("token_ttl: 8h", "token_ttl: 4h, demo_links: true"), nil, []string{"auth.demo_links", "auth.token_ttl"}},
 		{"redis added", base + "redis: {address: 127.0.0.1:6379}\n", nil, []string{"redis added"}},
 		{"api", base + "api: {evict_tokens_env: EVICT_TOKENS}\n", nil, []string{"api.evict_tokens_env"}},

@@ -5,12 +5,14 @@
 -- Four schemas stand for four systems a call center would have to ask:
 --   sales       the CRM: customers, contact persons and their phones (the
 --               directory lives here), the product catalogue, two years of
---               orders and order lines
+--               orders and order lines, and what each customer is worth
+--               (lifetime value, tier, trend)
 --   accounting  customer accounts, invoices (some overdue), payments, and
 --               bills from the customers who also supply us
 --   credit      credit limits, risk classes, the terms on file and the terms
 --               an agent may offer
---   service     the service desk's tickets
+--   service     the service desk: tickets, the machines installed at
+--               customers, service cases and warranty claims
 --
 -- Loading it again replaces everything (DROP SCHEMA ... CASCADE): it is
 -- idempotent and runs in one transaction. Dates are relative to the day it
@@ -37,7 +39,7 @@ CREATE SCHEMA service;
 COMMENT ON SCHEMA sales IS 'screenpop demo: CRM (customers, contacts, products, orders)';
 COMMENT ON SCHEMA accounting IS 'screenpop demo: receivables, payments, supplier bills';
 COMMENT ON SCHEMA credit IS 'screenpop demo: credit limits and payment terms';
-COMMENT ON SCHEMA service IS 'screenpop demo: service desk tickets';
+COMMENT ON SCHEMA service IS 'screenpop demo: service desk tickets, installed machines, service cases, warranty claims';
 
 -- Every random() below follows from this seed.
 DO $$ BEGIN PERFORM setseed(0.4242); END $$;
@@ -201,6 +203,23 @@ CREATE INDEX customers_phone ON sales.customers (phone);
 CREATE INDEX contacts_phone ON sales.contacts (phone);
 CREATE INDEX contacts_mobile ON sales.contacts (mobile);
 CREATE INDEX contacts_customer ON sales.contacts (customer_id);
+
+-- What an agent searches when the directory does not know a caller's
+-- number (screenpop's directory search: configs/postgres.yaml): a customer
+-- by name or e-mail, or one of its contact persons by name or e-mail; the
+-- number is then linked to the customer. `words` is what the text typed is
+-- looked for in. A large CRM would index it (pg_trgm's gin_trgm_ops) for
+-- ILIKE '%...%'; the demo's few hundred rows need no index.
+CREATE VIEW sales.directory_search AS
+SELECT c.id, c.name, c.kind, NULL::text AS contact, NULL::text AS role,
+       c.email, c.city, c.country, c.tags,
+       c.name || ' ' || coalesce(c.email, '') AS words
+  FROM sales.customers c
+UNION ALL
+SELECT c.id, c.name, c.kind, p.name, p.role,
+       coalesce(p.email, c.email), c.city, c.country, c.tags,
+       p.name || ' ' || coalesce(p.email, '') || ' ' || c.name
+  FROM sales.contacts p JOIN sales.customers c ON c.id = p.customer_id;
 
 ---------------------------------------------------------------------------
 -- sales: products and what each kind of customer tends to buy
@@ -691,6 +710,245 @@ UPDATE service.tickets
  WHERE status = 'open' AND id < (SELECT max(id) - 3 FROM service.tickets);
 
 CREATE INDEX tickets_customer ON service.tickets (customer_id, opened_at DESC);
+
+---------------------------------------------------------------------------
+-- sales: what a customer is worth
+---------------------------------------------------------------------------
+
+-- Revenue booked before the two years of orders kept above: the old ERP's
+-- total per customer, migrated once. Customers younger than the order
+-- history have none.
+CREATE TABLE sales.revenue_before (
+    customer_id text PRIMARY KEY REFERENCES sales.customers,
+    through     date NOT NULL,           -- the day before the order history starts
+    amount      numeric(12,2) NOT NULL,  -- in the customer's currency
+    currency    char(3) NOT NULL
+);
+
+-- What they bought a year in the order history, times the years before it,
+-- a little less (customers grow): 60-89 %, fixed per customer.
+INSERT INTO sales.revenue_before (customer_id, through, amount, currency)
+SELECT c.id, current_date - 731,
+       round(coalesce(nullif(h.yearly, 0), 300 * fx.per_eur)
+             * ((current_date - 730) - c.since) / 365.0
+             * (0.60 + (abs(hashtext(c.id || 'ltv')) % 30) / 100.0), 2),
+       c.currency
+  FROM sales.customers c
+  JOIN sales.fx ON fx.currency = c.currency
+  LEFT JOIN (SELECT o.customer_id, sum(l.amount) / 2 AS yearly
+               FROM sales.orders o JOIN sales.order_lines l ON l.order_id = o.id
+              WHERE o.status <> 'cancelled'
+              GROUP BY o.customer_id) h ON h.customer_id = c.id
+ WHERE c.since < current_date - 730;
+
+-- Tiers by the revenue of the last 12 months, in EUR.
+CREATE TABLE sales.tiers (
+    tier            text PRIMARY KEY,
+    min_revenue_eur numeric(12,2) NOT NULL UNIQUE
+);
+INSERT INTO sales.tiers VALUES
+ ('Platinum', 10000), ('Gold', 5000), ('Silver', 1500), ('Bronze', 0);
+
+-- What the card's customer value section shows. Revenue is what was
+-- ordered and not cancelled, in the customer's currency; the trend
+-- compares the last 12 months with the 12 before (annualised when the
+-- customer joined during those, if at least half a year before).
+CREATE VIEW sales.customer_value AS
+WITH revenue AS (
+    SELECT c.id AS customer_id,
+           coalesce(sum(l.amount) FILTER (WHERE o.ordered_at > current_date - 365), 0) AS last_12m,
+           coalesce(sum(l.amount) FILTER (WHERE o.ordered_at <= current_date - 365
+                                            AND o.ordered_at > current_date - 730), 0) AS previous_12m,
+           coalesce(sum(l.amount), 0) AS ordered
+      FROM sales.customers c
+      LEFT JOIN sales.orders o ON o.customer_id = c.id AND o.status <> 'cancelled'
+      LEFT JOIN sales.order_lines l ON l.order_id = o.id
+     GROUP BY c.id
+)
+SELECT c.id AS customer_id,
+       c.currency,
+       c.since AS customer_since,
+       (r.ordered + coalesce(b.amount, 0))::numeric(12,2) AS lifetime_value,
+       r.last_12m::numeric(12,2) AS revenue_12m,
+       r.previous_12m::numeric(12,2) AS revenue_previous_12m,
+       t.tier,
+       CASE WHEN r.last_12m = 0 AND r.previous_12m = 0
+            THEN CASE WHEN c.since > current_date - 730 THEN 'no orders yet' ELSE 'no orders in the last 24 months' END
+            WHEN c.since > current_date - 365 THEN 'new customer: first 12 months'
+            WHEN c.since > current_date - 548 THEN 'new customer: no full year to compare'
+            WHEN r.last_12m = 0 THEN 'no orders in the last 12 months'
+            WHEN r.previous_12m = 0
+            THEN CASE WHEN c.since > current_date - 730 THEN 'first orders in the last 12 months'
+                      ELSE 'ordering again after 12 months without orders' END
+            WHEN ch.pct >= 10 THEN 'up ' || round(ch.pct) || '% on the ' || ch.before
+            WHEN ch.pct <= -10 THEN 'down ' || round(-ch.pct) || '% on the ' || ch.before
+            ELSE 'steady (' || CASE WHEN ch.pct < 0 THEN '-' ELSE '+' END || round(abs(ch.pct))
+                 || '% on the ' || ch.before || ')' END AS trend
+  FROM sales.customers c
+  JOIN revenue r ON r.customer_id = c.id
+  JOIN sales.fx ON fx.currency = c.currency
+  LEFT JOIN sales.revenue_before b ON b.customer_id = c.id
+ CROSS JOIN LATERAL (
+        -- A customer for part of the 12 months before: what they would
+        -- have bought in the whole year at that rate.
+        SELECT 100 * (r.last_12m - y.previous) / nullif(y.previous, 0) AS pct,
+               CASE WHEN c.since > current_date - 730 THEN 'year before (part-year, annualised)'
+                    ELSE 'previous 12 months' END AS before
+          FROM (SELECT r.previous_12m * 365.0 / least(365, greatest(1, (current_date - 365) - c.since)) AS previous) y) ch
+ CROSS JOIN LATERAL (
+        SELECT tier FROM sales.tiers
+         WHERE min_revenue_eur <= r.last_12m / fx.per_eur
+         ORDER BY min_revenue_eur DESC
+         LIMIT 1) t;
+
+---------------------------------------------------------------------------
+-- service: machines at customers, service cases, warranty claims
+---------------------------------------------------------------------------
+
+-- Every machine we delivered, by serial number: one per unit of a
+-- delivered order line of a machine, and the machines customers had from
+-- us before the order history (cafés, restaurants, hotels and offices with
+-- us longer than that). Machines are under warranty for 24 months.
+CREATE TABLE service.installed_base (
+    serial         text PRIMARY KEY,
+    customer_id    text NOT NULL REFERENCES sales.customers,
+    sku            text NOT NULL REFERENCES sales.products,
+    order_id       int REFERENCES sales.orders,   -- none: before the order history
+    delivered_on   date NOT NULL,
+    warranty_until date NOT NULL
+);
+
+INSERT INTO service.installed_base (serial, customer_id, sku, order_id, delivered_on, warranty_until)
+SELECT replace(substr(m.sku, 4), '-', '') || '-' || to_char(m.delivered_on, 'YYMM') || '-'
+         || lpad((10000 + row_number() OVER (ORDER BY m.delivered_on, m.customer_id, m.sku, m.unit))::text, 5, '0'),
+       m.customer_id, m.sku, m.order_id, m.delivered_on, (m.delivered_on + interval '24 months')::date
+  FROM (SELECT o.customer_id, l.sku, o.id AS order_id, o.ordered_at + 2 AS delivered_on, u.unit
+          FROM sales.orders o
+          JOIN sales.order_lines l ON l.order_id = o.id
+          JOIN sales.products p ON p.sku = l.sku
+         CROSS JOIN LATERAL generate_series(1, l.quantity) AS u(unit)
+         WHERE p.category = 'Machines' AND o.status = 'delivered'
+        UNION ALL
+        SELECT c.id,
+               CASE c.segment WHEN 'cafe' THEN CASE WHEN c.order_weight >= 3 THEN 'MA-ESP-2G' ELSE 'MA-ESP-1G' END
+                              WHEN 'restaurant' THEN 'MA-ESP-1G'
+                              ELSE 'MA-BTC-AUT' END,
+               NULL, c.since + 14 + abs(hashtext(c.id || 'machine')) % 60, 1
+          FROM sales.customers c
+         WHERE c.kind = 'company'
+           AND c.segment IN ('cafe', 'restaurant', 'hotel', 'office')
+           AND c.since < current_date - 800) m;
+
+CREATE INDEX installed_base_customer ON service.installed_base (customer_id);
+
+-- Service cases: a technician's visit or a repair in our workshop, for one
+-- machine. Closed cases are kept.
+CREATE TABLE service.cases (
+    case_no     text PRIMARY KEY,
+    serial      text NOT NULL REFERENCES service.installed_base,
+    customer_id text NOT NULL REFERENCES sales.customers,
+    opened_at   timestamptz NOT NULL,
+    closed_at   timestamptz,
+    status      text NOT NULL CHECK (status IN ('new', 'technician booked', 'in workshop', 'awaiting parts',
+                                                'quote sent', 'closed')),
+    issue       text NOT NULL
+);
+
+-- About one case per machine and year of use, at random times; a case is
+-- closed within three weeks, so the open ones are the recent ones.
+INSERT INTO service.cases (case_no, serial, customer_id, opened_at, closed_at, status, issue)
+SELECT 'SC-' || to_char(x.opened_at, 'YY') || '-' || lpad((row_number() OVER (ORDER BY x.opened_at, x.serial))::text, 5, '0'),
+       x.serial, x.customer_id, x.opened_at,
+       CASE WHEN x.opened_at + x.takes < now() THEN x.opened_at + x.takes END,
+       CASE WHEN x.opened_at + x.takes < now() THEN 'closed'
+            ELSE (ARRAY['new', 'technician booked', 'in workshop', 'awaiting parts', 'quote sent'])[1 + floor(x.r * 5)::int] END,
+       x.issue
+  FROM (SELECT b.serial, b.customer_id,
+               b.delivered_on + (interval '1 minute' * floor(random() * (current_date - b.delivered_on) * 24 * 60)) AS opened_at,
+               interval '1 hour' * (4 + floor(random() * 20 * 24)) AS takes,
+               random() AS r,
+               (ARRAY['Leaking at the group head', 'Pump noisy, low pressure', 'Error E05 on the display',
+                      'Grinder burrs worn', 'Steam wand does not heat', 'Annual maintenance due',
+                      'Water filter bypass leaking', 'Does not switch on', 'Inconsistent dosing'])[1 + floor(random() * 9)::int] AS issue
+          FROM service.installed_base b
+         CROSS JOIN generate_series(1, 4) AS k
+         WHERE random() < (current_date - b.delivered_on) / 365.0 / 4) x
+ WHERE x.opened_at < now();
+
+-- Warranty claims: a part or a machine the manufacturer replaces, filed
+-- with a case on a machine under warranty (most such cases). A claim is
+-- decided within about six weeks: approved, or rejected (wear and
+-- tear, descaling neglected).
+CREATE TABLE service.warranty_claims (
+    claim_no    text PRIMARY KEY,
+    serial      text NOT NULL REFERENCES service.installed_base,
+    customer_id text NOT NULL REFERENCES sales.customers,
+    case_no     text REFERENCES service.cases,
+    opened_at   timestamptz NOT NULL,
+    decided_at  timestamptz,
+    status      text NOT NULL CHECK (status IN ('submitted', 'with the manufacturer', 'approved: part on its way',
+                                                'approved', 'rejected')),
+    part        text NOT NULL
+);
+
+INSERT INTO service.warranty_claims (claim_no, serial, customer_id, case_no, opened_at, decided_at, status, part)
+SELECT 'WC-' || to_char(x.opened_at, 'YY') || '-' || lpad((row_number() OVER (ORDER BY x.opened_at, x.case_no))::text, 4, '0'),
+       x.serial, x.customer_id, x.case_no, x.opened_at,
+       CASE WHEN x.opened_at + x.takes < now() THEN x.opened_at + x.takes END,
+       CASE WHEN x.opened_at + x.takes >= now()
+            THEN (ARRAY['submitted', 'with the manufacturer', 'approved: part on its way'])[1 + floor(x.r * 3)::int]
+            WHEN x.r < 0.2 THEN 'rejected' ELSE 'approved' END,
+       x.part
+  FROM (SELECT c.case_no, c.serial, c.customer_id,
+               c.opened_at + interval '1 hour' * floor(random() * 30) AS opened_at,
+               interval '1 day' * (10 + floor(random() * 35)) AS takes,
+               random() AS r,
+               CASE WHEN c.issue LIKE 'Pump%' THEN 'Vibration pump'
+                    WHEN c.issue LIKE 'Error%' OR c.issue LIKE 'Does not%' THEN 'Control board'
+                    WHEN c.issue LIKE 'Steam%' THEN 'Heating element'
+                    WHEN c.issue LIKE 'Grinder%' OR c.issue LIKE 'Inconsistent%' THEN 'Grinder motor'
+                    ELSE 'Valve and seals' END AS part
+          FROM service.cases c
+          JOIN service.installed_base b ON b.serial = c.serial
+         WHERE c.opened_at::date <= b.warranty_until
+           AND c.issue <> 'Annual maintenance due'
+           AND random() < 0.7) x
+ WHERE x.opened_at < now();
+
+-- The stories of README.md, whatever the draws above gave: Café Morgenrot's
+-- new 2-group machine leaks from the steam wand (a case and a claim
+-- opened this morning, with the urgent ticket); the Grand Hotel's lobby
+-- machine, long out of warranty, shows error E05 (a technician is booked,
+-- the repair is chargeable); Bäckerei Krume's old machine waits for their
+-- approval of a quote; Dr. Müller's new home machine is in the workshop
+-- and its pump claimed under warranty.
+INSERT INTO service.cases (case_no, serial, customer_id, opened_at, status, issue)
+SELECT v.case_no, b.serial, b.customer_id, date_trunc('minute', now()) - v.ago, v.status, v.issue
+  FROM (VALUES ('SC-' || to_char(now(), 'YY') || '-90001', 'C1001', 'MA-ESP-2G', true, interval '2 hours', 'new',
+                'Steam wand leaking at the valve'),
+               ('SC-' || to_char(now(), 'YY') || '-90002', 'C1013', 'MA-BTC-AUT', false, interval '1 day', 'technician booked',
+                'Error E05 on the display (lobby machine)'),
+               ('SC-' || to_char(now(), 'YY') || '-90003', 'C1012', 'MA-ESP-2G', false, interval '16 days', 'quote sent',
+                'Pump noisy, low pressure: pump replacement quoted'),
+               ('SC-' || to_char(now(), 'YY') || '-90004', 'P2001', 'MA-HOME-01', true, interval '9 days', 'in workshop',
+                'Pump noisy, low pressure'))
+       AS v(case_no, customer_id, sku, newest, ago, status, issue)
+ CROSS JOIN LATERAL (          -- the newest machine of its kind, or the oldest
+        SELECT serial, customer_id FROM service.installed_base
+         WHERE customer_id = v.customer_id AND sku = v.sku
+         ORDER BY CASE WHEN v.newest THEN current_date - delivered_on ELSE delivered_on - current_date END
+         LIMIT 1) b;
+
+INSERT INTO service.warranty_claims (claim_no, serial, customer_id, case_no, opened_at, status, part)
+SELECT 'WC-' || to_char(now(), 'YY') || '-' || v.claim, c.serial, c.customer_id, c.case_no, c.opened_at + v.later,
+       v.status, v.part
+  FROM (VALUES ('9001', '90001', interval '30 minutes', 'submitted', 'Steam valve'),
+               ('9002', '90004', interval '1 day', 'with the manufacturer', 'Vibration pump'))
+       AS v(claim, case_no, later, status, part)
+  JOIN service.cases c ON c.case_no = 'SC-' || to_char(now(), 'YY') || '-' || v.case_no;
+
+CREATE INDEX cases_customer ON service.cases (customer_id, opened_at);
+CREATE INDEX warranty_claims_customer ON service.warranty_claims (customer_id, opened_at);
 
 ANALYZE;
 
