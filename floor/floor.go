@@ -440,6 +440,7 @@ func (f *Floor) setGauges(v View, g gauges) {
 	}
 	for _, s := range sources {
 		f.metrics.ringing.WithLabelValues(s).Set(float64(g.waiting[s]))
+		f.metrics.longestWait.WithLabelValues(s).Set(g.longest[s])
 	}
 }
 

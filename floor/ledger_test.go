@@ -330,6 +330,7 @@ func TestLedgerSeriesExistUpFront(t *testing.T) {
 		"screenpop_pop_blind_rings_total":       1,
 		"screenpop_calls_total":                 2 * len(Outcomes), // Support and other
 		"screenpop_calls_ringing":               1,
+		"screenpop_calls_longest_wait_seconds":  1,
 		"screenpop_call_answer_wait_seconds":    1,
 		"screenpop_call_abandoned_wait_seconds": 1,
 		"screenpop_agents":                      len(agentStates),

@@ -55,6 +55,7 @@ type metrics struct {
 	blind         *prometheus.CounterVec   // source
 	calls         *prometheus.CounterVec   // source, line, outcome
 	ringing       *prometheus.GaugeVec     // source
+	longestWait   *prometheus.GaugeVec     // source
 	answerWait    *prometheus.HistogramVec // source
 	abandonedWait *prometheus.HistogramVec // source
 	agents        *prometheus.GaugeVec     // state
@@ -112,6 +113,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "screenpop_calls_ringing",
 			Help: "Calls ringing now, not answered yet, on the whole floor (every daemon sharing Redis), by telephony source.",
 		}, []string{"source"}),
+		longestWait: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "screenpop_calls_longest_wait_seconds",
+			Help: "The longest wait of a call ringing now, not answered yet, on the whole floor (every daemon sharing Redis), by telephony source; 0 when none rings.",
+		}, []string{"source"}),
 		answerWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "screenpop_call_answer_wait_seconds",
 			Help:    "Time from a call's first ring to its first answer, by telephony source.",
@@ -146,7 +151,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	for _, c := range []prometheus.Collector{m.shown, m.complete, m.answered, m.popped, m.blind, m.calls, m.ringing,
-		m.answerWait, m.abandonedWait, m.agents, m.daemons, m.connections, m.shareErrors} {
+		m.longestWait, m.answerWait, m.abandonedWait, m.agents, m.daemons, m.connections, m.shareErrors} {
 		reg1(c)
 	}
 	if err != nil {
@@ -170,6 +175,7 @@ func (m *metrics) addSource(source string, lines []string) {
 	m.popped.WithLabelValues(source)
 	m.blind.WithLabelValues(source)
 	m.ringing.WithLabelValues(source)
+	m.longestWait.WithLabelValues(source)
 	m.answerWait.WithLabelValues(source)
 	m.abandonedWait.WithLabelValues(source)
 	for _, l := range slices.Concat(lines, []string{LineOther}) {

@@ -215,6 +215,7 @@ func merge(in mergeInput) (View, gauges) {
 		agent(id)
 	}
 	ringingBy := map[string]int{}
+	longestBy := map[string]float64{}
 	ringing := map[string]bool{} // agents ringing for any call, whatever else they do
 	for _, c := range sortedCalls(calls) {
 		if c.Agent != "" {
@@ -232,6 +233,7 @@ func merge(in mergeInput) (View, gauges) {
 				w.Agents = append(w.Agents, AgentRef{ID: r, Name: name(r), Connected: pages[r]})
 			}
 			out.Waiting = append(out.Waiting, w)
+			longestBy[c.Source] = max(longestBy[c.Source], w.Wait)
 		}
 		for _, r := range c.Ringing {
 			a := agent(r)
@@ -251,7 +253,7 @@ func merge(in mergeInput) (View, gauges) {
 			a.State, a.CallID, a.Until = ShowWrapUp, w.CallID, w.Until
 		}
 	}
-	g := gauges{agents: map[string]int{}, waiting: ringingBy}
+	g := gauges{agents: map[string]int{}, waiting: ringingBy, longest: longestBy}
 	for _, s := range agentStates {
 		g.agents[s] = 0
 	}
@@ -308,6 +310,7 @@ func merge(in mergeInput) (View, gauges) {
 type gauges struct {
 	agents  map[string]int
 	waiting map[string]int
+	longest map[string]float64 // by source: the longest wait of a call ringing now, in seconds
 }
 
 func kindOrder(kind string) int {

@@ -198,6 +198,10 @@ func TestFloorScriptedShiftInChromium(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
+	// Call-5 rings: the longest wait is its wait, more than nothing.
+	if got := sample(fams, "screenpop_calls_longest_wait_seconds", "source", "cti"); got <= 0 {
+		t.Errorf("screenpop_calls_longest_wait_seconds{source=cti} = %v while call-5 rings, want > 0", got)
+	}
 	checkScrape(t, fams)
 	for _, name := range []string{"screenpop_pop_shown_seconds", "screenpop_pop_complete_seconds", "screenpop_pop_latency_seconds"} {
 		for _, m := range fams[name].GetMetric() {
