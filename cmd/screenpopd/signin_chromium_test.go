@@ -408,11 +408,11 @@ func TestCompanySignInInChromium(t *testing.T) {
 	forged, _ := mustTokenAuth(t, "another-secret-another-secret-xx").Issue("1001", "Alice", nil, time.Hour)
 	l := newPerson(t, browser, "demo link")
 	l.open(d.base + "/#token=" + forged)
-	l.WaitFor("the invalid link", `!document.querySelector('#invalid').hidden && document.querySelector('#invalid').textContent.includes('invalid or expired')`)
+	l.WaitFor("the invalid link", `document.querySelector('#invalid')?.hidden === false && document.querySelector('#invalid').textContent.includes('invalid or expired')`)
 	expired := signHS256(t, hsSecret, map[string]any{"iss": pop.TokenIssuer, "aud": pop.TokenAudience, "sub": "1001",
 		"iat": time.Now().Add(-2 * time.Hour).Unix(), "exp": time.Now().Add(-time.Hour).Unix()})
 	l.open(d.base + "/#token=" + expired)
-	l.WaitFor("the expired link", `!document.querySelector('#invalid').hidden && document.querySelector('[data-role=invalid-text]').textContent.includes('expired')`)
+	l.WaitFor("the expired link", `document.querySelector('#invalid')?.hidden === false && (document.querySelector('[data-role=invalid-text]')?.textContent || '').includes('expired')`)
 	// screenpopd token's links still work beside company sign-in.
 	good, err := tokens.Issue("1002", "Bob Agent", nil, time.Hour)
 	if err != nil {
