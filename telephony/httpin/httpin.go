@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -204,7 +205,7 @@ func (s *Source) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.requests[http.StatusOK].Inc()
 	s.metrics.accepted.Add(float64(n))
-	writeJSON(w, http.StatusOK, map[string]int{"accepted": n})
+	writeAccepted(w, n)
 }
 
 // accept runs one request through the checks and delivers its events: all
@@ -220,20 +221,23 @@ func (s *Source) accept(w http.ResponseWriter, r *http.Request) (int, *httpError
 	if !s.running() {
 		return 0, refuse(http.StatusServiceUnavailable, "not accepting call events: the daemon is starting or stopping")
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return 0, refuse(http.StatusUnsupportedMediaType, "content type %q: send application/json", ct)
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
+	buf := getBody(r.ContentLength, s.maxBody)
+	defer putBody(buf)
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return 0, refuse(http.StatusRequestEntityTooLarge, "body larger than %d bytes: send fewer events per request", s.maxBody)
 		}
 		return 0, refuse(http.StatusBadRequest, "reading the body: %v", err)
 	}
-	wire, herr := decode(body)
+	// The decoded events hold copies of what they need: buf goes back to
+	// the pool when the request is done.
+	wire, herr := decode(buf.Bytes())
 	if herr != nil {
 		return 0, herr
 	}
@@ -291,11 +295,24 @@ type wireCaller struct {
 
 // decode reads one event object or an array of them, refusing unknown
 // fields: a misspelt "calller" must not silently lose the caller.
+//
+// The bodies PBXs post are decoded by decodeFast, without reflection.
+// Anything it does not take goes to decodeEach, which decodes with
+// encoding/json event by event, to say which one is wrong and how.
 func decode(body []byte) ([]wireEvent, *httpError) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, refuse(http.StatusBadRequest, "empty body: post a JSON event object or an array of them")
 	}
+	if out, ok := decodeFast(body); ok {
+		return out, nil
+	}
+	return decodeEach(body)
+}
+
+// decodeEach is decode with encoding/json: the reference decodeFast
+// follows, and the words for what is wrong with a body.
+func decodeEach(body []byte) ([]wireEvent, *httpError) {
 	var raws []json.RawMessage
 	if body[0] == '[' {
 		if err := json.Unmarshal(body, &raws); err != nil {
@@ -502,8 +519,8 @@ func (s *Source) ringingAgents(we wireEvent) ([]string, error) {
 	}
 	agents := make([]string, 0, len(we.Agents)+len(we.Endpoints))
 	for i, a := range we.Agents {
-		if err := checkText(fmt.Sprintf("agents[%d]", i), a, maxIDLength); err != nil {
-			return nil, err
+		if err := checkText("", a, maxIDLength); err != nil {
+			return nil, checkText(fmt.Sprintf("agents[%d]", i), a, maxIDLength)
 		}
 		if a == "" {
 			return nil, fmt.Errorf("agents[%d] is empty", i)
@@ -513,8 +530,8 @@ func (s *Source) ringingAgents(we wireEvent) ([]string, error) {
 		}
 	}
 	for i, e := range we.Endpoints {
-		if err := checkText(fmt.Sprintf("endpoints[%d]", i), e, maxIDLength); err != nil {
-			return nil, err
+		if err := checkText("", e, maxIDLength); err != nil {
+			return nil, checkText(fmt.Sprintf("endpoints[%d]", i), e, maxIDLength)
 		}
 		a, ok := s.agentOf(e)
 		if !ok {
@@ -579,6 +596,9 @@ func (s *Source) deliver(wire []wireEvent, events []screenpop.CallEvent) bool {
 		return false
 	}
 	now := s.now()
+	// Asked once: the arguments of a log line cost allocations even when
+	// the line is not written.
+	debug := s.logger.Enabled(context.Background(), slog.LevelDebug)
 	for i := range events {
 		ev := &events[i]
 		oc := s.open[ev.CallID]
@@ -609,10 +629,12 @@ func (s *Source) deliver(wire []wireEvent, events []screenpop.CallEvent) bool {
 			// daemon that is a withheld caller.
 			ev.Caller.Withheld = true
 		}
-		if ev.Caller.Withheld {
-			s.logger.Debug("call event", "kind", ev.Kind, "call_id", ev.CallID, "caller", "withheld")
-		} else {
-			s.logger.Debug("call event", "kind", ev.Kind, "call_id", ev.CallID, "caller", screenpop.MaskPhone(ev.Caller.Number))
+		if debug {
+			caller := "withheld"
+			if !ev.Caller.Withheld {
+				caller = screenpop.MaskPhone(ev.Caller.Number)
+			}
+			s.logger.Debug("call event", "kind", ev.Kind, "call_id", ev.CallID, "caller", caller)
 		}
 		s.sink.HandleCall(*ev)
 	}
@@ -640,6 +662,71 @@ func (s *Source) track(id string, oc *openCall, now time.Time) {
 	}
 	oc.touched = now
 	s.open[id] = oc
+}
+
+// jsonHeader and noStore are the values of every answer's headers, shared
+// (net/http only reads them).
+var (
+	jsonHeader = []string{"application/json; charset=utf-8"}
+	noStore    = []string{"no-store"}
+)
+
+// writeAccepted is writeJSON(w, 200, {"accepted": n}) without reflection:
+// it answers every request that a PBX makes when all is well.
+func writeAccepted(w http.ResponseWriter, n int) {
+	h := w.Header()
+	h["Content-Type"], h["Cache-Control"] = jsonHeader, noStore
+	w.WriteHeader(http.StatusOK)
+	if n < len(acceptedBodies) {
+		_, _ = w.Write(acceptedBodies[n])
+		return
+	}
+	_, _ = w.Write(acceptedBody(n))
+}
+
+// acceptedBodies are the answers to requests of up to 100 events, made
+// once.
+var acceptedBodies = func() [][]byte {
+	out := make([][]byte, 101)
+	for n := range out {
+		out[n] = acceptedBody(n)
+	}
+	return out
+}()
+
+// acceptedBody is what encoding/json makes of {"accepted": n}.
+func acceptedBody(n int) []byte {
+	b := strconv.AppendInt([]byte(`{"accepted":`), int64(n), 10)
+	return append(b, "}\n"...)
+}
+
+// bodies are the buffers request bodies are read into, reused: reading
+// into a fresh slice that grows was much of a request's garbage.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody is the largest buffer put back into bodies: a rare big
+// batch does not pin its memory.
+const maxPooledBody = 64 << 10
+
+// getBody returns an empty buffer with room for a body of length (as the
+// request says, -1 when it does not), up to limit and maxPooledBody: a
+// larger body grows the buffer as it arrives, not on the client's word.
+func getBody(length, limit int64) *bytes.Buffer {
+	buf := bodies.Get().(*bytes.Buffer)
+	if length > 0 {
+		// ReadFrom wants bytes.MinRead free after the body to see its
+		// end: with that room it reads without growing the buffer.
+		buf.Grow(int(min(length, limit, maxPooledBody)) + bytes.MinRead)
+	}
+	return buf
+}
+
+func putBody(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledBody {
+		return
+	}
+	buf.Reset()
+	bodies.Put(buf)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
