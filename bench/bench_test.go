@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// raceEnabled is set when the tests run with -race (race_test.go): the
+// smoke test then builds the daemon with the race detector too, from the
+// packages go test has already compiled that way.
+var raceEnabled bool
+
+// smokeHarness builds the binaries and a harness with 20 agents and
+// quick systems.
+func smokeHarness(t *testing.T) *harness {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs screenpopd: not in -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bins, err := Build(ctx, root, dir, raceEnabled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions(true)
+	opts.Agents = 20
+	opts.SourceLatency = 5 * time.Millisecond
+	opts.Recording = filepath.Join(root, opts.Recording)
+	if _, _, err := RaiseFileLimit(); err != nil {
+		t.Logf("open-file limit: %v", err)
+	}
+	h, err := newHarness(opts, bins, dir, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.close)
+	return h
+}
+
+// checkAllDelivered: every pop of the run came, once, with its card whole.
+// (No timing is checked: a loaded machine only makes it slower.)
+func checkAllDelivered(t *testing.T, what string, r Result) {
+	t.Helper()
+	t.Logf("%s: %s", what, r.brief())
+	if r.Calls == 0 || r.Expected == 0 || r.Latency.N == 0 {
+		t.Errorf("%s: no call measured: %+v", what, r)
+	}
+	if r.Lost != 0 || r.Duplicated != 0 || r.Incomplete != 0 || r.PostErrors != 0 || r.Unexpected != 0 {
+		t.Errorf("%s: lost %d, duplicated %d, incomplete %d, posts failed %d (%s), unexpected pops %d",
+			what, r.Lost, r.Duplicated, r.Incomplete, r.PostErrors, r.FirstError, r.Unexpected)
+	}
+	if r.CPUPerCall < 0 || r.RSS <= 0 {
+		t.Errorf("%s: CPU per call %s, RSS %d: /proc was not read", what, r.CPUPerCall, r.RSS)
+	}
+}
+
+// The harness end to end, small: 20 agents, two seconds of calls at 10 a
+// second through HTTP into screenpopd and into the floor, and a few calls
+// through the fake ARI server; nothing may be lost.
+func TestSmoke(t *testing.T) {
+	h := smokeHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sizes, err := h.calibrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sizes.pop < 500 || sizes.answered == 0 || sizes.ended == 0 {
+		t.Fatalf("message sizes %+v: no card?", sizes)
+	}
+	spec := func(kind targetKind) loadSpec {
+		return loadSpec{setup: daemonSetup{kind: kind, cached: true, agents: h.opts.Agents},
+			shape: 1, rate: 10, window: 2 * time.Second, ring: 300 * time.Millisecond, talk: 300 * time.Millisecond,
+			drain: time.Minute}
+	}
+	for _, kind := range []targetKind{oneDaemon, floorOnly} {
+		r, err := h.measure(ctx, spec(kind), sizes)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		checkAllDelivered(t, kind.String(), r)
+	}
+	ari := loadSpec{setup: daemonSetup{kind: oneDaemon, cached: true, ari: true, agents: h.opts.Agents},
+		ari: true, shape: 3, rate: 5, window: time.Second, scale: 0.02, drain: time.Minute}
+	r, err := h.measure(ctx, ari, sizes)
+	if err != nil {
+		t.Fatalf("ARI: %v", err)
+	}
+	checkAllDelivered(t, "ARI", r)
+	if r.Expected != 3*r.Calls {
+		t.Errorf("ARI: %d pops expected for %d calls, want 3 each", r.Expected, r.Calls)
+	}
+}
+
+// A copy of the recording is another call: no channel id, channel name,
+// bridge id or agent of the original is left, the caller is the copy's,
+// and each agent is rung by exactly one Dial.
+func TestCopyCall(t *testing.T) {
+	rec, err := loadRecording(filepath.Join("..", "telephony", "ari", "testdata", "answered.jsonl"), "+4930123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.lines) != 118 || !slices.Equal(rec.agents, []string{"1001", "1002", "1003"}) {
+		t.Fatalf("recording: %d events, agents %v; want 118 and 1001, 1002, 1003", len(rec.lines), rec.agents)
+	}
+	agents := []string{"20007", "20008", "20009"}
+	c, err := rec.copyCall(42, "+493017654321", agents, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := string(slices.Concat(c.lines...))
+	for _, old := range append(append(slices.Clone(rec.ids), rec.uuids...), "+4930123456", "PJSIP/1001", `"1002"`, "PJSIP/1003") {
+		if strings.Contains(all, old) {
+			t.Errorf("the copy still holds %q", old)
+		}
+	}
+	for _, a := range agents {
+		if !strings.Contains(all, "PJSIP/"+a+"-") {
+			t.Errorf("no channel of agent %s in the copy", a)
+		}
+	}
+	if !strings.Contains(all, "+493017654321") || !strings.HasPrefix(c.linked, "1000000042.") {
+		t.Errorf("caller or call id not the copy's: linked %q", c.linked)
+	}
+	slots := map[int]int{}
+	for _, slot := range c.rings {
+		slots[slot]++
+	}
+	if len(slots) != 3 || slots[0] != 1 || slots[1] != 1 || slots[2] != 1 {
+		t.Errorf("Dial events by agent slot: %v, want one each", slots)
+	}
+	if d := c.duration(); d <= 0 || d > 2*time.Second {
+		t.Errorf("a copy at scale 0.1 lasts %s", d)
+	}
+	other, _ := rec.copyCall(43, "+493017654321", agents, 0.1)
+	if other.linked == c.linked || string(other.lines[0]) == string(c.lines[0]) {
+		t.Error("two copies share ids")
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 1000; i++ {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	l := summarize(slices.Clone(ds))
+	if l.N != 1000 || l.P50 != 500*time.Millisecond || l.P99 != 990*time.Millisecond || l.P999 != 999*time.Millisecond || l.Max != time.Second {
+		t.Errorf("summarize 1..1000 ms = %+v", l)
+	}
+	if got := summarize([]time.Duration{3, 1, 2}); got.P50 != 2 || got.P99 != 3 || got.Max != 3 {
+		t.Errorf("summarize 3, 1, 2 = %+v", got)
+	}
+	if got := medianOf([]float64{3, 1, 2, 10}, func(f float64) float64 { return f }); got != 2.5 {
+		t.Errorf("median of 3 1 2 10 = %v", got)
+	}
+}
+
+// The floor's messages are exactly as large as it is told.
+func TestFloorMessageSize(t *testing.T) {
+	for _, size := range []int{160, 177, 4285} {
+		if m := floorMessage(123456789, "pop", "cti/c1", size); len(m) != size {
+			t.Errorf("floorMessage(%d) is %d bytes: %s", size, len(m), m)
+		}
+	}
+}

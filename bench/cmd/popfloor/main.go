@@ -1,0 +1,33 @@
+// Command popfloor is the floor of make bench: a bare gorilla/websocket
+// server that takes call-event posts like screenpopd and only forwards one
+// message of the same size per event to the agent's sockets. The harness
+// (bench/cmd/popbench) starts it as a process of its own and measures it
+// beside the daemon.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/screenpop/screenpop/bench"
+)
+
+func main() {
+	var cfg bench.FloorConfig
+	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "address to listen on")
+	flag.IntVar(&cfg.PopSize, "pop-size", 2048, "bytes sent for a ringing event (the daemon's pop)")
+	flag.IntVar(&cfg.AnsweredSize, "answered-size", 160, "bytes sent for an answered event")
+	flag.IntVar(&cfg.EndedSize, "ended-size", 160, "bytes sent for an ended event")
+	flag.Parse()
+	cfg.Token = os.Getenv("POPFLOOR_TOKEN")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bench.ServeFloor(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "popfloor:", err)
+		os.Exit(1)
+	}
+}

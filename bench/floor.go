@@ -1,0 +1,202 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// FloorConfig configures the floor: a bare gorilla/websocket server that
+// takes the same call-event posts as the daemon and only forwards, for
+// each, one message of the size the daemon sends for it to the agent's
+// sockets. No card, no state, no log: what any WebSocket push costs on
+// this machine, against which the daemon is measured.
+type FloorConfig struct {
+	Listen string // host:port; port 0 picks one
+	Token  string // the bearer token call-event posts carry
+	// Sizes of the messages sent for a ringing, answered and ended event,
+	// in bytes: those of the daemon's pop, answered and ended.
+	PopSize, AnsweredSize, EndedSize int
+}
+
+// floorPrefix is the line the floor prints on standard output once it
+// listens: "popfloor listening on http://127.0.0.1:port".
+const floorPrefix = "popfloor listening on "
+
+// ServeFloor runs the floor until ctx ends, printing floorPrefix and its
+// address to out once it listens.
+func ServeFloor(ctx context.Context, cfg FloorConfig, out io.Writer) error {
+	if cfg.Token == "" {
+		return errors.New("floor: a token is required")
+	}
+	f := &floor{cfg: cfg, agents: map[string]*floorAgent{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/call-events/{name}", f.events)
+	mux.HandleFunc("GET /ws", f.socket)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(out, "%shttp://%s\n", floorPrefix, l.Addr())
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type floor struct {
+	cfg      FloorConfig
+	upgrader websocket.Upgrader
+
+	mu     sync.RWMutex
+	agents map[string]*floorAgent
+}
+
+type floorAgent struct {
+	mu    sync.Mutex
+	seq   uint64
+	conns []*websocket.Conn
+}
+
+// wireEvent is the part of a posted call event the floor reads.
+type wireEvent struct {
+	Event  string   `json:"event"`
+	CallID string   `json:"call_id"`
+	Agents []string `json:"agents"`
+	Agent  string   `json:"agent"`
+}
+
+func (f *floor) events(w http.ResponseWriter, r *http.Request) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(f.cfg.Token)) != 1 {
+		http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var evs []wireEvent
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
+		err = json.Unmarshal(body, &evs)
+	} else {
+		evs = make([]wireEvent, 1)
+		err = json.Unmarshal(body, &evs[0])
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	callPrefix := r.PathValue("name") + "/"
+	for _, ev := range evs {
+		switch ev.Event {
+		case "ringing":
+			for _, a := range ev.Agents {
+				f.send(a, "pop", callPrefix+ev.CallID, f.cfg.PopSize)
+			}
+		case "answered":
+			f.send(ev.Agent, "answered", callPrefix+ev.CallID, f.cfg.AnsweredSize)
+		case "ended":
+			f.send(ev.Agent, "ended", callPrefix+ev.CallID, f.cfg.EndedSize)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, "{\"accepted\":%d}\n", len(evs))
+}
+
+// send writes one message of size bytes to every socket of agent.
+func (f *floor) send(agent, typ, callID string, size int) {
+	if agent == "" {
+		return
+	}
+	f.mu.RLock()
+	a := f.agents[agent]
+	f.mu.RUnlock()
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	msg := floorMessage(a.seq, typ, callID, size)
+	for _, c := range a.conns {
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+			_ = c.Close() // its reader removes it
+		}
+	}
+}
+
+// floorMessage is an envelope like the daemon's, padded to size bytes.
+func floorMessage(seq uint64, typ, callID string, size int) []byte {
+	b := make([]byte, 0, max(size, 128))
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","call_id":`...)
+	b = strconv.AppendQuote(b, callID)
+	b = append(b, `,"at":"`...)
+	b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","data":{"pad":"`...)
+	for len(b) < size-3 {
+		b = append(b, 'x')
+	}
+	return append(b, `"}}`...)
+}
+
+func (f *floor) socket(w http.ResponseWriter, r *http.Request) {
+	agent := r.URL.Query().Get("agent")
+	if agent == "" {
+		http.Error(w, "agent is required", http.StatusBadRequest)
+		return
+	}
+	c, err := f.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	f.mu.Lock()
+	a := f.agents[agent]
+	if a == nil {
+		a = &floorAgent{}
+		f.agents[agent] = a
+	}
+	f.mu.Unlock()
+	a.mu.Lock()
+	a.conns = append(a.conns, c)
+	a.mu.Unlock()
+	// Read until the client goes (pings are answered while reading).
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			break
+		}
+	}
+	_ = c.Close()
+	a.mu.Lock()
+	for i, x := range a.conns {
+		if x == c {
+			a.conns = append(a.conns[:i], a.conns[i+1:]...)
+			break
+		}
+	}
+	a.mu.Unlock()
+}
