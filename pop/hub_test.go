@@ -478,12 +478,17 @@ func TestSlowBrowserIsDisconnectedWithoutBlockingOthers(t *testing.T) {
 			}
 		})
 	}
+	// Encoded up front: 20 MiB of JSON under -race is seconds of CPU
+	// that a loaded machine must not count against the Hub.
+	msgs := make([]Encoded, n)
+	for i := range msgs {
+		msgs[i] = encode(t, Message{Type: TypePop, CallID: fmt.Sprint("big", i), Data: big})
+	}
 	delivered := make(chan error, 1)
 	go func() {
-		for i := range n {
+		for _, m := range msgs {
 			// Deliver is what the dispatcher calls with its state locked:
 			// it must return whatever the slow tab does.
-			m := encode(t, Message{Type: TypePop, CallID: fmt.Sprint("big", i), Data: big})
 			e.hub.Deliver("alice", m)
 			e.hub.Deliver("bob", m)
 			// Pace on the fast tabs so that only the slow one can fall behind.
@@ -501,7 +506,10 @@ func TestSlowBrowserIsDisconnectedWithoutBlockingOthers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(patience):
+	case <-time.After(4 * patience):
+		// A watchdog, not a timing goal: a Deliver that blocks on the
+		// slow tab never returns, and the fast tabs' reads (each within
+		// patience) pace the loop.
 		t.Fatal("Deliver blocked on a slow browser")
 	}
 	wg.Wait()
