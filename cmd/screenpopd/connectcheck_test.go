@@ -175,7 +175,7 @@ func TestConfigCheckConnect(t *testing.T) {
 	path := writeConfig(t, t.TempDir(), "screenpop.yaml", text)
 
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"config", "check", "-config", path, "-connect", "-customer", "C42", "-timeout", "300ms"}, &out, &errOut, env)
+	err := run(context.Background(), []string{"config", "check", "-config", path, "-connect", "-customer", "C42", "-timeout", "3s"}, &out, &errOut, env)
 	if !errors.Is(err, errReported) || exitCode(err) != 1 {
 		t.Errorf("run = %v (exit %d), want a reported failure, exit 1", err, exitCode(err))
 	}
@@ -188,7 +188,7 @@ func TestConfigCheckConnect(t *testing.T) {
 		at("SELEC balance") + `sources[2] (overdue): FAIL: ERROR: syntax error at or near "SELEC" (SQLSTATE 42601) at query line 2, column 1`,
 		at("fields: {subject: subject, priority: priority}") + "sources[3] (tickets): WARN: reachable, answered 200 for customer_id C42, 1 record(s); found: subject; nothing at: priority (priority)",
 		at("url: "+ts.URL+"/erp") + "sources[4] (erp): FAIL: HTTP 500 Internal Server Error: database is down",
-		at("url: "+ts.URL+"/slow") + "sources[5] (slow): FAIL: no answer before the deadline (config check -connect waited 300ms)",
+		at("url: "+ts.URL+"/slow") + "sources[5] (slow): FAIL: no answer before the deadline (config check -connect waited 3s)",
 		path + ": connect: 7 source(s) checked: 3 ok, 1 WARN, 3 FAIL",
 	}
 	if got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
