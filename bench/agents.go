@@ -200,9 +200,10 @@ func (r *recorder) tally(ids []string) outcome {
 	o := outcome{types: maps.Clone(r.types), unexpected: r.other}
 	for _, id := range ids {
 		c := r.calls[id]
-		if c.ringAt[0].Load() > 0 {
-			o.rung++
+		if c.ringAt[0].Load() == 0 {
+			continue // never rung: the run was stopped before
 		}
+		o.rung++
 		for i := range c.agents {
 			o.expected++
 			switch n := c.pops[i]; {

@@ -26,6 +26,7 @@ type loadSpec struct {
 	// long, from a quarter into the window, into profilePath.
 	profile     time.Duration
 	profilePath string
+	heapPath    string        // when set: the (first) daemon's heap profile at the end of the window
 	slice       time.Duration // when set: CPU per call and p99 per slice of the window (the soak)
 	// drain is how long after the last event a pop may still come before
 	// it counts as lost; 5s when zero. Tests that only check delivery
@@ -64,7 +65,7 @@ type Result struct {
 	Slices   []sliceResult
 	Types    map[string]int
 	// Overloaded: the target fell so far behind that the run was stopped
-	// (errOverloaded); the calls not rung count as lost.
+	// (errOverloaded); Calls are those rung until then.
 	Overloaded bool
 }
 
@@ -146,7 +147,8 @@ func (h *harness) measure(ctx context.Context, spec loadSpec, sizes msgSizes) (R
 		return Result{}, err
 	}
 	if overloaded {
-		// What was not rung is lost; what waits for an answer is let go.
+		// What waits for an answer is let go; what was not rung is not
+		// counted.
 		stopPosts()
 		h.log("    %v", err)
 	} else {
@@ -159,6 +161,11 @@ func (h *harness) measure(ctx context.Context, spec loadSpec, sizes msgSizes) (R
 		cancel()
 	}
 	samples := smp.stop()
+	if spec.heapPath != "" && len(t.admin) > 0 {
+		if err := fetch(ctx, t.admin[0]+"/debug/pprof/heap", spec.heapPath); err != nil {
+			h.log("    heap profile: %v", err)
+		}
+	}
 	after, err := t.usage()
 	if err != nil {
 		return Result{}, err
@@ -172,7 +179,7 @@ func (h *harness) measure(ctx context.Context, spec loadSpec, sizes msgSizes) (R
 
 	o := rec.tally(ids)
 	r := Result{
-		Calls: len(ids), Latency: summarize(o.latencies), Complete: summarize(o.complete), Incomplete: o.incomplete,
+		Calls: o.rung, Latency: summarize(o.latencies), Complete: summarize(o.complete), Incomplete: o.incomplete,
 		NotOK:    o.notOK,
 		Expected: o.expected, Lost: o.lost,
 		Duplicated: o.duplicated, Unexpected: o.unexpected, RSS: after.rss, Types: o.types,
@@ -329,7 +336,12 @@ func (h *harness) overPath(rec *recorder, ids, nums []string) Latency {
 
 // fetchProfile records a CPU profile of d from an admin listener into path.
 func fetchProfile(ctx context.Context, admin string, d time.Duration, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, int(d.Seconds())), nil)
+	return fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, int(d.Seconds())), path)
+}
+
+// fetch writes what GET url answers into path.
+func fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
@@ -340,7 +352,7 @@ func fetchProfile(ctx context.Context, admin string, d time.Duration, path strin
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("GET profile: HTTP %s: %s", resp.Status, b)
+		return fmt.Errorf("GET %s: HTTP %s: %s", url, resp.Status, b)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err

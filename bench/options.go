@@ -33,7 +33,7 @@ type Options struct {
 	SoakSlice     time.Duration
 	Profile       time.Duration // CPU profile of the cache-hit case at 500 calls/s
 	GoBenchTime   string        // -benchtime of the Go benchmarks
-	GoBenchPkgs   string        // their packages
+	GoBenchPkgs   string        // their packages, separated by commas or spaces
 
 	// Race builds the binaries with the race detector (the smoke test).
 	Race bool

@@ -187,7 +187,7 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // usage is what /proc says of a process at one moment.
 type usage struct {
-	CPU time.Duration // user + system, all threads
+	CPU time.Duration // on a CPU, user and system, all threads
 	RSS int64         // bytes resident
 }
 
@@ -218,6 +218,9 @@ func readUsage(pid int) (usage, error) {
 		return usage{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	u := usage{CPU: time.Duration(utime+stime) * clockTick}
+	if precise, ok := schedCPU(pid); ok {
+		u.CPU = precise
+	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return usage{}, err
@@ -232,6 +235,37 @@ func readUsage(pid int) (usage, error) {
 		}
 	}
 	return u, nil
+}
+
+// schedCPU is the time the threads of pid have spent on a CPU, to the
+// nanosecond: the sum of /proc/<pid>/task/*/schedstat. /proc/<pid>/stat
+// counts in ticks of 10 ms, too coarse for the idle CPU of a second and a
+// half. A thread that ended took its time with it (Go ends threads only in
+// rare cases): ok is false when nothing could be read.
+func schedCPU(pid int) (time.Duration, bool) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, false
+	}
+	var total int64
+	read := 0
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		total += ns
+		read++
+	}
+	return time.Duration(total), read > 0
 }
 
 // freePort is a loopback port nothing listens on now. Another process may

@@ -45,8 +45,10 @@ type redisRow struct {
 type profileResult struct {
 	run  Result
 	path string
-	tops []string
+	tops []profileTop
 }
+
+type profileTop struct{ title, text string }
 
 type goBench struct {
 	cmd   string
@@ -260,7 +262,7 @@ func (r *report) render(b *bytes.Buffer) {
 	}
 	p("## Set-up")
 	p("")
-	p("- Everything on this machine: the harness (`bench/cmd/popbench`: agents, call-event poster, fake ARI server, the company's systems), the daemon built from `./cmd/screenpopd` and run as a process of its own (CPU and RSS read from `/proc/<pid>/stat` and `status`), and the floor `popfloor` (`bench/cmd/popfloor`), a bare gorilla/websocket server that takes the same posts and only forwards one message of the same size per event.")
+	p("- Everything on this machine: the harness (`bench/cmd/popbench`: agents, call-event poster, fake ARI server, the company's systems), the daemon built from `./cmd/screenpopd` and run as a process of its own (CPU time from its threads' `/proc/<pid>/task/*/schedstat`, RSS from `/proc/<pid>/status`), and the floor `popfloor` (`bench/cmd/popfloor`), a bare gorilla/websocket server that takes the same posts and only forwards one message of the same size per event.")
 	p("- %d agents, each a WebSocket client signed in with an HS256 token (as `screenpopd token` issues), held open through every run; a call rings one agent (agents in turn) through the HTTP call-event intake (`telephony/httpin`): `ringing`, `answered` %s later, `ended` %s after that.", o.Agents, o.Ring, o.Talk)
 	p("- The card: a directory (phone → customer), then accounting, sales and credit in parallel, each an `http` source (`adapters/http`) the harness answers after %s. Cache hit: every number of a pool of %d rung once before the window (`cache_ttl: 10m`, never revalidated meanwhile), then rung again and again; cache miss: no `cache_ttl` and a fresh number every call.", o.SourceLatency, o.Agents)
 	p("- Ring → browser: from just before the harness posts `ringing` (or sends the ARI `Dial` of that agent) to the moment the agent's socket read returns the `pop` of that call, on one monotonic clock. A pop not there 5 s after the last event of the window is **lost**; a second `pop` of one call to one agent is **duplicated**. Open loop: each event is posted at its time on a goroutine of its own, whatever the answers to earlier ones.")
@@ -395,7 +397,7 @@ func (r *report) renderHit(p func(string, ...any)) {
 	}
 	p("## Cache hit: the daemon against the floor")
 	p("")
-	p("Ring → browser in ms: *pop* is the `pop` message; *complete* the moment the card is whole on the socket (a card the daemon sends while it is built comes as the pop with sections still loading, then each section: complete is the last of them; the floor's pop is complete). CPU per call: the process's user + system time over the window (with the answered and ended of every call) divided by the calls; RSS at the end. *Cards not whole*: pops whose card did not complete, and cards with a section that did not answer in time (on a busy machine a source times out; with the cache warm, only the machine can make it so).")
+	p("Ring → browser in ms: *pop* is the `pop` message; *complete* the moment the card is whole on the socket (a card the daemon sends while it is built comes as the pop with sections still loading, then each section: complete is the last of them; the floor's pop is complete). CPU per call: the process's time on a CPU over the window (with the answered and ended of every call) divided by the calls; RSS at the end. *Cards not whole*: pops whose card did not complete, and cards with a section that did not answer in time (on a busy machine a source times out; with the cache warm, only the machine can make it so).")
 	p("")
 	p("| calls/s | process | pop p50 | pop p99 | pop p99.9 | pop max | pop p99 of each repetition | complete p99 | lost | dup | cards not whole | CPU/call (ms) | RSS | pop p99 ÷ floor | complete p99 ÷ floor | CPU ÷ floor |")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -442,7 +444,7 @@ func (r *report) renderCeiling(p func(string, ...any)) {
 	for i, l := range r.opts.Ladder {
 		ladder[i] = fmt.Sprintf("%.0f", l)
 	}
-	p("The highest rate of the ladder (%s calls/s) at which the median pop p99 of %d repetitions stays under %s ms and no repetition loses a pop; cache hit, %s windows. The search probes each rate once, rising, until one fails, then confirms the last rate that passed with every repetition (stepping down while the median fails).",
+	p("The highest rate of the ladder (%s calls/s) at which the median pop p99 of %d repetitions stays under %s ms and no repetition loses a pop; cache hit, %s windows. The search probes each rate, rising, until one fails twice in a row (or once, overloaded), then confirms the last rate that passed with every repetition (stepping down while the median fails).",
 		strings.Join(ladder, ", "), r.opts.Reps, fms(r.opts.CeilingP99), r.opts.Window)
 	p("")
 	p("| process | ceiling (calls/s) | pop p99 there (ms, each repetition) | complete p99 there | CPU/call there (ms) | probes: calls/s → pop p99 ms, lost |")
@@ -613,11 +615,13 @@ func (r *report) renderProfile(p func(string, ...any)) {
 	}
 	p("## Where the time goes: CPU profile at 500 calls/s, cache hit")
 	p("")
-	p("`go tool pprof` on %s of the daemon's `/debug/pprof/profile` (admin listener), taken during this run: %s.", r.opts.Profile, pr.run.brief())
+	p("`go tool pprof` on %s of the daemon's `/debug/pprof/profile` (admin listener) and on its `/debug/pprof/heap` at the end of the window, taken during this run: %s.", r.opts.Profile, pr.run.brief())
 	p("")
 	for _, t := range pr.tops {
+		p("%s:", t.title)
+		p("")
 		p("```")
-		for line := range strings.SplitSeq(strings.TrimSpace(t), "\n") {
+		for line := range strings.SplitSeq(strings.TrimSpace(t.text), "\n") {
 			if strings.HasPrefix(line, "File:") || strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Type:") || strings.HasPrefix(line, "Time:") {
 				continue
 			}

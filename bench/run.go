@@ -290,17 +290,25 @@ func (h *harness) passes(r Result) bool {
 func (h *harness) ceiling(ctx context.Context, kind targetKind, sizes msgSizes) (ceilingResult, error) {
 	c := ceilingResult{kind: kind}
 	last := -1 // index in the ladder of the highest rate a probe passed
+probing:
 	for i, rate := range h.opts.Ladder {
 		spec := h.hitSpec(kind, rate)
 		spec.window = h.opts.Window
-		r, err := h.measure(ctx, spec, sizes)
-		if err != nil {
-			return c, fmt.Errorf("%s at %.0f/s: %w", kind, rate, err)
-		}
-		h.log("    %s probe: %s", kind, r.brief())
-		c.probes, c.rates = append(c.probes, r), append(c.rates, rate)
-		if !h.passes(r) {
-			break
+		// A rate fails when two probes in a row fail: one burst of another
+		// process on the machine must not end the search.
+		for try := range 2 {
+			r, err := h.measure(ctx, spec, sizes)
+			if err != nil {
+				return c, fmt.Errorf("%s at %.0f/s: %w", kind, rate, err)
+			}
+			h.log("    %s probe: %s", kind, r.brief())
+			c.probes, c.rates = append(c.probes, r), append(c.rates, rate)
+			if h.passes(r) {
+				break
+			}
+			if try == 1 || r.Overloaded {
+				break probing
+			}
 		}
 		last = i
 	}
@@ -419,33 +427,52 @@ func (h *harness) caseProfile(ctx context.Context, sizes msgSizes, rep *report) 
 	spec.window = h.opts.Profile + 2*h.opts.Profile/3
 	spec.profile = h.opts.Profile
 	spec.profilePath = filepath.Join(h.dir, "cache-hit-500.pprof")
+	spec.heapPath = filepath.Join(h.dir, "cache-hit-500-heap.pprof")
 	r, err := h.measure(ctx, spec, sizes)
 	if err != nil {
 		return err
 	}
 	h.log("    profiled run: %s", r.brief())
 	rep.profile = &profileResult{run: r, path: spec.profilePath}
-	for _, args := range [][]string{{"-top", "-nodecount=25"}, {"-top", "-cum", "-nodecount=25"}} {
-		cmd := exec.CommandContext(ctx, "go", append(append([]string{"tool", "pprof"}, args...), h.bins.Daemon, spec.profilePath)...)
+	for _, q := range []struct {
+		title, path string
+		args        []string
+	}{
+		{"CPU, by function (flat)", spec.profilePath, []string{"-top", "-nodecount=25"}},
+		{"CPU, by function and what it calls (cumulative)", spec.profilePath, []string{"-top", "-cum", "-nodecount=40"}},
+		{"memory in use at the end of the window, by allocating function (cumulative)", spec.heapPath, []string{"-top", "-cum", "-sample_index=inuse_space", "-nodecount=25"}},
+	} {
+		cmd := exec.CommandContext(ctx, "go", append(append([]string{"tool", "pprof"}, q.args...), h.bins.Daemon, q.path)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("go tool pprof %s: %w\n%s", strings.Join(args, " "), err, out)
+			return fmt.Errorf("go tool pprof %s %s: %w\n%s", strings.Join(q.args, " "), q.path, err, out)
 		}
-		rep.profile.tops = append(rep.profile.tops, string(out))
+		rep.profile.tops = append(rep.profile.tops, profileTop{title: q.title, text: string(out)})
 	}
 	return nil
 }
 
 // caseGoBench runs the Go benchmarks of the hot paths.
 func (h *harness) caseGoBench(ctx context.Context, root string, rep *report) error {
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", h.opts.GoBenchTime, "-timeout", "30m", h.opts.GoBenchPkgs}
+	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", h.opts.GoBenchTime, "-timeout", "30m"}
+	args = append(args, strings.FieldsFunc(h.opts.GoBenchPkgs, func(r rune) bool { return r == ',' || r == ' ' })...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	var keep []string
+	failing := false // the lines under a --- FAIL say why
 	for line := range strings.SplitSeq(string(out), "\n") {
-		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "pkg:") || strings.HasPrefix(line, "FAIL") || strings.HasPrefix(line, "--- ") {
+		switch {
+		case strings.HasPrefix(line, "--- "):
+			failing = strings.HasPrefix(line, "--- FAIL")
 			keep = append(keep, line)
+		case failing && strings.HasPrefix(line, "    "):
+			keep = append(keep, line)
+		case strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "pkg:") || strings.HasPrefix(line, "FAIL"):
+			failing = false
+			keep = append(keep, line)
+		default:
+			failing = false
 		}
 	}
 	rep.gobench = &goBench{cmd: "go " + strings.Join(args, " "), lines: keep}
