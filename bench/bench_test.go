@@ -91,7 +91,7 @@ func TestSmoke(t *testing.T) {
 		checkAllDelivered(t, kind.String(), r)
 	}
 	ari := loadSpec{setup: daemonSetup{kind: oneDaemon, cached: true, ari: true, agents: h.opts.Agents},
-		ari: true, shape: 3, rate: 5, window: time.Second, scale: 0.02, drain: time.Minute}
+		ari: true, shape: 3, rate: 5, window: time.Second, scale: 0.2, drain: time.Minute}
 	r, err := h.measure(ctx, ari, sizes)
 	if err != nil {
 		t.Fatalf("ARI: %v", err)
