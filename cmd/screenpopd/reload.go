@@ -144,6 +144,10 @@ func diffConfig(old, next *configs.Config) configDiff {
 	for _, k := range changedFields(old.Floor, next.Floor) {
 		restart("floor.%s", k)
 	}
+	// The admin listener is opened once, at start.
+	for _, k := range changedFields(old.Admin, next.Admin) {
+		restart("admin.%s", k)
+	}
 	oldTel, nextTel := map[string]configs.Telephony{}, map[string]configs.Telephony{}
 	var telNames []string
 	for _, t := range old.Telephony {
