@@ -43,6 +43,7 @@ func BenchmarkDemoCard(b *testing.B) {
 			} else {
 				for i := range ac.Sources {
 					ac.Sources[i].CacheTTL = 0
+					ac.Sources[i].FreshFor = 0
 				}
 			}
 			agg, err := aggregator.New(ac, opts)
