@@ -31,7 +31,8 @@ type Options struct {
 	Idle          []int         // idle socket counts
 	Soak          time.Duration // the long run on Redis (issue 12: CPU per call flat over 10 minutes)
 	SoakSlice     time.Duration
-	Profile       time.Duration // CPU profile of the cache-hit case at 500 calls/s
+	Profile       time.Duration // CPU profile of the cache-hit case at ProfileRate
+	ProfileRate   float64       // calls per second of the profiled run (500; 50 shows the per-call costs a quiet floor pays)
 	GoBenchTime   string        // -benchtime of the Go benchmarks
 	GoBenchPkgs   string        // their packages, separated by commas or spaces
 
@@ -60,6 +61,7 @@ func DefaultOptions(quick bool) Options {
 		Soak:          10 * time.Minute,
 		SoakSlice:     time.Minute,
 		Profile:       20 * time.Second,
+		ProfileRate:   500,
 		GoBenchTime:   "300ms",
 		GoBenchPkgs:   "./...",
 	}
@@ -96,6 +98,8 @@ func (o Options) check() error {
 		return fmt.Errorf("-reps %d: at least 1", o.Reps)
 	case o.Window <= 0 || o.Ring <= 0 || o.Talk <= 0:
 		return fmt.Errorf("-window, -ring and -talk must be positive")
+	case o.runs("profile") && (o.Profile <= 0 || o.ProfileRate <= 0):
+		return fmt.Errorf("-profile %s -profile-rate %g: both must be positive", o.Profile, o.ProfileRate)
 	}
 	return nil
 }

@@ -622,7 +622,7 @@ func (r *report) renderProfile(p func(string, ...any)) {
 	if pr == nil {
 		return
 	}
-	p("## Where the time goes: CPU profile at 500 calls/s, cache hit")
+	p("## Where the time goes: CPU profile at %g calls/s, cache hit", r.opts.ProfileRate)
 	p("")
 	p("`go tool pprof` on %s of the daemon's `/debug/pprof/profile` (admin listener) and on its `/debug/pprof/heap` at the end of the window, taken during this run: %s.", r.opts.Profile, pr.run.brief())
 	p("")

@@ -420,14 +420,14 @@ func (h *harness) caseSoak(ctx context.Context, sizes msgSizes, rep *report) err
 	return nil
 }
 
-// caseProfile: a CPU profile of the daemon at 500 calls/s, cache hit,
-// from its admin listener, and the top of it.
+// caseProfile: a CPU profile of the daemon at ProfileRate calls/s, cache
+// hit, from its admin listener, and the top of it.
 func (h *harness) caseProfile(ctx context.Context, sizes msgSizes, rep *report) error {
-	spec := h.hitSpec(oneDaemon, 500)
+	spec := h.hitSpec(oneDaemon, h.opts.ProfileRate)
 	spec.window = h.opts.Profile + 2*h.opts.Profile/3
 	spec.profile = h.opts.Profile
-	spec.profilePath = filepath.Join(h.dir, "cache-hit-500.pprof")
-	spec.heapPath = filepath.Join(h.dir, "cache-hit-500-heap.pprof")
+	spec.profilePath = filepath.Join(h.dir, fmt.Sprintf("cache-hit-%g.pprof", h.opts.ProfileRate))
+	spec.heapPath = filepath.Join(h.dir, fmt.Sprintf("cache-hit-%g-heap.pprof", h.opts.ProfileRate))
 	r, err := h.measure(ctx, spec, sizes)
 	if err != nil {
 		return err
