@@ -147,6 +147,8 @@ sources:
 		{"auth", replace("token_ttl: 8h", "token_ttl: 4h, demo_links: true"), nil, []string{"auth.demo_links", "auth.token_ttl"}},
 		{"redis added", base + "redis: {address: 127.0.0.1:6379}\n", nil, []string{"redis added"}},
 		{"api", base + "api: {evict_tokens_env: EVICT_TOKENS}\n", nil, []string{"api.evict_tokens_env"}},
+		{"admin listener", base + "admin: {listen: 127.0.0.1:6060}\n", nil, []string{"admin.listen"}},
+		{"floor", base + "floor: {service_level_seconds: 30}\n", nil, []string{"floor.service_level_seconds"}},
 		{"history", base + "history: {type: postgres, dsn_env: HISTORY_DSN, dispositions: [{code: order, label: Order placed}]}\n", nil,
 			[]string{"history.type", "history.dsn_env", "history.dispositions"}},
 		{"telephony option", replace("interval: 1h", "interval: 2h"), nil, []string{"telephony pbx changed (interval)"}},
