@@ -767,16 +767,26 @@ func (s *Source) OptionPos(keys ...string) Pos {
 	return s.Pos
 }
 
+// option finds a source's option by its key, or by a dotted path into
+// nested mappings ("search.query").
 func (s *Source) option(key string) (k, v *yaml.Node) {
-	if s.Options == nil {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(s.Options.Content); i += 2 {
-		if s.Options.Content[i].Value == key {
-			return s.Options.Content[i], s.Options.Content[i+1]
+	v = s.Options
+	for _, name := range strings.Split(key, ".") {
+		if v == nil || v.Kind != yaml.MappingNode {
+			return nil, nil
+		}
+		k = nil
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			if v.Content[i].Value == name {
+				k, v = v.Content[i], v.Content[i+1]
+				break
+			}
+		}
+		if k == nil {
+			return nil, nil
 		}
 	}
-	return nil, nil
+	return k, v
 }
 
 // TextPos is where line n, column col (both from 1) of the text of a
@@ -792,9 +802,13 @@ func (c *Config) TextPos(s *Source, key string, n, col int) Pos {
 		return posOf(k)
 	}
 	at := Pos{Line: v.Line + n, Column: max(col, 1)}
-	if at.Line-1 < len(c.text) {
-		text := c.text[at.Line-1]
-		at.Column += len(text) - len(strings.TrimLeft(text, " "))
+	// The block's indentation is its first non-blank line's; spaces past
+	// it on a later line are the text's own, counted in col already.
+	for _, text := range c.text[min(v.Line, len(c.text)):] {
+		if strings.TrimSpace(text) != "" {
+			at.Column += len(text) - len(strings.TrimLeft(text, " "))
+			break
+		}
 	}
 	return at
 }

@@ -23,6 +23,9 @@ type CheckResult struct {
 	// Params are the query's parameters with the type PostgreSQL inferred
 	// for each, in $1..$n order: ":customer_id text".
 	Params []string
+	// SearchColumns and SearchParams are the same of the directory's
+	// search query; empty when it has none.
+	SearchColumns, SearchParams []string
 }
 
 // CheckError is why Check failed. Its message never holds the DSN, the
@@ -30,7 +33,8 @@ type CheckResult struct {
 type CheckError struct {
 	// Option is the option to look at: "dsn" when the connection failed
 	// (the connection string, from dsn or dsn_env), "query" when
-	// PostgreSQL refused the query.
+	// PostgreSQL refused the query, "search.query" when it refused the
+	// directory's search query.
 	Option string
 	// Msg is the reason: the server's own error for a query it refused
 	// (ERROR: syntax error at or near "SELEC" (SQLSTATE 42601)).
@@ -43,7 +47,11 @@ type CheckError struct {
 
 func (e *CheckError) Error() string {
 	if e.QueryLine > 0 {
-		return e.Msg + " at query line " + strconv.Itoa(e.QueryLine) + ", column " + strconv.Itoa(e.QueryColumn)
+		which := "query"
+		if e.Option == "search.query" {
+			which = "search query"
+		}
+		return e.Msg + " at " + which + " line " + strconv.Itoa(e.QueryLine) + ", column " + strconv.Itoa(e.QueryColumn)
 	}
 	return e.Msg
 }
@@ -65,25 +73,41 @@ func (s *Source) Check(ctx context.Context) (CheckResult, error) {
 	defer conn.Close(context.WithoutCancel(ctx))
 	// The unnamed statement: nothing is left behind on the server, which
 	// matters behind a transaction pooler.
-	sd, err := conn.Prepare(ctx, "", s.query.sql)
-	if err != nil {
+	if res.Columns, res.Params, err = prepare(ctx, conn, s.query); err != nil {
 		return res, s.checkError(ctx, "query", err)
 	}
+	// The search is asked only when an agent searches, mid-call: a typo
+	// in it must show here, not as a warning in the log then.
+	if s.search != nil {
+		if res.SearchColumns, res.SearchParams, err = prepare(ctx, conn, *s.search); err != nil {
+			return res, s.checkError(ctx, "search.query", err)
+		}
+	}
+	return res, nil
+}
+
+// prepare has the server prepare q as the unnamed statement and returns
+// its columns and its parameters with their types.
+func prepare(ctx context.Context, conn *pgx.Conn, q namedQuery) (columns, params []string, err error) {
+	sd, err := conn.Prepare(ctx, "", q.sql)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, f := range sd.Fields {
-		res.Columns = append(res.Columns, f.Name)
+		columns = append(columns, f.Name)
 	}
 	for i, oid := range sd.ParamOIDs {
 		name := "$" + strconv.Itoa(i+1)
-		if i < len(s.query.params) {
-			name = ":" + s.query.params[i]
+		if i < len(q.params) {
+			name = ":" + q.params[i]
 		}
 		typ := "oid " + strconv.FormatUint(uint64(oid), 10)
 		if t, ok := conn.TypeMap().TypeForOID(oid); ok {
 			typ = t.Name
 		}
-		res.Params = append(res.Params, name+" "+typ)
+		params = append(params, name+" "+typ)
 	}
-	return res, nil
+	return columns, params, nil
 }
 
 // checkError says why Check failed: the server's own words for a query it
@@ -97,13 +121,17 @@ func (s *Source) checkError(ctx context.Context, option string, err error) error
 		if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
 			ce.Msg += " (" + cause.Error() + ")"
 		}
-	case option == "query" && errors.As(err, &pgErr):
+	case (option == "query" || option == "search.query") && errors.As(err, &pgErr):
 		ce.Msg = pgErr.Error()
 		if pgErr.Hint != "" {
 			ce.Msg += "; hint: " + pgErr.Hint
 		}
 		if pgErr.Position > 0 {
-			ce.QueryLine, ce.QueryColumn = s.queryPosition(int(pgErr.Position))
+			q := s.query
+			if option == "search.query" {
+				q = *s.search
+			}
+			ce.QueryLine, ce.QueryColumn = queryPosition(q, int(pgErr.Position))
 		}
 	default:
 		ce.Msg = describe(err)
@@ -122,8 +150,8 @@ func (s *Source) checkError(ctx context.Context, option string, err error) error
 // the line is exact; the column is corrected for the parameters before it
 // on that line. ($n inside a string literal or a comment would be counted
 // as a parameter too: harmless, the column is then a few characters off.)
-func (s *Source) queryPosition(pos int) (line, column int) {
-	sql := s.query.sql
+func queryPosition(q namedQuery, pos int) (line, column int) {
+	sql := q.sql
 	at := len(sql)
 	for i := range sql {
 		if pos--; pos == 0 {
@@ -143,8 +171,8 @@ func (s *Source) queryPosition(pos int) (line, column int) {
 			j++
 		}
 		k, _ := strconv.Atoi(sql[i+1 : j])
-		if k >= 1 && k <= len(s.query.params) && j <= at {
-			column += len(s.query.params[k-1]) + 1 - (j - i)
+		if k >= 1 && k <= len(q.params) && j <= at {
+			column += len(q.params[k-1]) + 1 - (j - i)
 		}
 		i = j - 1
 	}

@@ -174,8 +174,8 @@ func checkPostgres(ctx context.Context, t connectTarget, src *postgres.Source, l
 	if err != nil {
 		l.status = checkFail
 		var ce *postgres.CheckError
-		if errors.As(err, &ce) && ce.Option == "query" {
-			l.at = t.file.TextPos(t.cfg, "query", ce.QueryLine, ce.QueryColumn)
+		if errors.As(err, &ce) && (ce.Option == "query" || ce.Option == "search.query") {
+			l.at = t.file.TextPos(t.cfg, ce.Option, ce.QueryLine, ce.QueryColumn)
 			l.msg = err.Error()
 			return
 		}
@@ -215,6 +215,20 @@ func checkPostgres(ctx context.Context, t connectTarget, src *postgres.Source, l
 			l.status = checkWarn
 			l.msg += "; the card's customer header stays empty without column(s): " + strings.Join(missing, ", ")
 		}
+	}
+	if len(res.SearchColumns) == 0 {
+		return
+	}
+	// An agent searching for an unknown caller is the first to run the
+	// search query: what it returns is checked as the directory's is.
+	l.msg += fmt.Sprintf("; search query prepared: %d column(s)", len(res.SearchColumns))
+	if len(res.SearchParams) > 0 {
+		l.msg += ", " + strings.Join(res.SearchParams, ", ")
+	}
+	if !slices.Contains(res.SearchColumns, "id") && !slices.Contains(res.SearchColumns, "customer_id") {
+		l.status = checkFail
+		l.at = t.cfg.OptionPos("search.query", "search")
+		l.msg += "; the search query must return the customer's id as a column named id (it returns: " + strings.Join(res.SearchColumns, ", ") + ")"
 	}
 }
 

@@ -249,3 +249,72 @@ sources:
 		t.Errorf("run with -phone 12 = %v", err)
 	}
 }
+
+// A postgres directory's search query is prepared too: it runs only when
+// an agent searches for an unknown caller, mid-call, so its mistakes must
+// show here, at their line in the search block.
+func TestConfigCheckConnectSearchQuery(t *testing.T) {
+	dsn := connectCheckSchema(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE customers (id text PRIMARY KEY, name text, email text, phone text)"); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) string { return map[string]string{"TEST_DSN": dsn}[k] }
+	const config = `telephony:
+  - {name: demo, type: demo, agents: ["1001"]}
+sections:
+  - {name: accounting, title: Accounting}
+directory:
+  name: directory
+  type: postgres
+  needs: phone
+  dsn_env: TEST_DSN
+  query: SELECT id, name, email FROM customers WHERE phone = :phone
+  search:
+    query: |
+      SELECT id, name, email FROM customers
+       WHERE id = :text OR name ILIKE :pattern OR emial ILIKE :pattern
+       LIMIT :limit
+sources:
+  - name: balance
+    type: postgres
+    section: accounting
+    needs: customer_id
+    dsn_env: TEST_DSN
+    query: SELECT balance FROM balances WHERE customer_id = :customer_id
+`
+	const prepared = "query prepared on postgres://postgres@127.0.0.1:5432/test: 3 column(s), :phone text; " +
+		"the card's customer header stays empty without column(s): kind, contact, role, city, country, tags; "
+	good := strings.Replace(config, "emial", "email", 1)
+	for _, c := range []struct {
+		name, text string
+		at, want   string // where the directory's line points, and what it says
+		err        bool
+	}{
+		{"good", good, "name: directory",
+			"directory (directory): WARN: " + prepared + "search query prepared: 3 column(s), :text text, :pattern text, :limit int8", false},
+		{"typo", config, "emial ILIKE",
+			`directory (directory): FAIL: ERROR: column "emial" does not exist (SQLSTATE 42703); hint: Perhaps you meant to reference the column "customers.email". at search query line 2, column 45`, true},
+		{"no id", strings.Replace(good, "SELECT id, name, email FROM customers\n", "SELECT name, email FROM customers\n", 1), "query: |",
+			"directory (directory): FAIL: " + prepared + "search query prepared: 2 column(s), :text text, :pattern text, :limit int8; " +
+				"the search query must return the customer's id as a column named id (it returns: name, email)", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeConfig(t, t.TempDir(), "screenpop.yaml", c.text)
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), []string{"config", "check", "-config", path, "-connect", "-timeout", "5s"}, &out, &errOut, env)
+			if (err != nil) != c.err {
+				t.Errorf("run = %v, want an error: %v\n%s%s", err, c.err, out.String(), errOut.String())
+			}
+			if want := path + ":" + positionOf(t, c.text, c.at) + ": " + c.want; !strings.Contains(out.String(), want+"\n") {
+				t.Errorf("output:\n%s\nwant the line\n%s", out.String(), want)
+			}
+		})
+	}
+}
