@@ -25,10 +25,12 @@ var (
 // An error wraps ErrUnauthenticated or ErrNotAgent.
 func (h *Hub) Authenticate(r *http.Request) (Agent, error) { return h.authenticate(r) }
 
-// AdmitSocket judges a WebSocket upgrade to another endpoint of the
-// daemon exactly as the agent socket's: its origin first (the page's own,
-// or AllowedOrigins), then the sign-in, and a session cookie only with an
-// Origin that passed. An error is ErrForeignOrigin, ErrOriginRequired, or
+// AdmitSocket judges a WebSocket upgrade, the agent socket's (serveWS)
+// and those of the daemon's other endpoints alike: its origin first (the
+// page's own, or AllowedOrigins), then the sign-in, and credentials the
+// browser adds by itself (the session cookie) only with an Origin that
+// passed — every browser sends one on a WebSocket, so a request without
+// is no page of ours. An error is ErrForeignOrigin, ErrOriginRequired, or
 // wraps ErrUnauthenticated or ErrNotAgent; Refuse answers it.
 func (h *Hub) AdmitSocket(r *http.Request) (Agent, error) {
 	if !h.originAllowed(r) {

@@ -18,7 +18,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/screenpop/screenpop/auth"
 	"github.com/screenpop/screenpop/pop/msglog"
 	"github.com/screenpop/screenpop/pop/popstate"
 )
@@ -34,9 +33,16 @@ type HubConfig struct {
 	// it is disconnected; default 64.
 	OutboxSize int
 	// ReplaySize and ReplayBytes bound the messages kept per agent for a
-	// browser that reconnects; defaults 256 messages and 4 MiB.
+	// browser that reconnects; defaults 256 messages and 1 MiB.
 	ReplaySize  int
 	ReplayBytes int
+	// ReplayEndedAge is how long every message of a call that ended (or
+	// was withdrawn from the agent) is kept; after it, only those that
+	// say how the call went (answered, withdrawn, ended, note_saved,
+	// wrapped_up): its pop, cards, sections, history and search results
+	// go. Default 15s, about the page's first five reconnection attempts;
+	// negative: kept as long as the bounds allow.
+	ReplayEndedAge time.Duration
 	// ReplayAge is how long they are kept: a browser away longer gets a
 	// snapshot, and an agent who got no message for ReplayAge is forgotten
 	// (messages, seq and name, when no page of theirs is open). Default 10m.
@@ -105,16 +111,17 @@ type Hub struct {
 	shared atomic.Pointer[sharedBox]
 
 	mu sync.Mutex
-	// now is the log's clock and pingTicker makes a connection's ping
-	// ticker; tests replace them (under mu).
-	now        func() time.Time
-	pingTicker func(time.Duration) (<-chan time.Time, func())
-	agents     map[string]*agentBox // agents with a page open, or in the log
-	log        *msglog.Log[Encoded]
-	expiry     *time.Timer // forgets idle agents; set while armed
-	closed     bool
-	nextID     uint64
-	wg         sync.WaitGroup
+	// now is the log's clock; tests replace it (under mu).
+	now    func() time.Time
+	agents map[string]*agentBox // agents with a page open, or in the log
+	log    *msglog.Log[Encoded]
+	expiry *time.Timer // forgets idle agents; set while armed
+	closed bool
+	nextID uint64
+	// wg counts the connections' goroutines: each reader, and each
+	// writer while it runs. A writer is started only for a connection
+	// still open (see conn.writing), whose reader is still counted.
+	wg sync.WaitGroup
 }
 
 var _ Deliverer = (*Hub)(nil)
@@ -129,27 +136,46 @@ type agentBox struct {
 	conns map[*conn]struct{}
 }
 
-// conn is one browser tab.
+// conn is one browser tab. An idle tab, which is what a tab mostly is,
+// costs one goroutine (its reader, parked in the poller), this struct,
+// the socket's and a timer: no writer goroutine, no write buffer, and
+// room for a few messages at most (idleOutbox).
 type conn struct {
-	id    uint64
-	agent Agent
-	ws    *websocket.Conn
+	id     uint64
+	agent  Agent
+	remote string // the browser's address, for the log
+	ws     *websocket.Conn
+	opened time.Time
+
+	outMu sync.Mutex
 	// outbox[sent:] are the messages waiting for the writer, oldest
-	// first: at most OutboxSize (more and the page is too slow). wake
-	// tells the writer there are some. An idle page, which is what a page
-	// mostly is, keeps room for a few messages at most (idleOutbox).
-	outMu   sync.Mutex
+	// first: at most OutboxSize (more and the page is too slow).
 	outbox  []Encoded
 	sent    int
-	wake    chan struct{}
 	initial []Encoded // written before outbox: the replay or the snapshot
 	// after is the last seq initial covers when it came from a
 	// SharedStream: DeliverNumbered skips what the connection already has.
-	after   uint64
-	closing chan struct{}
-	once    sync.Once
-	code    int // close code, set before closing is closed
-	text    string
+	after uint64
+	// writing: a writer goroutine runs, or will (serveWS starts the
+	// first). It is started when there is something to write and ends
+	// when there is nothing left, so that an idle tab has none; whoever
+	// sets writing starts it. pingDue: it pings next.
+	writing bool
+	pingDue bool
+	// closed: the connection was detached; its writer says goodbye with
+	// code and text, and closes the socket (which ends the reader).
+	closed bool
+	code   int
+	text   string
+	// timer pings the browser every PingInterval, and signs the tab out
+	// when its sign-in ends (see tick).
+	timer *time.Timer
+}
+
+// logger is the hub's logger with what says which tab c is. It is made
+// when something is logged: an idle tab keeps no logger of its own.
+func (c *conn) logger(h *Hub) *slog.Logger {
+	return h.logger.With("agent", c.agent.ID, "conn", c.id, "remote", c.remote)
 }
 
 // NewHub checks cfg and returns a Hub.
@@ -194,10 +220,15 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pop: hub metrics: %w", err)
 	}
+	def(&cfg.ReplayBytes, 1<<20)
+	if cfg.ReplayEndedAge == 0 {
+		cfg.ReplayEndedAge = 15 * time.Second
+	}
 	log, err := msglog.New[Encoded](msglog.Options{
 		MaxMessages: max(cfg.ReplaySize, 0),
-		MaxBytes:    max(cfg.ReplayBytes, 0),
+		MaxBytes:    cfg.ReplayBytes,
 		MaxAge:      cfg.ReplayAge,
+		EndedAge:    cfg.ReplayEndedAge,
 		// The first seq of every agent in this process is its start time
 		// in microseconds, so that a seq a browser kept from before a
 		// restart is below anything this process assigns, never a seq of it.
@@ -212,15 +243,14 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		metrics: m,
 		origins: origins,
 		now:     time.Now,
-		pingTicker: func(d time.Duration) (<-chan time.Time, func()) {
-			t := time.NewTicker(d)
-			return t.C, t.Stop
-		},
-		agents: map[string]*agentBox{},
-		log:    log,
+		agents:  map[string]*agentBox{},
+		log:     log,
 	}
 	h.upgrader = websocket.Upgrader{
-		Subprotocols:     []string{Subprotocol},
+		// No Subprotocols: serveWS names the one chosen in the answer's
+		// header. The upgrader would keep the browser's own string, a
+		// piece of the header that carries the bearer token, for the life
+		// of the socket.
 		HandshakeTimeout: 10 * time.Second,
 		// An idle page costs as little as can be: a small read buffer (a
 		// page's requests are short; a long note is read in several
@@ -229,8 +259,8 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: writeBufferSize,
 		WriteBufferPool: &sync.Pool{},
-		// serveWS checks the origin itself, before authenticating, so that
-		// a foreign page learns nothing about tokens.
+		// AdmitSocket checks the origin, before authenticating, so that a
+		// foreign page learns nothing about tokens.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return h, nil
@@ -285,6 +315,24 @@ func (h *Hub) Deliver(agentID string, m Encoded) {
 	}
 }
 
+// LogKey implements msglog.Keyed: the message log compacts a call's
+// messages by it (HubConfig.ReplayEndedAge). Its pop, cards, sections,
+// history and search results are details the page needs only while the
+// call goes on; what says how it went is kept: a page that saw the call
+// gets its answer and end, one that did not gets nothing of it, as from
+// a snapshot. A type not named here is kept.
+func (e Encoded) LogKey() (string, msglog.Kind) {
+	switch e.Type {
+	case TypePop, TypeCard, TypeSection, TypeHistory, TypeSearchResults:
+		return e.CallID, msglog.Detail
+	case TypeEnded, TypeWithdrawn:
+		return e.CallID, msglog.End
+	}
+	return e.CallID, msglog.Lasting
+}
+
+var _ msglog.Keyed = Encoded{}
+
 // logChanged updates the log's gauges and makes sure the agents it holds
 // are forgotten in time; it runs with h.mu held.
 func (h *Hub) logChanged() {
@@ -313,12 +361,14 @@ func (h *Hub) expire() {
 	h.logChanged()
 }
 
-// enqueue runs with h.mu held.
+// enqueue runs with h.mu held, c attached.
 func (h *Hub) enqueue(b *agentBox, c *conn, m Encoded) {
 	c.outMu.Lock()
 	full := len(c.outbox)-c.sent >= h.cfg.OutboxSize
+	start := false
 	if !full {
 		c.outbox = append(c.outbox, m)
+		start = h.claimWriter(c)
 	}
 	c.outMu.Unlock()
 	if full {
@@ -327,10 +377,21 @@ func (h *Hub) enqueue(b *agentBox, c *conn, m Encoded) {
 		h.detach(b, c, websocket.CloseTryAgainLater, "too slow; reconnect")
 		return
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default: // the writer has been told already
+	if start {
+		go h.write(c)
 	}
+}
+
+// claimWriter runs with c.outMu held, c not closed: it reports whether
+// the caller starts c's writer (none runs), and counts it in h.wg. The
+// count cannot be at zero then: c's reader is counted until c is closed.
+func (h *Hub) claimWriter(c *conn) bool {
+	if c.writing {
+		return false
+	}
+	c.writing = true
+	h.wg.Add(1)
+	return true
 }
 
 // idleOutbox is the most room an emptied outbox keeps for the next
@@ -342,6 +403,11 @@ const idleOutbox = 4
 func (c *conn) next() (Encoded, bool) {
 	c.outMu.Lock()
 	defer c.outMu.Unlock()
+	return c.nextLocked()
+}
+
+// nextLocked is next with c.outMu held.
+func (c *conn) nextLocked() (Encoded, bool) {
 	if c.sent == len(c.outbox) {
 		if cap(c.outbox) > idleOutbox {
 			c.outbox = nil
@@ -369,10 +435,16 @@ func (h *Hub) detach(b *agentBox, c *conn, code int, text string) {
 			delete(h.agents, b.id)
 		}
 	}
-	c.once.Do(func() {
-		c.code, c.text = code, text
-		close(c.closing)
-	})
+	c.outMu.Lock()
+	start := false
+	if !c.closed {
+		start = h.claimWriter(c)
+		c.closed, c.code, c.text = true, code, text
+	}
+	c.outMu.Unlock()
+	if start {
+		go h.write(c)
+	}
 }
 
 // attached returns the box of c's agent while c is attached to it, else
@@ -423,42 +495,26 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is the agent page's WebSocket; open / instead", http.StatusBadRequest)
 		return
 	}
-	if !h.originAllowed(r) {
-		h.metrics.dropped.WithLabelValues(dropOrigin).Inc()
-		h.logger.Warn("WebSocket from a foreign origin refused", "origin", r.Header.Get("Origin"), "host", r.Host)
-		writeJSON(w, http.StatusForbidden, refusal{Error: "forbidden_origin", Message: "this page may not open the agent socket"})
-		return
-	}
-	agent, err := h.authenticate(r)
+	agent, err := h.AdmitSocket(r)
 	if err != nil {
-		h.metrics.dropped.WithLabelValues(dropAuth).Inc()
-		h.logger.Info("WebSocket without a valid sign-in refused", "remote", r.RemoteAddr, "err", err)
-		h.refuseSignIn(w, r, err)
-		return
-	}
-	if r.Header.Get("Origin") == "" && (!carriesBearer(r) || agent.Method == string(auth.MethodSession)) {
-		// Credentials the browser adds by itself (the session cookie) are
-		// taken only with an Origin to check: every browser sends one on
-		// a WebSocket, so a request without is no page of ours.
-		h.metrics.dropped.WithLabelValues(dropOrigin).Inc()
-		h.logger.Warn("WebSocket signed in by cookie without Origin refused", "agent", agent.ID, "remote", r.RemoteAddr)
-		writeJSON(w, http.StatusForbidden, refusal{Error: "origin_required", Message: "a socket signed in by cookie must come from the agent page"})
+		h.refuseSocket(w, r, err)
 		return
 	}
 	h.mu.Lock()
 	closed := h.closed
 	if !closed {
-		h.wg.Add(2) // reader and writer
+		h.wg.Add(2) // the reader, and the first writer
 	}
 	h.mu.Unlock()
 	if closed {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	// The reader and the writer run in goroutines of their own, and this
-	// handler returns once they run: what the HTTP request needed (its
-	// buffers, headers, context, this goroutine's stack) is not kept for
-	// the life of the socket. Until they start, it answers for them.
+	// The reader runs in a goroutine of its own, and the writer in one
+	// while there is something to write; this handler returns once they
+	// are started: what the HTTP request needed (its buffers, headers,
+	// context, this goroutine's stack) is not kept for the life of the
+	// socket. Until they start, it answers for them.
 	started := false
 	var closeShared func()
 	defer func() {
@@ -471,25 +527,30 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	var answer http.Header
+	if slices.Contains(websocket.Subprotocols(r), Subprotocol) {
+		answer = http.Header{"Sec-Websocket-Protocol": {Subprotocol}}
+	}
+	ws, err := h.upgrader.Upgrade(w, r, answer)
 	if err != nil {
 		return // Upgrade has answered the client
 	}
 	h.mu.Lock()
 	h.nextID++
-	pingTicker := h.pingTicker
 	c := &conn{
-		id:      h.nextID,
-		agent:   agent,
-		ws:      ws,
-		wake:    make(chan struct{}, 1),
-		closing: make(chan struct{}),
+		id:     h.nextID,
+		agent:  agent,
+		remote: r.RemoteAddr,
+		ws:     ws,
+		opened: time.Now(),
+		// serveWS starts the first writer, once the initial messages are
+		// in place: nobody else may until then.
+		writing: true,
 	}
 	h.mu.Unlock()
 	// Sign-in and sign-out at info: who was reachable when, from where. No
 	// name, no roles: the agent's ID says who; the pipeline needs no more.
-	log := h.logger.With("agent", agent.ID, "conn", c.id, "remote", r.RemoteAddr)
-	connectedAt := time.Now()
+	log := c.logger(h)
 	hello, greet := h.hello(r.Context(), agent)
 
 	since, resume := parseSince(r.URL.Query().Get("since"))
@@ -514,38 +575,49 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		ws.Close()
 		return
 	}
+	c.outMu.Lock()
 	if greet {
 		// First, before the replay or snapshot: the page renders them
-		// knowing what the server asks of it. Nobody else writes
-		// c.initial until the writer starts.
+		// knowing what the server asks of it.
 		c.initial = append([]Encoded{hello}, c.initial...)
 	}
-	log.Info("agent page connected", "method", agent.Method, "resumed", resumed)
-	var signOut *time.Timer
-	if !agent.Expires.IsZero() {
-		signOut = time.AfterFunc(time.Until(agent.Expires), func() { h.signOut(c, log) })
+	if !c.closed {
+		c.timer = time.AfterFunc(h.untilTick(c, time.Now()), func() { h.tick(c) })
 	}
+	c.outMu.Unlock()
+	log.Info("agent page connected", "method", agent.Method, "resumed", resumed)
 	started = true
+	go h.write(c)
 	go func() {
 		defer h.wg.Done()
-		h.writeLoop(c, log, pingTicker)
-	}()
-	go func() {
-		defer h.wg.Done()
-		h.readLoop(c, log)
+		h.readLoop(c)
 		h.mu.Lock()
-		if b := h.agents[agent.ID]; b != nil {
+		if b := h.agents[c.agent.ID]; b != nil {
 			h.detach(b, c, websocket.CloseNormalClosure, "")
 		}
 		h.mu.Unlock()
-		log.Info("agent page disconnected", "connected_for", time.Since(connectedAt).Seconds())
-		if signOut != nil {
-			signOut.Stop()
-		}
+		c.logger(h).Info("agent page disconnected", "connected_for", time.Since(c.opened).Seconds())
 		if closeShared != nil {
 			closeShared()
 		}
 	}()
+}
+
+// refuseSocket answers an upgrade AdmitSocket refused, and counts and
+// logs it.
+func (h *Hub) refuseSocket(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrForeignOrigin):
+		h.metrics.dropped.WithLabelValues(dropOrigin).Inc()
+		h.logger.Warn("WebSocket from a foreign origin refused", "origin", r.Header.Get("Origin"), "host", r.Host)
+	case errors.Is(err, ErrOriginRequired):
+		h.metrics.dropped.WithLabelValues(dropOrigin).Inc()
+		h.logger.Warn("WebSocket signed in by cookie without Origin refused", "remote", r.RemoteAddr)
+	default:
+		h.metrics.dropped.WithLabelValues(dropAuth).Inc()
+		h.logger.Info("WebSocket without a valid sign-in refused", "remote", r.RemoteAddr, "err", err)
+	}
+	h.Refuse(w, r, err)
 }
 
 // authenticate asks the Authenticator who r comes from, and refuses an
@@ -561,15 +633,48 @@ func (h *Hub) authenticate(r *http.Request) (Agent, error) {
 	return agent, nil
 }
 
+// untilTick is how long c's timer waits from now: PingInterval, or less
+// when c's sign-in ends before.
+func (h *Hub) untilTick(c *conn, now time.Time) time.Duration {
+	d := h.cfg.PingInterval
+	if !c.agent.Expires.IsZero() {
+		d = max(min(d, c.agent.Expires.Sub(now)), 0)
+	}
+	return d
+}
+
+// tick is c's timer: it signs c out once its sign-in ended, else pings
+// the browser, as c's writer in this goroutine when none runs, and sets
+// the timer again.
+func (h *Hub) tick(c *conn) {
+	now := time.Now()
+	if !c.agent.Expires.IsZero() && !now.Before(c.agent.Expires) {
+		h.signOut(c)
+		return
+	}
+	c.outMu.Lock()
+	if c.closed {
+		c.outMu.Unlock()
+		return
+	}
+	c.pingDue = true
+	write := h.claimWriter(c)
+	c.timer.Reset(h.untilTick(c, now))
+	c.outMu.Unlock()
+	if write {
+		h.write(c)
+	}
+}
+
 // signOut closes c because its agent's sign-in ended.
-func (h *Hub) signOut(c *conn, log *slog.Logger) {
+func (h *Hub) signOut(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b := h.attached(c)
 	if b == nil {
 		return
 	}
-	log.Info("sign-in expired, agent page disconnected", "expired", c.agent.Expires)
+	c.logger(h).Info("sign-in expired, agent page disconnected", "expired", c.agent.Expires)
 	h.metrics.dropped.WithLabelValues(dropExpired).Inc()
 	h.detach(b, c, CloseSignedOut, closeSignedOutText)
 }
@@ -677,65 +782,75 @@ func (h *Hub) attachSnapshot(c *conn) bool {
 	return attached
 }
 
-func (h *Hub) writeLoop(c *conn, log *slog.Logger, pingTicker func(time.Duration) (<-chan time.Time, func())) {
-	defer c.ws.Close() // also ends the read loop
-	ping, stop := pingTicker(h.cfg.PingInterval)
-	defer stop()
-	var head []byte // this connection's seq prefix, reused
-	write := func(m Encoded) bool {
-		c.ws.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-		var err error
-		head, err = writeMessage(c.ws, m, head)
-		if err != nil {
-			h.writeFailed(c, log, err)
-			return false
-		}
-		return true
-	}
-	for _, data := range c.initial {
-		select {
-		case <-c.closing:
-			h.goodbye(c)
-			return
-		default:
-		}
-		if !write(data) {
-			return
-		}
-	}
-	c.initial = nil
-	for {
+// What c's writer does next (take).
+type writeJob int
+
+const (
+	writeNone writeJob = iota // nothing: the writer ends
+	writeMsg                  // the message taken
+	writePing
+	writeGoodbye // c is closed: the close message, then the socket goes
+)
+
+// take says what c's writer does next. When there is nothing to write,
+// the writer ends: writing goes false with c.outMu held, so that whoever
+// has something for c next starts another (claimWriter).
+func (c *conn) take() (Encoded, writeJob) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	switch {
+	case c.closed:
 		// A closing connection says goodbye before anything else queued.
-		select {
-		case <-c.closing:
-			h.goodbye(c)
-			return
-		default:
+		return Encoded{}, writeGoodbye
+	case c.pingDue:
+		c.pingDue = false
+		return Encoded{}, writePing
+	case len(c.initial) > 0:
+		m := c.initial[0]
+		c.initial[0] = Encoded{}
+		if c.initial = c.initial[1:]; len(c.initial) == 0 {
+			c.initial = nil
 		}
-		select {
-		case <-c.wake:
-			for {
-				m, ok := c.next()
-				if !ok {
-					break
-				}
-				if !write(m) {
-					return
-				}
-				select {
-				case <-c.closing:
-					h.goodbye(c)
-					return
-				default:
-				}
-			}
-		case <-ping:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
-				h.writeFailed(c, log, err)
-				return
-			}
-		case <-c.closing:
+		return m, writeMsg
+	}
+	if m, ok := c.nextLocked(); ok {
+		return m, writeMsg
+	}
+	c.writing = false
+	return Encoded{}, writeNone
+}
+
+// write is c's writer: it writes what c has to write, and ends when
+// nothing is left; a closed connection's writer closes the socket, which
+// ends the reader too. At most one runs for c (c.writing).
+func (h *Hub) write(c *conn) {
+	defer h.wg.Done()
+	var head []byte // the seq prefix of this writer's messages, reused
+	for {
+		m, job := c.take()
+		var err error
+		switch job {
+		case writeNone:
+			return
+		case writeMsg:
+			c.ws.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+			head, err = writeMessage(c.ws, m, head)
+		case writePing:
+			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout))
+		case writeGoodbye:
 			h.goodbye(c)
+		}
+		if err != nil {
+			h.writeFailed(c, err)
+		}
+		if err != nil || job == writeGoodbye {
+			// writing stays true: no writer starts again.
+			c.outMu.Lock()
+			if c.timer != nil {
+				c.timer.Stop()
+			}
+			c.outMu.Unlock()
+			c.ws.Close()
 			return
 		}
 	}
@@ -771,19 +886,19 @@ func (h *Hub) goodbye(c *conn) {
 	}
 }
 
-func (h *Hub) writeFailed(c *conn, log *slog.Logger, err error) {
+func (h *Hub) writeFailed(c *conn, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b := h.attached(c)
 	if b == nil {
 		return // already closed on purpose; the failure is the consequence
 	}
-	log.Info("write to agent page failed, disconnected", "err", err)
+	c.logger(h).Info("write to agent page failed, disconnected", "err", err)
 	h.metrics.dropped.WithLabelValues(dropWriteError).Inc()
 	h.detach(b, c, websocket.CloseAbnormalClosure, "")
 }
 
-func (h *Hub) readLoop(c *conn, log *slog.Logger) {
+func (h *Hub) readLoop(c *conn) {
 	c.ws.SetReadLimit(h.cfg.ReadLimit)
 	alive := func() { c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout)) }
 	alive()
@@ -792,10 +907,10 @@ func (h *Hub) readLoop(c *conn, log *slog.Logger) {
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) && !errors.Is(err, websocket.ErrReadLimit) {
-				log.Debug("agent page read ended", "err", err)
+				c.logger(h).Debug("agent page read ended", "err", err)
 			}
 			if errors.Is(err, websocket.ErrReadLimit) {
-				log.Warn("agent page sent a message over the read limit, disconnected", "limit", h.cfg.ReadLimit)
+				c.logger(h).Warn("agent page sent a message over the read limit, disconnected", "limit", h.cfg.ReadLimit)
 			}
 			return
 		}
@@ -880,7 +995,7 @@ func (h *Hub) reply(c *conn, req Request, err error) {
 }
 
 // originAllowed lets in a request without Origin (not a browser: its
-// token decides, and a cookie needs an Origin, see serveWS), one from the
+// token decides, and a cookie needs an Origin, see AdmitSocket), one from the
 // page's own origin, and one from AllowedOrigins. Origins compare by
 // scheme, host and port: a page of the same host over plain http (a
 // network that rewrites it) is another origin than the daemon's https.

@@ -380,6 +380,50 @@ func TestReconnectAcrossAGapGetsASnapshot(t *testing.T) {
 	}
 }
 
+// TestReplayAfterACallEndedIsCompacted: ReplayEndedAge after a call
+// ended, a page that comes back gets what says how the call went, not its
+// card: one that saw the pop learns it was answered and ended, one that
+// did not gets the same; a call still going on is replayed whole.
+func TestReplayAfterACallEndedIsCompacted(t *testing.T) {
+	e := startHub(t, func(c *HubConfig) { c.ReplayEndedAge = time.Minute })
+	clock := time.Now()
+	e.hub.mu.Lock()
+	e.hub.now = func() time.Time { return clock }
+	e.hub.mu.Unlock()
+	watcher := e.dial(t, "alice", "")
+	last := readType(t, watcher, TypeSnapshot).Seq
+	now := time.Now()
+	e.d.HandleCall(ringing("c1", now, "alice"))
+	pop := readType(t, watcher, TypePop)
+	e.d.HandleCall(answered("c1", "alice", now))
+	readType(t, watcher, TypeAnswered)
+	e.d.HandleCall(ringing("c2", now, "alice"))
+	readType(t, watcher, TypePop)
+	e.d.HandleCall(ended("c1", "alice", screenpop.OutcomeAnswered, now))
+	readType(t, watcher, TypeEnded)
+
+	replay := func(since uint64, want ...string) *websocket.Conn {
+		t.Helper()
+		c := e.dial(t, "alice", fmt.Sprintf("?since=%d", since))
+		for i, w := range want {
+			env := read(t, c)
+			if got := env.Type + " " + env.CallID; got != w {
+				t.Fatalf("since %d: message %d is %q, want %q", since, i, got, w)
+			}
+		}
+		return c
+	}
+	replay(last, "pop c1", "answered c1", "pop c2", "ended c1").Close()
+	e.hub.mu.Lock()
+	clock = clock.Add(time.Minute)
+	e.hub.mu.Unlock()
+	replay(last, "answered c1", "pop c2", "ended c1").Close()
+	c := replay(pop.Seq, "answered c1", "pop c2", "ended c1")
+	// Nothing else was replayed: the next message is live.
+	e.d.HandleCall(answered("c2", "alice", now))
+	readType(t, c, TypeAnswered)
+}
+
 // TestIdleAgentIsForgotten: an agent who got no message for ReplayAge
 // leaves the hub altogether once no page of theirs is open; a page coming
 // back then resumes only if it saw everything, else gets a snapshot, and
@@ -593,17 +637,30 @@ func TestOversizedMessageClosesTheConnection(t *testing.T) {
 	}
 }
 
-// TestPingPong: the hub pings on its ticker (here the test's), a browser
-// answering stays, and one that went away without closing is dropped. No
-// wall-clock assertion: the ticks are the test's, the pongs are known to
-// be handled because the hub reads in order, and the silent connection
-// only has to go eventually.
+// pingNow does what the ping timer of every page of agentID does when it
+// fires.
+func (h *Hub) pingNow(agentID string) int {
+	h.mu.Lock()
+	var conns []*conn
+	if b := h.agents[agentID]; b != nil {
+		for c := range b.conns {
+			conns = append(conns, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		h.tick(c)
+	}
+	return len(conns)
+}
+
+// TestPingPong: the hub pings on its timer (here the test's calls), a
+// browser answering stays, and one that went away without closing is
+// dropped. No wall-clock assertion: the ticks are the test's, the pongs
+// are known to be handled because the hub reads in order, and the silent
+// connection only has to go eventually.
 func TestPingPong(t *testing.T) {
-	ticks := make(chan time.Time)
 	e := startHub(t, nil)
-	e.hub.mu.Lock()
-	e.hub.pingTicker = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
-	e.hub.mu.Unlock()
 	alive := e.dial(t, "alice", "")
 	readType(t, alive, TypeSnapshot)
 	pings := make(chan struct{})
@@ -624,10 +681,8 @@ func TestPingPong(t *testing.T) {
 		}
 	}()
 	for i := range 20 {
-		select {
-		case ticks <- time.Now():
-		case <-time.After(patience):
-			t.Fatalf("ping %d: the hub's writer took no tick", i)
+		if n := e.hub.pingNow("alice"); n != 1 {
+			t.Fatalf("ping %d: alice has %d pages attached", i, n)
 		}
 		select {
 		case <-pings:

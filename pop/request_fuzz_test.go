@@ -87,9 +87,10 @@ func FuzzBrowserRequest(f *testing.F) {
 	readType(f, page, TypeAnswered)
 
 	// The connection the requests come from: attached to alice like a
-	// tab, with no socket and no writer: what it is sent stays in its
-	// outbox for the fuzz function to read.
-	c := &conn{id: 1 << 62, agent: Agent{ID: "alice", Name: "Alice"}, wake: make(chan struct{}, 1), closing: make(chan struct{})}
+	// tab, with no socket and no writer (writing says one runs, so that
+	// none starts): what it is sent stays in its outbox for the fuzz
+	// function to read.
+	c := &conn{id: 1 << 62, agent: Agent{ID: "alice", Name: "Alice"}, writing: true}
 	h := e.hub
 	h.mu.Lock()
 	h.attach(h.box("alice"), c)

@@ -15,6 +15,8 @@ type msg struct {
 
 func (m msg) Size() int { return m.size }
 
+func (m msg) LogKey() (string, Kind) { return "", Lasting }
+
 var t0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 
 func newLog(t *testing.T, opt Options) *Log[msg] {
@@ -192,5 +194,167 @@ func TestRaise(t *testing.T) {
 func TestNegativeLimitsRefused(t *testing.T) {
 	if _, err := New[msg](Options{MaxAge: -1}); err == nil {
 		t.Error("negative MaxAge accepted")
+	}
+}
+
+// kmsg is a message about a key (a call), for compaction.
+type kmsg struct {
+	name string
+	size int
+	key  string
+	kind Kind
+}
+
+func (m kmsg) Size() int              { return m.size }
+func (m kmsg) LogKey() (string, Kind) { return m.key, m.kind }
+func knames(ms []kmsg) (out []string) {
+	for _, m := range ms {
+		out = append(out, m.name)
+	}
+	return out
+}
+
+func newKLog(t testing.TB, opt Options) *Log[kmsg] {
+	t.Helper()
+	l, err := New[kmsg](opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// A call's details go EndedAge after it ended; what says its state stays,
+// and a browser that saw a detail that went still resumes after it.
+func TestCompactionDropsTheDetailsOfWhatEnded(t *testing.T) {
+	l := newKLog(t, Options{Base: 100, EndedAge: time.Minute})
+	add := func(name string, size int, key string, kind Kind, at time.Time) uint64 {
+		seq := l.Last("alice") + 1
+		l.Add("alice", seq, kmsg{name, size, key, kind}, at)
+		return seq
+	}
+	add("pop1", 4000, "c1", Detail, t0)          // 101
+	card := add("card1", 3000, "c1", Detail, t0) // 102
+	add("answered1", 100, "c1", Lasting, t0)     // 103
+	add("pop2", 4000, "c2", Detail, t0)          // 104: rings while c1 goes on
+	add("section1", 500, "c1", Detail, t0)       // 105
+	add("ended1", 100, "c1", End, t0.Add(time.Second))
+	add("note1", 200, "c1", Detail, t0.Add(2*time.Second)) // after the end: stays
+
+	all := []string{"pop1", "card1", "answered1", "pop2", "section1", "ended1", "note1"}
+	at := t0.Add(time.Minute) // 59s after the end: everything is still there
+	if got, ok := l.Replay("alice", 100, at); !ok || !slices.Equal(knames(got), all) {
+		t.Fatalf("within EndedAge: %v %v, want %v", knames(got), ok, all)
+	}
+	if l.Bytes() != 11900 {
+		t.Errorf("holds %d bytes, want 11900", l.Bytes())
+	}
+	at = t0.Add(time.Second + time.Minute)
+	compacted := []string{"answered1", "pop2", "ended1", "note1"}
+	if got, ok := l.Replay("alice", 100, at); !ok || !slices.Equal(knames(got), compacted) {
+		t.Fatalf("EndedAge after the end: %v %v, want %v", knames(got), ok, compacted)
+	}
+	if l.Bytes() != 4400 {
+		t.Errorf("after compaction holds %d bytes, want 4400", l.Bytes())
+	}
+	// A browser that saw the card (gone now) gets what came after it.
+	if got, ok := l.Replay("alice", card, at); !ok || !slices.Equal(knames(got), compacted) {
+		t.Errorf("resuming after a detail that went: %v %v", knames(got), ok)
+	}
+	if got, ok := l.Replay("alice", 104, at); !ok || !slices.Equal(knames(got), []string{"ended1", "note1"}) {
+		t.Errorf("resuming after pop2: %v %v", knames(got), ok)
+	}
+	// c2 ends: its pop goes at once with EndedAge behind it.
+	add("ended2", 100, "c2", End, at)
+	at = at.Add(time.Minute)
+	if got, ok := l.Replay("alice", 100, at); !ok || !slices.Equal(knames(got), []string{"answered1", "ended1", "note1", "ended2"}) {
+		t.Errorf("after c2 ended: %v %v", knames(got), ok)
+	}
+	// A seq the agent never had is no place to resume from.
+	if got, ok := l.Replay("alice", 99, at); ok {
+		t.Errorf("resumed from before the base: %v", knames(got))
+	}
+}
+
+// A call that comes back after its end (a transfer returned) has details
+// of its own, kept until the next end.
+func TestCompactionKeepsWhatCameAfterTheEnd(t *testing.T) {
+	l := newKLog(t, Options{}) // EndedAge 0: at once
+	for _, m := range []kmsg{{"pop", 10, "c", Detail}, {"withdrawn", 1, "c", End}, {"pop again", 10, "c", Detail}, {"other", 5, "", Detail}} {
+		l.Add("a", l.Last("a")+1, m, t0)
+	}
+	if got, ok := l.Replay("a", 0, t0); !ok || !slices.Equal(knames(got), []string{"withdrawn", "pop again", "other"}) {
+		t.Errorf("got %v %v", knames(got), ok)
+	}
+	never := newKLog(t, Options{EndedAge: -1})
+	for _, m := range []kmsg{{"pop", 10, "c", Detail}, {"ended", 1, "c", End}} {
+		never.Add("a", never.Last("a")+1, m, t0)
+	}
+	if got, _ := never.Replay("a", 0, t0.Add(9*time.Minute)); len(got) != 2 {
+		t.Errorf("EndedAge < 0 compacted: %v", knames(got))
+	}
+}
+
+// The bounds drop from the front as before, compacted seqs with them: a
+// browser from before the front gets a snapshot.
+func TestCompactionAndTheBounds(t *testing.T) {
+	l := newKLog(t, Options{MaxMessages: 2})
+	for _, m := range []kmsg{{"pop", 10, "c", Detail}, {"answered", 1, "c", Lasting}, {"ended", 1, "c", End}, {"pop2", 10, "d", Detail}} {
+		l.Add("a", l.Last("a")+1, m, t0)
+	}
+	// pop went by compaction (seq 1), answered by the bound (seq 2).
+	if got, ok := l.Replay("a", 2, t0); !ok || !slices.Equal(knames(got), []string{"ended", "pop2"}) {
+		t.Errorf("from the front: %v %v", knames(got), ok)
+	}
+	for _, since := range []uint64{0, 1} {
+		if got, ok := l.Replay("a", since, t0); ok {
+			t.Errorf("Replay(since %d) across a message the bound dropped: %v", since, knames(got))
+		}
+	}
+}
+
+// Raise: messages numbered elsewhere that the log has not: no replay from
+// before them.
+func TestRaiseStopsReplaysFromBefore(t *testing.T) {
+	l := newKLog(t, Options{Base: 10})
+	l.Add("a", 11, kmsg{"m", 1, "", Lasting}, t0)
+	l.Raise("a", 20, t0)
+	l.Add("a", 21, kmsg{"n", 1, "", Lasting}, t0)
+	if got, ok := l.Replay("a", 11, t0); ok {
+		t.Errorf("replayed %v across seqs 12..20 the log never had", knames(got))
+	}
+	if got, ok := l.Replay("a", 20, t0); !ok || !slices.Equal(knames(got), []string{"n"}) {
+		t.Errorf("from the raise: %v %v", knames(got), ok)
+	}
+}
+
+// BenchmarkLogAtTheBenchRate replays what the load harness's cache-hit
+// case at 500 calls/s gives the log (bench/: 300 agents, a pop of 3939
+// bytes, answered 159, ended 177, for 16,666 calls, each agent's in
+// turn) with the hub's bounds, and reports the bytes of messages held at
+// the end, with and without compaction.
+func BenchmarkLogAtTheBenchRate(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		opt  Options
+	}{
+		{"before", Options{MaxMessages: 256, MaxBytes: 4 << 20, EndedAge: -1}},
+		{"compacted", Options{MaxMessages: 256, MaxBytes: 1 << 20, EndedAge: 15 * time.Second}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var held int
+			for b.Loop() {
+				l := newKLog(b, tc.opt)
+				for i := range 16666 {
+					at := t0.Add(time.Duration(i) * time.Second / 500)
+					agent := fmt.Sprintf("agent-%03d", i%300)
+					call := fmt.Sprint("call-", i)
+					for _, m := range []kmsg{{"pop", 3939, call, Detail}, {"answered", 159, call, Lasting}, {"ended", 177, call, End}} {
+						l.Add(agent, l.Last(agent)+1, m, at)
+					}
+				}
+				held = l.Bytes()
+			}
+			b.ReportMetric(float64(held)/(1<<20), "MiB-held")
+		})
 	}
 }
