@@ -239,3 +239,81 @@ func waitBusReady(b *testing.B, bus *Bus) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BenchmarkThroughputTwoDaemons is BenchmarkThroughput with two buses (two
+// daemons, each with its own connections) on one Redis, as make bench runs
+// them: agents alternate between the daemons, and calls go to them two by
+// two, so that half the messages are for an agent on the other daemon.
+// cpu-ns/op is both daemons' CPU. The sealed case encrypts at rest.
+func BenchmarkThroughputTwoDaemons(b *testing.B) {
+	for _, sealed := range []bool{false, true} {
+		name := "plain"
+		if sealed {
+			name = "sealed"
+		}
+		b.Run(name, func(b *testing.B) {
+			srv := startRedisServer(b)
+			var sealer Sealer
+			if sealed {
+				k, err := rediscache.ParseKeyring("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+				if err != nil {
+					b.Fatal(err)
+				}
+				sealer = k
+			}
+			got := make(chan struct{}, 1<<16)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			defer func() {
+				cancel()
+				wg.Wait()
+			}()
+			var buses [2]*Bus
+			var client redis.UniversalClient
+			for d := range buses {
+				c := redis.NewClient(&redis.Options{Addr: srv.addr()})
+				defer c.Close()
+				client = c
+				bus, err := New(Config{Client: c, Hub: &countingHub{got: got}, KeyPrefix: "bench:", Sealer: sealer, Registerer: prometheus.NewRegistry()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				wg.Go(func() { bus.Run(ctx) })
+				waitBusReady(b, bus)
+				buses[d] = bus
+			}
+			const agents, active = 1000, 10
+			for i := range agents {
+				if _, _, err := buses[i%2].Open(ctx, pop.Agent{ID: fmt.Sprint("agent-", i)}, 0, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			msgs := make([]pop.Encoded, 64)
+			for i := range msgs {
+				id := fmt.Sprint("c", i)
+				m, err := pop.Encode(pop.Message{Type: pop.TypePop, CallID: id, At: time.Now(), Data: pop.PopData{State: pop.StateRinging, Card: benchCard(id)}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				msgs[i] = m
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := startCPU(client)
+			const window = 256
+			sent, received := 0, 0
+			for received < b.N {
+				for sent < b.N && sent-received < window {
+					m := msgs[sent%len(msgs)]
+					m.CallID = fmt.Sprint("call-", sent)
+					buses[(sent/2)%2].Deliver(fmt.Sprint("agent-", sent%active), m)
+					sent++
+				}
+				<-got
+				received++
+			}
+			b.StopTimer()
+			cpu.report(b)
+		})
+	}
+}

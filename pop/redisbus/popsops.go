@@ -44,8 +44,38 @@ func cardValue(callID string, card []byte) []byte {
 // again, and sealed for the field they go to.
 func (b *Bus) popsOps(args []any, popsKey string, m pop.Encoded) []any {
 	h := callField(m.CallID)
+	// One pass over the message's data (a card is most of the bytes).
+	var parts [4]gjson.Result // card, transfer, answered_by, agent
+	var data gjson.Result
+	switch m.Type {
+	case pop.TypePop, pop.TypeCard, pop.TypeAnswered:
+		data = gjson.GetBytes(m.Unnumbered(), "data")
+	}
+	data.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "card":
+			parts[0] = v
+		case "transfer":
+			parts[1] = v
+		case "answered_by":
+			parts[2] = v
+		case "agent":
+			parts[3] = v
+		}
+		return true
+	})
 	part := func(path string) ([]byte, bool) {
-		r := gjson.GetBytes(m.Unnumbered(), path)
+		var r gjson.Result
+		switch path {
+		case "data.card":
+			r = parts[0]
+		case "data.transfer":
+			r = parts[1]
+		case "data.answered_by":
+			r = parts[2]
+		case "data.agent":
+			r = parts[3]
+		}
 		return []byte(r.Raw), r.Exists() && r.Type != gjson.Null
 	}
 	set := func(field string, v []byte) []any { return append(args, "set", field, b.seal(v, popsKey, field)) }

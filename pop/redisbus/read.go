@@ -63,15 +63,39 @@ func (b *Bus) readLoop(ctx context.Context) {
 		for _, s := range res {
 			for _, e := range s.Messages {
 				notifyPos = e.ID
-				tags, _ := e.Values["t"].(string)
-				for tag := range strings.FieldsSeq(tags) {
-					if a, ok := b.byTag[tag]; ok {
-						b.active[a] = true
-					}
-				}
+				b.noteNews(e.Values)
 			}
 		}
 		b.mu.Unlock()
+	}
+}
+
+// noteNews marks active the agents watched here whose streams a notify
+// entry names: t, the streams' tags; q (when given), for each, the seq of
+// its last entry then (0: unknown). A stream read up to that seq already
+// (the sender handed the entries over itself: handDirect) is not read.
+// It runs with mu held.
+func (b *Bus) noteNews(values map[string]any) {
+	tags, _ := values["t"].(string)
+	seqs, _ := values["q"].(string)
+	ts := strings.Fields(tags)
+	qs := strings.Fields(seqs)
+	if len(qs) != len(ts) {
+		qs = nil // written by a daemon that does not give them: read all
+	}
+	for i, tag := range ts {
+		a, ok := b.byTag[tag]
+		if !ok {
+			continue
+		}
+		if qs != nil {
+			if q, err := strconv.ParseUint(qs[i], 10, 64); err == nil && q > 0 {
+				if w := b.watching[a]; w != nil && !w.degraded && w.pos >= q {
+					continue
+				}
+			}
+		}
+		b.active[a] = true
 	}
 }
 
@@ -222,6 +246,12 @@ func (b *Bus) handOver(ctx context.Context, agent string, keys agentKeys, entrie
 		}
 		payload, _ := e.Values["m"].(string)
 		name, _ := e.Values["k"].(string)
+		if !b.fresh(agent, seq) {
+			continue // handed over already (by the sender, maybe)
+		}
+		// Opened and checked outside the locks: the costly part.
+		m, err := b.decodeEntry(keys, seq, payload)
+		b.hmu.Lock()
 		b.mu.Lock()
 		w := b.watching[agent]
 		fresh := w != nil && !w.degraded && seq > w.pos
@@ -229,18 +259,26 @@ func (b *Bus) handOver(ctx context.Context, agent string, keys agentKeys, entrie
 			w.pos = seq
 		}
 		b.mu.Unlock()
-		if !fresh || b.seen(name) {
-			continue
-		}
-		m, err := b.decodeEntry(keys, seq, payload)
-		if err != nil {
+		switch {
+		case !fresh || b.seen(name):
+		case err != nil:
 			b.metrics.errors.WithLabelValues(opUnsealing).Inc()
 			b.logger.Warn("unreadable stream entry skipped", "id", e.ID, "err", err)
-			continue
+		default:
+			b.hub.DeliverNumbered(agent, m)
 		}
-		b.hub.DeliverNumbered(agent, m)
+		b.hmu.Unlock()
 	}
 	return false
+}
+
+// fresh reports whether the agent's browsers here may still need the
+// entry seq: it is above the position handed over.
+func (b *Bus) fresh(agent string, seq uint64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := b.watching[agent]
+	return w != nil && !w.degraded && seq > w.pos
 }
 
 // seen reports whether this daemon's hub had the message named name
@@ -304,6 +342,8 @@ func (b *Bus) resnapshot(ctx context.Context, agent string, at uint64) error {
 		return err
 	}
 	snap.Seq = res.last
+	b.hmu.Lock()
+	defer b.hmu.Unlock()
 	b.mu.Lock()
 	w := b.watching[agent]
 	if w == nil {

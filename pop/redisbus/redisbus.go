@@ -148,13 +148,18 @@ type Bus struct {
 	intake  *queue.Bounded[outgoing] // Deliver -> sender
 	backlog *queue.Bounded[outgoing] // the outage buffer
 	pending []outgoing               // sender only: the head, taken and not yet appended
-	renote  map[string]bool          // sender only: tags whose notify failed
-	bursts  [3]burst                 // queue full, buffer full, expired: logged once per burst
+	// renote are the streams (tags) the next notify entry names (sender
+	// only): those appended to whose notify is not sent yet or failed,
+	// each with the seq of its last entry known, or 0 (unknown: readers
+	// must read it).
+	renote map[string]uint64
+	bursts [3]burst // queue full, buffer full, expired: logged once per burst
 
 	omu      sync.Mutex
 	ordinals *recency[int]       // (agent, call, type) -> messages named so far
 	keyCache *recency[agentKeys] // agent -> key names
 	msgN     atomic.Uint64       // this daemon's messages that are not de-duplicated
+	directs  atomic.Uint64       // messages handed to this daemon's hub by handDirect
 
 	lmu sync.Mutex
 	// localSeen are the dedup names of the messages this daemon's browsers
@@ -170,6 +175,12 @@ type Bus struct {
 	// only): what Redis may have taken and lost before every reader read it.
 	recent []appended
 
+	// hmu orders what goes to the hub numbered: held from a move of a
+	// watch's pos to the hand-over of the message at that pos, by the
+	// reader and by the sender handing its own appends over (handDirect),
+	// so that the hub gets each agent's messages in seq order. Taken
+	// before mu.
+	hmu      sync.Mutex
 	mu       sync.Mutex
 	watching map[string]*watch // connected agents
 	byTag    map[string]string // tag -> agent, for the agents watched
@@ -290,7 +301,7 @@ func New(cfg Config) (*Bus, error) {
 		intake:    queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxQueuedMessages, Depth: m.queued, Refused: m.dropped.WithLabelValues(dropQueueFull)}),
 		backlog: queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxBufferedMessages, MaxBytes: cfg.MaxBufferedBytes,
 			Size: func(o outgoing) int { return o.msg.Size() }, Depth: m.buffered, Refused: m.dropped.WithLabelValues(dropBufferFull)}),
-		renote:    map[string]bool{},
+		renote:    map[string]uint64{},
 		ordinals:  newRecency[int](cfg.DedupTTL),
 		keyCache:  newRecency[agentKeys](time.Hour),
 		localSeen: newRecency[struct{}](cfg.DedupTTL),

@@ -34,7 +34,7 @@ local function nextSeq(meta, stream, floor, ttl)
     redis.call('HSET', meta, 's', ns)
   end
   redis.call('PEXPIRE', meta, ttl)
-  return ns, now
+  return ns, now, last
 end
 `
 
@@ -49,32 +49,40 @@ end
 // ARGV: dedup TTL ms, MAXLEN, stream TTL ms, pops TTL ms, message
 // (sealed), dedup name, this daemon's id, floor seq, then (op, field,
 // value) triples on the pops hash.
-// Returns the seq as a string, or "d" and the id of the daemon that
-// appended the message before.
+// Returns the seq and the seq it follows, as "<seq> <previous>" (previous
+// 0: a new epoch), or "d" and the id of the daemon that appended the
+// message before. The previous seq lets the appending daemon hand the
+// message to its own browsers at once when they have everything up to it
+// (Bus.handDirect).
 var deliverScript = redis.NewScript(epochLua + `
 local held = redis.call('GET', KEYS[1])
 if held then return 'd' .. held end
 redis.call('SET', KEYS[1], ARGV[7], 'PX', ARGV[1])
-local ns, now = nextSeq(KEYS[2], KEYS[3], ARGV[8], ARGV[3])
+local ns, now, prev = nextSeq(KEYS[2], KEYS[3], ARGV[8], ARGV[3])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], ns .. '-0', 'm', ARGV[5], 'k', ARGV[6])
 -- Entries older than the stream's TTL go even while the agent is busy:
 -- personal data stays no longer than that.
 redis.call('XTRIM', KEYS[3], 'MINID', '~', string.format('%.0f', now - tonumber(ARGV[3]) * 1000))
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
+-- A message's ops touch distinct fields: one HDEL and one HSET for all.
+local sets, dels = {}, {}
 local i = 9
 while i + 2 <= #ARGV do
   local op, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if op == 'set' then
-    redis.call('HSET', KEYS[4], f, v)
+    sets[#sets + 1] = f
+    sets[#sets + 1] = v
   elseif op == 'setnx' then
     redis.call('HSETNX', KEYS[4], f, v)
   elseif op == 'del' then
-    redis.call('HDEL', KEYS[4], f)
+    dels[#dels + 1] = f
   end
   i = i + 3
 end
-if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
-return ns
+if #dels > 0 then redis.call('HDEL', KEYS[4], unpack(dels)) end
+if #sets > 0 then redis.call('HSET', KEYS[4], unpack(sets)) end
+redis.call('PEXPIRE', KEYS[4], ARGV[4]) -- nothing when the hash is gone
+return ns .. ' ' .. string.format('%.0f', prev)
 `)
 
 // openScript answers a connecting browser, atomically with respect to

@@ -321,14 +321,43 @@ func (b *Bus) appendPending(ctx context.Context, n int) error {
 	return nil
 }
 
-// appendBatch appends batch in one pipeline, then tells every reader which
-// streams have news. It returns how many messages, from the first, Redis
-// confirmed.
+// appendBatch appends batch in one pipeline, hands to this daemon's
+// browsers what it can (handDirect), then tells every reader which streams
+// have news, and up to which seq. It returns how many messages, from the
+// first, Redis confirmed.
 func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
 	defer cancel()
+	done, err := b.appendScripts(ctx, batch)
+	if len(b.renote) == 0 || err != nil && done == 0 && b.cluster == nil {
+		// Nothing to name, or one server that took nothing (down, most
+		// likely): the streams are named with the next batch.
+		return done, err
+	}
+	// After the appends, never in their pipeline: a reader must not read
+	// a notification before the entries it names (on a cluster the
+	// pipeline runs on each master in parallel), and the seqs it gives
+	// are known only now.
+	if nerr := b.notify(ctx, b.client).Err(); nerr != nil {
+		if err == nil {
+			err = fmt.Errorf("notify: %w", nerr)
+		}
+		return done, err
+	}
+	clear(b.renote)
+	return done, err
+}
+
+// appendScripts runs the append script of each message of batch, in one
+// pipeline, and notes in renote the streams it appended to. It returns how
+// many messages, from the first, Redis confirmed.
+func (b *Bus) appendScripts(ctx context.Context, batch []outgoing) (int, error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
+	tags := make([]string, len(batch))
 	for i, o := range batch {
 		keys := b.keys(o.agent)
 		args := make([]any, 0, 8+9)
@@ -336,12 +365,18 @@ func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 			b.seal(o.msg.Unnumbered(), keys.stream), o.dedup, b.daemonID, b.floor(o.agent))
 		args = b.popsOps(args, keys.pops, o.msg)
 		cmds[i] = deliverScript.EvalSha(ctx, pipe, []string{keys.dedup + o.dedup, keys.meta, keys.stream, keys.pops}, args...)
-		b.renote[keys.tag] = true
+		tags[i] = keys.tag
 	}
-	notify, err := b.execNotify(ctx, pipe)
+	_, err := pipe.Exec(ctx)
+	direct := b.serving()
 	for i, c := range cmds {
 		res, cerr := c.Text()
 		if cerr != nil {
+			// This one and those after it may have been appended or not:
+			// readers must read their streams, whatever seq they are at.
+			for _, t := range tags[i:] {
+				b.renote[t] = 0
+			}
 			if isNoScript(cerr) {
 				if lerr := b.loadScripts(ctx); lerr != nil {
 					return i, lerr
@@ -350,23 +385,79 @@ func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 			}
 			return i, fmt.Errorf("append: %w", cerr)
 		}
-		switch {
-		case strings.HasPrefix(res, "d") && res[1:] != b.daemonID:
-			b.metrics.deduplicated.Inc()
-		default: // appended now, or by an attempt whose answer was lost
-			b.metrics.delivered.WithLabelValues(pathRedis).Inc()
+		if owner, ok := strings.CutPrefix(res, "d"); ok {
+			if owner != b.daemonID {
+				// Another daemon appended it, and names it on notify.
+				b.metrics.deduplicated.Inc()
+			} else if _, known := b.renote[tags[i]]; !known {
+				// Appended by an attempt whose answer was lost: at an
+				// unknown seq, below any appended later.
+				b.renote[tags[i]] = 0
+			}
+			if owner == b.daemonID {
+				b.metrics.delivered.WithLabelValues(pathRedis).Inc()
+			}
+			b.remember(batch[i])
+			continue
 		}
+		b.metrics.delivered.WithLabelValues(pathRedis).Inc()
 		b.remember(batch[i])
-	}
-	if err == nil && notify.Err() == nil {
-		clear(b.renote)
-	} else if err == nil {
-		err = notify.Err()
+		seq, prev, ok := parseAppended(res)
+		if !ok {
+			b.renote[tags[i]] = 0
+			continue
+		}
+		// seq bounds every entry of the stream appended before it.
+		b.renote[tags[i]] = seq
+		if direct {
+			b.handDirect(&batch[i], seq, prev)
+		}
 	}
 	if err != nil {
-		return len(batch), fmt.Errorf("notify: %w", err)
+		return len(batch), fmt.Errorf("append: %w", err)
 	}
 	return len(batch), nil
+}
+
+// parseAppended reads the append script's "<seq> <previous seq>".
+func parseAppended(res string) (seq, prev uint64, ok bool) {
+	s, p, found := strings.Cut(res, " ")
+	if !found {
+		return 0, 0, false
+	}
+	seq, err1 := strconv.ParseUint(s, 10, 64)
+	prev, err2 := strconv.ParseUint(p, 10, 64)
+	return seq, prev, err1 == nil && err2 == nil
+}
+
+// handDirect gives a message this daemon just appended, numbered seq, to
+// its own browsers at once, without reading it back, when the agent's
+// browsers here have everything up to prev, the entry seq follows in the
+// stream: it is then exactly the next message the reader would hand over
+// (the same bytes, the same seq), and the reader, whose position moves to
+// seq, does not read it again. Otherwise (another daemon's entry came in
+// between, a new epoch, a browser waiting for a snapshot) the reader reads
+// it as any entry.
+func (b *Bus) handDirect(o *outgoing, seq, prev uint64) {
+	if o.local || prev == 0 {
+		return
+	}
+	b.hmu.Lock()
+	defer b.hmu.Unlock()
+	b.mu.Lock()
+	w := b.watching[o.agent]
+	ok := w != nil && !w.degraded && w.pos == prev
+	if ok {
+		w.pos = seq
+	}
+	b.mu.Unlock()
+	if !ok || b.seen(o.dedup) {
+		return
+	}
+	m := o.msg
+	m.Seq = seq
+	b.directs.Add(1)
+	b.hub.DeliverNumbered(o.agent, m)
 }
 
 // remember keeps o for resendWindow: Redis may lose it before every
@@ -435,30 +526,32 @@ func (b *Bus) resendLost(ctx context.Context) error {
 	return nil
 }
 
-// execNotify runs pipe, whose scripts append to streams, and one notify
+// execNotify runs pipe, whose scripts append to streams, then one notify
 // entry naming the streams that got entries (and those a failed notify
 // did not name). The entry must not reach a reader before the entries it
-// names: on one server it ends the pipeline; a cluster runs a pipeline's
-// commands on each master in parallel, so there it follows the pipeline.
+// names: a cluster runs a pipeline's commands on each master in parallel.
 func (b *Bus) execNotify(ctx context.Context, pipe redis.Pipeliner) (*redis.StringCmd, error) {
-	if b.cluster == nil {
-		notify := b.notify(ctx, pipe)
-		_, err := pipe.Exec(ctx)
-		return notify, err
-	}
 	_, err := pipe.Exec(ctx)
 	// Even after an error: the streams that did get entries are named.
 	return b.notify(ctx, b.client), err
 }
 
-// notify adds, through c, one notify entry naming the streams that got
-// entries (and those a failed notify did not name).
+// notify adds, through c, one notify entry naming the streams in renote:
+// t, their tags; q, for each, the seq of its last entry known (0: unknown).
+// A reader whose position in a stream is at or past that seq has read it
+// all (seqs grow along a stream) and does not read it again.
 func (b *Bus) notify(ctx context.Context, c redis.Cmdable) *redis.StringCmd {
 	tags := make([]string, 0, len(b.renote))
-	for t := range b.renote {
+	seqs := make([]byte, 0, 17*len(b.renote))
+	for t, q := range b.renote {
 		tags = append(tags, t)
+		if len(seqs) > 0 {
+			seqs = append(seqs, ' ')
+		}
+		seqs = strconv.AppendUint(seqs, q, 10)
 	}
-	return c.XAdd(ctx, &redis.XAddArgs{Stream: b.notifyKey, MaxLen: notifyLength, Approx: true, Values: []string{"t", strings.Join(tags, " ")}})
+	return c.XAdd(ctx, &redis.XAddArgs{Stream: b.notifyKey, MaxLen: notifyLength, Approx: true,
+		Values: []string{"t", strings.Join(tags, " "), "q", string(seqs)}})
 }
 
 // notifyLength bounds the notify stream: readers only need its last
@@ -559,7 +652,7 @@ func (b *Bus) republish(ctx context.Context) error {
 				args = b.popFields(args, keys.pops, p, now)
 			}
 			cmds = append(cmds, fillScript.EvalSha(ctx, pipe, []string{keys.pops, keys.meta, keys.stream}, args...))
-			b.renote[keys.tag] = true
+			b.renote[keys.tag] = 0 // a marker, maybe: readers read it
 		}
 		notify, err := b.execNotify(ctx, pipe)
 		cancel()
