@@ -10,10 +10,13 @@
 // history holds in wrap-up, the sources it asks. With several daemons on
 // one Redis, each publishes that part every second with a short TTL and
 // reads everyone's; the floor view merges them, so every daemon shows the
-// same floor. The day's counts are kept in Redis per call, each daemon
-// adding what it saw bit by bit, so a call two daemons see (both watch its
-// PBX) counts once. Without Redis, or while it fails, a daemon shows its
-// own part, marked partial. See README.md.
+// same floor (soon after a change while a supervisor page is open on any
+// daemon). With no supervisor page open here, no view is made: the
+// floor's gauges are made at every scrape, the view when asked. The day's
+// counts are kept in Redis per call, each daemon adding what it saw bit by
+// bit, so a call two daemons see (both watch its PBX) counts once. Without
+// Redis, or while it fails, a daemon shows its own part, marked partial.
+// See README.md.
 package floor
 
 import (
@@ -103,20 +106,49 @@ type Floor struct {
 	// remote are the agents with a page connected on another daemon, as
 	// last read, and until when that holds.
 	remote atomic.Pointer[presence]
-	// view is the latest floor view, encoded for the pages.
-	view atomic.Pointer[[]byte]
 
 	acks chan Ack // to share with the other daemons
 
-	subsMu sync.Mutex
-	subs   map[*viewSub]struct{}
-	closed bool
+	subsMu   sync.Mutex
+	subs     map[*viewSub]struct{}
+	closed   bool
+	watchers atomic.Int64 // len(subs): supervisor pages open here
+
+	// mu guards what a view is made of besides the ledger and the pages:
+	// Run writes it, Current, new supervisor pages and scrapes read it.
+	mu            sync.Mutex
+	pending       []Record     // not yet added to the shared counts
+	wrapList      []WrapUpView // agents in wrap-up, as last read, by agent
+	wrapVersion   uint64       // counts wrapList's changes
+	others        []DaemonView // the other daemons' views, as last read
+	othersWatched bool         // a supervisor page is open on another daemon, as last read
+	counts        Counts       // countsDay's counts in Redis, as last read
+	countsDay     string
+	partial       bool // with a Share: the others' views are not read (yet, or Redis failed at the last try)
+
+	// gaugeMu makes each setting of the floor's gauges (a scrape,
+	// Current) whole: the last set is of the latest inputs.
+	gaugeMu sync.Mutex
 
 	// Run's own.
-	pending []Record              // not yet added to the shared counts
 	wraps   map[string]WrapUpView // agents in wrap-up, as last read
 	checked map[string]time.Time  // when each agent's wrap-up state was last read
 	errLog  time.Time             // the last share error logged
+	own     ownState              // this daemon's view as last shared
+	sent    viewSig               // what the view last sent to the pages was made of
+	sentOK  bool
+}
+
+// ownState is what this daemon's view held when last shared, and its
+// version.
+type ownState struct {
+	ok      bool
+	version uint64
+	calls   uint64 // the ledger's version
+	wraps   uint64
+	pages   []string
+	health  []Health
+	watched bool
 }
 
 type presence struct {
@@ -169,6 +201,7 @@ func New(opts Options) (*Floor, error) {
 		subs:    map[*viewSub]struct{}{},
 		wraps:   map[string]WrapUpView{},
 		checked: map[string]time.Time{},
+		partial: opts.Share != nil,
 	}
 	l, err := NewLedger(LedgerConfig{
 		ServiceLevel: opts.Config.ServiceLevel(),
@@ -185,6 +218,8 @@ func New(opts Options) (*Floor, error) {
 	}
 	f.ledger, f.metrics = l, l.metrics
 	f.metrics.daemons.Set(1)
+	hook := f.scrapeGauges
+	f.metrics.floor.hook.Store(&hook)
 	return f, nil
 }
 
@@ -230,7 +265,10 @@ const changeGap = 100 * time.Millisecond
 
 // Run refreshes the view every Interval, and soon after a call changed,
 // until ctx ends; with a Share it also carries acknowledgements between
-// the daemons.
+// the daemons. While no supervisor page is open here (nor, with a Share,
+// on another daemon), a change makes no view: Run keeps the day's counts,
+// the wrap-ups and, every Interval, the share; the gauges are made at
+// every scrape (scrapeGauges), the view when asked (Current).
 func (f *Floor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if s := f.opts.Share; s != nil {
@@ -242,15 +280,17 @@ func (f *Floor) Run(ctx context.Context) error {
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
 	var soon <-chan time.Time
-	f.refresh(ctx)
+	f.update(ctx, true)
 	last := time.Now()
 	for {
+		every := false
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			f.closeSubs()
 			return nil
 		case <-tick.C:
+			every = true
 		case <-f.ledger.Changed():
 			if wait := changeGap - time.Since(last); wait > 0 {
 				if soon == nil {
@@ -263,81 +303,250 @@ func (f *Floor) Run(ctx context.Context) error {
 			f.ledger.Sweep(f.now())
 		}
 		soon = nil
-		f.refresh(ctx)
+		f.update(ctx, every)
 		last = time.Now()
 	}
 }
 
-// refresh makes the floor view anew and sends it to the supervisor pages.
-func (f *Floor) refresh(ctx context.Context) {
+// refresh is Run's step after a change.
+func (f *Floor) refresh(ctx context.Context) { f.update(ctx, false) }
+
+// update is one step of Run: every Interval (tick) or after a change. It
+// adds what the calls added to the day's counts, reads the wrap-ups, and
+// shares this daemon's view: every Interval, and after a change while a
+// supervisor page is open on any daemon (reading the others' only when
+// one is open here). With a page open here it sends the view anew, when
+// anything it is made of changed.
+func (f *Floor) update(ctx context.Context, tick bool) {
 	now := f.now()
-	local := now.In(f.loc)
-	today := local.Format(time.DateOnly)
-	records := f.ledger.TakeRecords()
-	f.tally.add(local, records)
-	own := DaemonView{
-		ID:      f.id,
-		Daemon:  f.opts.Daemon,
-		At:      now,
-		Calls:   f.ledger.Calls(),
-		Pages:   f.opts.Pages.ConnectedAgents(),
-		WrapUps: f.wrapUps(ctx, now),
-		Health:  f.opts.Health(),
-	}
-	in := mergeInput{now: now, day: today, serviceLevel: f.opts.Config.ServiceLevelSeconds,
-		views: []DaemonView{own}, counts: f.tally.counts(today), names: f.opts.Agents()}
+	f.flushRecords(now, tick)
+	f.setWrapUps(f.wrapUps(ctx, now))
+	watched := f.watchers.Load() > 0
 	if s := f.opts.Share; s != nil {
-		f.pending = append(f.pending, records...)
-		if over := len(f.pending) - maxRecords; over > 0 {
-			f.pending = slices.Delete(f.pending, 0, over)
-		}
-		others, counts, err := f.share(ctx, s, own, today)
-		if err != nil {
-			in.partial = true
-			f.shareFailed(err)
-		} else {
-			in.views = append(in.views, others...)
-			in.counts = counts
+		f.mu.Lock()
+		othersWatched := f.othersWatched
+		f.mu.Unlock()
+		if tick || watched || othersWatched {
+			f.share(ctx, s, now, watched, tick || watched)
 		}
 	}
-	view, g := merge(in)
-	f.setGauges(view, g)
-	data, err := json.Marshal(viewMessage{Type: "floor", Data: view})
+	if !watched {
+		return
+	}
+	in, sig := f.inputs(now, false)
+	if f.sentOK && sig.equal(&f.sent) {
+		return // the pages have it: their waits tick on their own clocks
+	}
+	data, err := encodeView(in)
 	if err != nil {
 		f.log.Error("cannot encode the floor view", "err", err)
 		return
 	}
-	f.view.Store(&data)
+	f.sent, f.sentOK = sig, true
 	f.broadcast(data)
 }
 
-// share publishes this daemon's view and what it adds to the day's
-// counts, and reads every other daemon's view and the day's counts.
-func (f *Floor) share(ctx context.Context, s Share, own DaemonView, today string) ([]DaemonView, Counts, error) {
+// flushRecords takes what the ledger's calls added to the day's counts
+// since the last time: into this daemon's tally, and to add to the shared
+// counts.
+func (f *Floor) flushRecords(now time.Time, always bool) {
+	records := f.ledger.TakeRecords()
+	if len(records) == 0 && !always {
+		return
+	}
+	f.tally.add(now.In(f.loc), records) // forgets the days gone, too
+	if f.opts.Share == nil || len(records) == 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = append(f.pending, records...)
+	if over := len(f.pending) - maxRecords; over > 0 {
+		f.pending = slices.Delete(f.pending, 0, over)
+	}
+}
+
+// setWrapUps keeps the wrap-ups as last read.
+func (f *Floor) setWrapUps(w []WrapUpView) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.EqualFunc(w, f.wrapList, func(a, b WrapUpView) bool {
+		return a.Agent == b.Agent && a.CallID == b.CallID && a.Until.Equal(b.Until)
+	}) {
+		f.wrapList = w
+		f.wrapVersion++
+	}
+}
+
+// inputs are what the floor view at now is made of: this daemon's calls
+// and pages as they are, the rest as last read. sig is what says whether
+// the view changed (not made for gauges only).
+func (f *Floor) inputs(now time.Time, gaugesOnly bool) (mergeInput, viewSig) {
+	calls, version := f.ledger.snapshot()
+	day := now.In(f.loc).Format(time.DateOnly)
+	own := DaemonView{ID: f.id, Daemon: f.opts.Daemon, At: now, Calls: calls, Pages: f.opts.Pages.ConnectedAgents()}
+	if !gaugesOnly {
+		own.Health = f.opts.Health()
+	}
+	in := mergeInput{now: now, day: day, serviceLevel: f.opts.Config.ServiceLevelSeconds,
+		names: f.opts.Agents(), gaugesOnly: gaugesOnly}
+	f.mu.Lock()
+	own.WrapUps = f.wrapList
+	wraps := f.wrapVersion
+	in.views = append(make([]DaemonView, 0, 1+len(f.others)), own)
+	in.views = append(in.views, f.others...)
+	in.partial = f.partial
+	shared := f.opts.Share != nil && !f.partial && f.countsDay == day
+	in.counts = f.counts
+	f.mu.Unlock()
+	if !shared {
+		in.counts = f.tally.counts(day)
+	}
+	if gaugesOnly {
+		return in, viewSig{}
+	}
+	sig := viewSig{day: day, calls: version, wraps: wraps, counts: in.counts, partial: in.partial,
+		pages: own.Pages, health: own.Health, names: in.names}
+	for _, v := range in.views[1:] {
+		o := otherSig{id: v.ID, version: v.Version}
+		if v.Version == 0 {
+			o.at = v.At // a daemon that does not say: changed at every read
+		}
+		sig.others = append(sig.others, o)
+	}
+	return in, sig
+}
+
+// viewSig is what a floor view is made of, but for the time: when it did
+// not change, neither did the view, but for the waits, which the page
+// ticks on its own.
+type viewSig struct {
+	day     string
+	calls   uint64 // the ledger's version
+	wraps   uint64
+	counts  Counts
+	partial bool
+	pages   []string
+	health  []Health
+	names   map[string]string
+	others  []otherSig
+}
+
+type otherSig struct {
+	id      string
+	version uint64
+	at      time.Time
+}
+
+func (s *viewSig) equal(o *viewSig) bool {
+	return s.day == o.day && s.calls == o.calls && s.wraps == o.wraps && s.counts == o.counts && s.partial == o.partial &&
+		slices.Equal(s.pages, o.pages) && healthEqual(s.health, o.health) && maps.Equal(s.names, o.names) &&
+		slices.EqualFunc(s.others, o.others, func(a, b otherSig) bool {
+			return a.id == b.id && a.version == b.version && a.at.Equal(b.at)
+		})
+}
+
+func healthEqual(a, b []Health) bool {
+	return slices.EqualFunc(a, b, func(x, y Health) bool {
+		return x.Kind == y.Kind && x.Name == y.Name && x.Status == y.Status && slices.Equal(x.Daemons, y.Daemons)
+	})
+}
+
+// encodeView makes the view of in, as the supervisor pages get it.
+func encodeView(in mergeInput) ([]byte, error) {
+	view, _ := merge(in)
+	return json.Marshal(viewMessage{Type: "floor", Data: view})
+}
+
+// ownView is this daemon's view at now to share, and whether it changed
+// since it was last shared (a new version, or a page opened or closed
+// here).
+func (f *Floor) ownView(now time.Time, watched bool) (DaemonView, bool) {
+	calls, version := f.ledger.snapshot()
+	pages := f.opts.Pages.ConnectedAgents()
+	health := f.opts.Health()
+	f.mu.Lock()
+	wraps, wrapVersion := f.wrapList, f.wrapVersion
+	f.mu.Unlock()
+	o := &f.own
+	changed := !o.ok || o.calls != version || o.wraps != wrapVersion || !slices.Equal(o.pages, pages) || !healthEqual(o.health, health)
+	if changed {
+		o.ok, o.calls, o.wraps, o.pages, o.health = true, version, wrapVersion, pages, health
+		o.version++
+	}
+	if o.watched != watched {
+		o.watched, changed = watched, true
+	}
+	return DaemonView{ID: f.id, Daemon: f.opts.Daemon, At: now, Calls: calls, Pages: pages, WrapUps: wraps, Health: health,
+		Version: o.version, Watched: watched}, changed
+}
+
+// share adds what this daemon adds to the day's counts and publishes its
+// view (when it changed, or read is set), and with read set reads every
+// other daemon's view and the day's counts.
+func (f *Floor) share(ctx context.Context, s Share, now time.Time, watched, read bool) {
+	own, changed := f.ownView(now, watched)
+	f.mu.Lock()
+	pending := f.pending
+	f.pending = nil
+	f.mu.Unlock()
+	if !read && !changed && len(pending) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeoutCause(ctx, max(f.opts.Interval, time.Second), errors.New("the shared Redis did not answer within the floor's refresh"))
 	defer cancel()
-	if len(f.pending) > 0 {
-		if err := s.Add(ctx, f.pending); err != nil {
-			f.metrics.shareErrors.WithLabelValues(opPublish).Inc()
-			return nil, Counts{}, err
+	day := now.In(f.loc).Format(time.DateOnly)
+	others, counts, added, err := f.exchange(ctx, s, own, pending, read || changed, read, day)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !added {
+		// Kept for the next time, oldest first.
+		f.pending = append(pending, f.pending...)
+		if over := len(f.pending) - maxRecords; over > 0 {
+			f.pending = slices.Delete(f.pending, 0, over)
 		}
-		f.pending = nil
 	}
-	if err := s.Publish(ctx, own, f.viewTTL()); err != nil {
-		f.metrics.shareErrors.WithLabelValues(opPublish).Inc()
-		return nil, Counts{}, err
+	if err != nil {
+		f.partial, f.others, f.othersWatched = true, nil, false
+		f.shareFailed(err)
+		return
+	}
+	if read {
+		f.partial, f.others, f.counts, f.countsDay = false, others, counts, day
+		f.othersWatched = slices.ContainsFunc(others, func(v DaemonView) bool { return v.Watched })
+	}
+}
+
+// exchange is share's talk with Redis: added says whether the records
+// are in.
+func (f *Floor) exchange(ctx context.Context, s Share, own DaemonView, records []Record, publish, read bool, today string) (others []DaemonView, counts Counts, added bool, err error) {
+	if len(records) > 0 {
+		if err := s.Add(ctx, records); err != nil {
+			f.metrics.shareErrors.WithLabelValues(opPublish).Inc()
+			return nil, Counts{}, false, err
+		}
+	}
+	added = true
+	if publish {
+		if err := s.Publish(ctx, own, f.viewTTL()); err != nil {
+			f.metrics.shareErrors.WithLabelValues(opPublish).Inc()
+			return nil, Counts{}, added, err
+		}
+	}
+	if !read {
+		return nil, Counts{}, added, nil
 	}
 	views, err := s.Views(ctx)
 	if err != nil {
 		f.metrics.shareErrors.WithLabelValues(opRead).Inc()
-		return nil, Counts{}, err
+		return nil, Counts{}, added, err
 	}
-	counts, err := s.Counts(ctx, today)
+	counts, err = s.Counts(ctx, today)
 	if err != nil {
 		f.metrics.shareErrors.WithLabelValues(opRead).Inc()
-		return nil, Counts{}, err
+		return nil, Counts{}, added, err
 	}
-	others := slices.DeleteFunc(views, func(v DaemonView) bool { return v.ID == f.id })
+	others = slices.DeleteFunc(views, func(v DaemonView) bool { return v.ID == f.id })
 	pages := map[string]bool{}
 	for _, v := range others {
 		for _, a := range v.Pages {
@@ -346,7 +555,7 @@ func (f *Floor) share(ctx context.Context, s Share, own DaemonView, today string
 	}
 	f.remote.Store(&presence{agents: pages, until: f.now().Add(f.viewTTL())})
 	f.metrics.daemons.Set(float64(len(others) + 1))
-	return others, counts, nil
+	return others, counts, added, nil
 }
 
 // shareFailed logs a failing Redis once a minute; the view says partial.
@@ -424,9 +633,20 @@ func (f *Floor) wrapUps(ctx context.Context, now time.Time) []WrapUpView {
 	return out
 }
 
-// setGauges sets the floor's gauges from the view: every source this
+// scrapeGauges sets the floor's gauges as the floor is now (this
+// daemon's calls and pages as they are, the other daemons' as last read):
+// at every scrape, just before they are collected.
+func (f *Floor) scrapeGauges() {
+	f.gaugeMu.Lock()
+	defer f.gaugeMu.Unlock()
+	in, _ := f.inputs(f.now(), true)
+	_, g := merge(in)
+	f.setGauges(g)
+}
+
+// setGauges sets the floor's gauges, with gaugeMu held: every source this
 // daemon knows gets a value, 0 when none of its calls waits.
-func (f *Floor) setGauges(v View, g gauges) {
+func (f *Floor) setGauges(g gauges) {
 	for s, n := range g.agents {
 		f.metrics.agents.WithLabelValues(s).Set(float64(n))
 	}
@@ -490,17 +710,27 @@ type viewMessage struct {
 // reads slowly gets the newest view, never a backlog.
 type viewSub struct{ ch chan []byte }
 
+// subscribe opens a supervisor page's slot, with the view as it is now
+// in it: Run sends the next one when the floor changes.
 func (f *Floor) subscribe() (*viewSub, bool) {
+	now := f.now()
+	f.flushRecords(now, false)
+	in, _ := f.inputs(now, false)
+	data, err := encodeView(in)
+	if err != nil {
+		f.log.Error("cannot encode the floor view", "err", err)
+	}
 	f.subsMu.Lock()
 	defer f.subsMu.Unlock()
 	if f.closed {
 		return nil, false
 	}
 	s := &viewSub{ch: make(chan []byte, 1)}
-	if v := f.view.Load(); v != nil {
-		s.ch <- *v
+	if err == nil {
+		s.ch <- data
 	}
 	f.subs[s] = struct{}{}
+	f.watchers.Store(int64(len(f.subs)))
 	f.metrics.connections.Set(float64(len(f.subs)))
 	return s, true
 }
@@ -510,6 +740,7 @@ func (f *Floor) unsubscribe(s *viewSub) {
 	defer f.subsMu.Unlock()
 	if _, ok := f.subs[s]; ok {
 		delete(f.subs, s)
+		f.watchers.Store(int64(len(f.subs)))
 		f.metrics.connections.Set(float64(len(f.subs)))
 	}
 }
@@ -535,17 +766,20 @@ func (f *Floor) closeSubs() {
 		close(s.ch)
 		delete(f.subs, s)
 	}
+	f.watchers.Store(0)
 	f.metrics.connections.Set(0)
 }
 
-// Current is the latest floor view (before Run's first refresh, an
-// empty one).
+// Current is the floor view as it is now: this daemon's calls, pages and
+// day's counts as they are, the other daemons' views (and, with Redis,
+// the day's counts) as last read. It sets the floor's gauges too.
 func (f *Floor) Current() View {
-	var m viewMessage
-	if v := f.view.Load(); v != nil {
-		if err := json.Unmarshal(*v, &m); err == nil {
-			return m.Data
-		}
-	}
-	return View{Waiting: []WaitingCall{}, Agents: []AgentView{}, Health: []Health{}}
+	now := f.now()
+	f.flushRecords(now, false)
+	f.gaugeMu.Lock()
+	defer f.gaugeMu.Unlock()
+	in, _ := f.inputs(now, false)
+	v, g := merge(in)
+	f.setGauges(g)
+	return v
 }

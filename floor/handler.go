@@ -50,9 +50,10 @@ type Gate interface {
 type HandlerOptions struct {
 	Gate Gate // required
 	// Roles are a signed-in person's roles: their sign-in's and those the
-	// configuration gives them (agents.roles). Asked at every connection
-	// and every view sent, so a reload that takes the supervisor role
-	// away closes the page. nil: the sign-in's alone.
+	// configuration gives them (agents.roles). Asked at every connection,
+	// every view sent and every second of an open page, so a reload that
+	// takes the supervisor role away closes the page. nil: the sign-in's
+	// alone.
 	Roles func(pop.Agent) []string
 	// WriteTimeout, PingInterval, PongTimeout: as the agent socket's;
 	// defaults 10s, 25s, 60s.
@@ -200,12 +201,19 @@ func (h *handler) read(ws *websocket.Conn) {
 	}
 }
 
+// roleCheckEvery is how often an open supervisor page's role is checked
+// again while no view comes.
+const roleCheckEvery = time.Second
+
 // write sends every new view until the page goes, the daemon stops, the
 // sign-in ends or the role is taken away; it returns the close code to
 // send (0: none).
 func (h *handler) write(ws *websocket.Conn, s *viewSub, a pop.Agent, done <-chan struct{}) (int, string) {
 	ping := time.NewTicker(h.o.PingInterval)
 	defer ping.Stop()
+	// A quiet floor sends no view: the role is checked on its own too.
+	roles := time.NewTicker(roleCheckEvery)
+	defer roles.Stop()
 	var expired <-chan time.Time
 	if !a.Expires.IsZero() {
 		t := time.NewTimer(time.Until(a.Expires))
@@ -221,6 +229,10 @@ func (h *handler) write(ws *websocket.Conn, s *viewSub, a pop.Agent, done <-chan
 		case <-ping.C:
 			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.o.WriteTimeout)); err != nil {
 				return 0, ""
+			}
+		case <-roles.C:
+			if !h.supervisor(a) {
+				return CloseNotSupervisor, "no supervisor role any more"
 			}
 		case data, ok := <-s.ch:
 			if !ok {

@@ -38,6 +38,18 @@ type Ledger struct {
 	records []Record               // for the day's counts, oldest first
 	sources map[string]bool        // source label values made
 	changed chan struct{}          // a call changed (1-buffered)
+
+	// live are the live calls in the floor view's order, by first ring
+	// (then ID): kept as calls come and go, so that no refresh sorts them.
+	// A call that ended stays in it, gone, until dead are many.
+	live []*call
+	dead int // the calls of live that are gone
+	// version counts the changes of the live calls; snap is their views
+	// at snapVersion, shared read-only with whoever asked for them.
+	version     uint64
+	snap        []CallView
+	snapVersion uint64
+	snapOK      bool
 }
 
 // LedgerConfig configures NewLedger.
@@ -123,6 +135,9 @@ type call struct {
 	answeredAt       time.Time
 	flags            Flags // recorded so far
 	lastSeen         time.Time
+	view             CallView // as the floor view shows it, when viewOK
+	viewOK           bool
+	gone             bool // ended (or expired): out of live at the next compaction
 }
 
 type handledCall struct {
@@ -213,6 +228,7 @@ func (l *Ledger) ObserveCall(ev screenpop.CallEvent, at time.Time) {
 	default:
 		return
 	}
+	l.version++
 	l.notify()
 }
 
@@ -245,7 +261,10 @@ func (l *Ledger) follow(ev screenpop.CallEvent, at time.Time) *call {
 		}
 		l.addSource(ev.Source)
 		l.calls[ev.CallID] = c
+		i, _ := slices.BinarySearchFunc(l.live, c, liveOrder)
+		l.live = slices.Insert(l.live, i, c)
 	}
+	c.viewOK = false // whatever the event, it may change what the view shows
 	if c.caller == "" && !ev.Caller.Withheld && ev.Caller.Number != "" {
 		c.caller = screenpop.MaskPhone(ev.Caller.Number)
 	}
@@ -346,6 +365,7 @@ func (l *Ledger) ended(ev screenpop.CallEvent, at time.Time) {
 		return
 	}
 	delete(l.calls, ev.CallID)
+	l.unlive(c)
 	l.remember(ev.CallID, at)
 	when := eventTime(ev, at)
 	outcome := string(ev.Outcome)
@@ -379,6 +399,27 @@ func (l *Ledger) ended(ev screenpop.CallEvent, at time.Time) {
 	}
 	for a := range c.handled {
 		l.handled[a] = handledCall{callID: c.id, ended: at}
+	}
+}
+
+// liveOrder is the floor view's order of calls: the first rung first,
+// then by ID. A call's first ring never changes once it is followed.
+func liveOrder(a, b *call) int {
+	if c := a.ringAt.Compare(b.ringAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// unlive takes c out of the live calls: marked gone at once (the
+// dispatcher waits while the ledger works), taken out of the order with
+// every other gone call once they are half of it.
+func (l *Ledger) unlive(c *call) {
+	c.gone = true
+	l.dead++
+	if l.dead > 32 && 2*l.dead > len(l.live) {
+		l.live = slices.DeleteFunc(l.live, func(c *call) bool { return c.gone })
+		l.dead = 0
 	}
 }
 
@@ -465,12 +506,19 @@ func (l *Ledger) shown(agentID, callID, stage string, at time.Time) (known, coun
 func (l *Ledger) Sweep(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	swept := false
 	for id, c := range l.calls {
 		if now.Sub(c.lastSeen) >= l.cfg.StaleAfter {
 			l.metrics.calls.WithLabelValues(c.source, c.line, OutcomeExpired).Inc()
 			delete(l.calls, id)
+			l.unlive(c)
 			l.remember(id, now)
+			swept = true
 		}
+	}
+	if swept {
+		l.version++
+		l.notify()
 	}
 	for a, h := range l.handled {
 		if now.Sub(h.ended) >= l.cfg.StaleAfter {
@@ -502,26 +550,45 @@ type CallView struct {
 
 // Calls lists the live calls, first rung first.
 func (l *Ledger) Calls() []CallView {
+	calls, _ := l.snapshot()
+	return slices.Clone(calls)
+}
+
+// snapshot is the live calls, first rung first, and the version they
+// are of: the same slice while no call changed. It is shared: read only.
+// Only the calls that changed since the last snapshot are made anew, and
+// nothing is sorted (live keeps the order).
+func (l *Ledger) snapshot() ([]CallView, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]CallView, 0, len(l.calls))
-	for _, c := range l.calls {
-		v := CallView{ID: c.id, Source: c.source, Line: c.line, Caller: c.caller, RingAt: c.ringAt, Agent: c.agent}
-		if c.answered {
-			v.AnsweredAt = c.answeredAt
-		}
-		if len(c.ringing) > 0 {
-			v.Ringing = slices.Sorted(maps.Keys(c.ringing))
-		}
-		out = append(out, v)
+	if l.snapOK && l.snapVersion == l.version {
+		return l.snap, l.version
 	}
-	slices.SortFunc(out, func(a, b CallView) int {
-		if c := a.RingAt.Compare(b.RingAt); c != 0 {
-			return c
+	out := make([]CallView, 0, len(l.live)-l.dead)
+	for _, c := range l.live {
+		if c.gone {
+			continue
 		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out
+		if !c.viewOK {
+			c.view = c.makeView()
+			c.viewOK = true
+		}
+		out = append(out, c.view)
+	}
+	l.snap, l.snapVersion, l.snapOK = out, l.version, true
+	return out, l.version
+}
+
+// makeView is the call as the floor view shows it.
+func (c *call) makeView() CallView {
+	v := CallView{ID: c.id, Source: c.source, Line: c.line, Caller: c.caller, RingAt: c.ringAt, Agent: c.agent}
+	if c.answered {
+		v.AnsweredAt = c.answeredAt
+	}
+	if len(c.ringing) > 0 {
+		v.Ringing = slices.Sorted(maps.Keys(c.ringing))
+	}
+	return v
 }
 
 // Handled is, per agent, the last call they had that ended (within

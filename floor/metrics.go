@@ -2,6 +2,7 @@ package floor
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -62,6 +63,35 @@ type metrics struct {
 	daemons       prometheus.Gauge
 	connections   prometheus.Gauge
 	shareErrors   *prometheus.CounterVec // op
+	// floor registers ringing, longestWait and agents: a Floor sets them
+	// at every scrape.
+	floor *floorGauges
+}
+
+// floorGauges collects the gauges of the whole floor (calls ringing, the
+// longest wait, agents by state), calling the hook a Floor installs just
+// before: they are set at every scrape, from the floor as it is then,
+// rather than at every change of it.
+type floorGauges struct {
+	vecs []*prometheus.GaugeVec
+	hook atomic.Pointer[func()]
+}
+
+// Describe implements prometheus.Collector.
+func (g *floorGauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, v := range g.vecs {
+		v.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (g *floorGauges) Collect(ch chan<- prometheus.Metric) {
+	if h := g.hook.Load(); h != nil {
+		(*h)()
+	}
+	for _, v := range g.vecs {
+		v.Collect(ch)
+	}
 }
 
 // Share operations, the op label of screenpop_floor_share_errors_total.
@@ -144,14 +174,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Failed floor operations on the shared Redis, by op (publish, read, ack).",
 		}, []string{"op"}),
 	}
+	m.floor = &floorGauges{vecs: []*prometheus.GaugeVec{m.ringing, m.longestWait, m.agents}}
 	var err error
 	reg1 := func(c prometheus.Collector) {
 		if err == nil {
 			err = promreg.RegisterUnique(reg, c)
 		}
 	}
-	for _, c := range []prometheus.Collector{m.shown, m.complete, m.answered, m.popped, m.blind, m.calls, m.ringing,
-		m.longestWait, m.answerWait, m.abandonedWait, m.agents, m.daemons, m.connections, m.shareErrors} {
+	for _, c := range []prometheus.Collector{m.shown, m.complete, m.answered, m.popped, m.blind, m.calls, m.floor,
+		m.answerWait, m.abandonedWait, m.daemons, m.connections, m.shareErrors} {
 		reg1(c)
 	}
 	if err != nil {

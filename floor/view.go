@@ -22,6 +22,15 @@ type DaemonView struct {
 	Pages   []string     `json:"pages"` // agents with a page connected here
 	WrapUps []WrapUpView `json:"wrapups,omitempty"`
 	Health  []Health     `json:"health"`
+	// Version changes whenever what the view holds does (its calls, pages,
+	// wrap-ups, health), not with At: the others make their floor view
+	// anew only when a view changed. 0 (a daemon before versions): unknown,
+	// taken as changed every time.
+	Version uint64 `json:"version,omitempty"`
+	// Watched: a supervisor page is open on this daemon. A daemon with
+	// none open anywhere shares its view only every Interval, not at
+	// every change.
+	Watched bool `json:"watched,omitempty"`
 }
 
 // WrapUpView is an agent in wrap-up after a call, as the history says.
@@ -139,6 +148,15 @@ type mergeInput struct {
 	counts       Counts
 	names        map[string]string // configured agents
 	partial      bool
+	// gaugesOnly: only the gauges are wanted (a scrape), not the view.
+	gaugesOnly bool
+}
+
+// agentAcc is an agent while a view is made.
+type agentAcc struct {
+	AgentView
+	ringing bool   // their phone rings for a call, whatever else they do
+	key     string // what they are sorted by: their name (or ID), lower case
 }
 
 // merge makes the floor view out of every daemon's. A call two daemons
@@ -146,29 +164,21 @@ type mergeInput struct {
 // over ringing), and the first ring of the two. An agent is connected when
 // a page of theirs is on any daemon.
 func merge(in mergeInput) (View, gauges) {
-	calls := map[string]CallView{}
-	pages := map[string]bool{}
-	wraps := map[string]WrapUpView{}
-	health := map[string]*Health{}
-	var daemons []string
+	calls := mergeCalls(in.views)
+	npages, nwraps := 0, 0
+	for _, v := range in.views {
+		npages += len(v.Pages)
+		nwraps += len(v.WrapUps)
+	}
+	pages := make(map[string]bool, npages)
+	var wraps map[string]WrapUpView
+	if nwraps > 0 {
+		wraps = make(map[string]WrapUpView, nwraps)
+	}
+	var health map[string]*Health
+	daemons := make([]string, 0, len(in.views))
 	for _, v := range in.views {
 		daemons = append(daemons, v.Daemon)
-		for _, c := range v.Calls {
-			old, ok := calls[c.ID]
-			if !ok {
-				calls[c.ID] = c
-				continue
-			}
-			// The one further on: answered wins, then the one with more
-			// agents ringing (a queue that moved on is reported by both).
-			if (c.Agent != "" && old.Agent == "") || (c.Agent == old.Agent && len(c.Ringing) > len(old.Ringing)) {
-				c.RingAt = minTime(c.RingAt, old.RingAt)
-				calls[c.ID] = c
-			} else {
-				old.RingAt = minTime(c.RingAt, old.RingAt)
-				calls[c.ID] = old
-			}
-		}
 		for _, a := range v.Pages {
 			pages[a] = true
 		}
@@ -177,7 +187,13 @@ func merge(in mergeInput) (View, gauges) {
 				wraps[w.Agent] = w
 			}
 		}
+		if in.gaugesOnly {
+			continue
+		}
 		for _, h := range v.Health {
+			if health == nil {
+				health = map[string]*Health{}
+			}
 			key := h.Kind + "\x00" + h.Name
 			m := health[key]
 			if m == nil {
@@ -194,19 +210,21 @@ func merge(in mergeInput) (View, gauges) {
 	}
 	slices.Sort(daemons)
 
-	name := func(id string) string { return in.names[id] }
 	out := View{
 		At: in.now, Day: in.day, ServiceLevelSeconds: in.serviceLevel,
 		Waiting: []WaitingCall{}, Today: in.counts, Daemons: daemons, Partial: in.partial,
 	}
-	agents := map[string]*AgentView{}
-	agent := func(id string) *AgentView {
-		a := agents[id]
-		if a == nil {
-			a = &AgentView{ID: id, Name: name(id), Connected: pages[id]}
-			agents[id] = a
+	// The agents, by index (an agent met on a call only comes last).
+	index := make(map[string]int, len(in.names)+len(pages))
+	agents := make([]agentAcc, 0, len(in.names)+len(pages))
+	agent := func(id string) int {
+		i, ok := index[id]
+		if !ok {
+			i = len(agents)
+			index[id] = i
+			agents = append(agents, agentAcc{AgentView: AgentView{ID: id, Name: in.names[id], Connected: pages[id]}})
 		}
-		return a
+		return i
 	}
 	for id := range in.names {
 		agent(id)
@@ -216,48 +234,66 @@ func merge(in mergeInput) (View, gauges) {
 	}
 	ringingBy := map[string]int{}
 	longestBy := map[string]float64{}
-	ringing := map[string]bool{} // agents ringing for any call, whatever else they do
-	for _, c := range sortedCalls(calls) {
+	// One array holds every waiting call's agents.
+	var refs []AgentRef
+	if !in.gaugesOnly {
+		waiting, n := 0, 0
+		for i := range calls {
+			if calls[i].Agent == "" {
+				waiting++
+				n += len(calls[i].Ringing)
+			}
+		}
+		refs = make([]AgentRef, 0, n)
+		out.Waiting = make([]WaitingCall, 0, waiting)
+	}
+	// calls are in ring order: the waiting calls come the longest
+	// waiting first.
+	for i := range calls {
+		c := &calls[i]
 		if c.Agent != "" {
 			out.OnCall++
-			a := agent(c.Agent)
+			a := &agents[agent(c.Agent)]
 			a.State, a.CallID, a.Since = ShowOnCall, c.ID, c.AnsweredAt
 			if a.Since.IsZero() {
 				a.Since = c.RingAt
 			}
 		} else {
 			ringingBy[c.Source]++
-			w := WaitingCall{ID: c.ID, Source: c.Source, Line: c.Line, Caller: c.Caller,
-				Wait: max(in.now.Sub(c.RingAt), 0).Seconds(), Agents: []AgentRef{}, Transfer: !c.AnsweredAt.IsZero()}
-			for _, r := range c.Ringing {
-				w.Agents = append(w.Agents, AgentRef{ID: r, Name: name(r), Connected: pages[r]})
+			wait := max(in.now.Sub(c.RingAt), 0).Seconds()
+			longestBy[c.Source] = max(longestBy[c.Source], wait)
+			if !in.gaugesOnly {
+				from := len(refs)
+				for _, r := range c.Ringing {
+					refs = append(refs, AgentRef{ID: r, Name: in.names[r], Connected: pages[r]})
+				}
+				out.Waiting = append(out.Waiting, WaitingCall{ID: c.ID, Source: c.Source, Line: c.Line, Caller: c.Caller,
+					Wait: wait, Agents: refs[from:len(refs):len(refs)], Transfer: !c.AnsweredAt.IsZero()})
 			}
-			out.Waiting = append(out.Waiting, w)
-			longestBy[c.Source] = max(longestBy[c.Source], w.Wait)
 		}
 		for _, r := range c.Ringing {
-			a := agent(r)
-			ringing[r] = true
+			a := &agents[agent(r)]
+			a.ringing = true
 			if a.State != ShowOnCall && a.State != ShowRinging {
 				a.State, a.CallID, a.Since = ShowRinging, c.ID, c.RingAt
 			}
 		}
 	}
-	slices.SortStableFunc(out.Waiting, func(a, b WaitingCall) int { return cmp.Compare(b.Wait, a.Wait) })
 	if len(out.Waiting) > 0 {
 		out.LongestWait = out.Waiting[0].Wait
 	}
 	for id, w := range wraps {
-		a := agent(id)
+		a := &agents[agent(id)]
 		if a.State == "" {
 			a.State, a.CallID, a.Until = ShowWrapUp, w.CallID, w.Until
 		}
 	}
-	g := gauges{agents: map[string]int{}, waiting: ringingBy, longest: longestBy}
+	g := gauges{agents: make(map[string]int, len(agentStates)), waiting: ringingBy, longest: longestBy}
 	for _, s := range agentStates {
 		g.agents[s] = 0
 	}
-	for _, a := range agents {
+	for i := range agents {
+		a := &agents[i]
 		if a.State == "" {
 			a.State = ShowOffline
 			if a.Connected {
@@ -273,17 +309,26 @@ func merge(in mergeInput) (View, gauges) {
 		case ShowWrapUp:
 			g.agents[StateWrapUp]++
 		}
-		if ringing[a.ID] {
+		if a.ringing {
 			g.agents[StateRinging]++
 			if !a.Connected {
 				g.agents[StateRingingBlind]++
 			}
 		}
-		out.Agents = append(out.Agents, *a)
 	}
-	slices.SortFunc(out.Agents, func(a, b AgentView) int {
-		return cmp.Or(strings.Compare(strings.ToLower(cmp.Or(a.Name, a.ID)), strings.ToLower(cmp.Or(b.Name, b.ID))), strings.Compare(a.ID, b.ID))
+	if in.gaugesOnly {
+		return out, g
+	}
+	for i := range agents {
+		agents[i].key = strings.ToLower(cmp.Or(agents[i].Name, agents[i].ID))
+	}
+	slices.SortFunc(agents, func(a, b agentAcc) int {
+		return cmp.Or(strings.Compare(a.key, b.key), strings.Compare(a.ID, b.ID))
 	})
+	out.Agents = make([]AgentView, len(agents))
+	for i := range agents {
+		out.Agents[i] = agents[i].AgentView
+	}
 	for _, key := range slices.Sorted(maps.Keys(health)) {
 		h := health[key]
 		slices.Sort(h.Daemons)
@@ -317,9 +362,58 @@ func kindOrder(kind string) int {
 	return slices.Index([]string{KindPBX, KindSource, KindRedis, KindHistory}, kind)
 }
 
-func sortedCalls(calls map[string]CallView) []CallView {
-	out := slices.Collect(maps.Values(calls))
-	slices.SortFunc(out, func(a, b CallView) int { return cmp.Or(a.RingAt.Compare(b.RingAt), strings.Compare(a.ID, b.ID)) })
+// callOrder is the floor view's order of calls: the first rung first,
+// then by ID.
+func callOrder(a, b CallView) int {
+	return cmp.Or(a.RingAt.Compare(b.RingAt), strings.Compare(a.ID, b.ID))
+}
+
+// mergeCalls is every daemon's calls as one list in callOrder, a call
+// two daemons follow once: the one further on (answered wins, then the
+// one with more agents ringing: a queue that moved on is reported by
+// both), with the first ring of the two. A daemon's own list comes in
+// that order already (its Ledger keeps it): with one daemon following
+// calls, the list is that daemon's, unsorted, uncopied (read only).
+func mergeCalls(views []DaemonView) []CallView {
+	var only []CallView
+	lists, n := 0, 0
+	for _, v := range views {
+		if len(v.Calls) > 0 {
+			lists++
+			n += len(v.Calls)
+			only = v.Calls
+		}
+	}
+	if lists <= 1 {
+		if slices.IsSortedFunc(only, callOrder) {
+			return only
+		}
+		out := slices.Clone(only)
+		slices.SortFunc(out, callOrder)
+		return out
+	}
+	index := make(map[string]int, n)
+	out := make([]CallView, 0, n)
+	for _, v := range views {
+		for _, c := range v.Calls {
+			i, ok := index[c.ID]
+			if !ok {
+				index[c.ID] = len(out)
+				out = append(out, c)
+				continue
+			}
+			old := out[i]
+			if (c.Agent != "" && old.Agent == "") || (c.Agent == old.Agent && len(c.Ringing) > len(old.Ringing)) {
+				c.RingAt = minTime(c.RingAt, old.RingAt)
+				out[i] = c
+			} else {
+				out[i].RingAt = minTime(c.RingAt, old.RingAt)
+			}
+		}
+	}
+	if !slices.IsSortedFunc(out, callOrder) {
+		slices.SortFunc(out, callOrder)
+	}
 	return out
 }
 
