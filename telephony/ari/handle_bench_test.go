@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/telephony"
 )
 
 // countingSink counts the call events it gets.
@@ -42,7 +43,9 @@ func readRecording(tb testing.TB, name string) [][]byte {
 // decode, count, apply to the call model, emit, as the session loop does
 // for every frame Asterisk sends. Calls are copies of the recording with
 // their own channel IDs, so that each is a new call to the model. One op
-// is one whole call; ns/event and allocs/event are per frame.
+// is one whole call; ns/event is per frame. The endpoints map to agents
+// as in the daemon: through a telephony.AgentMap, whose agent pattern is
+// a regular expression.
 //
 //	go test -run '^$' -bench HandleRecordedCall -benchmem ./telephony/ari/
 func BenchmarkHandleRecordedCall(b *testing.B) {
@@ -52,9 +55,13 @@ func BenchmarkHandleRecordedCall(b *testing.B) {
 	for i := range calls {
 		calls[i] = copier.copy(i, "+4930123456")
 	}
+	agents, err := telephony.NewAgentMap(telephony.AgentMapConfig{Patterns: []string{"PJSIP/{agent}"}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	src, err := New(Config{
 		URL: "http://127.0.0.1:1", User: "screenpop", Password: "secret", App: "screenpop",
-		AgentOf: agentOf, InboundContexts: []string{"from-carrier"}, OnUnknownPresentation: PresentationShow,
+		AgentOf: agents.AgentOf, InboundContexts: []string{"from-carrier"}, OnUnknownPresentation: PresentationShow,
 	}, nil, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)

@@ -5,10 +5,12 @@
 //
 // The event socket and the few REST calls are screenpop's own (gorilla
 // websocket, net/http with deadlines); ari/v5 is used only for its event
-// and resource types and ari.DecodeEvent. README.md says why.
+// and resource types, and ari.DecodeEvent for the frames the package's
+// own decoder (decode.go) leaves to it. README.md says why.
 package ari
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -132,6 +134,8 @@ type Source struct {
 	// restarted and cut every call it had.
 	startedAt string
 	logged    map[string]bool // unknown/malformed types already logged
+	// dec decodes the frames, in the session loop (handle).
+	dec *eventDecoder
 }
 
 type readiness struct {
@@ -281,6 +285,7 @@ func newSource(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Sou
 		},
 		logged: map[string]bool{},
 		pres:   pres,
+		dec:    newEventDecoder(),
 	}
 	s.tracker = newTracker(cfg, pres.observe)
 	return s, nil
@@ -550,8 +555,12 @@ func (s *Source) read(conn *websocket.Conn, q *queue.Bounded[[]byte]) error {
 	alive := func() error { return conn.SetReadDeadline(time.Now().Add(s.readTimeout)) }
 	_ = alive()
 	conn.SetPongHandler(func(string) error { return alive() })
+	// Each frame is read into buf and copied out at its size: one
+	// allocation a frame, where ReadMessage (io.ReadAll) grows a new
+	// buffer from 512 bytes for every one.
+	var buf bytes.Buffer
 	for {
-		_, frame, err := conn.ReadMessage()
+		frame, err := readFrame(conn, &buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -567,6 +576,29 @@ func (s *Source) read(conn *websocket.Conn, q *queue.Bounded[[]byte]) error {
 				q.Len(), q.Bytes(), s.cfg.MaxQueuedEvents, s.cfg.MaxQueuedBytes)
 		}
 	}
+}
+
+// maxKeptReadBuffer bounds the read buffer kept between frames: a rare
+// large frame (a transfer with many snapshots) does not pin its size.
+const maxKeptReadBuffer = 256 << 10
+
+// readFrame reads the next message as conn.ReadMessage does, into buf,
+// and returns a copy of it.
+func readFrame(conn *websocket.Conn, buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := conn.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf.Reset()
+	_, err = buf.ReadFrom(r)
+	frame := bytes.Clone(buf.Bytes())
+	if buf.Cap() > maxKeptReadBuffer {
+		*buf = bytes.Buffer{}
+	}
+	if frame == nil {
+		frame = []byte{}
+	}
+	return frame, err
 }
 
 // ping sends a ping every heartbeat; a ping that cannot be written within
@@ -594,7 +626,7 @@ func (s *Source) ping(ctx context.Context, conn *websocket.Conn) error {
 // ApplicationReplaced ends the session; everything else that cannot be
 // used is counted and skipped.
 func (s *Source) handle(frame []byte, sink screenpop.CallSink) error {
-	ev, err := arilib.DecodeEvent(frame)
+	ev, err := s.dec.decode(frame)
 	if err != nil || ev == nil {
 		// Only now find out why, to keep the common path to one decode.
 		typ, ok := eventType(frame)

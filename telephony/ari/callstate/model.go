@@ -413,9 +413,10 @@ func (t *Tracker) agentDown(ch *channel, depth int) (agent string, ok bool) {
 // ringingSet is the sorted set of agents whose phones ring for c now
 // (consultations aside). A phone picked up behind a channel that has not
 // connected it to the caller yet (a queue member's Local channel about to
-// be answered) still counts: the answer follows.
-func (t *Tracker) ringingSet(c *call) []string {
-	var set []string
+// be answered) still counts: the answer follows. It is appended to
+// set[:0]: the tracker's scratch (sets) spares an allocation per event.
+func (t *Tracker) ringingSet(c *call, set []string) []string {
+	set = set[:0]
 	for _, l := range c.legs {
 		if l.agent == "" || slices.Contains(set, l.agent) || !t.chainTo(c, l, ringingOrAnswered) {
 			continue
@@ -428,11 +429,19 @@ func (t *Tracker) ringingSet(c *call) []string {
 	return set
 }
 
+// ringing says whether any agent's phone rings for c (ringingSet is not
+// empty).
+func (t *Tracker) ringing(c *call) bool {
+	set := t.ringingSet(c, t.sets[0])
+	t.sets[0] = set[:0]
+	return len(set) > 0
+}
+
 // consultSet is the sorted set of colleagues an agent who has c consults
 // about it: their phones ring, or they talk to the agent, through a
-// consultation channel.
-func (t *Tracker) consultSet(c *call) []string {
-	var set []string
+// consultation channel. It is appended to set[:0].
+func (t *Tracker) consultSet(c *call, set []string) []string {
+	set = set[:0]
 	for _, l := range c.legs {
 		if (l.leg == legRinging || l.leg == legAnswered) && l.agent != "" && l.agent != c.agent &&
 			!slices.Contains(set, l.agent) && t.inConsult(c, l, ringingOrAnswered) {
@@ -447,17 +456,35 @@ func (t *Tracker) consultSet(c *call) []string {
 // is a consultation rather than the call itself.
 func (c *call) consulting() bool { return c.answered && c.agent != "" }
 
-// shownSet is the set a ringing event of c reports now, and the transfer it
-// rings for.
-func (t *Tracker) shownSet(c *call) ([]string, *screenpop.Transfer) {
+// shownSet is the set a ringing event of c reports now, appended to
+// set[:0].
+func (t *Tracker) shownSet(c *call, set []string) []string {
+	if c.consulting() {
+		return t.consultSet(c, set)
+	}
+	// Answered and not consulting: let go of by a blind transfer, it
+	// rings at its target.
+	return t.ringingSet(c, set)
+}
+
+// shownTransfer is the transfer a ringing event of c rings for.
+func shownTransfer(c *call) *screenpop.Transfer {
 	switch {
 	case c.consulting():
-		return t.consultSet(c), &screenpop.Transfer{From: c.agent, Consult: true}
+		return &screenpop.Transfer{From: c.agent, Consult: true}
 	case c.answered:
-		// Let go of by a blind transfer: rings at its target.
-		return t.ringingSet(c), &screenpop.Transfer{From: c.transferFrom}
+		return &screenpop.Transfer{From: c.transferFrom}
 	}
-	return t.ringingSet(c), nil
+	return nil
+}
+
+// cloneSet copies a set out of the tracker's scratch; empty is nil, as
+// a set built from nothing was.
+func cloneSet(set []string) []string {
+	if len(set) == 0 {
+		return nil
+	}
+	return slices.Clone(set)
 }
 
 // held says whether a Dial batch of c is half reported.
@@ -482,7 +509,8 @@ func (t *Tracker) flush(c *call, force bool) {
 	if c.ended {
 		return
 	}
-	set, transfer := t.shownSet(c)
+	set := t.shownSet(c, t.sets[0])
+	t.sets[0] = set[:0]
 	changed := (force && len(set) > 0) || c.releasing
 	rangOut := false
 	for _, a := range set {
@@ -499,10 +527,11 @@ func (t *Tracker) flush(c *call, force bool) {
 	if !changed {
 		return
 	}
-	c.announced, c.releasing = set, false
+	c.announced, c.releasing = cloneSet(set), false
 	clear(c.rangOut)
+	transfer := shownTransfer(c)
 	t.emit(c, screenpop.EventRinging, func(ev *screenpop.CallEvent) {
-		ev.Agents, ev.RangOut, ev.Transfer = slices.Clone(set), rangOut, transfer
+		ev.Agents, ev.RangOut, ev.Transfer = cloneSet(set), rangOut, transfer
 	})
 }
 
@@ -563,7 +592,8 @@ func (t *Tracker) finish(l *channel, status string) {
 	c := l.call
 	var before []string
 	if c != nil {
-		before, _ = t.shownSet(c)
+		before = t.shownSet(c, t.sets[0])
+		t.sets[0] = before[:0]
 	}
 	l.leg = legEnded
 	if c == nil {
@@ -572,7 +602,8 @@ func (t *Tracker) finish(l *channel, status string) {
 	if status != "" && !t.inConsult(c, l, func(legState) bool { return true }) {
 		c.results[status]++
 	}
-	after, _ := t.shownSet(c)
+	after := t.shownSet(c, t.sets[1])
+	t.sets[1] = after[:0]
 	for _, a := range before {
 		if slices.Contains(after, a) {
 			continue
@@ -590,7 +621,7 @@ func (t *Tracker) finish(l *channel, status string) {
 // call was on its way to an agent: a dialling application running, or
 // phones ringing.
 func (t *Tracker) checkAbandoned(c *call) {
-	if !c.answered && !c.abandoned && (c.inApp || len(t.ringingSet(c)) > 0) {
+	if !c.answered && !c.abandoned && (c.inApp || t.ringing(c)) {
 		c.abandoned = true
 	}
 }

@@ -32,7 +32,10 @@ const (
 type Config struct {
 	// AgentOf maps an endpoint ("PJSIP/1001", "Local/1001@agents") to the
 	// agent sitting at it; telephony.AgentMap.AgentOf fits. Nil means no
-	// endpoint is an agent's, so nothing ever rings.
+	// endpoint is an agent's, so nothing ever rings. Its answer for an
+	// endpoint must not change: the tracker keeps it (a bounded cache),
+	// since a pattern's regular expression would otherwise run for every
+	// channel.
 	AgentOf func(endpoint string) (agent string, ok bool)
 	// InboundContexts are the dialplan contexts whose channels are customer
 	// calls (e.g. "from-carrier"). Empty: any incoming channel whose endpoint
@@ -77,6 +80,8 @@ type Tracker struct {
 	locals   map[string]*channel // live Local channel halves by name, to pair ;1 with ;2
 	calls    map[string]*call    // calls in progress by inbound channel ID
 	dirty    []*call             // calls the event being applied touched
+	agents   map[string]string   // AgentOf's answers by endpoint ("": none); bounded
+	sets     [2][]string         // scratch of ringingSet and consultSet
 	seq      uint64
 	out      []screenpop.CallEvent
 }
@@ -107,6 +112,7 @@ func New(cfg Config) *Tracker {
 		chans:    map[string]*channel{},
 		locals:   map[string]*channel{},
 		calls:    map[string]*call{},
+		agents:   map[string]string{},
 	}
 	for _, c := range cfg.InboundContexts {
 		t.contexts[c] = true
@@ -366,11 +372,26 @@ func createdAt(s *ari.ChannelData) int64 {
 	return s.Creationtime.Seconds*1e9 + int64(s.Creationtime.Nanos)
 }
 
-// endpointAgent maps a channel name to its agent.
+// maxCachedEndpoints bounds Tracker.agents: a PBX has a bounded set of
+// endpoints, but the names come from it, so the cache starts over when
+// full rather than grow.
+const maxCachedEndpoints = 4096
+
+// endpointAgent maps a channel name to its agent. AgentOf's answers are
+// kept by endpoint, not by channel name: every channel has a name of its
+// own ("PJSIP/1001-0000002a"), and what they share is the endpoint.
 func (t *Tracker) endpointAgent(name string) string {
-	agent, ok := t.cfg.AgentOf(telephony.EndpointOfChannel(name))
-	if !ok {
-		return ""
+	endpoint := telephony.EndpointOfChannel(name)
+	if agent, ok := t.agents[endpoint]; ok {
+		return agent
 	}
+	agent, ok := t.cfg.AgentOf(endpoint)
+	if !ok {
+		agent = ""
+	}
+	if len(t.agents) >= maxCachedEndpoints {
+		clear(t.agents)
+	}
+	t.agents[endpoint] = agent
 	return agent
 }
