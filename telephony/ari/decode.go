@@ -247,106 +247,94 @@ func names(n ...string) map[string]bool {
 // top reads the event object into f.
 func (d *eventDecoder) top(f *frameFields) bool {
 	d.space()
-	more, ok := d.objectStart()
-	for ok && more {
-		var key []byte
-		if key, ok = d.key(); !ok {
-			return false
-		}
-		bit := uint64(0)
+	return d.fieldsSeen(&f.seen, func(key []byte) (uint64, bool) {
 		switch string(key) {
 		case "type":
-			bit, ok = 1<<0, d.str(&f.typ)
+			return 1 << 0, d.str(&f.typ)
 		case "application":
-			bit, ok = 1<<1, d.str(&f.application)
+			return 1 << 1, d.str(&f.application)
 		case "dialog":
-			bit, ok = 1<<2, d.str(&f.dialog)
+			return 1 << 2, d.str(&f.dialog)
 		case "asterisk_id":
-			bit, ok = 1<<3, d.str(&f.node)
+			return 1 << 3, d.str(&f.node)
 		case "timestamp":
-			bit, ok = 1<<4, d.dateTime()
+			return 1 << 4, d.dateTime()
 		case "channel":
-			bit, ok = 1<<5, d.snapshot(&f.channel)
+			return 1 << 5, d.snapshot(&f.channel)
 		case "variable":
-			bit, ok = 1<<6, d.str(&f.variable)
+			return 1 << 6, d.str(&f.variable)
 		case "value":
-			bit, ok = 1<<7, d.str(&f.value)
+			return 1 << 7, d.str(&f.value)
 		case "dialplan_app":
-			bit, ok = 1<<8, d.str(&f.dialplanApp)
+			return 1 << 8, d.str(&f.dialplanApp)
 		case "dialplan_app_data":
-			bit, ok = 1<<9, d.str(&f.dialplanAppData)
+			return 1 << 9, d.str(&f.dialplanAppData)
 		case "caller_presentation":
-			bit, ok = 1<<10, d.integer(&f.callerPresentation)
+			return 1 << 10, d.integer(&f.callerPresentation)
 		case "caller_presentation_txt":
-			bit, ok = 1<<11, d.str(nil)
+			return 1 << 11, d.str(nil)
 		case "caller":
-			bit, ok = 1<<12, d.snapshot(&f.caller)
+			return 1 << 12, d.snapshot(&f.caller)
 		case "dialstatus":
-			bit, ok = 1<<13, d.str(&f.dialstatus)
+			return 1 << 13, d.str(&f.dialstatus)
 		case "dialstring":
-			bit, ok = 1<<14, d.str(nil)
+			return 1 << 14, d.str(nil)
 		case "forward":
-			bit, ok = 1<<15, d.str(nil)
+			return 1 << 15, d.str(nil)
 		case "forwarded":
-			bit, ok = 1<<16, d.snapshot(nil)
+			return 1 << 16, d.snapshot(nil)
 		case "peer":
-			bit, ok = 1<<17, d.snapshot(&f.peer)
+			return 1 << 17, d.snapshot(&f.peer)
 		case "cause":
-			bit, ok = 1<<18, d.integer(&f.cause)
+			return 1 << 18, d.integer(&f.cause)
 		case "soft":
-			bit, ok = 1<<19, d.boolean()
+			return 1 << 19, d.boolean()
 		case "cause_txt":
-			bit, ok = 1<<20, d.str(nil)
+			return 1 << 20, d.str(nil)
 		case "bridge":
-			bit, ok = 1<<21, d.bridge()
+			return 1 << 21, d.bridge()
 		case "context":
-			bit, ok = 1<<22, d.str(nil)
+			return 1 << 22, d.str(nil)
 		case "exten":
-			bit, ok = 1<<23, d.str(nil)
+			return 1 << 23, d.str(nil)
 		case "is_external":
-			bit, ok = 1<<24, d.boolean()
+			return 1 << 24, d.boolean()
 		case "replace_channel":
-			bit, ok = 1<<25, d.snapshot(&f.replaceChannel)
+			return 1 << 25, d.snapshot(&f.replaceChannel)
 		case "result":
-			bit, ok = 1<<26, d.str(&f.result)
+			return 1 << 26, d.str(&f.result)
 		case "transferee":
-			bit, ok = 1<<27, d.snapshot(&f.transferee)
+			return 1 << 27, d.snapshot(&f.transferee)
 		case "destination_application":
-			bit, ok = 1<<28, d.str(nil)
+			return 1 << 28, d.str(nil)
 		case "destination_bridge":
-			bit, ok = 1<<29, d.str(nil)
+			return 1 << 29, d.str(nil)
 		case "destination_link_first_leg":
-			bit, ok = 1<<30, d.snapshot(nil)
+			return 1 << 30, d.snapshot(nil)
 		case "destination_link_second_leg":
-			bit, ok = 1<<31, d.snapshot(nil)
+			return 1 << 31, d.snapshot(nil)
 		case "destination_threeway_bridge":
-			bit, ok = 1<<32, d.bridge()
+			return 1 << 32, d.bridge()
 		case "destination_threeway_channel":
-			bit, ok = 1<<33, d.snapshot(nil)
+			return 1 << 33, d.snapshot(nil)
 		case "destination_type":
-			bit, ok = 1<<34, d.str(&f.destinationType)
+			return 1 << 34, d.str(&f.destinationType)
 		case "transfer_target":
-			bit, ok = 1<<35, d.snapshot(&f.transferTarget)
+			return 1 << 35, d.snapshot(&f.transferTarget)
 		case "transferer_first_leg":
-			bit, ok = 1<<36, d.snapshot(&f.firstLeg)
+			return 1 << 36, d.snapshot(&f.firstLeg)
 		case "transferer_first_leg_bridge":
-			bit, ok = 1<<37, d.bridge()
+			return 1 << 37, d.bridge()
 		case "transferer_second_leg":
-			bit, ok = 1<<38, d.snapshot(&f.secondLeg)
+			return 1 << 38, d.snapshot(&f.secondLeg)
 		case "transferer_second_leg_bridge":
-			bit, ok = 1<<39, d.bridge()
+			return 1 << 39, d.bridge()
 		case "device_state":
-			bit, ok = 1<<40, d.deviceState(f)
+			return 1 << 40, d.deviceState(f)
 		default:
-			ok = d.unknown(key, topNames)
+			return 0, d.unknown(key, topNames)
 		}
-		if !ok || f.seen&bit != 0 {
-			return false
-		}
-		f.seen |= bit
-		more, ok = d.objectNext()
-	}
-	return ok
+	})
 }
 
 // snapshot reads a channel snapshot into s (nil: only validated). A null
@@ -359,45 +347,32 @@ func (d *eventDecoder) snapshot(s *snapshot) bool {
 	if !keep {
 		s = &d.discard
 	}
-	var seen uint
-	more, ok := d.objectStart()
-	for ok && more {
-		var key []byte
-		if key, ok = d.key(); !ok {
-			return false
-		}
-		var bit uint
+	return d.fields(func(key []byte) (uint64, bool) {
 		switch string(key) {
 		case "id":
-			bit, ok = 1<<0, d.str(keepStr(keep, &s.id))
+			return 1 << 0, d.str(keepStr(keep, &s.id))
 		case "name":
-			bit, ok = 1<<1, d.str(keepStr(keep, &s.name))
+			return 1 << 1, d.str(keepStr(keep, &s.name))
 		case "state":
-			bit, ok = 1<<2, d.str(keepStr(keep, &s.state))
+			return 1 << 2, d.str(keepStr(keep, &s.state))
 		case "accountcode":
-			bit, ok = 1<<3, d.str(keepStr(keep, &s.accountcode))
+			return 1 << 3, d.str(keepStr(keep, &s.accountcode))
 		case "caller":
-			bit, ok = 1<<4, d.callerID(&s.hasCaller, &s.caller, keep)
+			return 1 << 4, d.callerID(&s.hasCaller, &s.caller, keep)
 		case "connected":
-			bit, ok = 1<<5, d.callerID(&s.hasConnected, &s.connected, keep)
+			return 1 << 5, d.callerID(&s.hasConnected, &s.connected, keep)
 		case "creationtime":
-			bit, ok = 1<<6, d.dateTime()
+			return 1 << 6, d.dateTime()
 		case "dialplan":
-			bit, ok = 1<<7, d.dialplan(s, keep)
+			return 1 << 7, d.dialplan(s, keep)
 		case "channelvars":
-			bit, ok = 1<<8, d.vars(&s.vars, keep)
+			return 1 << 8, d.vars(&s.vars, keep)
 		case "key":
-			return false // not Asterisk's: ari-proxy's
+			return 0, false // not Asterisk's: ari-proxy's
 		default:
-			ok = d.unknown(key, channelNames)
+			return 0, d.unknown(key, channelNames)
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		more, ok = d.objectNext()
-	}
-	return ok
+	})
 }
 
 func keepStr(keep bool, dst *string) *string {
@@ -413,29 +388,16 @@ func (d *eventDecoder) callerID(has *bool, c *callerID, keep bool) bool {
 		return true
 	}
 	*has = true
-	var seen uint
-	more, ok := d.objectStart()
-	for ok && more {
-		var key []byte
-		if key, ok = d.key(); !ok {
-			return false
-		}
-		var bit uint
+	return d.fields(func(key []byte) (uint64, bool) {
 		switch string(key) {
 		case "name":
-			bit, ok = 1, d.str(keepStr(keep, &c.name))
+			return 1, d.str(keepStr(keep, &c.name))
 		case "number":
-			bit, ok = 2, d.str(keepStr(keep, &c.number))
+			return 2, d.str(keepStr(keep, &c.number))
 		default:
-			ok = d.unknown(key, callerNames)
+			return 0, d.unknown(key, callerNames)
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		more, ok = d.objectNext()
-	}
-	return ok
+	})
 }
 
 // dialplan reads a *DialplanCEP: null leaves it nil.
@@ -444,31 +406,18 @@ func (d *eventDecoder) dialplan(s *snapshot, keep bool) bool {
 		return true
 	}
 	s.hasDialplan = true
-	var seen uint
-	more, ok := d.objectStart()
-	for ok && more {
-		var key []byte
-		if key, ok = d.key(); !ok {
-			return false
-		}
-		var bit uint
+	return d.fields(func(key []byte) (uint64, bool) {
 		switch string(key) {
 		case "context":
-			bit, ok = 1, d.str(keepStr(keep, &s.context))
+			return 1, d.str(keepStr(keep, &s.context))
 		case "exten":
-			bit, ok = 2, d.str(keepStr(keep, &s.exten))
+			return 2, d.str(keepStr(keep, &s.exten))
 		case "priority":
-			bit, ok = 4, d.integer(&s.priority)
+			return 4, d.integer(&s.priority)
 		default:
-			ok = d.unknown(key, dialplanNames)
+			return 0, d.unknown(key, dialplanNames)
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		more, ok = d.objectNext()
-	}
-	return ok
+	})
 }
 
 // vars reads channelvars, a map[string]string: null leaves it nil, {} is
@@ -512,41 +461,28 @@ func (d *eventDecoder) bridge() bool {
 	if d.null() {
 		return true
 	}
-	var seen uint
-	more, ok := d.objectStart()
-	for ok && more {
-		var key []byte
-		if key, ok = d.key(); !ok {
-			return false
-		}
-		var bit uint
+	return d.fields(func(key []byte) (uint64, bool) {
 		switch string(key) {
 		case "id":
-			bit, ok = 1<<0, d.str(nil)
+			return 1 << 0, d.str(nil)
 		case "bridge_class":
-			bit, ok = 1<<1, d.str(nil)
+			return 1 << 1, d.str(nil)
 		case "bridge_type":
-			bit, ok = 1<<2, d.str(nil)
+			return 1 << 2, d.str(nil)
 		case "channels":
-			bit, ok = 1<<3, d.stringArray()
+			return 1 << 3, d.stringArray()
 		case "creator":
-			bit, ok = 1<<4, d.str(nil)
+			return 1 << 4, d.str(nil)
 		case "name":
-			bit, ok = 1<<5, d.str(nil)
+			return 1 << 5, d.str(nil)
 		case "technology":
-			bit, ok = 1<<6, d.str(nil)
+			return 1 << 6, d.str(nil)
 		case "key":
-			return false
+			return 0, false
 		default:
-			ok = d.unknown(key, bridgeNames)
+			return 0, d.unknown(key, bridgeNames)
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		more, ok = d.objectNext()
-	}
-	return ok
+	})
 }
 
 // deviceState reads a DeviceStateData.
@@ -554,28 +490,41 @@ func (d *eventDecoder) deviceState(f *frameFields) bool {
 	if d.null() {
 		return true
 	}
-	var seen uint
+	return d.fields(func(key []byte) (uint64, bool) {
+		switch string(key) {
+		case "name":
+			return 1, d.str(&f.deviceName)
+		case "state":
+			return 2, d.str(&f.deviceState)
+		case "key":
+			return 0, false
+		default:
+			return 0, d.unknown(key, deviceNames)
+		}
+	})
+}
+
+// fields reads an object whose keys field reads, each value in turn:
+// field returns the key's bit (0 for a key it skipped) and whether the
+// value was read. A key twice is left to encoding/json.
+func (d *eventDecoder) fields(field func(key []byte) (uint64, bool)) bool {
+	var seen uint64
+	return d.fieldsSeen(&seen, field)
+}
+
+// fieldsSeen is fields with the keys seen kept in *seen.
+func (d *eventDecoder) fieldsSeen(seen *uint64, field func(key []byte) (uint64, bool)) bool {
 	more, ok := d.objectStart()
 	for ok && more {
 		var key []byte
 		if key, ok = d.key(); !ok {
 			return false
 		}
-		var bit uint
-		switch string(key) {
-		case "name":
-			bit, ok = 1, d.str(&f.deviceName)
-		case "state":
-			bit, ok = 2, d.str(&f.deviceState)
-		case "key":
-			return false
-		default:
-			ok = d.unknown(key, deviceNames)
-		}
-		if !ok || seen&bit != 0 {
+		var bit uint64
+		if bit, ok = field(key); !ok || *seen&bit != 0 {
 			return false
 		}
-		seen |= bit
+		*seen |= bit
 		more, ok = d.objectNext()
 	}
 	return ok
