@@ -18,9 +18,12 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/screenpop/screenpop/history"
 )
 
 // Options are the aggregator's collaborators.
@@ -65,6 +68,11 @@ type Aggregator struct {
 	linkErrLog    rateLimit // so does one that cannot say which numbers are linked
 
 	searchMetrics *searchMetrics // the directory's search and the numbers linked (search.go)
+	// historyInProcess: the History is in this process (the memory
+	// stores), read at once rather than in a goroutine of its own.
+	historyInProcess bool
+
+	numbers numberMemo // the callers' numbers of the last cards, normalised
 
 	flightsMu sync.Mutex
 	flights   map[flightKey]*flight // card fan-outs in progress, for coalescing
@@ -96,8 +104,9 @@ type sourceRuntime struct {
 	guard *guard
 	log   *slog.Logger
 
-	durations map[string]prometheus.Observer // by outcome
-	errors    map[string]prometheus.Counter  // by reason
+	durations  map[string]prometheus.Observer // by outcome
+	errors     map[string]prometheus.Counter  // by reason
+	cacheCount cacheCounts
 }
 
 // guard is the state that outlives a Reload when a source keeps its name
@@ -142,6 +151,10 @@ func New(cfg Config, opts Options) (*Aggregator, error) {
 		refresh: newRefresher(opts.MaxRefreshes, opts.OnRefresh),
 
 		searchMetrics: sm,
+	}
+	switch opts.History.(type) {
+	case *history.Memory, *MemoryHistory:
+		a.historyInProcess = true
 	}
 	st, err := a.newState(cfg, nil)
 	if err != nil {
@@ -282,6 +295,7 @@ func (a *Aggregator) newRuntime(spec SourceSpec, prev *guard) *sourceRuntime {
 	for _, r := range errorReasons {
 		rt.errors[r] = a.metrics.sourceErrors.WithLabelValues(spec.Name, r)
 	}
+	rt.cacheCount = a.metrics.cacheCounts(spec.Name)
 	if prev != nil && prev.breakerSpec == spec.Breaker && prev.maxConcurrent == spec.MaxConcurrent {
 		rt.guard = prev
 		return rt
@@ -320,7 +334,10 @@ func (a *Aggregator) newRuntime(spec SourceSpec, prev *guard) *sourceRuntime {
 // deriveLabel makes a label out of a column or source name:
 // "overdue_total" -> "Overdue total", "sales-next" -> "Sales next".
 func deriveLabel(name string) string {
-	s := strings.TrimSpace(strings.NewReplacer("_", " ", "-", " ", ".", " ").Replace(name))
+	if l, ok := deriveASCIILabel(name); ok {
+		return l
+	}
+	s := strings.TrimSpace(labelSeparators.Replace(name))
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
 		return name
@@ -328,6 +345,37 @@ func deriveLabel(name string) string {
 	r := []rune(s)
 	r[0] = unicode.ToUpper(r[0])
 	return string(r)
+}
+
+var labelSeparators = strings.NewReplacer("_", " ", "-", " ", ".", " ")
+
+// deriveASCIILabel is deriveLabel of an ASCII name, in one allocation:
+// cards without mapped fields derive the labels of every column they
+// show. ok is false for any other name.
+func deriveASCIILabel(name string) (string, bool) {
+	buf := make([]byte, 0, len(name))
+	space := false // a separator since the last word
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return "", false
+		case c == '_' || c == '-' || c == '.' || c == ' ' || ('\t' <= c && c <= '\r'):
+			space = len(buf) > 0
+			continue
+		case len(buf) == 0 && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		if space {
+			buf = append(buf, ' ')
+			space = false
+		}
+		buf = append(buf, c)
+	}
+	if len(buf) == 0 {
+		return name, true
+	}
+	return string(buf), true
 }
 
 // rateLimit lets one event through per interval, for logs that could

@@ -39,7 +39,9 @@ func (a *Aggregator) BuildFor(ctx context.Context, call screenpop.CallEvent, cus
 // screenpop.CardUpdate). What settles last is not told by itself: the
 // complete card, returned at once, holds it. Nothing is told when the card
 // is complete by the time the caller is resolved, nor after the card's
-// deadline.
+// deadline; while the card waits only for sources with a shared cache and
+// the earlier calls, its first step is held back up to firstStepGrace, so
+// that a card answered from the cache is not told in steps.
 //
 // update is called from the goroutine that called BuildProgressive, one
 // step at a time and never after it returned; it must not hold it up for
@@ -60,9 +62,14 @@ type result struct {
 // cardRun is the state of one Build: which sources were started, what
 // came back, how the caller resolved.
 type cardRun struct {
-	a   *Aggregator
-	st  *state
-	ctx context.Context
+	a  *Aggregator
+	st *state
+	// ctx is the card's, with its deadline, and results where the
+	// answers asked in goroutines come back: both made by async for the
+	// first, nil while every answer came from memory at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+	parent context.Context // the Build's
 
 	started  time.Time
 	deadline time.Time
@@ -88,7 +95,19 @@ type cardRun struct {
 
 	hist *historyRun // nil: no history on this card
 	prog *progress   // nil: nobody is told before the card is complete
+	// hold is the grace the first step waits out while only quick
+	// answers are awaited (tellSoon); nil: not held.
+	hold     *time.Timer
+	holdOver bool
 }
+
+// firstStepGrace is how long a card built in steps holds its first step
+// back while every part it still waits for may answer at once: a source
+// with a shared cache, the earlier calls. A card complete by then (every
+// answer cached) goes out once, whole, instead of as a pop with its
+// sections loading followed by each section and the complete card again;
+// a miss of a shared cache shows its first step this much later.
+const firstStepGrace = 2 * time.Millisecond
 
 // historyRun is the card's one history lookup. It starts once the
 // customer is known, or known to be unknown: at once for a picked customer
@@ -116,10 +135,10 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	num, kind := classify(call.Caller, st.region)
-	// Set here, not in fanOut: calls sharing a fan-out may have dialled
-	// different lines, or from different extensions of one number.
-	display := phoneDisplay(call.Caller, num, kind, st.region)
+	// The display is set here, not in fanOut: calls sharing a fan-out may
+	// have dialled different lines, or from different extensions of one
+	// number.
+	num, kind, display := a.numbers.classify(call.Caller, st.region)
 	own := func(card *screenpop.Card) {
 		card.Line = st.line(call.DID)
 		card.PhoneDisplay = display
@@ -163,19 +182,16 @@ func (s *state) line(did string) *screenpop.Line {
 // (BuildProgressive).
 func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallEvent, customerID string, num Number, kind callerKind, started, deadline time.Time, shared bool, update func(screenpop.CardUpdate)) screenpop.Card {
 	card := screenpop.Card{CallID: call.CallID, Caller: call.Caller, BuiltAt: a.now()}
-	ctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("card of call %s: deadline of %s reached", call.CallID, st.cfg.Deadline))
-	defer cancel()
-
 	card.Phone = num.E164
 	r := &cardRun{
-		a: a, st: st, ctx: ctx, started: started, deadline: deadline, caller: kind, card: &card,
+		a: a, st: st, parent: ctx, started: started, deadline: deadline, caller: kind, card: &card,
 		key:      Key{Phone: num.E164, National: num.National, Region: num.Region, CustomerID: customerID},
 		picked:   customerID != "",
-		results:  make(chan result, len(st.sources)+1),
 		limits:   make([]time.Duration, len(st.sources)),
 		outcomes: make([]outcome, len(st.sources)),
 		settled:  make([]bool, len(st.sources)),
 	}
+	defer r.stop()
 	if update != nil {
 		r.prog = &progress{update: update, told: make([]bool, len(st.sections))}
 	}
@@ -198,10 +214,14 @@ func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallE
 	if d := st.directory; d != nil && kind == callerPhone {
 		if _, ok := r.key.Param(d.spec.Needs); ok {
 			r.dirLimit = r.limit(d)
-			r.inflight++
 			r.dirAsked = true
-			key, limit := r.key, r.dirLimit
-			go func() { r.results <- result{directoryIndex, a.ask(ctx, d, key, limit)} }()
+			if o, missed, ok := a.askInProcess(ctx, d, r.key); ok {
+				r.directoryAnswered(o) // before the sources: they start knowing the customer
+			} else {
+				r.inflight++
+				ctx, key, limit := r.async(), r.key, r.dirLimit
+				go func() { r.results <- result{directoryIndex, a.ask(ctx, d, key, limit, missed)} }()
+			}
 		} else if r.resolving {
 			r.resolving = false
 			r.resolved(screenpop.ResolvedUnknown, "the caller's number cannot be looked up in the directory")
@@ -222,13 +242,13 @@ func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallE
 		} // else when the directory answers
 	}
 
-	r.tell()
+	r.tellSoon()
 	r.collect()
 	card.Sections = r.sections()
 	card.TookMS = time.Since(started).Milliseconds()
 
 	a.metrics.cardDuration.Observe(time.Since(started).Seconds())
-	a.metrics.resolutions.WithLabelValues(string(card.Resolution)).Inc()
+	a.metrics.resolution(card.Resolution)
 	r.checkRequired()
 	return card
 }
@@ -241,8 +261,19 @@ func (r *cardRun) collect() {
 	if r.hist != nil {
 		answer = r.hist.answer
 	}
+	defer func() {
+		if r.hold != nil {
+			r.hold.Stop()
+		}
+	}()
 	for r.inflight > 0 || (r.hist != nil && r.hist.started && !r.hist.done) {
+		var held <-chan time.Time
+		if r.hold != nil && !r.holdOver {
+			held = r.hold.C
+		}
 		select {
+		case <-held:
+			r.holdOver = true
 		case res := <-r.results:
 			r.inflight--
 			if res.index == directoryIndex {
@@ -258,8 +289,37 @@ func (r *cardRun) collect() {
 			r.giveUp()
 			return
 		}
-		r.tell()
+		r.tellSoon()
 	}
+}
+
+// tellSoon tells the listener what the card learnt (tell), but holds the
+// first step back for firstStepGrace while every part still awaited may
+// answer at once (quick): on a cache hit the card is then complete before
+// anything is told, and goes out whole.
+func (r *cardRun) tellSoon() {
+	waiting := r.inflight > 0 || (r.hist != nil && r.hist.started && !r.hist.done)
+	if waiting && r.prog != nil && !r.prog.started && !r.holdOver && !r.resolving && !r.dirAsked && r.quick() {
+		if r.hold == nil {
+			r.hold = time.NewTimer(firstStepGrace)
+		}
+		return
+	}
+	r.tell()
+}
+
+// quick says whether every source still asked has a shared cache (Redis:
+// a round trip away), which answers at once when it holds the answer; the
+// earlier calls are quick too. A source asked despite an in-process cache
+// missed it (askInProcess): not quick.
+func (r *cardRun) quick() bool {
+	_, inProcess := r.a.cache.(*MemoryCache)
+	for i, rt := range r.st.sources {
+		if r.limits[i] != 0 && !r.settled[i] && (r.a.cache == nil || inProcess || rt.spec.CacheTTL <= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // giveUp settles what has not answered by the deadline.
@@ -296,10 +356,15 @@ func (r *cardRun) startOrDefer(i int) {
 	rt := r.st.sources[i]
 	if _, ok := r.key.Param(rt.spec.Needs); ok {
 		r.limits[i] = r.limit(rt)
+		o, missed, ok := r.a.askInProcess(r.parent, rt, r.key)
+		if ok {
+			r.outcomes[i], r.settled[i] = o, true
+			return
+		}
 		r.inflight++
 		// The goroutine gets copies: the key gains the customer id later.
-		ctx, key, limit := r.ctx, r.key, r.limits[i]
-		go func() { r.results <- result{i, r.a.ask(ctx, rt, key, limit)} }()
+		ctx, key, limit := r.async(), r.key, r.limits[i]
+		go func() { r.results <- result{i, r.a.ask(ctx, rt, key, limit, missed)} }()
 		return
 	}
 	if rt.spec.Needs == "customer_id" && r.resolving {
@@ -387,10 +452,48 @@ func (r *cardRun) lookUpHistory() {
 	}
 	h.started = true
 	key := r.key
+	if r.a.historyInProcess {
+		// No I/O, and a lookup costs what it answers: read at once.
+		h.done = true
+		r.card.History, r.card.CallsLast30Days = r.a.earlierCalls(r.parent, key.Phone, key.CustomerID, h.callID, h.limit)
+		return
+	}
+	ctx := r.async()
 	go func() {
-		calls, count := r.a.earlierCalls(r.ctx, key.Phone, key.CustomerID, h.callID, h.limit)
+		calls, count := r.a.earlierCalls(ctx, key.Phone, key.CustomerID, h.callID, h.limit)
 		h.answer <- historyAnswer{calls: calls, count: count}
 	}()
+}
+
+// async returns the card's context, with the card's deadline, for what is
+// asked in a goroutine of its own; made, with the channel their answers
+// come back on, the first time: a card whose every answer was in memory
+// needs neither, nor the timer. Whatever collect waits for was started
+// with it.
+func (r *cardRun) async() context.Context {
+	if r.ctx == nil {
+		r.ctx, r.cancel = context.WithDeadlineCause(r.parent, r.deadline, &cardDeadlineError{r.card.CallID, r.st.cfg.Deadline})
+		r.results = make(chan result, len(r.st.sources)+1)
+	}
+	return r.ctx
+}
+
+// stop releases the card's context once the card is built.
+func (r *cardRun) stop() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+}
+
+// cardDeadlineError is the cause of a card's deadline, put in words only
+// when asked.
+type cardDeadlineError struct {
+	callID   string
+	deadline time.Duration
+}
+
+func (e *cardDeadlineError) Error() string {
+	return fmt.Sprintf("card of call %s: deadline of %s reached", e.callID, e.deadline)
 }
 
 // earlierCalls fetches the caller's earlier calls (by number, and by

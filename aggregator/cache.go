@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,8 +38,18 @@ const cacheKeyPrefix = "screenpop:src:"
 // must not. The parameter name is hashed with it so that a source whose
 // `needs` changes on reload cannot be served the other parameter's result.
 func cacheKey(source, param, value string) string {
-	sum := sha256.Sum256([]byte(param + "\x00" + value))
-	return cacheKeyPrefix + source + ":" + hex.EncodeToString(sum[:16])
+	// Built in one allocation: every source of every card has its key.
+	var in [64]byte
+	sum := sha256.Sum256(append(append(append(in[:0], param...), 0), value...))
+	var hexSum [32]byte
+	hex.Encode(hexSum[:], sum[:16])
+	var b strings.Builder
+	b.Grow(len(cacheKeyPrefix) + len(source) + 1 + len(hexSum))
+	b.WriteString(cacheKeyPrefix)
+	b.WriteString(source)
+	b.WriteByte(':')
+	b.Write(hexSum[:])
+	return b.String()
 }
 
 // MemoryCache is an in-process Cache with per-entry TTL and a bound on the

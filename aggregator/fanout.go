@@ -43,7 +43,11 @@ var errPanicked = errors.New("the source panicked")
 // ask runs one source for one card under its own time budget: cache,
 // concurrency limit, circuit breaker, then the source itself in a goroutine
 // of its own, so that a source ignoring its context costs only its slot.
-func (a *Aggregator) ask(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration) (o outcome) {
+//
+// missed is the source's cache key when the in-process cache was looked
+// at already and did not hold its answer (askInProcess): the source is
+// then asked at once. Empty: the cache, if any, is looked at first.
+func (a *Aggregator) ask(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration, missed string) (o outcome) {
 	start := time.Now()
 	defer func() {
 		// Only the aggregator's own collaborators (the cache) can panic
@@ -51,35 +55,84 @@ func (a *Aggregator) ask(ctx context.Context, rt *sourceRuntime, key Key, limit 
 		if p := recover(); p != nil {
 			o = a.panicked(rt, p, debug.Stack())
 		}
-		o.took = time.Since(start)
-		if d, ok := rt.durations[o.kind]; ok {
-			d.Observe(o.took.Seconds())
-		}
-		if c, ok := rt.errors[o.kind]; ok {
-			c.Inc()
-		}
+		rt.observe(&o, start)
 	}()
-	name := rt.spec.Name
-	param, _ := key.Param(rt.spec.Needs)
-	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("source %q: no answer within %s", name, limit))
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, &noAnswerError{rt.spec.Name, limit})
 	defer cancel()
 
-	var ck string
-	if a.cache != nil && rt.spec.CacheTTL > 0 {
-		ck = cacheKey(name, rt.spec.Needs, param)
+	ck := missed
+	if ck == "" && a.cache != nil && rt.spec.CacheTTL > 0 {
+		param, _ := key.Param(rt.spec.Needs)
+		ck = cacheKey(rt.spec.Name, rt.spec.Needs, param)
 		if entry, ok := a.fromCache(ctx, rt, ck); ok {
-			o = answered(entry.Records)
-			o.cached, o.kind, o.fetchedAt = true, outcomeCached, entry.FetchedAt
-			if a.now().Sub(entry.FetchedAt) >= rt.spec.FreshFor {
-				a.metrics.sourceCache.WithLabelValues(name, cacheStale).Inc()
-				a.revalidate(rt, key, ck, entry.raw)
-			} else {
-				a.metrics.sourceCache.WithLabelValues(name, cacheHit).Inc()
-			}
-			return o
+			return a.cachedOutcome(rt, key, ck, entry)
 		}
 	}
 	return a.fetch(ctx, rt, key, limit, ck)
+}
+
+// askInProcess answers a source from the in-process cache (a MemoryCache),
+// at once: no goroutine, no timer, nothing to wait for. ok is false when
+// it cannot: ck is then empty when the source has no cache in process, or
+// its cache key when the cache did not hold the answer (a miss, counted:
+// ask it with ck as missed).
+func (a *Aggregator) askInProcess(ctx context.Context, rt *sourceRuntime, key Key) (o outcome, ck string, ok bool) {
+	if _, mem := a.cache.(*MemoryCache); !mem || rt.spec.CacheTTL <= 0 {
+		return outcome{}, "", false
+	}
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			o, ok = a.panicked(rt, p, debug.Stack()), true
+		}
+		if ok {
+			rt.observe(&o, start)
+		}
+	}()
+	param, _ := key.Param(rt.spec.Needs)
+	ck = cacheKey(rt.spec.Name, rt.spec.Needs, param)
+	entry, hit := a.fromCache(ctx, rt, ck)
+	if !hit {
+		return outcome{}, ck, false
+	}
+	return a.cachedOutcome(rt, key, ck, entry), ck, true
+}
+
+// cachedOutcome is a source's answer from the cache, refreshed in the
+// background when it is no longer fresh.
+func (a *Aggregator) cachedOutcome(rt *sourceRuntime, key Key, ck string, entry cacheEntry) outcome {
+	o := answered(entry.Records)
+	o.cached, o.kind, o.fetchedAt = true, outcomeCached, entry.FetchedAt
+	if a.now().Sub(entry.FetchedAt) >= rt.spec.FreshFor {
+		rt.cacheCount.stale.Inc()
+		a.revalidate(rt, key, ck, entry.raw)
+	} else {
+		rt.cacheCount.hit.Inc()
+	}
+	return o
+}
+
+// observe reports how long a source took for a card, and why it gave
+// nothing when it did not.
+func (rt *sourceRuntime) observe(o *outcome, start time.Time) {
+	o.took = time.Since(start)
+	if d, ok := rt.durations[o.kind]; ok {
+		d.Observe(o.took.Seconds())
+	}
+	if c, ok := rt.errors[o.kind]; ok {
+		c.Inc()
+	}
+}
+
+// noAnswerError is the cause of a source's timeout, put in words only
+// when it is logged.
+type noAnswerError struct {
+	source string
+	limit  time.Duration
+}
+
+func (e *noAnswerError) Error() string {
+	return fmt.Sprintf("source %q: no answer within %s", e.source, e.limit)
 }
 
 // fetch asks the source itself, through its concurrency limit and circuit
@@ -217,25 +270,27 @@ func (a *Aggregator) fromCache(ctx context.Context, rt *sourceRuntime, key strin
 			v, err = decode(data)
 		}
 	}
+	if err == nil {
+		a.metrics.cacheHit.Inc()
+		return v.(cacheEntry), true
+	}
 	var bad *badEntryError
 	switch {
 	case errors.Is(err, ErrCacheMiss):
-		a.metrics.cacheRequests.WithLabelValues("miss").Inc()
-		a.metrics.sourceCache.WithLabelValues(rt.spec.Name, cacheMiss).Inc()
+		a.metrics.cacheMiss.Inc()
+		rt.cacheCount.miss.Inc()
 		return cacheEntry{}, false
 	case errors.As(err, &bad):
-		a.metrics.cacheRequests.WithLabelValues("error").Inc()
-		a.metrics.sourceCache.WithLabelValues(rt.spec.Name, cacheError).Inc()
+		a.metrics.cacheError.Inc()
+		rt.cacheCount.err.Inc()
 		a.cacheTrouble(rt, "cached value is not a list of records", bad.err)
 		return cacheEntry{}, false
-	case err != nil:
-		a.metrics.cacheRequests.WithLabelValues("error").Inc()
-		a.metrics.sourceCache.WithLabelValues(rt.spec.Name, cacheError).Inc()
+	default:
+		a.metrics.cacheError.Inc()
+		rt.cacheCount.err.Inc()
 		a.cacheTrouble(rt, "cannot read from the cache", err)
-		return cacheEntry{}, false
 	}
-	a.metrics.cacheRequests.WithLabelValues("hit").Inc()
-	return v.(cacheEntry), true
+	return cacheEntry{}, false
 }
 
 // badEntryError is a cached value that does not decode.

@@ -98,3 +98,67 @@ func BenchmarkMergeSections(b *testing.B) {
 		b.Fatalf("unexpected sections: %+v", secs)
 	}
 }
+
+// BenchmarkCachedCard measures a card whose every answer is in the
+// in-process cache: a directory by number naming the customer, and
+// accounting, sales and credit sources by customer, as in the bench
+// harness. Build is the plain card; progressive is BuildProgressive, as
+// the dispatcher asks for a first card. One op is one card.
+//
+//	go test -run '^$' -bench CachedCard -benchmem ./aggregator/
+func BenchmarkCachedCard(b *testing.B) {
+	directory := staticSource{{"id": "C-1", "name": "ACME", "kind": "company", "city": "Berlin", "tags": "vip, pallets"}}
+	balance := staticSource{{"customer_id": "C-1", "balance": 1234.5, "overdue_total": 640, "credit_notes": 0, "currency": "EUR"}}
+	var items staticSource
+	for i := range 5 {
+		items = append(items, Record{"date": "2025-02-1" + string(rune('0'+i)), "product": "Euro pallet", "qty": 400, "price": 12.5})
+	}
+	credit := staticSource{{"credit_limit": 50000, "available": 12000, "payment_terms": "30 days net"}}
+	cached := func(s SourceSpec) SourceSpec {
+		s.Needs, s.CacheTTL, s.FreshFor = "customer_id", time.Hour, time.Hour
+		return s
+	}
+	cfg := Config{
+		Region:    "DE",
+		Directory: &SourceSpec{Name: "directory", Needs: "phone", Source: directory, CacheTTL: time.Hour, FreshFor: time.Hour},
+		Sources: []SourceSpec{
+			cached(SourceSpec{Name: "balance", Section: "accounting", Source: balance, Mapping: Mapping{Fields: []FieldMap{
+				{From: "balance", Label: "Open balance", Format: "money"}, {From: "overdue_total", Label: "Overdue", Format: "money"},
+			}}}),
+			cached(SourceSpec{Name: "sales", Section: "sales", Source: items, Mapping: Mapping{Mode: ModeList}}),
+			cached(SourceSpec{Name: "credit", Section: "credit", Source: credit}),
+		},
+	}
+	for _, progressive := range []bool{false, true} {
+		name := "build"
+		if progressive {
+			name = "progressive"
+		}
+		b.Run(name, func(b *testing.B) {
+			a, err := New(cfg, Options{Cache: NewMemoryCache(100), Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			call := screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "bench", Caller: screenpop.Caller{Number: "+49 30 123456"}, At: time.Now()}
+			ctx := context.Background()
+			steps := 0
+			build := func() screenpop.Card {
+				if progressive {
+					return a.BuildProgressive(ctx, call, "", func(screenpop.CardUpdate) { steps++ })
+				}
+				return a.Build(ctx, call)
+			}
+			build() // fills the cache
+			b.ReportAllocs()
+			for b.Loop() {
+				card := build()
+				if card.Resolution != screenpop.ResolvedCustomer || len(card.Sections) != 3 || !card.Sections[1].Cached {
+					b.Fatalf("card %+v", card)
+				}
+			}
+			if steps > 1 {
+				b.ReportMetric(float64(steps)/float64(b.N), "steps/op")
+			}
+		})
+	}
+}

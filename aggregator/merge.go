@@ -128,6 +128,7 @@ func addContent(sec *screenpop.CardSection, spec SourceSpec, records []Record) {
 		return
 	}
 	rec := records[0]
+	sec.Fields = slices.Grow(sec.Fields, len(fields))
 	for _, f := range fields {
 		sec.Fields = append(sec.Fields, screenpop.Field{Key: f.From, Label: f.Label, Value: cardValue(rec[f.From]), Format: f.Format})
 	}
@@ -136,16 +137,22 @@ func addContent(sec *screenpop.CardSection, spec SourceSpec, records []Record) {
 // allColumns lists the columns of the first record (fields) or of every
 // record (list), alphabetically, with derived labels.
 func allColumns(records []Record, every bool) []FieldMap {
-	seen := map[string]bool{}
-	var names []string
-	for i, rec := range records {
-		if i > 0 && !every {
-			break
+	if !every || len(records) == 1 {
+		records = records[:1]
+	}
+	names := make([]string, 0, len(records[0]))
+	if len(records) == 1 {
+		for k := range records[0] {
+			names = append(names, k)
 		}
-		for k := range rec {
-			if !seen[k] {
-				seen[k] = true
-				names = append(names, k)
+	} else {
+		seen := make(map[string]bool, len(records[0]))
+		for _, rec := range records {
+			for k := range rec {
+				if !seen[k] {
+					seen[k] = true
+					names = append(names, k)
+				}
 			}
 		}
 	}

@@ -53,7 +53,14 @@ type metrics struct {
 	coalesced       prometheus.Counter
 	refreshes       *prometheus.CounterVec // result
 	evictions       *prometheus.CounterVec // result
+
+	// The series counted on every card, looked up once.
+	cacheHit, cacheMiss, cacheError prometheus.Counter // of cacheRequests
+	resolved                        map[screenpop.Resolution]prometheus.Counter
 }
+
+// cacheCounts are a source's series of sourceCache.
+type cacheCounts struct{ hit, stale, miss, err prometheus.Counter }
 
 var evictionResults = []string{"ok", "error"}
 
@@ -150,8 +157,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range cacheResults {
 		m.cacheRequests.WithLabelValues(r)
 	}
+	m.cacheHit, m.cacheMiss, m.cacheError = m.cacheRequests.WithLabelValues("hit"), m.cacheRequests.WithLabelValues("miss"), m.cacheRequests.WithLabelValues("error")
+	m.resolved = make(map[screenpop.Resolution]prometheus.Counter, len(resolutionResults))
 	for _, r := range resolutionResults {
-		m.resolutions.WithLabelValues(string(r))
+		m.resolved[r] = m.resolutions.WithLabelValues(string(r))
 	}
 	for _, r := range refreshResults {
 		m.refreshes.WithLabelValues(r)
@@ -175,6 +184,23 @@ func (m *metrics) addSource(name string) {
 		m.sourceCache.WithLabelValues(name, r)
 	}
 	m.breakerState.WithLabelValues(name)
+}
+
+// cacheCounts returns a source's series of sourceCache.
+func (m *metrics) cacheCounts(name string) cacheCounts {
+	return cacheCounts{
+		hit: m.sourceCache.WithLabelValues(name, cacheHit), stale: m.sourceCache.WithLabelValues(name, cacheStale),
+		miss: m.sourceCache.WithLabelValues(name, cacheMiss), err: m.sourceCache.WithLabelValues(name, cacheError),
+	}
+}
+
+// resolution counts a card by how its caller resolved.
+func (m *metrics) resolution(r screenpop.Resolution) {
+	if c, ok := m.resolved[r]; ok {
+		c.Inc()
+		return
+	}
+	m.resolutions.WithLabelValues(string(r)).Inc()
 }
 
 // removeSource drops the series of a source that a reload removed.

@@ -142,6 +142,10 @@ func ownHistory(shared []screenpop.PastCall, sharedCount *int, builtAt time.Time
 		if len(calls) == limit {
 			break
 		}
+		if calls == nil {
+			// At its size: every card the dispatcher keeps holds it.
+			calls = make([]screenpop.PastCall, 0, max(0, min(limit, len(shared))))
+		}
 		calls = append(calls, h)
 	}
 	return calls, count

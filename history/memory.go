@@ -18,17 +18,27 @@ import (
 // too; the oldest go first), as many links (a link beyond is refused),
 // DefaultAccessEntries access entries, maxNotesPerCall notes per call and
 // maxVersions versions per note.
+//
+// It is the demo's store, and its bounds are generous: a daemon at
+// 500 calls/s, ringing three agents each, fills the access log (about
+// 350 bytes an entry: some 35 MB full) in about a minute, and the calls
+// in a few minutes. A daemon whose history must last uses PostgreSQL.
 type Memory struct {
 	cfg       Config
 	opts      Options
 	maxAccess int
 
-	mu         sync.Mutex
-	closed     bool
-	calls      map[string]*memCall
-	order      *list.List // of *memCall, the first written first
-	byPhone    map[string]map[string]bool
-	byCustomer map[string]map[string]bool
+	mu     sync.Mutex
+	closed bool
+	calls  map[string]*memCall
+	order  *list.List // of *memCall, the first written first
+	// The recorded calls of each number, customer, and number and
+	// customer together, in ring order (ringOrder), so that Lookup costs
+	// what it answers: a binary search for the 30 days' count, and the
+	// newest few calls from the ends.
+	byPhone    map[string]ringOrder
+	byCustomer map[string]ringOrder
+	byBoth     map[phoneCustomer]ringOrder
 	byAgent    map[string]map[string]bool // Call.Agent, for AgentState
 	notes      map[string]*memNote
 	access     []AccessEntry   // oldest first
@@ -75,8 +85,9 @@ func NewMemory(cfg Config, opts Options) (*Memory, error) {
 		maxAccess:  DefaultAccessEntries,
 		calls:      make(map[string]*memCall),
 		order:      list.New(),
-		byPhone:    make(map[string]map[string]bool),
-		byCustomer: make(map[string]map[string]bool),
+		byPhone:    make(map[string]ringOrder),
+		byCustomer: make(map[string]ringOrder),
+		byBoth:     make(map[phoneCustomer]ringOrder),
 		byAgent:    make(map[string]map[string]bool),
 		notes:      make(map[string]*memNote),
 		links:      make(map[string]Link),
@@ -123,13 +134,17 @@ func (m *Memory) RecordCall(_ context.Context, c Call) error {
 	}
 	defer m.mu.Unlock()
 	e := m.entry(c.ID)
-	if e.call != nil {
-		c = Merge(*e.call, c)
+	old := e.call
+	if old != nil {
+		c = Merge(*old, c)
+		if old.Phone == c.Phone && old.CustomerID == c.CustomerID && old.Agent == c.Agent && old.RingAt.Compare(c.RingAt) == 0 {
+			e.call = &c // where it is indexed is unchanged
+			return nil
+		}
+		m.unindex(e) // by the old call's number, customer and ring time
 	}
 	e.call = &c
-	index(m.byPhone, c.Phone, c.ID)
-	index(m.byCustomer, c.CustomerID, c.ID)
-	index(m.byAgent, c.Agent, c.ID)
+	m.index(e)
 	return nil
 }
 
@@ -262,29 +277,46 @@ func (m *Memory) AgentState(_ context.Context, agent string, now time.Time) (Age
 	return m.cfg.AgentState(last, now), nil
 }
 
-// Lookup implements Store.
+// Lookup implements Store. It costs what it answers, whatever the store
+// holds: the calls of the number and of the customer are kept in ring
+// order (see ringOrder), the newest come from their ends, and the calls of
+// the 30 days are counted by binary search (those of the number, plus
+// those of the customer, less those of both: counted twice).
 func (m *Memory) Lookup(_ context.Context, q Query) (Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var found []*memCall
-	for _, ids := range []map[string]bool{m.byPhone[q.Phone], m.byCustomer[q.CustomerID]} {
-		for id := range ids {
-			if e := m.calls[id]; !slices.Contains(found, e) {
-				found = append(found, e)
-			}
-		}
+	var byPhone, byCustomer, byBoth ringOrder
+	if q.Phone != "" {
+		byPhone = m.byPhone[q.Phone]
 	}
-	slices.SortFunc(found, func(a, b *memCall) int {
-		return cmp.Or(b.call.RingAt.Compare(a.call.RingAt), cmp.Compare(b.id, a.id))
-	})
+	if q.CustomerID != "" {
+		byCustomer = m.byCustomer[q.CustomerID]
+	}
+	if q.Phone != "" && q.CustomerID != "" {
+		byBoth = m.byBoth[phoneCustomer{q.Phone, q.CustomerID}]
+	}
 	var r Result
 	since := m.opts.Now().Add(-Window)
-	for _, e := range found {
-		if !e.call.RingAt.Before(since) {
-			r.Last30Days++
+	r.Last30Days = byPhone.since(since) + byCustomer.since(since) - byBoth.since(since)
+	// Newest first: both lists are in the same order, so a call of the
+	// number and the customer is at the end of both at once.
+	i, j := len(byPhone)-1, len(byCustomer)-1
+	for n := 0; n < q.Limit && (i >= 0 || j >= 0); n++ {
+		var e *memCall
+		switch {
+		case j < 0 || (i >= 0 && compareRing(byPhone[i], byCustomer[j]) > 0):
+			e = byPhone[i]
+			i--
+		case i < 0 || byPhone[i] != byCustomer[j]:
+			e = byCustomer[j]
+			j--
+		default: // the same call
+			e = byPhone[i]
+			i, j = i-1, j-1
 		}
-	}
-	for _, e := range found[:max(0, min(q.Limit, len(found)))] {
+		if r.Calls == nil {
+			r.Calls = make([]screenpop.PastCall, 0, min(q.Limit, len(byPhone)+len(byCustomer)))
+		}
 		r.Calls = append(r.Calls, PastCall(*e.call, notesOf(e), e.wrapup))
 	}
 	return r, nil
@@ -518,9 +550,91 @@ func (m *Memory) unindex(e *memCall) {
 	if e.call == nil {
 		return
 	}
-	unindex(m.byPhone, e.call.Phone, e.id)
-	unindex(m.byCustomer, e.call.CustomerID, e.id)
-	unindex(m.byAgent, e.call.Agent, e.id)
+	c := e.call
+	unindexRing(m.byPhone, c.Phone, e)
+	unindexRing(m.byCustomer, c.CustomerID, e)
+	if c.Phone != "" && c.CustomerID != "" {
+		unindexRing(m.byBoth, phoneCustomer{c.Phone, c.CustomerID}, e)
+	}
+	unindex(m.byAgent, c.Agent, e.id)
+}
+
+// index indexes e by its call, which must not change while indexed:
+// RecordCall unindexes it first.
+func (m *Memory) index(e *memCall) {
+	c := e.call
+	if c.Phone != "" {
+		indexRing(m.byPhone, c.Phone, e)
+	}
+	if c.CustomerID != "" {
+		indexRing(m.byCustomer, c.CustomerID, e)
+	}
+	if c.Phone != "" && c.CustomerID != "" {
+		indexRing(m.byBoth, phoneCustomer{c.Phone, c.CustomerID}, e)
+	}
+	index(m.byAgent, c.Agent, e.id)
+}
+
+// phoneCustomer keys the calls of a number that named a customer.
+type phoneCustomer struct{ phone, customerID string }
+
+// ringOrder is recorded calls (call not nil) by ring time, then by id,
+// the oldest first: Lookup's order backwards. Calls are mostly recorded
+// in that order (they are appended), and the oldest go first (they are
+// sliced off the front).
+type ringOrder []*memCall
+
+// compareRing orders calls as ringOrder does.
+func compareRing(a, b *memCall) int {
+	return cmp.Or(a.call.RingAt.Compare(b.call.RingAt), cmp.Compare(a.id, b.id))
+}
+
+// since counts the calls that rang at t or later.
+func (o ringOrder) since(t time.Time) int {
+	i, _ := slices.BinarySearchFunc(o, t, func(e *memCall, t time.Time) int {
+		if e.call.RingAt.Before(t) {
+			return -1
+		}
+		return 1
+	})
+	return len(o) - i
+}
+
+func indexRing[K comparable](idx map[K]ringOrder, key K, e *memCall) {
+	o := idx[key]
+	i, found := slices.BinarySearchFunc(o, e, compareRing)
+	switch {
+	case found:
+		return
+	case i == len(o):
+		o = append(o, e)
+	default:
+		o = slices.Insert(o, i, e)
+	}
+	idx[key] = o
+}
+
+func unindexRing[K comparable](idx map[K]ringOrder, key K, e *memCall) {
+	o, ok := idx[key]
+	if !ok {
+		return
+	}
+	i, found := slices.BinarySearchFunc(o, e, compareRing)
+	switch {
+	case !found:
+		return
+	case len(o) == 1:
+		delete(idx, key)
+		return
+	case i == 0:
+		// The oldest, the usual one to go: no copy. The array is
+		// reallocated, with only what is left, when an append fills it.
+		o[0] = nil
+		o = o[1:]
+	default:
+		o = slices.Delete(o, i, i+1)
+	}
+	idx[key] = o
 }
 
 func index(idx map[string]map[string]bool, key, id string) {
