@@ -209,8 +209,11 @@ type Dispatcher struct {
 	qdone  atomic.Bool
 	shed   shedLog
 
-	mu      sync.Mutex
-	state   *popstate.Machine
+	mu    sync.Mutex
+	state *popstate.Machine
+	// enc encodes the messages of one input (execute): the audiences of
+	// a card share the bytes of the sections they all get.
+	enc     popstate.Encoder
 	runCtx  context.Context
 	stopped bool
 	// calls are the contexts of the calls with a card built: every build
@@ -454,6 +457,9 @@ func (d *Dispatcher) setActive() { d.metrics.activeCalls.Set(float64(d.state.Act
 // execute delivers what the machine decided and carries out its effects;
 // it runs with d.mu held.
 func (d *Dispatcher) execute(out popstate.Output) {
+	if len(out.Deliveries) > 0 {
+		defer d.enc.Reset()
+	}
 	for _, dl := range out.Deliveries {
 		d.deliver(dl)
 	}
@@ -483,9 +489,10 @@ func (d *Dispatcher) execute(out popstate.Output) {
 }
 
 // deliver encodes a message once, for all its agents: the machine made
-// one delivery per set of card sections its agents may see.
+// one delivery per set of card sections its agents may see, and the
+// sections they share are encoded once too (d.enc).
 func (d *Dispatcher) deliver(dl popstate.Delivery) {
-	enc, err := Encode(dl.Msg)
+	enc, err := encodeWith(&d.enc, dl.Msg)
 	if err != nil {
 		// Only a card holding a value JSON cannot encode (NaN from a
 		// source) gets here.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	screenpop "github.com/screenpop/screenpop"
@@ -175,10 +176,25 @@ type Encoded struct {
 
 var _ msglog.Sized = Encoded{}
 
-// Encode marshals m, without its seq.
+// encoders write the messages of Encode: each keeps its scratch buffer
+// between messages.
+var encoders = sync.Pool{New: func() any { return new(popstate.Encoder) }}
+
+// Encode marshals m, without its seq: the bytes json.Marshal gives, made
+// without its reflection for the messages of calls (popstate.Encoder).
 func Encode(m Message) (Encoded, error) {
+	enc := encoders.Get().(*popstate.Encoder)
+	defer encoders.Put(enc)
+	defer enc.Reset() // the next message may be another's: remember no section
+	return encodeWith(enc, m)
+}
+
+// encodeWith is Encode with enc, which may write again the bytes of
+// sections it wrote before (the dispatcher's, for the messages of one
+// input).
+func encodeWith(enc *popstate.Encoder, m Message) (Encoded, error) {
 	m.Seq = 0
-	raw, err := json.Marshal(m)
+	raw, err := enc.Marshal(m)
 	if err != nil {
 		return Encoded{}, err
 	}

@@ -235,6 +235,7 @@ func run(t *testing.T, path string) string {
 			}
 		}
 		inv.check(t, where, m, out)
+		checkEncoding(t, where, out)
 	}
 	return b.String()
 }
