@@ -25,7 +25,7 @@ vet:
 FUZZTIME ?= 30s
 FUZZ_TARGETS = ./aggregator:FuzzNormalize ./adapters:FuzzSignificantDigits \
 	./telephony/httpin:FuzzCallEventBody ./telephony/httpin:FuzzDecodeFast \
-	./telephony/ari:FuzzHandleFrame ./telephony/ari:FuzzDecodeEvent ./configs:FuzzParse ./pop:FuzzBrowserRequest
+	./telephony/ari:FuzzHandleFrame ./telephony/ari:FuzzDecodeEvent ./configs:FuzzParse ./pop:FuzzBrowserRequest ./pop:FuzzParseEncoded
 .PHONY: fuzz
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
