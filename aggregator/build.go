@@ -93,6 +93,11 @@ type cardRun struct {
 	// or, for a picked customer, for their details.
 	dirAsked bool
 
+	// pre holds the sources' cache entries read in a batch (prefetch),
+	// dirPre the directory's; nil when none was.
+	pre    []prefetched
+	dirPre *prefetched
+
 	hist *historyRun // nil: no history on this card
 	prog *progress   // nil: nobody is told before the card is complete
 	// hold is the grace the first step waits out while only quick
@@ -209,13 +214,26 @@ func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallE
 	default:
 		r.resolving = true
 	}
+	// With a shared cache that reads in batches, the cache entries of the
+	// directory and the sources, in one round trip.
+	r.prefetch(kind == callerPhone)
 	// The directory first: with phone-keyed sources it runs in parallel,
 	// and sources needing the customer wait for its answer.
 	if d := st.directory; d != nil && kind == callerPhone {
 		if _, ok := r.key.Param(d.spec.Needs); ok {
 			r.dirLimit = r.limit(d)
 			r.dirAsked = true
-			if o, missed, ok := a.askInProcess(ctx, d, r.key); ok {
+			if p := r.dirPre; p != nil {
+				r.dirPre = nil
+				r.dirLimit = p.limit
+				if o, ok := a.answerPrefetched(d, r.key, p); ok {
+					r.directoryAnswered(o)
+				} else {
+					r.inflight++
+					ctx, key, limit := r.async(), r.key, p.remaining()
+					go func() { r.results <- result{directoryIndex, a.ask(ctx, d, key, limit, p.ck)} }()
+				}
+			} else if o, missed, ok := a.askInProcess(ctx, d, r.key); ok {
 				r.directoryAnswered(o) // before the sources: they start knowing the customer
 			} else {
 				r.inflight++
@@ -311,11 +329,11 @@ func (r *cardRun) tellSoon() {
 // quick says whether every source still asked has a shared cache (Redis:
 // a round trip away), which answers at once when it holds the answer; the
 // earlier calls are quick too. A source asked despite an in-process cache
-// missed it (askInProcess): not quick.
+// missed it (askInProcess), or after its batch read (prefetch): not quick.
 func (r *cardRun) quick() bool {
 	_, inProcess := r.a.cache.(*MemoryCache)
 	for i, rt := range r.st.sources {
-		if r.limits[i] != 0 && !r.settled[i] && (r.a.cache == nil || inProcess || rt.spec.CacheTTL <= 0) {
+		if r.limits[i] != 0 && !r.settled[i] && (r.a.cache == nil || inProcess || rt.spec.CacheTTL <= 0 || (r.pre != nil && r.pre[i].read)) {
 			return false
 		}
 	}
@@ -355,6 +373,20 @@ func (r *cardRun) limit(rt *sourceRuntime) time.Duration {
 func (r *cardRun) startOrDefer(i int) {
 	rt := r.st.sources[i]
 	if _, ok := r.key.Param(rt.spec.Needs); ok {
+		if r.pre != nil && r.pre[i].read {
+			// Its entry came in the card's batch (prefetch).
+			p := r.pre[i]
+			r.pre[i].data = nil
+			r.limits[i] = p.limit
+			if o, ok := r.a.answerPrefetched(rt, r.key, &p); ok {
+				r.outcomes[i], r.settled[i] = o, true
+				return
+			}
+			r.inflight++
+			ctx, key, limit := r.async(), r.key, p.remaining()
+			go func() { r.results <- result{i, r.a.ask(ctx, rt, key, limit, p.ck)} }()
+			return
+		}
 		r.limits[i] = r.limit(rt)
 		o, missed, ok := r.a.askInProcess(r.parent, rt, r.key)
 		if ok {
@@ -436,6 +468,7 @@ func (r *cardRun) directoryAnswered(o outcome) {
 	if r.hist != nil {
 		r.lookUpHistory() // by number, and the customer's calls from their other numbers
 	}
+	r.prefetch(false) // the sources that waited for the customer
 	deferred := r.deferred
 	r.deferred = nil
 	for _, i := range deferred {

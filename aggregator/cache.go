@@ -24,6 +24,18 @@ type Cache interface {
 	Delete(ctx context.Context, keys ...string) error
 }
 
+// BatchCache is a Cache that reads several keys in one round trip (a
+// shared cache such as Redis). When the cache has it, a card reads the
+// entries of all the sources it can look up at once in one batch, before
+// asking any of them.
+type BatchCache interface {
+	Cache
+	// GetMany returns what Get would return for each of keys, in their
+	// order: errs[i] nil with values[i] the value, ErrCacheMiss, or
+	// another error (the key's read failed).
+	GetMany(ctx context.Context, keys []string) (values [][]byte, errs []error)
+}
+
 // ErrCacheMiss is what Cache.Get returns when nothing is stored under the
 // key (or it expired).
 var ErrCacheMiss = errors.New("cache miss")

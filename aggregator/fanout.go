@@ -252,24 +252,42 @@ func (a *Aggregator) panicked(rt *sourceRuntime, p any, stack []byte) outcome {
 // logged (at most once a minute) and the source asked instead.
 func (a *Aggregator) fromCache(ctx context.Context, rt *sourceRuntime, key string) (cacheEntry, bool) {
 	var err error
-	decode := func(data []byte) (any, error) {
-		e, err := decodeEntry(data)
-		if err != nil {
-			return nil, &badEntryError{err}
-		}
-		return e, nil
-	}
 	var v any
 	if mc, ok := a.cache.(*MemoryCache); ok {
 		// In-process: decoded once per stored value, not once per hit.
 		// Only the MemoryCache itself: a wrapper around it has its own Get.
-		v, err = mc.getDecoded(key, decode)
+		v, err = mc.getDecoded(key, decodeCached)
 	} else {
 		var data []byte
-		if data, err = a.cache.Get(ctx, key); err == nil {
-			v, err = decode(data)
-		}
+		data, err = a.cache.Get(ctx, key)
+		return a.cacheRead(rt, data, err)
 	}
+	return a.cacheJudged(rt, v, err)
+}
+
+// decodeCached decodes a cached value into a cacheEntry; a value that does
+// not decode is a badEntryError.
+func decodeCached(data []byte) (any, error) {
+	e, err := decodeEntry(data)
+	if err != nil {
+		return nil, &badEntryError{err}
+	}
+	return e, nil
+}
+
+// cacheRead is fromCache for a value read from the cache with err (Get's,
+// or a batch's for this key): decoded, counted, trouble logged.
+func (a *Aggregator) cacheRead(rt *sourceRuntime, data []byte, err error) (cacheEntry, bool) {
+	var v any
+	if err == nil {
+		v, err = decodeCached(data)
+	}
+	return a.cacheJudged(rt, v, err)
+}
+
+// cacheJudged counts what the cache gave (v, a cacheEntry, or err) and
+// logs its trouble.
+func (a *Aggregator) cacheJudged(rt *sourceRuntime, v any, err error) (cacheEntry, bool) {
 	if err == nil {
 		a.metrics.cacheHit.Inc()
 		return v.(cacheEntry), true
@@ -362,4 +380,133 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(time.Microsecond)
+}
+
+// prefetched is a source's cache entry read in one of the card's batches
+// (prefetch), kept until the source is started.
+type prefetched struct {
+	ck    string
+	data  []byte
+	err   error
+	start time.Time     // when the batch was sent
+	limit time.Duration // the source's time budget, from start
+	read  bool
+}
+
+// remaining is what is left of the source's budget after its batch.
+func (p *prefetched) remaining() time.Duration {
+	return max(p.limit-time.Since(p.start), time.Nanosecond)
+}
+
+// batchCache is the cache as a BatchCache, when a card reads its sources'
+// entries in batches: a shared cache that can. Not the in-process one,
+// which answers each source at once (askInProcess).
+func (a *Aggregator) batchCache() (BatchCache, bool) {
+	if _, mem := a.cache.(*MemoryCache); mem {
+		return nil, false
+	}
+	bc, ok := a.cache.(BatchCache)
+	return bc, ok
+}
+
+// prefetch reads in one round trip the cache entries of the directory
+// (withDir: it is about to be asked) and of every source not started yet
+// that can be looked up with what the card knows, when there are two or
+// more: each source is then answered from its entry when started, or,
+// when it missed, asked at once. One entry alone is read by its source,
+// as without a batch.
+//
+// The batch has the longest budget of the sources in it; each source's
+// budget still runs from the batch's start.
+func (r *cardRun) prefetch(withDir bool) {
+	bc, ok := r.a.batchCache()
+	if !ok {
+		return
+	}
+	var keys []string
+	var who []int // source indexes, directoryIndex for the directory
+	add := func(i int, rt *sourceRuntime) {
+		if rt.spec.CacheTTL <= 0 {
+			return
+		}
+		if param, ok := r.key.Param(rt.spec.Needs); ok {
+			keys = append(keys, cacheKey(rt.spec.Name, rt.spec.Needs, param))
+			who = append(who, i)
+		}
+	}
+	if d := r.st.directory; withDir && d != nil {
+		add(directoryIndex, d)
+	}
+	for i, rt := range r.st.sources {
+		if r.limits[i] == 0 && !r.settled[i] && (r.pre == nil || !r.pre[i].read) {
+			add(i, rt)
+		}
+	}
+	if len(keys) < 2 {
+		return
+	}
+	start := time.Now()
+	limits := make([]time.Duration, len(who))
+	var longest time.Duration
+	for j, i := range who {
+		rt := r.st.directory
+		if i != directoryIndex {
+			rt = r.st.sources[i]
+		}
+		limits[j] = r.limit(rt)
+		longest = max(longest, limits[j])
+	}
+	ctx, cancel := context.WithTimeout(r.parent, longest)
+	values, errs := r.a.getMany(ctx, bc, keys)
+	cancel()
+	if r.pre == nil {
+		r.pre = make([]prefetched, len(r.st.sources))
+	}
+	for j, i := range who {
+		p := prefetched{ck: keys[j], data: values[j], err: errs[j], start: start, limit: limits[j], read: true}
+		if i == directoryIndex {
+			r.dirPre = &p
+		} else {
+			r.pre[i] = p
+		}
+	}
+}
+
+// getMany is bc.GetMany, every key an error when the cache panics or
+// answers for other keys than it was asked.
+func (a *Aggregator) getMany(ctx context.Context, bc BatchCache, keys []string) (values [][]byte, errs []error) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("the cache panicked reading a batch", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			values, errs = nil, nil
+		}
+		if len(values) != len(keys) || len(errs) != len(keys) {
+			err := errors.New("the cache's batch read failed")
+			values, errs = make([][]byte, len(keys)), make([]error, len(keys))
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+	}()
+	return bc.GetMany(ctx, keys)
+}
+
+// answerPrefetched answers a source from its entry read in the card's
+// batch, at once, as askInProcess does; ok is false on a miss or an error
+// (counted): the source is then asked with p.ck as missed, within
+// p.remaining().
+func (a *Aggregator) answerPrefetched(rt *sourceRuntime, key Key, p *prefetched) (o outcome, ok bool) {
+	defer func() {
+		if pv := recover(); pv != nil {
+			o, ok = a.panicked(rt, pv, debug.Stack()), true
+		}
+		if ok {
+			rt.observe(&o, p.start)
+		}
+	}()
+	entry, hit := a.cacheRead(rt, p.data, p.err)
+	if !hit {
+		return outcome{}, false
+	}
+	return a.cachedOutcome(rt, key, p.ck, entry), true
 }

@@ -51,6 +51,19 @@ func encodeRecords(records []Record) ([]byte, error) {
 func decodeEntry(data []byte) (cacheEntry, error) {
 	var e cacheEntry
 	raw := bytes.TrimSpace(data)
+	if at, records, ok := splitEntry(raw); ok {
+		// As encodeEntry wrote it: the records decoded once, not the
+		// whole entry first.
+		if err := e.FetchedAt.UnmarshalJSON(at); err == nil {
+			dec := json.NewDecoder(bytes.NewReader(records))
+			dec.UseNumber()
+			if err := dec.Decode(&e.Records); err == nil && dec.InputOffset() == int64(len(records)) {
+				e.raw = records
+				return e, nil
+			}
+		}
+		e = cacheEntry{} // something else: decoded, and judged, as below
+	}
 	if len(raw) > 0 && raw[0] == '{' {
 		var s storedEntry
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -68,6 +81,32 @@ func decodeEntry(data []byte) (cacheEntry, error) {
 	}
 	e.raw = raw
 	return e, nil
+}
+
+// splitEntry splits a cached value as encodeEntry writes it,
+// {"fetched_at":"…","records":…}, into the quoted time and the records,
+// without decoding either; ok is false for any other form (decodeEntry
+// then decodes it as JSON).
+func splitEntry(data []byte) (at, records []byte, ok bool) {
+	const head, mid = `{"fetched_at":"`, `","records":`
+	rest, ok := bytes.CutPrefix(data, []byte(head))
+	if !ok {
+		return nil, nil, false
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, nil, false
+	}
+	at = data[len(head)-1 : len(head)+end+1]
+	records, ok = bytes.CutPrefix(rest[end:], []byte(mid))
+	if !ok || len(records) < 2 || records[len(records)-1] != '}' {
+		return nil, nil, false
+	}
+	records = bytes.TrimSpace(records[:len(records)-1])
+	if len(records) == 0 || records[0] != '[' {
+		return nil, nil, false
+	}
+	return at, records, true
 }
 
 // Results of a background refresh, the values of the result label.

@@ -66,6 +66,17 @@ func TestCacheOnCluster(t *testing.T) {
 				t.Fatalf("Get %s = %q, %v", n, got, err)
 			}
 		}
+		// One GetMany of keys in many slots, on all three masters: one
+		// MGET would be refused (CROSSSLOT).
+		values, errs := c.GetMany(ctx, append(names[:len(names):len(names)], "src:absent"))
+		for i, n := range names {
+			if errs[i] != nil || string(values[i]) != fmt.Sprint(`{"n":`, i, `}`) {
+				t.Fatalf("GetMany %s = %q, %v", n, values[i], errs[i])
+			}
+		}
+		if err := errs[len(names)]; !errors.Is(err, aggregator.ErrCacheMiss) {
+			t.Fatalf("GetMany of an absent key: %v, want a miss", err)
+		}
 		// One Delete of keys in many slots: one DEL would be refused
 		// (CROSSSLOT).
 		if err := c.Delete(ctx, names...); err != nil {

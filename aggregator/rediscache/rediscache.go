@@ -124,7 +124,7 @@ type Cache struct {
 	metrics *metrics
 }
 
-var _ aggregator.Cache = (*Cache)(nil)
+var _ aggregator.BatchCache = (*Cache)(nil)
 
 // DefaultKeyPrefix is the KeyPrefix New uses when none is configured.
 const DefaultKeyPrefix = "screenpop:"
@@ -159,7 +159,37 @@ func New(cfg Config) (*Cache, error) {
 // any other error (Redis down) comes back fast, and the aggregator asks
 // the source instead.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
-	v, err := c.client.Get(ctx, c.prefix+key).Bytes()
+	return c.opened(key, c.client.Get(ctx, c.prefix+key))
+}
+
+// GetMany implements aggregator.BatchCache: the values of keys in one
+// round trip, a pipeline of GETs rather than one MGET, which a Redis
+// Cluster refuses for keys in different slots (go-redis sends each master
+// its part of the pipeline at once). Each key is counted and judged as Get
+// judges it: errs[i] is nil (values[i] holds the value),
+// aggregator.ErrCacheMiss, or the error of its GET.
+func (c *Cache) GetMany(ctx context.Context, keys []string) (values [][]byte, errs []error) {
+	values, errs = make([][]byte, len(keys)), make([]error, len(keys))
+	if len(keys) == 1 {
+		values[0], errs[0] = c.Get(ctx, keys[0])
+		return values, errs
+	}
+	pipe := c.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, c.prefix+k)
+	}
+	_, _ = pipe.Exec(ctx) // each command holds its own error
+	for i, cmd := range cmds {
+		values[i], errs[i] = c.opened(keys[i], cmd)
+	}
+	return values, errs
+}
+
+// opened judges the answer of one GET of key: counts it and, when the
+// values are sealed, opens it.
+func (c *Cache) opened(key string, cmd *redis.StringCmd) ([]byte, error) {
+	v, err := cmd.Bytes()
 	if errors.Is(err, redis.Nil) {
 		c.metrics.lookups.WithLabelValues(resultMiss).Inc()
 		return nil, aggregator.ErrCacheMiss
