@@ -120,6 +120,10 @@ func (s CardSection) VisibleTo(roles []string) bool {
 type Line struct {
 	Number string `json:"number"`
 	Label  string `json:"label,omitempty"` // e.g. "Support DE"; empty when not configured
+	// Display is the number as the agent reads it, formatted as the
+	// caller's is (Card.PhoneDisplay: national in the daemon's region);
+	// empty when that is Number as it is (an internal extension).
+	Display string `json:"display,omitempty"`
 }
 
 // Card is everything shown to the agent for one call.

@@ -145,7 +145,7 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 	// number.
 	num, kind, display := a.numbers.classify(call.Caller, st.region)
 	own := func(card *screenpop.Card) {
-		card.Line = st.line(call.DID)
+		card.Line = st.line(call.DID, &a.numbers)
 		card.PhoneDisplay = display
 		card.Links = st.cfg.cardLinks() // filled in for each agent it goes to (links.go)
 	}
@@ -170,13 +170,18 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 }
 
 // line is the card's Line for a call that dialled did; nil without a DID.
-// Each card gets its own: the dispatcher keeps and changes cards.
-func (s *state) line(did string) *screenpop.Line {
+// Each card gets its own: the dispatcher keeps and changes cards. The
+// number is read as the caller's is: "030 90182100", not "+493090182100".
+func (s *state) line(did string, numbers *numberMemo) *screenpop.Line {
 	did = strings.TrimSpace(did)
 	if did == "" {
 		return nil
 	}
-	return &screenpop.Line{Number: did, Label: s.lines[did]}
+	l := &screenpop.Line{Number: did, Label: s.lines[did]}
+	if _, kind, display := numbers.classify(screenpop.Caller{Number: did}, s.region); kind == callerPhone && display != did {
+		l.Display = display
+	}
+	return l
 }
 
 // fanOut builds one card: directory, sources, history. shared marks a card

@@ -141,6 +141,31 @@ func TestPhoneDisplayOnCard(t *testing.T) {
 	}
 }
 
+// TestLineDisplay: the dialled line's number is read as the caller's is;
+// an internal extension is shown as the PBX sent it.
+func TestLineDisplay(t *testing.T) {
+	f := newFixture(t, Config{
+		Region:    "DE",
+		Lines:     map[string]string{"+493090182100": "Sales"},
+		Directory: &SourceSpec{Name: "directory", Source: directoryOf(brandt)},
+	}, Options{})
+	for _, tc := range []struct {
+		did  string
+		want screenpop.Line
+	}{
+		{"+493090182100", screenpop.Line{Number: "+493090182100", Label: "Sales", Display: "030 90182100"}},
+		{"+48226123456", screenpop.Line{Number: "+48226123456", Display: "+48 22 612 34 56"}},
+		{"100", screenpop.Line{Number: "100"}},
+	} {
+		call := ringing("+4930123456")
+		call.DID = tc.did
+		card := f.agg.Build(context.Background(), call)
+		if card.Line == nil || *card.Line != tc.want {
+			t.Errorf("DID %q: line %+v, want %+v", tc.did, card.Line, tc.want)
+		}
+	}
+}
+
 // BenchmarkPhoneDisplay formats a mix of callers, as every card does once.
 func BenchmarkPhoneDisplay(b *testing.B) {
 	type input struct {

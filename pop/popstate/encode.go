@@ -299,6 +299,10 @@ func (e *Encoder) appendCard(b []byte, c *screenpop.Card) ([]byte, error) {
 			b = append(b, `,"label":`...)
 			b = appendString(b, c.Line.Label)
 		}
+		if c.Line.Display != "" {
+			b = append(b, `,"display":`...)
+			b = appendString(b, c.Line.Display)
+		}
 		b = append(b, '}')
 	}
 	if len(c.Candidates) > 0 {

@@ -48,7 +48,7 @@ func richCard() screenpop.Card {
 		Phone: "+4930123456", PhoneDisplay: "030 123456", Resolution: screenpop.ResolvedAmbiguous,
 		Customer: &screenpop.Customer{ID: "C-1", Name: "Łukasz \"Łuki\" Żółć", Kind: "company", Contact: "Jan\tKowalski", Role: "CFO",
 			Email: "jan@example.com", City: "Kraków", Country: "PL", Tags: []string{"vip", "supplier\u2028x"}},
-		Line:       &screenpop.Line{Number: "+493090182000", Label: "Support DE"},
+		Line:       &screenpop.Line{Number: "+493090182000", Label: "Support DE", Display: "030 90182000"},
 		Candidates: []screenpop.Customer{{ID: "C-1", Name: "One"}, {ID: "C-2", Name: "", Tags: []string{}}},
 		Links: []screenpop.CardLink{
 			{Label: "CRM", Labels: map[string]string{"pl": "CRM (pl)", "de": "CRM <de>"}, URL: "https://crm.example.com/c/C-1?a=1&b=2", OpenOnAnswer: true},

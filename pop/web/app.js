@@ -965,9 +965,10 @@
       el.removeAttribute('title');
       return;
     }
-    el.title = t('line.title', { number: line.number });
-    el.append(t('line.label'), ' ', h('span', { class: 'line-label', 'data-field': 'line' }, line.label || line.number));
-    if (line.label) el.append(' ', h('span', { class: 'line-number', 'data-field': 'line-number' }, '(' + line.number + ')'));
+    const number = line.display || line.number;
+    el.title = t('line.title', { number: number });
+    el.append(t('line.label'), ' ', h('span', { class: 'line-label', 'data-field': 'line' }, line.label || number));
+    if (line.label) el.append(' ', h('span', { class: 'line-number', 'data-field': 'line-number' }, '(' + number + ')'));
   }
 
   function agentName(ref) {
@@ -1273,7 +1274,7 @@
 
   function lineName(card) {
     const l = card && card.line;
-    return l && l.number ? t('announce.line', { line: l.label || l.number }) : '';
+    return l && l.number ? t('announce.line', { line: l.label || l.display || l.number }) : '';
   }
 
   function claimKey(call) {
