@@ -337,6 +337,12 @@ func deriveLabel(name string) string {
 	if l, ok := deriveASCIILabel(name); ok {
 		return l
 	}
+	return deriveAnyLabel(name)
+}
+
+// deriveAnyLabel is deriveLabel for any name; deriveASCIILabel gives the
+// same for plain ASCII in one allocation.
+func deriveAnyLabel(name string) string {
 	s := strings.TrimSpace(labelSeparators.Replace(name))
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {

@@ -2,24 +2,13 @@ package aggregator
 
 import (
 	"math/rand/v2"
-	"strings"
 	"testing"
-	"unicode"
 )
 
 // TestDeriveLabelASCII checks deriveLabel's one-allocation path for ASCII
 // names against the general one.
 func TestDeriveLabelASCII(t *testing.T) {
-	general := func(name string) string {
-		s := strings.TrimSpace(labelSeparators.Replace(name))
-		s = strings.Join(strings.Fields(s), " ")
-		if s == "" {
-			return name
-		}
-		r := []rune(s)
-		r[0] = unicode.ToUpper(r[0])
-		return string(r)
-	}
+	general := deriveAnyLabel
 	names := []string{"", "_", " - ", "overdue_total", "sales-next", "a.b.c", "__x__", "Already Upper", "tab\tand\nnewline", "9lives", "é_accent", "x\u00a0y"}
 	rnd := rand.New(rand.NewPCG(3, 4))
 	const alphabet = "ab Z09_-.\t\r\v\f\n~"
