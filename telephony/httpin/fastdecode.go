@@ -111,8 +111,11 @@ const (
 )
 
 // object reads {"key": value, ...}, calling field for each key with the
-// parser at its value; field reports false for a key it does not know.
-func (p *parser) object(field func(key []byte) bool) bool {
+// parser at its value: field reads the value and returns the key's bit and
+// whether it read it (false for a key it does not know). A key seen twice
+// is left to encoding/json.
+func (p *parser) object(field func(key []byte) (bit uint, ok bool)) bool {
+	var seen uint
 	p.space()
 	if p.next() != '{' {
 		return false
@@ -133,9 +136,11 @@ func (p *parser) object(field func(key []byte) bool) bool {
 			return false
 		}
 		p.space()
-		if !field(key) {
+		bit, ok := field(key)
+		if !ok || seen&bit != 0 {
 			return false
 		}
+		seen |= bit
 		p.space()
 		switch p.next() {
 		case ',':
@@ -149,42 +154,34 @@ func (p *parser) object(field func(key []byte) bool) bool {
 
 // event reads one wireEvent object.
 func (p *parser) event(we *wireEvent) bool {
-	var seen uint
-	once := func(bit uint) bool {
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
-	}
-	return p.object(func(key []byte) bool {
+	return p.object(func(key []byte) (uint, bool) {
 		switch string(key) {
 		case "event":
-			return once(fEvent) && p.stringValue(&we.Event)
+			return fEvent, p.stringValue(&we.Event)
 		case "call_id":
-			return once(fCallID) && p.stringValue(&we.CallID)
+			return fCallID, p.stringValue(&we.CallID)
 		case "caller":
-			return once(fCaller) && p.caller(&we.Caller)
+			return fCaller, p.caller(&we.Caller)
 		case "did":
-			return once(fDID) && p.stringValue(&we.DID)
+			return fDID, p.stringValue(&we.DID)
 		case "agents":
-			return once(fAgents) && p.strings(&we.Agents)
+			return fAgents, p.strings(&we.Agents)
 		case "endpoints":
-			return once(fEndpoints) && p.strings(&we.Endpoints)
+			return fEndpoints, p.strings(&we.Endpoints)
 		case "agent":
-			return once(fAgent) && p.stringValue(&we.Agent)
+			return fAgent, p.stringValue(&we.Agent)
 		case "endpoint":
-			return once(fEndpoint) && p.stringValue(&we.Endpoint)
+			return fEndpoint, p.stringValue(&we.Endpoint)
 		case "outcome":
-			return once(fOutcome) && p.stringValue(&we.Outcome)
+			return fOutcome, p.stringValue(&we.Outcome)
 		case "at":
-			return once(fAt) && p.stringValue(&we.At)
+			return fAt, p.stringValue(&we.At)
 		case "rang_out":
-			return once(fRangOut) && p.boolValue(&we.RangOut)
+			return fRangOut, p.boolValue(&we.RangOut)
 		case "transfer":
-			return once(fTransfer) && p.transfer(&we.Transfer)
+			return fTransfer, p.transfer(&we.Transfer)
 		}
-		return false
+		return 0, false
 	})
 }
 
@@ -193,30 +190,16 @@ func (p *parser) caller(dst **wireCaller) bool {
 		return true
 	}
 	c := &wireCaller{}
-	var seen uint
-	ok := p.object(func(key []byte) bool {
-		var bit uint
+	ok := p.object(func(key []byte) (uint, bool) {
 		switch string(key) {
 		case "number":
-			bit = 1
+			return 1, p.stringValue(&c.Number)
 		case "name":
-			bit = 2
+			return 2, p.stringValue(&c.Name)
 		case "withheld":
-			bit = 4
-		default:
-			return false
+			return 4, p.boolValue(&c.Withheld)
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch bit {
-		case 1:
-			return p.stringValue(&c.Number)
-		case 2:
-			return p.stringValue(&c.Name)
-		}
-		return p.boolValue(&c.Withheld)
+		return 0, false
 	})
 	*dst = c
 	return ok
@@ -227,30 +210,16 @@ func (p *parser) transfer(dst **wireTransfer) bool {
 		return true
 	}
 	t := &wireTransfer{}
-	var seen uint
-	ok := p.object(func(key []byte) bool {
-		var bit uint
+	ok := p.object(func(key []byte) (uint, bool) {
 		switch string(key) {
 		case "from":
-			bit = 1
+			return 1, p.stringValue(&t.From)
 		case "from_endpoint":
-			bit = 2
+			return 2, p.stringValue(&t.FromEndpoint)
 		case "consult":
-			bit = 4
-		default:
-			return false
+			return 4, p.boolValue(&t.Consult)
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch bit {
-		case 1:
-			return p.stringValue(&t.From)
-		case 2:
-			return p.stringValue(&t.FromEndpoint)
-		}
-		return p.boolValue(&t.Consult)
+		return 0, false
 	})
 	*dst = t
 	return ok
