@@ -251,8 +251,7 @@ func runDrillOn(t *testing.T, addr string, client func() redis.UniversalClient, 
 					}
 					es, _ := d.bus.client.XRevRangeN(context.Background(), w.keys.stream, "+", "-", 3).Result()
 					meta, _ := d.bus.client.HGetAll(context.Background(), w.keys.meta).Result()
-					nt, _ := d.bus.client.XRevRangeN(context.Background(), d.bus.notifyKey, "+", "-", 2).Result()
-					t.Logf("%s: pos %d serving %v state %d stream top %v meta %v notify %v", ag, w.pos, d.bus.serving(), d.bus.state.Load(), es, meta, nt)
+					t.Logf("%s: pos %d serving %v state %d stream top %v meta %v", ag, w.pos, d.bus.serving(), d.bus.state.Load(), es, meta)
 				}
 				l.mu.Lock()
 				t.Logf("%s got %d messages: %v", ag, len(l.trail), l.trail)

@@ -102,8 +102,6 @@ func (b *Bus) probe(ctx context.Context) error {
 	if b.cluster == nil {
 		info = pipe.Info(ctx, "server")
 	}
-	// notify holds no personal data, but nothing in Redis lives forever.
-	pipe.PExpire(ctx, b.notifyKey, b.cfg.StreamTTL)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 //	<prefix>{<tag>}:m          its seq (s) and epoch (e)
 //	<prefix>{<tag>}:p          its current pops: the snapshot
 //	<prefix>{<tag>}:d:<name>   one message already appended (de-duplication)
-//	<prefix>notify             which agents' streams just got entries
+//	<prefix>news               pub/sub channel: every stream entry as appended
 //	<prefix>epoch              this Redis's data set: changes when it lost it
 //	<prefix>epoch:{<n>}        the same on a Redis Cluster, one per master: n
 //	                           is the smallest number whose slot the master

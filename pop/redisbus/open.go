@@ -46,9 +46,10 @@ func (b *Bus) Open(ctx context.Context, agent pop.Agent, since uint64, resume bo
 		return nil, 0, fmt.Errorf("redisbus: open: %w", err)
 	}
 	if b.watch(agent.ID, keys, res.last, false) {
-		// The reader reads only streams named on notify: name this one, so
-		// that it is read from now on (and what came since the script ran).
-		b.client.XAdd(ctx, &redis.XAddArgs{Stream: b.notifyKey, MaxLen: notifyLength, Approx: true, Values: []string{"t", keys.tag}})
+		// News of entries appended since the script ran was not heard for
+		// this agent: the reader reads them.
+		b.requeue([]string{agent.ID})
+		b.wakeReader()
 	}
 	if res.kind == "replay" {
 		msgs := make([]pop.Encoded, 0, len(res.items))

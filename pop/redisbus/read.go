@@ -3,6 +3,7 @@ package redisbus
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -12,90 +13,167 @@ import (
 	"github.com/screenpop/screenpop/pop"
 )
 
-// The reader blocks on one small stream, <prefix>notify, where every
-// append (and every browser connecting) names the agents' streams that got
-// entries; it then reads the streams of those of them connected here, from
-// where it left each. Its cost follows the messages, not the number of
-// agents connected: an idle agent costs nothing. After anything that may
-// have lost notifications (a failed read, a resync) it catches up every
-// agent it watches, once.
+// Every append script PUBLISHes its entry on <prefix>news (the agent's tag,
+// the entry's seq, the seq it follows, its name and its sealed bytes). The
+// news loop hears every daemon's entries: one whose agent has browsers
+// here, positioned exactly on the seq it follows, goes to the hub as it
+// comes, with no read; any other entry of a watched agent (one that comes
+// after a gap, a resnapshot marker) makes the reader read that agent's
+// stream from where it left it. Pub/sub loses what is published while a
+// daemon is not subscribed: each (re)subscription, and anything else that
+// may have lost news (a failed read, a resync, Redis serving again),
+// makes the reader catch up every agent it watches, once. An idle agent
+// costs nothing.
 
 // fetchCount bounds the entries read from one stream per round trip.
 const fetchCount = 256
 
+// readLoop reads the streams of the agents marked active (news after a
+// gap, a catch-up, a browser connecting) and sends snapshots to browsers
+// that wait for one from Redis.
 func (b *Bus) readLoop(ctx context.Context) {
-	notifyPos := "" // "" : catch up everything, then read notify from its end
+	caughtUp := false
 	var gen uint64
 	for ctx.Err() == nil {
 		if !b.serving() {
-			notifyPos = ""
+			caughtUp = false
 			sleep(ctx, b.cfg.HealthInterval, b.serves)
 			continue
 		}
-		if g := b.syncGen.Load(); notifyPos == "" || g != gen {
-			pos, err := b.notifyEnd(ctx)
-			if err != nil {
-				b.readFailed(ctx, err)
-				continue
-			}
-			notifyPos, gen = pos, g
+		if g := b.syncGen.Load(); !caughtUp || g != gen {
+			caughtUp, gen = true, g
 			b.markAllActive()
 		}
 		if agents := b.takeActive(); len(agents) > 0 {
 			if err := b.fetch(ctx, agents); err != nil {
 				b.readFailed(ctx, err)
-				notifyPos = ""
+				caughtUp = false
 			}
 			continue
 		}
-		res, err := b.client.XRead(ctx, &redis.XReadArgs{Streams: []string{b.notifyKey, notifyPos}, Count: 1000, Block: b.cfg.ReadBlock}).Result()
-		if errors.Is(err, redis.Nil) {
-			b.link.succeeded()
-			continue
-		}
-		if err != nil {
-			b.readFailed(ctx, err)
-			notifyPos = ""
-			continue
-		}
-		b.link.succeeded()
-		b.mu.Lock()
-		for _, s := range res {
-			for _, e := range s.Messages {
-				notifyPos = e.ID
-				b.noteNews(e.Values)
-			}
-		}
-		b.mu.Unlock()
+		// Browsers waiting for a snapshot are tried again after ReadBlock.
+		sleep(ctx, b.cfg.ReadBlock, b.newsWake)
 	}
 }
 
-// noteNews marks active the agents watched here whose streams a notify
-// entry names: t, the streams' tags; q (when given), for each, the seq of
-// its last entry then (0: unknown). A stream read up to that seq already
-// (the sender handed the entries over itself: handDirect) is not read.
-// It runs with mu held.
-func (b *Bus) noteNews(values map[string]any) {
-	tags, _ := values["t"].(string)
-	seqs, _ := values["q"].(string)
-	ts := strings.Fields(tags)
-	qs := strings.Fields(seqs)
-	if len(qs) != len(ts) {
-		qs = nil // written by a daemon that does not give them: read all
+// wakeReader tells the reader that agents were marked active.
+func (b *Bus) wakeReader() {
+	select {
+	case b.newsWake <- struct{}{}:
+	default:
 	}
-	for i, tag := range ts {
-		a, ok := b.byTag[tag]
-		if !ok {
+}
+
+// newsLoop listens on the news channel until ctx ends. A subscription
+// silent for ReadBlock is pinged; one that does not answer twice in a row
+// is dropped and made again (a connection that died without a word).
+func (b *Bus) newsLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		ps := b.client.Subscribe(ctx, b.newsChannel)
+		stop := context.AfterFunc(ctx, func() { ps.Close() })
+		b.listenNews(ctx, ps)
+		stop()
+		ps.Close()
+		if ctx.Err() == nil {
+			sleep(ctx, b.cfg.HealthInterval, nil)
+		}
+	}
+}
+
+func (b *Bus) listenNews(ctx context.Context, ps *redis.PubSub) {
+	silent := 0
+	for ctx.Err() == nil {
+		msg, err := ps.ReceiveTimeout(ctx, b.cfg.ReadBlock)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if silent++; silent > 2 {
+					return
+				}
+				if ps.Ping(ctx) != nil {
+					return
+				}
+				continue
+			}
+			if ctx.Err() == nil {
+				b.failed(opRead, err)
+				sleep(ctx, b.cfg.HealthInterval, nil)
+			}
+			// go-redis reconnects and subscribes again on the next
+			// Receive; its confirmation starts a catch-up.
 			continue
 		}
-		if qs != nil {
-			if q, err := strconv.ParseUint(qs[i], 10, 64); err == nil && q > 0 {
-				if w := b.watching[a]; w != nil && !w.degraded && w.pos >= q {
-					continue
-				}
-			}
+		silent = 0
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			// (Re)subscribed: what was published before is in the streams.
+			b.syncGen.Add(1)
+			b.wakeReader()
+		case *redis.Message:
+			b.news(m.Payload)
 		}
-		b.active[a] = true
+	}
+}
+
+// news handles one entry heard on the news channel: "<tag> <seq>
+// <previous seq> <name> <sealed message>", or a tag alone (a resnapshot
+// marker: read the stream).
+func (b *Bus) news(payload string) {
+	tag, rest, full := strings.Cut(payload, " ")
+	b.mu.Lock()
+	agent, ok := b.byTag[tag]
+	var w *watch
+	if ok {
+		w = b.watching[agent]
+	}
+	if w == nil || w.degraded || !b.serving() {
+		b.mu.Unlock()
+		return // not watched here; or a snapshot comes first
+	}
+	keys := w.keys
+	seqS, rest, ok1 := strings.Cut(rest, " ")
+	prevS, rest, ok2 := strings.Cut(rest, " ")
+	name, payload, ok3 := strings.Cut(rest, " ")
+	seq, err1 := strconv.ParseUint(seqS, 10, 64)
+	prev, err2 := strconv.ParseUint(prevS, 10, 64)
+	if !full || !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || prev == 0 {
+		b.active[agent] = true // a marker, a new epoch or an entry not understood: read
+		b.mu.Unlock()
+		b.wakeReader()
+		return
+	}
+	pos := w.pos
+	b.mu.Unlock()
+	switch {
+	case seq <= pos:
+		return // handed over already (by the sender, most often)
+	case prev != pos:
+		b.requeue([]string{agent}) // entries in between: read them
+		b.wakeReader()
+		return
+	}
+	// Opened and checked outside the locks: the costly part.
+	m, err := b.decodeEntry(keys, seq, payload)
+	b.hmu.Lock()
+	defer b.hmu.Unlock()
+	b.mu.Lock()
+	w = b.watching[agent]
+	next := w != nil && !w.degraded && w.pos == prev
+	if next {
+		w.pos = seq
+	} else if w != nil && seq > w.pos {
+		b.active[agent] = true
+		defer b.wakeReader()
+	}
+	b.mu.Unlock()
+	switch {
+	case !next || b.seen(name):
+	case err != nil:
+		b.metrics.errors.WithLabelValues(opUnsealing).Inc()
+		b.logger.Warn("unreadable stream entry skipped", "seq", seq, "err", err)
+	default:
+		b.heard.Add(1)
+		b.hub.DeliverNumbered(agent, m)
 	}
 }
 
@@ -116,21 +194,6 @@ func (b *Bus) readFailed(ctx context.Context, err error) {
 	}
 	b.failed(opRead, err)
 	sleep(ctx, b.cfg.HealthInterval, nil)
-}
-
-// notifyEnd is the ID of the notify stream's last entry ("0-0" when it is
-// empty): reading goes on from there, after catching up.
-func (b *Bus) notifyEnd(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
-	defer cancel()
-	last, err := b.client.XRevRangeN(ctx, b.notifyKey, "+", "-", 1).Result()
-	if err != nil {
-		return "", err
-	}
-	if len(last) == 0 {
-		return "0-0", nil
-	}
-	return last[0].ID, nil
 }
 
 func (b *Bus) markAllActive() {

@@ -83,7 +83,10 @@ type Config struct {
 	// two) only delays pops: nothing falls back, nothing is lost or doubled.
 	// Default 2s.
 	DownAfter time.Duration
-	// ReadBlock is how long one blocking read waits for news; default 5s.
+	// ReadBlock is how long the news subscription may stay silent before
+	// it is pinged (twice without an answer: made again), and how often
+	// browsers waiting for a snapshot from Redis are tried again; default
+	// 5s.
 	ReadBlock time.Duration
 	// ForwardTimeout is how long a browser request about a call the local
 	// dispatcher does not know waits for another daemon to claim it before
@@ -125,8 +128,8 @@ type Bus struct {
 	metrics  *metrics
 	daemonID string // names this daemon in dedup keys and on the replies channel
 
-	notifyKey string
-	epochKey  string
+	newsChannel string
+	epochKey    string
 
 	// state is stateUp or stateDown; only the sender changes it.
 	state atomic.Int32
@@ -134,11 +137,12 @@ type Bus struct {
 	resync atomic.Pointer[string]
 	// syncGen grows with every resync: the reader then catches up every
 	// agent it watches.
-	syncGen atomic.Uint64
-	kick    chan struct{} // wakes the sender: a probe's result, a resync asked
-	serves  chan struct{} // wakes the reader: Redis serves again
-	link    failures      // every Redis operation
-	writes  failures      // appends only
+	syncGen  atomic.Uint64
+	kick     chan struct{} // wakes the sender: a probe's result, a resync asked
+	serves   chan struct{} // wakes the reader: Redis serves again
+	newsWake chan struct{} // wakes the reader: agents to read
+	link     failures      // every Redis operation
+	writes   failures      // appends only
 
 	emu       sync.Mutex
 	epoch     string   // the Redis data set this daemon knows (its epoch keys and their values)
@@ -148,18 +152,14 @@ type Bus struct {
 	intake  *queue.Bounded[outgoing] // Deliver -> sender
 	backlog *queue.Bounded[outgoing] // the outage buffer
 	pending []outgoing               // sender only: the head, taken and not yet appended
-	// renote are the streams (tags) the next notify entry names (sender
-	// only): those appended to whose notify is not sent yet or failed,
-	// each with the seq of its last entry known, or 0 (unknown: readers
-	// must read it).
-	renote map[string]uint64
-	bursts [3]burst // queue full, buffer full, expired: logged once per burst
+	bursts  [3]burst                 // queue full, buffer full, expired: logged once per burst
 
 	omu      sync.Mutex
 	ordinals *recency[int]       // (agent, call, type) -> messages named so far
 	keyCache *recency[agentKeys] // agent -> key names
 	msgN     atomic.Uint64       // this daemon's messages that are not de-duplicated
 	directs  atomic.Uint64       // messages handed to this daemon's hub by handDirect
+	heard    atomic.Uint64       // messages handed to this daemon's hub as news came, unread
 
 	lmu sync.Mutex
 	// localSeen are the dedup names of the messages this daemon's browsers
@@ -287,21 +287,21 @@ func New(cfg Config) (*Bus, error) {
 	id := make([]byte, 8)
 	rand.Read(id)
 	b := &Bus{
-		cfg:       cfg,
-		client:    cfg.Client,
-		cluster:   clusterOf(cfg.Client),
-		hub:       cfg.Hub,
-		logger:    cfg.Logger,
-		metrics:   m,
-		daemonID:  hex.EncodeToString(id),
-		notifyKey: cfg.KeyPrefix + "notify",
-		epochKey:  cfg.KeyPrefix + "epoch",
-		kick:      make(chan struct{}, 1),
-		serves:    make(chan struct{}, 1),
-		intake:    queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxQueuedMessages, Depth: m.queued, Refused: m.dropped.WithLabelValues(dropQueueFull)}),
+		cfg:         cfg,
+		client:      cfg.Client,
+		cluster:     clusterOf(cfg.Client),
+		hub:         cfg.Hub,
+		logger:      cfg.Logger,
+		metrics:     m,
+		daemonID:    hex.EncodeToString(id),
+		newsChannel: cfg.KeyPrefix + "news",
+		epochKey:    cfg.KeyPrefix + "epoch",
+		kick:        make(chan struct{}, 1),
+		serves:      make(chan struct{}, 1),
+		newsWake:    make(chan struct{}, 1),
+		intake:      queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxQueuedMessages, Depth: m.queued, Refused: m.dropped.WithLabelValues(dropQueueFull)}),
 		backlog: queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxBufferedMessages, MaxBytes: cfg.MaxBufferedBytes,
 			Size: func(o outgoing) int { return o.msg.Size() }, Depth: m.buffered, Refused: m.dropped.WithLabelValues(dropBufferFull)}),
-		renote:    map[string]uint64{},
 		ordinals:  newRecency[int](cfg.DedupTTL),
 		keyCache:  newRecency[agentKeys](time.Hour),
 		localSeen: newRecency[struct{}](cfg.DedupTTL),
@@ -436,14 +436,9 @@ func (b *Bus) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.healthLoop(ctx) })
 	wg.Go(func() { b.readLoop(ctx) })
+	wg.Go(func() { b.newsLoop(ctx) })
 	wg.Go(func() { b.requestLoop(ctx) })
 	b.sendLoop(ctx)
-	// The reader may be blocked on notify, which a cancelled context does
-	// not interrupt: an empty entry wakes it (and, harmlessly, the other
-	// daemons' readers).
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.OpTimeout)
-	b.client.XAdd(wctx, &redis.XAddArgs{Stream: b.notifyKey, MaxLen: notifyLength, Approx: true, Values: []string{"t", ""}})
-	cancel()
 	wg.Wait()
 	return nil
 }

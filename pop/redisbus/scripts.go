@@ -47,13 +47,20 @@ end
 //
 // KEYS: dedup, meta, stream, pops.
 // ARGV: dedup TTL ms, MAXLEN, stream TTL ms, pops TTL ms, message
-// (sealed), dedup name, this daemon's id, floor seq, then (op, field,
-// value) triples on the pops hash.
+// (sealed), dedup name, this daemon's id, floor seq, news channel, the
+// agent's tag, then (op, field, value) triples on the pops hash.
 // Returns the seq and the seq it follows, as "<seq> <previous>" (previous
 // 0: a new epoch), or "d" and the id of the daemon that appended the
 // message before. The previous seq lets the appending daemon hand the
 // message to its own browsers at once when they have everything up to it
 // (Bus.handDirect).
+//
+// It also PUBLISHes the entry on the news channel, "<tag> <seq> <previous>
+// <dedup name> <message>": a daemon whose browsers have the agent's
+// stream up to <previous> hands the message over as it comes, with no
+// read (Bus.news). PUBLISH names no key: Cluster-safe, and heard on every
+// node. Whoever missed it reads the stream, which has the entry before
+// anyone hears of it (the script is atomic).
 var deliverScript = redis.NewScript(epochLua + `
 local held = redis.call('GET', KEYS[1])
 if held then return 'd' .. held end
@@ -66,7 +73,7 @@ redis.call('XTRIM', KEYS[3], 'MINID', '~', string.format('%.0f', now - tonumber(
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 -- A message's ops touch distinct fields: one HDEL and one HSET for all.
 local sets, dels = {}, {}
-local i = 9
+local i = 11
 while i + 2 <= #ARGV do
   local op, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if op == 'set' then
@@ -82,7 +89,9 @@ end
 if #dels > 0 then redis.call('HDEL', KEYS[4], unpack(dels)) end
 if #sets > 0 then redis.call('HSET', KEYS[4], unpack(sets)) end
 redis.call('PEXPIRE', KEYS[4], ARGV[4]) -- nothing when the hash is gone
-return ns .. ' ' .. string.format('%.0f', prev)
+local ps = string.format('%.0f', prev)
+redis.call('PUBLISH', ARGV[9], ARGV[10] .. ' ' .. ns .. ' ' .. ps .. ' ' .. ARGV[6] .. ' ' .. ARGV[5])
+return ns .. ' ' .. ps
 `)
 
 // openScript answers a connecting browser, atomically with respect to
@@ -147,12 +156,15 @@ return 1
 // the stream: readers send the agent's browsers a new snapshot, and a
 // browser resuming across the marker gets one too.
 //
-// KEYS: pops, meta, stream. ARGV: pops TTL ms, stream TTL ms, MAXLEN, then
-// per call: field name, card, answered-by ("" when ringing), transfer
-// ("" when none), pop time.
+// The marker is PUBLISHed on the news channel as the agent's tag alone:
+// readers watching the agent read its stream.
+//
+// KEYS: pops, meta, stream. ARGV: pops TTL ms, stream TTL ms, MAXLEN, news
+// channel, the agent's tag, then per call: field name, card, answered-by
+// ("" when ringing), transfer ("" when none), pop time.
 var fillScript = redis.NewScript(epochLua + `
 local changed = 0
-local i = 4
+local i = 6
 while i + 4 <= #ARGV do
   local h = ARGV[i]
   if redis.call('HEXISTS', KEYS[1], 'z:' .. h) == 1 then
@@ -178,6 +190,7 @@ if changed > 0 then
   local ns = nextSeq(KEYS[2], KEYS[3], 0, ARGV[2])
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], ns .. '-0', 'r', '1')
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
 end
 return changed
 `)

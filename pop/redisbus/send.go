@@ -72,7 +72,7 @@ func (b *Bus) sendLoop(ctx context.Context) {
 		if len(b.pending) == 0 {
 			b.pending = append(b.pending, b.intake.Take()...)
 		}
-		if len(b.pending) == 0 && len(b.renote) == 0 {
+		if len(b.pending) == 0 {
 			b.bursts[burstQueue].end(b.logger, "redisbus: queue to Redis drained")
 			if b.goDownIfDue() {
 				continue
@@ -298,7 +298,7 @@ func (b *Bus) dropExpired() {
 // rest stays, in order, for the next attempt.
 func (b *Bus) appendPending(ctx context.Context, n int) error {
 	reloaded := false
-	for n > 0 || len(b.renote) > 0 {
+	for n > 0 {
 		k := min(n, b.cfg.BatchSize)
 		done, err := b.appendBatch(ctx, b.pending[:k])
 		b.pending = b.pending[done:]
@@ -321,62 +321,39 @@ func (b *Bus) appendPending(ctx context.Context, n int) error {
 	return nil
 }
 
-// appendBatch appends batch in one pipeline, hands to this daemon's
-// browsers what it can (handDirect), then tells every reader which streams
-// have news, and up to which seq. It returns how many messages, from the
-// first, Redis confirmed.
+// appendBatch appends batch in one pipeline and hands to this daemon's
+// browsers what it can (handDirect); each append script publishes its
+// entry to the other daemons' readers itself. It returns how many
+// messages, from the first, Redis confirmed.
 func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
 	defer cancel()
-	done, err := b.appendScripts(ctx, batch)
-	if len(b.renote) == 0 || err != nil && done == 0 && b.cluster == nil {
-		// Nothing to name, or one server that took nothing (down, most
-		// likely): the streams are named with the next batch.
-		return done, err
-	}
-	// After the appends, never in their pipeline: a reader must not read
-	// a notification before the entries it names (on a cluster the
-	// pipeline runs on each master in parallel), and the seqs it gives
-	// are known only now.
-	if nerr := b.notify(ctx, b.client).Err(); nerr != nil {
-		if err == nil {
-			err = fmt.Errorf("notify: %w", nerr)
-		}
-		return done, err
-	}
-	clear(b.renote)
-	return done, err
+	return b.appendScripts(ctx, batch)
 }
 
 // appendScripts runs the append script of each message of batch, in one
-// pipeline, and notes in renote the streams it appended to. It returns how
-// many messages, from the first, Redis confirmed.
+// pipeline. It returns how many messages, from the first, Redis confirmed.
 func (b *Bus) appendScripts(ctx context.Context, batch []outgoing) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
-	tags := make([]string, len(batch))
 	for i, o := range batch {
 		keys := b.keys(o.agent)
-		args := make([]any, 0, 8+9)
+		args := make([]any, 0, 10+9)
 		args = append(args, b.cfg.DedupTTL.Milliseconds(), b.cfg.StreamLength, b.cfg.StreamTTL.Milliseconds(), b.cfg.PopsTTL.Milliseconds(),
-			b.seal(o.msg.Unnumbered(), keys.stream), o.dedup, b.daemonID, b.floor(o.agent))
+			b.seal(o.msg.Unnumbered(), keys.stream), o.dedup, b.daemonID, b.floor(o.agent), b.newsChannel, keys.tag)
 		args = b.popsOps(args, keys.pops, o.msg)
 		cmds[i] = deliverScript.EvalSha(ctx, pipe, []string{keys.dedup + o.dedup, keys.meta, keys.stream, keys.pops}, args...)
-		tags[i] = keys.tag
 	}
 	_, err := pipe.Exec(ctx)
 	direct := b.serving()
 	for i, c := range cmds {
 		res, cerr := c.Text()
 		if cerr != nil {
-			// This one and those after it may have been appended or not:
-			// readers must read their streams, whatever seq they are at.
-			for _, t := range tags[i:] {
-				b.renote[t] = 0
-			}
+			// This one and those after it may have been appended or not
+			// (then published: readers heard of them).
 			if isNoScript(cerr) {
 				if lerr := b.loadScripts(ctx); lerr != nil {
 					return i, lerr
@@ -386,15 +363,11 @@ func (b *Bus) appendScripts(ctx context.Context, batch []outgoing) (int, error) 
 			return i, fmt.Errorf("append: %w", cerr)
 		}
 		if owner, ok := strings.CutPrefix(res, "d"); ok {
+			// Appended already, and published then: by another daemon, or
+			// by an attempt of this one whose answer was lost.
 			if owner != b.daemonID {
-				// Another daemon appended it, and names it on notify.
 				b.metrics.deduplicated.Inc()
-			} else if _, known := b.renote[tags[i]]; !known {
-				// Appended by an attempt whose answer was lost: at an
-				// unknown seq, below any appended later.
-				b.renote[tags[i]] = 0
-			}
-			if owner == b.daemonID {
+			} else {
 				b.metrics.delivered.WithLabelValues(pathRedis).Inc()
 			}
 			b.remember(batch[i])
@@ -403,13 +376,7 @@ func (b *Bus) appendScripts(ctx context.Context, batch []outgoing) (int, error) 
 		b.metrics.delivered.WithLabelValues(pathRedis).Inc()
 		b.remember(batch[i])
 		seq, prev, ok := parseAppended(res)
-		if !ok {
-			b.renote[tags[i]] = 0
-			continue
-		}
-		// seq bounds every entry of the stream appended before it.
-		b.renote[tags[i]] = seq
-		if direct {
+		if ok && direct {
 			b.handDirect(&batch[i], seq, prev)
 		}
 	}
@@ -526,38 +493,6 @@ func (b *Bus) resendLost(ctx context.Context) error {
 	return nil
 }
 
-// execNotify runs pipe, whose scripts append to streams, then one notify
-// entry naming the streams that got entries (and those a failed notify
-// did not name). The entry must not reach a reader before the entries it
-// names: a cluster runs a pipeline's commands on each master in parallel.
-func (b *Bus) execNotify(ctx context.Context, pipe redis.Pipeliner) (*redis.StringCmd, error) {
-	_, err := pipe.Exec(ctx)
-	// Even after an error: the streams that did get entries are named.
-	return b.notify(ctx, b.client), err
-}
-
-// notify adds, through c, one notify entry naming the streams in renote:
-// t, their tags; q, for each, the seq of its last entry known (0: unknown).
-// A reader whose position in a stream is at or past that seq has read it
-// all (seqs grow along a stream) and does not read it again.
-func (b *Bus) notify(ctx context.Context, c redis.Cmdable) *redis.StringCmd {
-	tags := make([]string, 0, len(b.renote))
-	seqs := make([]byte, 0, 17*len(b.renote))
-	for t, q := range b.renote {
-		tags = append(tags, t)
-		if len(seqs) > 0 {
-			seqs = append(seqs, ' ')
-		}
-		seqs = strconv.AppendUint(seqs, q, 10)
-	}
-	return c.XAdd(ctx, &redis.XAddArgs{Stream: b.notifyKey, MaxLen: notifyLength, Approx: true,
-		Values: []string{"t", strings.Join(tags, " "), "q", string(seqs)}})
-}
-
-// notifyLength bounds the notify stream: readers only need its last
-// entries; one that fell further behind catches up every agent it watches.
-const notifyLength = 10000
-
 // errScriptsLoaded: a batch met a Redis without the scripts, which are
 // loaded now; the batch is tried again at once.
 var errScriptsLoaded = errors.New("scripts were not loaded; loaded now")
@@ -647,20 +582,16 @@ func (b *Bus) republish(ctx context.Context) error {
 		cmds := make([]*redis.Cmd, 0, len(chunk))
 		for _, a := range chunk {
 			keys := b.keys(a)
-			args := []any{b.cfg.PopsTTL.Milliseconds(), b.cfg.StreamTTL.Milliseconds(), b.cfg.StreamLength}
+			args := []any{b.cfg.PopsTTL.Milliseconds(), b.cfg.StreamTTL.Milliseconds(), b.cfg.StreamLength, b.newsChannel, keys.tag}
 			for _, p := range all[a] {
 				args = b.popFields(args, keys.pops, p, now)
 			}
 			cmds = append(cmds, fillScript.EvalSha(ctx, pipe, []string{keys.pops, keys.meta, keys.stream}, args...))
-			b.renote[keys.tag] = 0 // a marker, maybe: readers read it
 		}
-		notify, err := b.execNotify(ctx, pipe)
+		_, err := pipe.Exec(ctx)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("republish: %w", err)
-		}
-		if notify.Err() == nil {
-			clear(b.renote)
 		}
 		for _, c := range cmds {
 			n, _ := c.Int()
