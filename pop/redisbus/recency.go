@@ -59,4 +59,12 @@ func (r *recency[V]) expire(now time.Time) {
 	}
 }
 
+// forget forgets name now.
+func (r *recency[V]) forget(name string) {
+	if e, ok := r.items[name]; ok {
+		r.order.Remove(e)
+		delete(r.items, name)
+	}
+}
+
 func (r *recency[V]) len() int { return len(r.items) }

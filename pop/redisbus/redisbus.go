@@ -155,11 +155,11 @@ type Bus struct {
 	bursts  [3]burst                 // queue full, buffer full, expired: logged once per burst
 
 	omu      sync.Mutex
-	ordinals *recency[int]       // (agent, call, type) -> messages named so far
-	keyCache *recency[agentKeys] // agent -> key names
-	msgN     atomic.Uint64       // this daemon's messages that are not de-duplicated
-	directs  atomic.Uint64       // messages handed to this daemon's hub by handDirect
-	heard    atomic.Uint64       // messages handed to this daemon's hub as news came, unread
+	ordinals *recency[map[string]int] // (agent, call) -> (type, part) -> messages named so far, until the call ends for the agent
+	keyCache *recency[agentKeys]      // agent -> key names
+	msgN     atomic.Uint64            // this daemon's messages that are not de-duplicated
+	directs  atomic.Uint64            // messages handed to this daemon's hub by handDirect
+	heard    atomic.Uint64            // messages handed to this daemon's hub as news came, unread
 
 	lmu sync.Mutex
 	// localSeen are the dedup names of the messages this daemon's browsers
@@ -302,7 +302,7 @@ func New(cfg Config) (*Bus, error) {
 		intake:      queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxQueuedMessages, Depth: m.queued, Refused: m.dropped.WithLabelValues(dropQueueFull)}),
 		backlog: queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxBufferedMessages, MaxBytes: cfg.MaxBufferedBytes,
 			Size: func(o outgoing) int { return o.msg.Size() }, Depth: m.buffered, Refused: m.dropped.WithLabelValues(dropBufferFull)}),
-		ordinals:  newRecency[int](cfg.DedupTTL),
+		ordinals:  newRecency[map[string]int](cfg.DedupTTL),
 		keyCache:  newRecency[agentKeys](time.Hour),
 		localSeen: newRecency[struct{}](cfg.DedupTTL),
 		readSeen:  newRecency[struct{}](3 * resendWindow),
@@ -416,13 +416,21 @@ var dedupTypes = map[string]bool{pop.TypePop: true, pop.TypeAnswered: true, pop.
 func (b *Bus) dedupName(agent string, m pop.Encoded) string {
 	var name string
 	if !b.cfg.DisableDedup && m.CallID != "" && dedupTypes[m.Type] {
-		name = agent + "\x00" + m.CallID + "\x00" + m.Type + "\x00" + m.Part
+		call, kind := agent+"\x00"+m.CallID, m.Type+"\x00"+m.Part
 		b.omu.Lock()
-		n := b.ordinals.use(name, time.Now())
-		*n++
-		k := *n
+		counts := b.ordinals.use(call, time.Now())
+		if *counts == nil {
+			*counts = make(map[string]int, 4)
+		}
+		(*counts)[kind]++
+		k := (*counts)[kind]
+		if m.Type == pop.TypeEnded {
+			// The call is over for the agent: this daemon names no more of
+			// its messages (a second end would be the first one's copy).
+			b.ordinals.forget(call)
+		}
 		b.omu.Unlock()
-		name += "\x00" + strconv.Itoa(k)
+		name = call + "\x00" + kind + "\x00" + strconv.Itoa(k)
 	} else {
 		name = b.daemonID + "\x00" + strconv.FormatUint(b.msgN.Add(1), 10)
 	}

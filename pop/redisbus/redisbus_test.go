@@ -2,6 +2,8 @@ package redisbus
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -433,5 +435,53 @@ func TestRedisRestart(t *testing.T) {
 	}
 	if n := counter(a.bus.metrics.resyncs.WithLabelValues(causeDataLost)); n != 1 {
 		t.Errorf("daemon a counted %v resyncs for lost data, want 1", n)
+	}
+}
+
+// TestDedupNamesForgottenAtEnd: a message's name is the n-th of its type
+// for its agent and call (the same on every daemon, as before), and a
+// daemon forgets a call's counters once it named the call's end for the
+// agent: a busy hour keeps the live calls' counters, not every call's for
+// DedupTTL.
+func TestDedupNamesForgottenAtEnd(t *testing.T) {
+	newBus := func() *Bus {
+		bus, err := New(Config{Client: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), Hub: &countingHub{}, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bus
+	}
+	msg := func(typ, part string) pop.Encoded {
+		return pop.Encoded{Type: typ, CallID: "pbx/c1", Part: part}
+	}
+	want := func(rest string) string {
+		sum := sha256.Sum256([]byte("a1\x00pbx/c1\x00" + rest))
+		return hex.EncodeToString(sum[:16])
+	}
+	a, b := newBus(), newBus()
+	steps := []struct {
+		m    pop.Encoded
+		name string
+	}{
+		{msg(pop.TypePop, ""), want("pop\x00\x001")},
+		{msg(pop.TypeSection, "sales"), want("section\x00sales\x001")},
+		{msg(pop.TypeWithdrawn, ""), want("withdrawn\x00\x001")},
+		{msg(pop.TypePop, ""), want("pop\x00\x002")},
+		{msg(pop.TypeEnded, ""), want("ended\x00\x001")},
+	}
+	for i, s := range steps {
+		na, nb := a.dedupName("a1", s.m), b.dedupName("a1", s.m)
+		if na != s.name || nb != s.name {
+			t.Fatalf("step %d (%s %s): named %s and %s, want %s", i, s.m.Type, s.m.Part, na, nb, s.name)
+		}
+	}
+	if n := a.ordinals.len(); n != 0 {
+		t.Fatalf("%d calls' counters kept after the end", n)
+	}
+	// Another agent's counters of the same call stay until its own end.
+	a.dedupName("a2", msg(pop.TypePop, ""))
+	a.dedupName("a1", msg(pop.TypeEnded, ""))
+	if n := a.ordinals.len(); n != 1 {
+		t.Fatalf("%d calls' counters kept, want a2's", n)
 	}
 }
