@@ -99,13 +99,17 @@ const (
 // log (msglog), which resumes browsers that reconnect, and fans them out
 // to every tab of the agent.
 type Hub struct {
-	cfg      HubConfig
-	logger   *slog.Logger
-	metrics  *hubMetrics
-	origins  map[string]bool
-	upgrader websocket.Upgrader
-	reqs     atomic.Pointer[requestsBox]
-	acks     atomic.Pointer[ackBox] // what hears pages' shown acknowledgements (ack.go)
+	cfg     HubConfig
+	logger  *slog.Logger
+	metrics *hubMetrics
+	// sentByType is metrics.messages of each of messageTypes, looked up
+	// once: a message counted costs an atomic add, not a label lookup
+	// (hashing the type, a read lock, a map). Read-only after NewHub.
+	sentByType map[string]prometheus.Counter
+	origins    map[string]bool
+	upgrader   websocket.Upgrader
+	reqs       atomic.Pointer[requestsBox]
+	acks       atomic.Pointer[ackBox] // what hears pages' shown acknowledgements (ack.go)
 	// shared, when set, numbers messages and resumes browsers across
 	// daemons (see SharedStream).
 	shared atomic.Pointer[sharedBox]
@@ -238,13 +242,17 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		return nil, fmt.Errorf("pop: hub: %w", err)
 	}
 	h := &Hub{
-		cfg:     cfg,
-		logger:  cfg.Logger,
-		metrics: m,
-		origins: origins,
-		now:     time.Now,
-		agents:  map[string]*agentBox{},
-		log:     log,
+		cfg:        cfg,
+		logger:     cfg.Logger,
+		metrics:    m,
+		sentByType: make(map[string]prometheus.Counter, len(messageTypes)),
+		origins:    origins,
+		now:        time.Now,
+		agents:     map[string]*agentBox{},
+		log:        log,
+	}
+	for _, t := range messageTypes {
+		h.sentByType[t] = m.messages.WithLabelValues(t)
 	}
 	h.upgrader = websocket.Upgrader{
 		// No Subprotocols: serveWS names the one chosen in the answer's
@@ -308,11 +316,21 @@ func (h *Hub) Deliver(agentID string, m Encoded) {
 	if b := h.agents[agentID]; b != nil && len(b.conns) > 0 {
 		// Counted as sent only when a page takes it: one kept for a page
 		// that is not open is no delivery.
-		h.metrics.messages.WithLabelValues(m.Type).Inc()
+		h.countSent(m.Type)
 		for c := range b.conns {
 			h.enqueue(b, c, m)
 		}
 	}
+}
+
+// countSent counts a message of type typ sent to an agent's pages
+// (screenpop_pop_messages_total).
+func (h *Hub) countSent(typ string) {
+	if c, ok := h.sentByType[typ]; ok {
+		c.Inc()
+		return
+	}
+	h.metrics.messages.WithLabelValues(typ).Inc()
 }
 
 // LogKey implements msglog.Keyed: the message log compacts a call's
@@ -720,7 +738,7 @@ func (h *Hub) hello(ctx context.Context, agent Agent) (Encoded, bool) {
 		h.logger.Error("cannot encode hello", "agent", agent.ID, "err", err)
 		return Encoded{}, false
 	}
-	h.metrics.messages.WithLabelValues(TypeHello).Inc()
+	h.countSent(TypeHello)
 	return enc, true
 }
 
@@ -769,7 +787,7 @@ func (h *Hub) attachSnapshot(c *conn) bool {
 		b := h.box(c.agent.ID)
 		b.name = c.agent.Name
 		snap.Seq = h.log.Last(c.agent.ID)
-		h.metrics.messages.WithLabelValues(TypeSnapshot).Inc()
+		h.countSent(TypeSnapshot)
 		c.initial = []Encoded{snap}
 		h.attach(b, c)
 		attached = true
@@ -990,7 +1008,7 @@ func (h *Hub) reply(c *conn, req Request, err error) {
 	if b == nil {
 		return
 	}
-	h.metrics.messages.WithLabelValues(TypeError).Inc()
+	h.countSent(TypeError)
 	h.enqueue(b, c, data)
 }
 

@@ -108,7 +108,7 @@ func (h *Hub) DeliverNumbered(agentID string, m Encoded) {
 	h.log.Add(agentID, m.Seq, m, h.now())
 	h.logChanged()
 	if b := h.agents[agentID]; b != nil && len(b.conns) > 0 {
-		h.metrics.messages.WithLabelValues(m.Type).Inc() // as Deliver: only when a page takes it
+		h.countSent(m.Type) // as Deliver: only when a page takes it
 		for c := range b.conns {
 			if m.Seq > c.after {
 				h.enqueue(b, c, m)
@@ -121,7 +121,7 @@ func (h *Hub) DeliverNumbered(agentID string, m Encoded) {
 // stream delivered between Open and now.
 func (h *Hub) attachShared(c *conn, initial []Encoded, upTo uint64) bool {
 	for _, m := range initial {
-		h.metrics.messages.WithLabelValues(m.Type).Inc()
+		h.countSent(m.Type)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
