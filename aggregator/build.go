@@ -142,11 +142,12 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 	}
 	// The display is set here, not in fanOut: calls sharing a fan-out may
 	// have dialled different lines, or from different extensions of one
-	// number.
-	num, kind, display := a.numbers.classify(call.Caller, st.region)
+	// number. It is worked out once the fan-out runs (or when the card
+	// needs it, if sooner): asking the sources does not wait for it.
+	num, kind, display := a.numbers.classifyLater(call.Caller, st.region)
 	own := func(card *screenpop.Card) {
 		card.Line = st.line(call.DID, &a.numbers)
-		card.PhoneDisplay = display
+		card.PhoneDisplay = display()
 		card.Links = st.cfg.cardLinks() // filled in for each agent it goes to (links.go)
 	}
 	if update != nil {
@@ -163,7 +164,7 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 		// Nothing is looked up by number: there is nothing worth sharing.
 		card = a.fanOut(ctx, st, call, customerID, num, kind, started, deadline, false, update)
 	} else {
-		card = a.coalesce(ctx, st, call, customerID, num, started, deadline, update)
+		card = a.coalesce(ctx, st, call, customerID, num, started, deadline, update, func() { display() })
 	}
 	own(&card)
 	return card
@@ -234,16 +235,12 @@ func (a *Aggregator) fanOut(ctx context.Context, st *state, call screenpop.CallE
 				if o, ok := a.answerPrefetched(d, r.key, p); ok {
 					r.directoryAnswered(o)
 				} else {
-					r.inflight++
-					ctx, key, limit := r.async(), r.key, p.remaining()
-					go func() { r.results <- result{directoryIndex, a.ask(ctx, d, key, limit, p.ck)} }()
+					r.spawn(directoryIndex, d, p.remaining(), p.ck)
 				}
 			} else if o, missed, ok := a.askInProcess(ctx, d, r.key); ok {
 				r.directoryAnswered(o) // before the sources: they start knowing the customer
 			} else {
-				r.inflight++
-				ctx, key, limit := r.async(), r.key, r.dirLimit
-				go func() { r.results <- result{directoryIndex, a.ask(ctx, d, key, limit, missed)} }()
+				r.spawn(directoryIndex, d, r.dirLimit, missed)
 			}
 		} else if r.resolving {
 			r.resolving = false
@@ -387,9 +384,7 @@ func (r *cardRun) startOrDefer(i int) {
 				r.outcomes[i], r.settled[i] = o, true
 				return
 			}
-			r.inflight++
-			ctx, key, limit := r.async(), r.key, p.remaining()
-			go func() { r.results <- result{i, r.a.ask(ctx, rt, key, limit, p.ck)} }()
+			r.spawn(i, rt, p.remaining(), p.ck)
 			return
 		}
 		r.limits[i] = r.limit(rt)
@@ -398,10 +393,7 @@ func (r *cardRun) startOrDefer(i int) {
 			r.outcomes[i], r.settled[i] = o, true
 			return
 		}
-		r.inflight++
-		// The goroutine gets copies: the key gains the customer id later.
-		ctx, key, limit := r.async(), r.key, r.limits[i]
-		go func() { r.results <- result{i, r.a.ask(ctx, rt, key, limit, missed)} }()
+		r.spawn(i, rt, r.limits[i], missed)
 		return
 	}
 	if rt.spec.Needs == "customer_id" && r.resolving {
@@ -421,6 +413,17 @@ func (r *cardRun) startOrDefer(i int) {
 	}
 	r.outcomes[i] = outcome{status: screenpop.SectionSkipped, reason: reason}
 	r.settled[i] = true
+}
+
+// spawn asks source i (directoryIndex: the directory) in a goroutine of
+// its own, within limit; missed is as for askHere. Its outcome comes back on
+// r.results as soon as there is one: the source's answer, or its timeout
+// while it still runs.
+func (r *cardRun) spawn(i int, rt *sourceRuntime, limit time.Duration, missed string) {
+	r.inflight++
+	// The goroutine gets copies: the key gains the customer id later.
+	ctx, key, results := r.async(), r.key, r.results
+	go r.a.askHere(ctx, rt, key, limit, missed, func(o outcome) { results <- result{i, o} })
 }
 
 // resolved records how the caller resolved when no customer came of it.
@@ -470,14 +473,16 @@ func (r *cardRun) directoryAnswered(o outcome) {
 	default:
 		r.resolved(screenpop.ResolvedFailed, "the caller could not be identified ("+o.reason+")")
 	}
-	if r.hist != nil {
-		r.lookUpHistory() // by number, and the customer's calls from their other numbers
-	}
 	r.prefetch(false) // the sources that waited for the customer
 	deferred := r.deferred
 	r.deferred = nil
 	for _, i := range deferred {
 		r.startOrDefer(i)
+	}
+	// After the sources, which wait for their systems: an in-process
+	// history is read at once, here.
+	if r.hist != nil {
+		r.lookUpHistory() // by number, and the customer's calls from their other numbers
 	}
 }
 

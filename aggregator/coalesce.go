@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"time"
 
@@ -46,7 +47,11 @@ func coalesceSlack(st *state) time.Duration {
 // fan-out already running for the same number and customer when there is
 // one that ends no later than this call's deadline (give or take
 // coalesceSlack).
-func (a *Aggregator) coalesce(ctx context.Context, st *state, call screenpop.CallEvent, customerID string, num Number, started, deadline time.Time, update func(screenpop.CardUpdate)) screenpop.Card {
+//
+// waiting, when not nil, is called once the card's fan-out runs (this
+// call's or the one it shares), before the card is waited for: work of
+// this call's own that asking the sources need not wait for.
+func (a *Aggregator) coalesce(ctx context.Context, st *state, call screenpop.CallEvent, customerID string, num Number, started, deadline time.Time, update func(screenpop.CardUpdate), waiting func()) screenpop.Card {
 	k := flightKey{st: st, phone: num.E164, customerID: customerID}
 	a.flightsMu.Lock()
 	f := a.flights[k]
@@ -55,7 +60,7 @@ func (a *Aggregator) coalesce(ctx context.Context, st *state, call screenpop.Cal
 		f.waiters++
 		a.flightsMu.Unlock()
 		a.metrics.coalesced.Inc()
-		return a.await(ctx, k, f, st, call, num, update)
+		return a.await(ctx, k, f, st, call, num, update, waiting)
 	case f != nil:
 		// The running fan-out would answer after this call's deadline (its
 		// context is shorter): this card cannot wait for it.
@@ -88,13 +93,19 @@ func (a *Aggregator) coalesce(ctx context.Context, st *state, call screenpop.Cal
 		}
 		f.card = a.fanOut(fctx, st, call, customerID, num, callerPhone, started, deadline, true, keep)
 	}()
-	return a.await(ctx, k, f, st, call, num, update)
+	return a.await(ctx, k, f, st, call, num, update, waiting)
 }
 
 // await waits for a flight's card and personalises it for call. update,
 // when not nil, is told the flight's steps, each personalised, as they
 // come.
-func (a *Aggregator) await(ctx context.Context, k flightKey, f *flight, st *state, call screenpop.CallEvent, num Number, update func(screenpop.CardUpdate)) screenpop.Card {
+func (a *Aggregator) await(ctx context.Context, k flightKey, f *flight, st *state, call screenpop.CallEvent, num Number, update func(screenpop.CardUpdate), waiting func()) screenpop.Card {
+	if waiting != nil {
+		// The fan-out first, when it has just been started on this
+		// processor: it asks its sources, then waits for them.
+		runtime.Gosched()
+		waiting()
+	}
 	var (
 		told    int
 		builtAt time.Time // the shared card's, from its first step

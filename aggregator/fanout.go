@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,22 +41,34 @@ type fetchResult struct {
 
 var errPanicked = errors.New("the source panicked")
 
-// ask runs one source for one card under its own time budget: cache,
-// concurrency limit, circuit breaker, then the source itself in a goroutine
-// of its own, so that a source ignoring its context costs only its slot.
+// askHere runs one source for one card under its own time budget (limit):
+// cache, concurrency limit, circuit breaker, then the source itself, in
+// the goroutine started for this one lookup (fetchHere). deliver is handed
+// the outcome once, as soon as there is one: when the source answered
+// (and its answer was cached), or, when the source's time ran out, from
+// another goroutine while the source still runs, so that a source ignoring its context costs only its slot
+// and its goroutine.
 //
 // missed is the source's cache key when the in-process cache was looked
 // at already and did not hold its answer (askInProcess): the source is
 // then asked at once. Empty: the cache, if any, is looked at first.
-func (a *Aggregator) ask(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration, missed string) (o outcome) {
+func (a *Aggregator) askHere(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration, missed string, deliver func(outcome)) {
 	start := time.Now()
-	defer func() {
-		// Only the aggregator's own collaborators (the cache) can panic
-		// here; the source's panics are caught in its goroutine.
-		if p := recover(); p != nil {
-			o = a.panicked(rt, p, debug.Stack())
+	var given atomic.Bool
+	give := func(o outcome) bool {
+		if !given.CompareAndSwap(false, true) {
+			return false
 		}
 		rt.observe(&o, start)
+		deliver(o)
+		return true
+	}
+	defer func() {
+		// Only the aggregator's own collaborators (the cache) can panic
+		// here; the source's panics are caught where it is called.
+		if p := recover(); p != nil {
+			give(a.panicked(rt, p, debug.Stack()))
+		}
 	}()
 	ctx, cancel := context.WithTimeoutCause(ctx, limit, &noAnswerError{rt.spec.Name, limit})
 	defer cancel()
@@ -65,10 +78,11 @@ func (a *Aggregator) ask(ctx context.Context, rt *sourceRuntime, key Key, limit 
 		param, _ := key.Param(rt.spec.Needs)
 		ck = cacheKey(rt.spec.Name, rt.spec.Needs, param)
 		if entry, ok := a.fromCache(ctx, rt, ck); ok {
-			return a.cachedOutcome(rt, key, ck, entry)
+			give(a.cachedOutcome(rt, key, ck, entry))
+			return
 		}
 	}
-	return a.fetch(ctx, rt, key, limit, ck)
+	a.fetchHere(ctx, rt, key, limit, ck, give)
 }
 
 // askInProcess answers a source from the in-process cache (a MemoryCache),
@@ -137,51 +151,24 @@ func (e *noAnswerError) Error() string {
 
 // fetch asks the source itself, through its concurrency limit and circuit
 // breaker, and caches the answer under ck (when not empty). ctx carries the
-// source's time budget, limit says how long it is (for messages).
+// source's time budget, limit says how long it is (for messages). The
+// source runs in a goroutine of its own, so that fetch returns by ctx's
+// deadline whatever the source does.
 func (a *Aggregator) fetch(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration, ck string) outcome {
-	name := rt.spec.Name
-	g := rt.guard
-	if g.slots != nil {
-		select {
-		case g.slots <- struct{}{}:
-		default:
-			rt.log.Debug("concurrency limit reached", "max_concurrent", g.maxConcurrent)
-			return unavailable(name + " is busy (too many lookups at once)")
-		}
-	}
-	release := func() {
-		if g.slots != nil {
-			<-g.slots
-		}
+	release, done, refused, ok := a.admit(rt)
+	if !ok {
+		return refused
 	}
 	breakerErr := errPanicked // what the breaker is told, unless an answer says otherwise
-	if g.breaker != nil {
-		done, err := g.breaker.Allow()
-		if err != nil {
-			release()
-			rt.log.Debug("circuit breaker open: source not asked")
-			return unavailable(name + " is paused after repeated failures")
-		}
-		// Told when the source answers or runs out of time, not when its
-		// goroutine ends: a hung source must still reopen a half-open
-		// breaker.
-		defer func() { done(breakerErr) }()
-	}
+	// Told when the source answers or runs out of time, not when its
+	// goroutine ends: a hung source must still reopen a half-open breaker.
+	defer func() { done(breakerErr) }()
 
 	answer := make(chan fetchResult, 1)
 	go func() {
-		var res fetchResult
-		func() {
-			// The slot is free before the answer is handed over: a card
-			// built right after this one must find it free.
-			defer release()
-			defer func() {
-				if p := recover(); p != nil {
-					res = fetchResult{panicked: p, stack: debug.Stack()}
-				}
-			}()
-			res.records, res.err = rt.spec.Source.Fetch(ctx, key)
-		}()
+		// The slot is free before the answer is handed over: a card
+		// built right after this one must find it free.
+		res := a.call(ctx, rt, key, release)
 		answer <- res
 	}()
 	var res fetchResult
@@ -190,30 +177,118 @@ func (a *Aggregator) fetch(ctx context.Context, rt *sourceRuntime, key Key, limi
 	case <-ctx.Done():
 		res.err = context.Cause(ctx)
 	}
+	var o outcome
+	o, breakerErr = a.judge(ctx, rt, key, limit, res)
+	if breakerErr == nil && ck != "" {
+		a.toCache(ctx, rt, ck, res.records)
+	}
+	return o
+}
 
+// fetchHere is fetch for a goroutine started for this one lookup (a
+// card's): the source runs in the calling goroutine, with no goroutine and
+// no channel of its own in between, and give is handed the outcome once,
+// as soon as there is one: when the source answers, or when ctx ends
+// first (its budget, the card's deadline, the card abandoned), then from
+// a goroutine of context.AfterFunc's while the source still runs. give
+// returns whether it took the outcome (the first one only). A fresh
+// answer is cached under ck (when not empty) before it is given.
+func (a *Aggregator) fetchHere(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration, ck string, give func(outcome) bool) {
+	release, done, refused, ok := a.admit(rt)
+	if !ok {
+		give(refused)
+		return
+	}
+	var claimed atomic.Bool // the outcome is decided: by the answer or by ctx
+	stop := context.AfterFunc(ctx, func() {
+		if !claimed.CompareAndSwap(false, true) {
+			return
+		}
+		o, breakerErr := a.judge(ctx, rt, key, limit, fetchResult{err: context.Cause(ctx)})
+		done(breakerErr)
+		give(o)
+	})
+	res := a.call(ctx, rt, key, release)
+	stop()
+	if !claimed.CompareAndSwap(false, true) {
+		return // ctx ended first: its outcome was given
+	}
+	o, breakerErr := a.judge(ctx, rt, key, limit, res)
+	done(breakerErr)
+	if breakerErr == nil && ck != "" {
+		// Before the answer is given: a card built once this one is
+		// complete finds it cached.
+		a.toCache(ctx, rt, ck, res.records)
+	}
+	give(o)
+}
+
+// admit takes a slot of the source's concurrency limit and asks its
+// circuit breaker. When the source may be asked, release frees the slot
+// and done tells the breaker how the lookup went (once); otherwise refused
+// is the outcome to give instead.
+func (a *Aggregator) admit(rt *sourceRuntime) (release func(), done func(error), refused outcome, ok bool) {
+	name := rt.spec.Name
+	g := rt.guard
+	if g.slots != nil {
+		select {
+		case g.slots <- struct{}{}:
+		default:
+			rt.log.Debug("concurrency limit reached", "max_concurrent", g.maxConcurrent)
+			return nil, nil, unavailable(name + " is busy (too many lookups at once)"), false
+		}
+	}
+	release = func() {
+		if g.slots != nil {
+			<-g.slots
+		}
+	}
+	done = func(error) {}
+	if g.breaker != nil {
+		d, err := g.breaker.Allow()
+		if err != nil {
+			release()
+			rt.log.Debug("circuit breaker open: source not asked")
+			return nil, nil, unavailable(name + " is paused after repeated failures"), false
+		}
+		done = d
+	}
+	return release, done, outcome{}, true
+}
+
+// call runs the source's Fetch, its panic caught, and frees its slot
+// (release) once it returned.
+func (a *Aggregator) call(ctx context.Context, rt *sourceRuntime, key Key, release func()) (res fetchResult) {
+	defer release()
+	defer func() {
+		if p := recover(); p != nil {
+			res = fetchResult{panicked: p, stack: debug.Stack()}
+		}
+	}()
+	res.records, res.err = rt.spec.Source.Fetch(ctx, key)
+	return res
+}
+
+// judge turns what a lookup gave (res; its err is ctx's cause when ctx
+// ended first) into the card's outcome, logs a failure, and says what the
+// breaker is told: nil for an answer.
+func (a *Aggregator) judge(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration, res fetchResult) (outcome, error) {
+	name := rt.spec.Name
 	switch {
 	case res.panicked != nil:
-		breakerErr = errPanicked
-		return a.panicked(rt, res.panicked, res.stack)
+		return a.panicked(rt, res.panicked, res.stack), errPanicked
 	case res.err != nil && errors.Is(ctx.Err(), context.Canceled):
 		// Whoever asked for the card gave up (the call ended): not the
 		// source's fault.
-		breakerErr = errAbandoned
-		return outcome{status: screenpop.SectionTimeout, kind: outcomeTimeout, reason: "the card was abandoned before " + name + " answered"}
+		return outcome{status: screenpop.SectionTimeout, kind: outcomeTimeout, reason: "the card was abandoned before " + name + " answered"}, errAbandoned
 	case res.err != nil && (ctx.Err() != nil || errors.Is(res.err, context.DeadlineExceeded)):
-		breakerErr = res.err
 		rt.log.Log(context.Background(), rt.logLevel(), "source timed out", "timeout_seconds", limit.Seconds(), "err", scrub(res.err, key))
-		return outcome{status: screenpop.SectionTimeout, kind: outcomeTimeout, reason: timeoutReason(name, limit)}
+		return outcome{status: screenpop.SectionTimeout, kind: outcomeTimeout, reason: timeoutReason(name, limit)}, res.err
 	case res.err != nil:
-		breakerErr = res.err
 		rt.log.Log(context.Background(), max(rt.logLevel(), slog.LevelWarn), "source failed", "err", scrub(res.err, key))
-		return outcome{status: screenpop.SectionError, kind: outcomeError, reason: name + " " + errorPhrase(res.err)}
+		return outcome{status: screenpop.SectionError, kind: outcomeError, reason: name + " " + errorPhrase(res.err)}, res.err
 	}
-	breakerErr = nil
-	if ck != "" {
-		a.toCache(ctx, rt, ck, res.records)
-	}
-	return answered(res.records)
+	return answered(res.records), nil
 }
 
 func answered(records []Record) outcome {

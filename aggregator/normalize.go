@@ -138,7 +138,12 @@ func normalize(raw, region string) (Number, error) {
 	if len(s) > maxInputLength {
 		return Number{}, ErrNotAPhone
 	}
-	number, _ := phonenumbers.MaybeSeparateExtensionFromPhone(s)
+	number := s
+	if !plainDigits(s) {
+		// Every extension form libphonenumber knows has a separator
+		// ("ext.", "x", "#", ";ext=", ","): digits alone have none.
+		number, _ = phonenumbers.MaybeSeparateExtensionFromPhone(s)
+	}
 	if strings.IndexFunc(number, unicode.IsLetter) >= 0 {
 		return Number{}, ErrNotAPhone
 	}
@@ -161,10 +166,14 @@ func normalize(raw, region string) (Number, error) {
 	if !strings.HasPrefix(e164, "+") || len(e164)-1 > maxE164Digits || testSequences[e164[1:]] {
 		return Number{}, ErrNotAPhone
 	}
-	back, err := phonenumbers.Parse(e164, "")
-	if err != nil || phonenumbers.Format(back, phonenumbers.E164) != e164 ||
-		phonenumbers.GetNationalSignificantNumber(back) != national {
-		return Number{}, ErrNotAPhone
+	if e164 != s {
+		// Sent in E.164 already, the number was just parsed from it: it
+		// parses back the same.
+		back, err := phonenumbers.Parse(e164, "")
+		if err != nil || phonenumbers.Format(back, phonenumbers.E164) != e164 ||
+			phonenumbers.GetNationalSignificantNumber(back) != national {
+			return Number{}, ErrNotAPhone
+		}
 	}
 	n := Number{
 		E164:      e164,
@@ -176,6 +185,17 @@ func normalize(raw, region string) (Number, error) {
 		n.Region = ""
 	}
 	return n, nil
+}
+
+// plainDigits reports whether s is digits, with a leading "+" or not.
+func plainDigits(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // possible is normalize's possible-number rule (6): for an invalid number

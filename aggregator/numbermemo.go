@@ -24,6 +24,7 @@ type numberMemoEntry struct {
 	num     Number
 	kind    callerKind
 	display string
+	shown   bool // display is set: it is worked out when first asked for
 }
 
 // maxNumberMemo bounds the numbers remembered; when full, the memo starts
@@ -32,24 +33,45 @@ const maxNumberMemo = 4096
 
 // classify is classify(c, region) and phoneDisplay of the result.
 func (m *numberMemo) classify(c screenpop.Caller, region string) (Number, callerKind, string) {
+	n, kind, display := m.classifyLater(c, region)
+	return n, kind, display()
+}
+
+// classifyLater is classify(c, region), and a func giving phoneDisplay of
+// the result, which is worked out (a parse and a format, as costly as the
+// classification itself on a number not remembered) when first called:
+// a card asks its sources with the number, and shows the display only
+// once their answers come. The func is for one goroutine.
+func (m *numberMemo) classifyLater(c screenpop.Caller, region string) (Number, callerKind, func() string) {
 	if c.Withheld {
 		n, kind := classify(c, region)
-		return n, kind, phoneDisplay(c, n, kind, region)
+		return n, kind, func() string { return phoneDisplay(c, n, kind, region) }
 	}
 	k := numberMemoKey{c.Number, region}
 	m.mu.Lock()
 	e, ok := m.entries[k]
 	m.mu.Unlock()
-	if ok {
-		return e.num, e.kind, e.display
+	if !ok {
+		e.num, e.kind = classify(c, region)
+		m.put(k, e)
 	}
-	e.num, e.kind = classify(c, region)
-	e.display = phoneDisplay(c, e.num, e.kind, region)
+	if e.shown {
+		return e.num, e.kind, func() string { return e.display }
+	}
+	return e.num, e.kind, func() string {
+		if !e.shown {
+			e.display, e.shown = phoneDisplay(c, e.num, e.kind, region), true
+			m.put(k, e)
+		}
+		return e.display
+	}
+}
+
+func (m *numberMemo) put(k numberMemoKey, e numberMemoEntry) {
 	m.mu.Lock()
 	if len(m.entries) >= cmp.Or(m.max, maxNumberMemo) || m.entries == nil {
 		m.entries = make(map[numberMemoKey]numberMemoEntry)
 	}
 	m.entries[k] = e
 	m.mu.Unlock()
-	return e.num, e.kind, e.display
 }
