@@ -72,7 +72,8 @@ type Aggregator struct {
 	// stores), read at once rather than in a goroutine of its own.
 	historyInProcess bool
 
-	numbers numberMemo // the callers' numbers of the last cards, normalised
+	numbers numberMemo  // the callers' numbers of the last cards, normalised
+	decoded decodedMemo // a shared cache's last values, decoded
 
 	flightsMu sync.Mutex
 	flights   map[flightKey]*flight // card fan-outs in progress, for coalescing

@@ -87,6 +87,7 @@ func (a *Aggregator) evict(ctx context.Context, st *state, customerID string, nu
 	if len(keys) == 0 {
 		return nil
 	}
+	a.decoded.forget(keys...)
 	if err := a.cache.Delete(ctx, keys...); err != nil {
 		return fmt.Errorf("aggregator: evict: %w", err)
 	}

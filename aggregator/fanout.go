@@ -335,7 +335,7 @@ func (a *Aggregator) fromCache(ctx context.Context, rt *sourceRuntime, key strin
 	} else {
 		var data []byte
 		data, err = a.cache.Get(ctx, key)
-		return a.cacheRead(rt, data, err)
+		return a.cacheRead(rt, key, data, err)
 	}
 	return a.cacheJudged(rt, v, err)
 }
@@ -350,12 +350,18 @@ func decodeCached(data []byte) (any, error) {
 	return e, nil
 }
 
-// cacheRead is fromCache for a value read from the cache with err (Get's,
-// or a batch's for this key): decoded, counted, trouble logged.
-func (a *Aggregator) cacheRead(rt *sourceRuntime, data []byte, err error) (cacheEntry, bool) {
+// cacheRead is fromCache for key's value read from the cache with err
+// (Get's, or a batch's for this key): decoded (once for the same bytes:
+// decodedMemo), counted, trouble logged.
+func (a *Aggregator) cacheRead(rt *sourceRuntime, key string, data []byte, err error) (cacheEntry, bool) {
 	var v any
 	if err == nil {
-		v, err = decodeCached(data)
+		var e cacheEntry
+		if e, err = a.decoded.decode(key, data); err != nil {
+			err = &badEntryError{err}
+		} else {
+			v = e
+		}
 	}
 	return a.cacheJudged(rt, v, err)
 }
@@ -579,7 +585,7 @@ func (a *Aggregator) answerPrefetched(rt *sourceRuntime, key Key, p *prefetched)
 			rt.observe(&o, p.start)
 		}
 	}()
-	entry, hit := a.cacheRead(rt, p.data, p.err)
+	entry, hit := a.cacheRead(rt, p.ck, p.data, p.err)
 	if !hit {
 		return outcome{}, false
 	}

@@ -52,7 +52,9 @@ func (a *Aggregator) Link(ctx context.Context, l history.Link) error {
 		return nil
 	}
 	if v, ok := (Key{Phone: num.E164, National: num.National, Region: num.Region}).Param(d.spec.Needs); ok {
-		if err := a.cache.Delete(ctx, cacheKey(d.spec.Name, d.spec.Needs, v)); err != nil {
+		ck := cacheKey(d.spec.Name, d.spec.Needs, v)
+		a.decoded.forget(ck)
+		if err := a.cache.Delete(ctx, ck); err != nil {
 			// The link is kept; the number resolves by it once the
 			// directory's cached answer expires.
 			d.log.Warn("cannot drop the directory's cached answer for a number just linked; it resolves by the link after cache_ttl",
