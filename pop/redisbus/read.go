@@ -134,6 +134,8 @@ func (b *Bus) news(payload string) {
 	seqS, rest, ok1 := strings.Cut(rest, " ")
 	prevS, rest, ok2 := strings.Cut(rest, " ")
 	name, payload, ok3 := strings.Cut(rest, " ")
+	// Kept by seen for a while: not as a slice of the whole message.
+	name = strings.Clone(name)
 	seq, err1 := strconv.ParseUint(seqS, 10, 64)
 	prev, err2 := strconv.ParseUint(prevS, 10, 64)
 	if !full || !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || prev == 0 {
