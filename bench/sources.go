@@ -18,6 +18,10 @@ import (
 // set against the slowest path its card waited for.
 type systems struct {
 	latency time.Duration
+	// cacheFor is the cache-hit cases' cache_ttl and fresh_for: longer
+	// than any window (the soak's included), so that no answer expires or
+	// is revalidated while calls are measured.
+	cacheFor time.Duration
 	srv     *http.Server
 	url     string
 
@@ -27,7 +31,7 @@ type systems struct {
 }
 
 func startSystems(latency time.Duration) (*systems, error) {
-	s := &systems{latency: latency, dir: map[string]time.Duration{}, slow: map[string]time.Duration{}}
+	s := &systems{latency: latency, cacheFor: time.Hour, dir: map[string]time.Duration{}, slow: map[string]time.Duration{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /directory", s.directory)
 	mux.HandleFunc("GET /accounting/{id}", s.byCustomer(accounting))
@@ -113,7 +117,7 @@ func writeJSONBody(w http.ResponseWriter, v any) {
 
 // sourcesYAML is the directory and sources blocks of a daemon's
 // configuration that ask these systems; cached (for cache-hit cases:
-// answers kept for 10 minutes and never revalidated meanwhile) or not.
+// answers kept for cacheFor and never revalidated meanwhile) or not.
 // Their breakers are off: these systems never fail, and a machine busy
 // enough for one answer to time out must not keep a source closed for the
 // next 30 seconds of a measurement.
@@ -122,7 +126,7 @@ func (s *systems) sourcesYAML(cached bool) string {
 		if !cached {
 			return ""
 		}
-		return "\n" + indent + "cache_ttl: 10m\n" + indent + "fresh_for: 10m"
+		return "\n" + indent + "cache_ttl: " + s.cacheFor.String() + "\n" + indent + "fresh_for: " + s.cacheFor.String()
 	}
 	src := func(name, section, path, mapping string) string {
 		return fmt.Sprintf(`  - name: %s

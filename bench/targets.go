@@ -46,6 +46,9 @@ func newHarness(opts Options, bins Binaries, dir string, logf func(string, ...an
 	if h.systems, err = startSystems(opts.SourceLatency); err != nil {
 		return nil, err
 	}
+	// The soak rings the numbers cached at its warm-up for its whole
+	// window: a 10-minute soak on 10-minute answers ended on misses.
+	h.systems.cacheFor = max(time.Hour, opts.Soak+15*time.Minute)
 	h.numbers = newNumbers(opts.Agents)
 	if h.rec, err = loadRecording(opts.Recording, "+4930123456"); err != nil {
 		h.systems.close()
