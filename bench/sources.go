@@ -22,8 +22,8 @@ type systems struct {
 	// than any window (the soak's included), so that no answer expires or
 	// is revalidated while calls are measured.
 	cacheFor time.Duration
-	srv     *http.Server
-	url     string
+	srv      *http.Server
+	url      string
 
 	mu   sync.Mutex
 	dir  map[string]time.Duration // phone → how long the directory took
