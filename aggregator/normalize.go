@@ -126,7 +126,13 @@ var testSequences = map[string]bool{
 //     some longer German numbers valid), not be one of testSequences, and
 //     parse back to the same number, so that normalising a result again
 //     gives the same Number whatever the region. Else ErrNotAPhone.
-func normalize(raw, region string) (Number, error) {
+func normalize(raw, region string) (Number, error) { return normalizeChecked(raw, region, false) }
+
+// normalizeChecked is normalize; with everyCheck, without its two
+// shortcuts (text of digits alone is not searched for an extension, a
+// number sent in E.164 is not parsed back), as the rules are written:
+// TestNormalizeShortcuts compares the two.
+func normalizeChecked(raw, region string, everyCheck bool) (Number, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" || withheldMarkers[strings.ToLower(s)] {
 		return Number{}, ErrWithheld
@@ -139,7 +145,7 @@ func normalize(raw, region string) (Number, error) {
 		return Number{}, ErrNotAPhone
 	}
 	number := s
-	if !plainDigits(s) {
+	if everyCheck || !plainDigits(s) {
 		// Every extension form libphonenumber knows has a separator
 		// ("ext.", "x", "#", ";ext=", ","): digits alone have none.
 		number, _ = phonenumbers.MaybeSeparateExtensionFromPhone(s)
@@ -166,7 +172,7 @@ func normalize(raw, region string) (Number, error) {
 	if !strings.HasPrefix(e164, "+") || len(e164)-1 > maxE164Digits || testSequences[e164[1:]] {
 		return Number{}, ErrNotAPhone
 	}
-	if e164 != s {
+	if everyCheck || e164 != s {
 		// Sent in E.164 already, the number was just parsed from it: it
 		// parses back the same.
 		back, err := phonenumbers.Parse(e164, "")

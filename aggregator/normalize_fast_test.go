@@ -5,60 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 )
 
-// normalizeFull is normalize without its shortcuts for digits-only text
-// (no extension lookup) and for a number sent in E.164 (no second parse):
-// each check made on every number, as the rules are written.
-func normalizeFull(raw, region string) (Number, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" || withheldMarkers[strings.ToLower(s)] {
-		return Number{}, ErrWithheld
-	}
-	s = stripURI(s)
-	if s == "" || withheldMarkers[strings.ToLower(s)] {
-		return Number{}, ErrWithheld
-	}
-	if len(s) > maxInputLength {
-		return Number{}, ErrNotAPhone
-	}
-	number, _ := phonenumbers.MaybeSeparateExtensionFromPhone(s)
-	if strings.IndexFunc(number, unicode.IsLetter) >= 0 {
-		return Number{}, ErrNotAPhone
-	}
-	digits := phonenumbers.NormalizeDigitsOnly(number)
-	if len(withoutInternationalPrefix(digits)) > maxE164Digits || testSequences[digits] {
-		return Number{}, ErrNotAPhone
-	}
-	num, err := phonenumbers.ParseAndKeepRawInput(s, region)
-	if err != nil {
-		return Number{}, ErrNotAPhone
-	}
-	national := phonenumbers.GetNationalSignificantNumber(num)
-	if !phonenumbers.IsValidNumber(num) && !possible(num, national) {
-		return Number{}, ErrNotAPhone
-	}
-	if repeatedDigit(national) {
-		return Number{}, ErrNotAPhone
-	}
-	e164 := phonenumbers.Format(num, phonenumbers.E164)
-	if !strings.HasPrefix(e164, "+") || len(e164)-1 > maxE164Digits || testSequences[e164[1:]] {
-		return Number{}, ErrNotAPhone
-	}
-	back, err := phonenumbers.Parse(e164, "")
-	if err != nil || phonenumbers.Format(back, phonenumbers.E164) != e164 ||
-		phonenumbers.GetNationalSignificantNumber(back) != national {
-		return Number{}, ErrNotAPhone
-	}
-	n := Number{E164: e164, National: national, Region: phonenumbers.GetRegionCodeForNumber(num), Extension: num.GetExtension()}
-	if n.Region == "ZZ" {
-		n.Region = ""
-	}
-	return n, nil
-}
+// normalizeFull is normalize with every check made on every number.
+func normalizeFull(raw, region string) (Number, error) { return normalizeChecked(raw, region, true) }
 
 // TestNormalizeShortcuts: normalize's shortcuts for digits-only text and
 // for numbers sent in E.164 give what the full checks give, for random
