@@ -72,6 +72,7 @@ func (b *Bus) newsLoop(ctx context.Context) {
 		ps := b.client.Subscribe(ctx, b.newsChannel)
 		stop := context.AfterFunc(ctx, func() { ps.Close() })
 		b.listenNews(ctx, ps)
+		b.subscribed.Store(false)
 		stop()
 		ps.Close()
 		if ctx.Err() == nil {
@@ -107,6 +108,7 @@ func (b *Bus) listenNews(ctx context.Context, ps *redis.PubSub) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			// (Re)subscribed: what was published before is in the streams.
+			b.subscribed.Store(true)
 			b.syncGen.Add(1)
 			b.wakeReader()
 		case *redis.Message:
@@ -156,27 +158,39 @@ func (b *Bus) news(payload string) {
 	}
 	// Opened and checked outside the locks: the costly part.
 	m, err := b.decodeEntry(keys, seq, payload)
+	if b.handOne(agent, seq, name, m, err, func(at uint64) bool { return at == prev }) {
+		b.heard.Add(1)
+	} else if b.fresh(agent, seq) {
+		b.requeue([]string{agent}) // another entry came first: read
+		b.wakeReader()
+	}
+}
+
+// handOne gives the hub agent's entry seq, named name (m, or err when it
+// could not be opened), when the agent's browsers here are positioned so
+// that they take it now (next(their position)); their position moves to
+// seq. One lock (hmu) orders every hand-over (the sender's, the news', the
+// reader's), so the hub gets each agent's messages in seq order, each
+// once. It reports whether the position moved.
+func (b *Bus) handOne(agent string, seq uint64, name string, m pop.Encoded, err error, next func(at uint64) bool) bool {
 	b.hmu.Lock()
 	defer b.hmu.Unlock()
 	b.mu.Lock()
-	w = b.watching[agent]
-	next := w != nil && !w.degraded && w.pos == prev
-	if next {
+	w := b.watching[agent]
+	take := w != nil && !w.degraded && next(w.pos)
+	if take {
 		w.pos = seq
-	} else if w != nil && seq > w.pos {
-		b.active[agent] = true
-		defer b.wakeReader()
 	}
 	b.mu.Unlock()
 	switch {
-	case !next || b.seen(name):
+	case !take || b.seen(name):
 	case err != nil:
 		b.metrics.errors.WithLabelValues(opUnsealing).Inc()
 		b.logger.Warn("unreadable stream entry skipped", "seq", seq, "err", err)
 	default:
-		b.heard.Add(1)
 		b.hub.DeliverNumbered(agent, m)
 	}
+	return take
 }
 
 // sleep waits for d, or until ctx ends or wake receives (nil: never).
@@ -316,23 +330,7 @@ func (b *Bus) handOver(ctx context.Context, agent string, keys agentKeys, entrie
 		}
 		// Opened and checked outside the locks: the costly part.
 		m, err := b.decodeEntry(keys, seq, payload)
-		b.hmu.Lock()
-		b.mu.Lock()
-		w := b.watching[agent]
-		fresh := w != nil && !w.degraded && seq > w.pos
-		if fresh {
-			w.pos = seq
-		}
-		b.mu.Unlock()
-		switch {
-		case !fresh || b.seen(name):
-		case err != nil:
-			b.metrics.errors.WithLabelValues(opUnsealing).Inc()
-			b.logger.Warn("unreadable stream entry skipped", "id", e.ID, "err", err)
-		default:
-			b.hub.DeliverNumbered(agent, m)
-		}
-		b.hmu.Unlock()
+		b.handOne(agent, seq, name, m, err, func(at uint64) bool { return seq > at })
 	}
 	return false
 }

@@ -158,8 +158,10 @@ type Bus struct {
 	ordinals *recency[map[string]int] // (agent, call) -> (type, part) -> messages named so far, until the call ends for the agent
 	keyCache *recency[agentKeys]      // agent -> key names
 	msgN     atomic.Uint64            // this daemon's messages that are not de-duplicated
-	directs  atomic.Uint64            // messages handed to this daemon's hub by handDirect
-	heard    atomic.Uint64            // messages handed to this daemon's hub as news came, unread
+	directs  atomic.Uint64            // entries the sender handed over itself (handDirect)
+	heard    atomic.Uint64            // entries handed over as their news came, not read
+	// subscribed: the news subscription is confirmed (tests wait for it).
+	subscribed atomic.Bool
 
 	lmu sync.Mutex
 	// localSeen are the dedup names of the messages this daemon's browsers

@@ -235,7 +235,7 @@ func TestThreeDaemons(t *testing.T) {
 	prefix := testPrefix(t, client)
 	a, b, c := startDaemon(t, "127.0.0.1:6379", prefix), startDaemon(t, "127.0.0.1:6379", prefix), startDaemon(t, "127.0.0.1:6379", prefix)
 	for _, d := range []*daemon{a, b, c} {
-		waitFor(t, "bus up", func() bool { return d.bus.Ready() == nil })
+		waitFor(t, "bus up and subscribed to news", func() bool { return d.bus.Ready() == nil && d.bus.subscribed.Load() })
 	}
 	wa, wb, wc := browser(t, a, "1001", ""), browser(t, b, "1002", ""), browser(t, c, "1003", "")
 	for _, ws := range []*websocket.Conn{wa, wb, wc} {
@@ -259,6 +259,11 @@ func TestThreeDaemons(t *testing.T) {
 	})
 	if n := counter(b.bus.metrics.delivered.WithLabelValues(pathRedis)); n != 0 {
 		t.Fatalf("daemon b delivered %v messages; it saw no call", n)
+	}
+	// Subscribed before the call, b and c got a's entries as their news
+	// came, not by reading the streams.
+	if b.bus.heard.Load() == 0 || c.bus.heard.Load() == 0 {
+		t.Errorf("entries handed over as news came: b %d, c %d; want some on each", b.bus.heard.Load(), c.bus.heard.Load())
 	}
 }
 

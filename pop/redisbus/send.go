@@ -409,22 +409,11 @@ func (b *Bus) handDirect(o *outgoing, seq, prev uint64) {
 	if o.local || prev == 0 {
 		return
 	}
-	b.hmu.Lock()
-	defer b.hmu.Unlock()
-	b.mu.Lock()
-	w := b.watching[o.agent]
-	ok := w != nil && !w.degraded && w.pos == prev
-	if ok {
-		w.pos = seq
-	}
-	b.mu.Unlock()
-	if !ok || b.seen(o.dedup) {
-		return
-	}
 	m := o.msg
 	m.Seq = seq
-	b.directs.Add(1)
-	b.hub.DeliverNumbered(o.agent, m)
+	if b.handOne(o.agent, seq, o.dedup, m, nil, func(at uint64) bool { return at == prev }) {
+		b.directs.Add(1)
+	}
 }
 
 // remember keeps o for resendWindow: Redis may lose it before every
