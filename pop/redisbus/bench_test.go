@@ -46,9 +46,9 @@ func benchCard(callID string) screenpop.Card {
 }
 
 // BenchmarkDeliverThroughRedis measures one pop on its way through Redis:
-// encoded (as the Dispatcher does), Deliver, the append script (stream
-// and pops hash), XREAD, the Hub, one browser tab. One op is the message
-// read by the tab.
+// encoded (as the Dispatcher does), Deliver, the append script (stream,
+// pops hash, news), the hand-over to the Hub, one browser tab. One op is
+// the message read by the tab.
 func BenchmarkDeliverThroughRedis(b *testing.B) {
 	srv := startRedisServer(b)
 	client := redis.NewClient(&redis.Options{Addr: srv.addr()})
@@ -138,8 +138,8 @@ func BenchmarkThroughput(b *testing.B) {
 
 // BenchmarkThroughputCluster is BenchmarkThroughput on a Redis Cluster of
 // three masters (on the same machine): the agents' streams spread over
-// them, the notify entry after each batch. redis-cpu-ns/op sums the
-// masters.
+// them, each master publishing its entries' news. redis-cpu-ns/op sums
+// the masters.
 func BenchmarkThroughputCluster(b *testing.B) {
 	cl := redistest.StartCluster(b, 3)
 	client, err := rediscache.NewClient(rediscache.ClientConfig{ClusterAddrs: cl.Addrs()})

@@ -321,22 +321,16 @@ func (b *Bus) appendPending(ctx context.Context, n int) error {
 	return nil
 }
 
-// appendBatch appends batch in one pipeline and hands to this daemon's
-// browsers what it can (handDirect); each append script publishes its
-// entry to the other daemons' readers itself. It returns how many
-// messages, from the first, Redis confirmed.
+// appendBatch runs the append script of each message of batch, in one
+// pipeline, and hands to this daemon's browsers what it can (handDirect);
+// each script publishes its entry to the other daemons' readers itself.
+// It returns how many messages, from the first, Redis confirmed.
 func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
-	defer cancel()
-	return b.appendScripts(ctx, batch)
-}
-
-// appendScripts runs the append script of each message of batch, in one
-// pipeline. It returns how many messages, from the first, Redis confirmed.
-func (b *Bus) appendScripts(ctx context.Context, batch []outgoing) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
+	defer cancel()
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, o := range batch {
