@@ -152,42 +152,17 @@ func (e *noAnswerError) Error() string {
 // fetch asks the source itself, through its concurrency limit and circuit
 // breaker, and caches the answer under ck (when not empty). ctx carries the
 // source's time budget, limit says how long it is (for messages). The
-// source runs in a goroutine of its own, so that fetch returns by ctx's
-// deadline whatever the source does.
+// source runs in a goroutine of its own (fetchHere's), so that fetch
+// returns by ctx's deadline whatever the source does.
 func (a *Aggregator) fetch(ctx context.Context, rt *sourceRuntime, key Key, limit time.Duration, ck string) outcome {
-	release, done, refused, ok := a.admit(rt)
-	if !ok {
-		return refused
-	}
-	breakerErr := errPanicked // what the breaker is told, unless an answer says otherwise
-	// Told when the source answers or runs out of time, not when its
-	// goroutine ends: a hung source must still reopen a half-open breaker.
-	defer func() { done(breakerErr) }()
-
-	answer := make(chan fetchResult, 1)
-	go func() {
-		// The slot is free before the answer is handed over: a card
-		// built right after this one must find it free.
-		res := a.call(ctx, rt, key, release)
-		answer <- res
-	}()
-	var res fetchResult
-	select {
-	case res = <-answer:
-	case <-ctx.Done():
-		res.err = context.Cause(ctx)
-	}
-	var o outcome
-	o, breakerErr = a.judge(ctx, rt, key, limit, res)
-	if breakerErr == nil && ck != "" {
-		a.toCache(ctx, rt, ck, res.records)
-	}
-	return o
+	got := make(chan outcome, 1)
+	go a.fetchHere(ctx, rt, key, limit, ck, func(o outcome) bool { got <- o; return true })
+	return <-got
 }
 
-// fetchHere is fetch for a goroutine started for this one lookup (a
-// card's): the source runs in the calling goroutine, with no goroutine and
-// no channel of its own in between, and give is handed the outcome once,
+// fetchHere asks the source, through its concurrency limit and circuit
+// breaker, in the calling goroutine (one started for this one lookup),
+// with no goroutine and no channel of its own in between, and give is handed the outcome once,
 // as soon as there is one: when the source answers, or when ctx ends
 // first (its budget, the card's deadline, the card abandoned), then from
 // a goroutine of context.AfterFunc's while the source still runs. give
