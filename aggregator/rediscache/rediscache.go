@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,7 +110,16 @@ type Config struct {
 	// Keys, when set, seal values with AES-256-GCM before they reach Redis
 	// (a dump or a replica holds no readable customer data); the keys come
 	// from the environment (ParseKeyring). nil: values stored as they are.
-	Keys       *Keyring
+	Keys *Keyring
+	// NearEntries bounds the near cache: values read from Redis kept in
+	// this daemon's memory until anyone changes them (see near.go and the
+	// README). 0: DefaultNearEntries; negative: no near cache. Always off
+	// on a Redis Cluster.
+	NearEntries int
+	// NearMaxAge bounds how long the near cache keeps a value
+	// (DefaultNearMaxAge when 0): a change made outside screenpop, which
+	// publishes no invalidation, is seen within it.
+	NearMaxAge time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -122,6 +132,11 @@ type Cache struct {
 	keys    *Keyring // nil: stored in clear
 	logger  *slog.Logger
 	metrics *metrics
+
+	near        *near  // nil: off
+	channel     string // where changed keys are published
+	listenBlock time.Duration
+	retry       time.Duration
 }
 
 var _ aggregator.BatchCache = (*Cache)(nil)
@@ -146,8 +161,18 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cache{client: cfg.Client, prefix: cfg.KeyPrefix, maxTTL: cfg.MaxTTL, keys: cfg.Keys, logger: cfg.Logger}
-	m, err := newMetrics(cfg.Registerer)
+	c := &Cache{client: cfg.Client, prefix: cfg.KeyPrefix, maxTTL: cfg.MaxTTL, keys: cfg.Keys, logger: cfg.Logger,
+		channel: cfg.KeyPrefix + "cache-invalidate", listenBlock: 2 * time.Second, retry: time.Second}
+	if _, cluster := cfg.Client.(*redis.ClusterClient); !cluster && cfg.NearEntries >= 0 {
+		if cfg.NearEntries == 0 {
+			cfg.NearEntries = DefaultNearEntries
+		}
+		if cfg.NearMaxAge <= 0 {
+			cfg.NearMaxAge = DefaultNearMaxAge
+		}
+		c.near = newNear(cfg.NearEntries, cfg.NearMaxAge)
+	}
+	m, err := newMetrics(cfg.Registerer, c.near)
 	if err != nil {
 		return nil, fmt.Errorf("rediscache metrics: %w", err)
 	}
@@ -157,9 +182,10 @@ func New(cfg Config) (*Cache, error) {
 
 // Get implements aggregator.Cache. A missing key is aggregator.ErrCacheMiss;
 // any other error (Redis down) comes back fast, and the aggregator asks
-// the source instead.
+// the source instead. A value the near cache holds costs no round trip.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
-	return c.opened(key, c.client.Get(ctx, c.prefix+key))
+	values, errs := c.GetMany(ctx, []string{key})
+	return values[0], errs[0]
 }
 
 // GetMany implements aggregator.BatchCache: the values of keys in one
@@ -167,21 +193,71 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 // Cluster refuses for keys in different slots (go-redis sends each master
 // its part of the pipeline at once). Each key is counted and judged as Get
 // judges it: errs[i] is nil (values[i] holds the value),
-// aggregator.ErrCacheMiss, or the error of its GET.
+// aggregator.ErrCacheMiss, or the error of its GET. Keys the near cache
+// holds are not asked for; with the near cache on, each GET goes with a
+// PTTL, how long the near cache may keep the value.
 func (c *Cache) GetMany(ctx context.Context, keys []string) (values [][]byte, errs []error) {
+	if c.near == nil {
+		return c.getFromRedis(ctx, keys)
+	}
+	now := time.Now()
+	var asked []string
+	var at []int // where each asked key's answer goes
+	for i, k := range keys {
+		if v, ok := c.near.get(k, now); ok {
+			if values == nil {
+				values, errs = make([][]byte, len(keys)), make([]error, len(keys))
+			}
+			values[i] = v
+			c.metrics.lookups.WithLabelValues(resultHit).Inc()
+			c.metrics.nearHits.Inc()
+			continue
+		}
+		asked = append(asked, k)
+		at = append(at, i)
+	}
+	if values == nil {
+		return c.getFromRedis(ctx, keys) // none held here
+	}
+	if len(asked) > 0 {
+		got, gotErrs := c.getFromRedis(ctx, asked)
+		for j, i := range at {
+			values[i], errs[i] = got[j], gotErrs[j]
+		}
+	}
+	return values, errs
+}
+
+// getFromRedis reads keys in one round trip, and keeps what the near
+// cache may keep.
+func (c *Cache) getFromRedis(ctx context.Context, keys []string) (values [][]byte, errs []error) {
 	values, errs = make([][]byte, len(keys)), make([]error, len(keys))
-	if len(keys) == 1 {
-		values[0], errs[0] = c.Get(ctx, keys[0])
+	gen := c.near.begin()
+	if len(keys) == 1 && gen == 0 {
+		values[0], errs[0] = c.opened(keys[0], c.client.Get(ctx, c.prefix+keys[0]))
 		return values, errs
 	}
 	pipe := c.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(keys))
+	var ttls []*redis.DurationCmd
+	if gen != 0 {
+		ttls = make([]*redis.DurationCmd, len(keys))
+	}
 	for i, k := range keys {
 		cmds[i] = pipe.Get(ctx, c.prefix+k)
+		if ttls != nil {
+			ttls[i] = pipe.PTTL(ctx, c.prefix+k)
+		}
 	}
 	_, _ = pipe.Exec(ctx) // each command holds its own error
+	now := time.Now()
 	for i, cmd := range cmds {
 		values[i], errs[i] = c.opened(keys[i], cmd)
+		if errs[i] == nil && ttls != nil {
+			if ttl, err := ttls[i].Result(); err == nil {
+				c.near.put(keys[i], append([]byte(nil), values[i]...), ttl, gen, now)
+			}
+		}
 	}
 	return values, errs
 }
@@ -223,7 +299,20 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if c.keys != nil {
 		value = c.keys.Seal(value, []byte(c.prefix+key))
 	}
-	if err := c.client.Set(ctx, c.prefix+key, value, ttl).Err(); err != nil {
+	var err error
+	if c.near == nil {
+		err = c.client.Set(ctx, c.prefix+key, value, ttl).Err()
+	} else {
+		// The change and its news as one: whoever hears of it reads the
+		// new value.
+		_, err = c.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, c.prefix+key, value, ttl)
+			p.Publish(ctx, c.channel, key)
+			return nil
+		})
+		c.near.invalidate(key) // whatever the outcome
+	}
+	if err != nil {
 		c.metrics.errors.WithLabelValues(opSet).Inc()
 		return fmt.Errorf("rediscache: set: %w", err)
 	}
@@ -231,17 +320,29 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 }
 
 // Delete implements aggregator.Cache. Each key has its own DEL, in one
-// pipeline: on a Redis Cluster the keys are in different slots, which one
-// DEL refuses (CROSSSLOT), and the pipeline goes to each master at once.
+// pipeline: on a Redis Cluster the keys of an eviction are in different
+// slots, which one DEL refuses (CROSSSLOT), and the pipeline goes to each
+// master at once. Elsewhere the DELs and the news of them, for the near
+// caches, are one MULTI.
 func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	pipe := c.client.Pipeline()
+	var pipe redis.Pipeliner
+	if c.near == nil {
+		pipe = c.client.Pipeline()
+	} else {
+		pipe = c.client.TxPipeline()
+	}
 	for _, k := range keys {
 		pipe.Del(ctx, c.prefix+k)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if c.near != nil {
+		pipe.Publish(ctx, c.channel, strings.Join(keys, invalidationSep))
+	}
+	_, err := pipe.Exec(ctx)
+	c.near.invalidate(keys...)
+	if err != nil {
 		c.metrics.errors.WithLabelValues(opDelete).Inc()
 		return fmt.Errorf("rediscache: delete: %w", err)
 	}

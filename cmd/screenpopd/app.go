@@ -72,6 +72,7 @@ type Main struct {
 	disp     *pop.Dispatcher
 	calls    []namedCallSource
 	redis    redis.UniversalClient // nil without a redis block
+	rcache   *rediscache.Cache     // the card cache on it; its near cache listens in Run
 	keys     *rediscache.Keyring   // nil without redis.encryption_key_env
 	bus      *redisbus.Bus         // nil without a redis block
 	floor    *floor.Floor          // the supervisors' floor view (floor.go)
@@ -246,14 +247,17 @@ func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
 		return nil, fmt.Errorf("%s: redis: %w", m.cfg.File, err)
 	}
 	m.redis = client
-	return rediscache.New(rediscache.Config{
+	if m.rcache, err = rediscache.New(rediscache.Config{
 		Client:     client,
 		KeyPrefix:  rc.KeyPrefix,
 		MaxTTL:     rc.CardTTL,
 		Keys:       m.keys,
 		Logger:     m.logger.With("component", "rediscache"),
 		Registerer: m.reg,
-	})
+	}); err != nil {
+		return nil, err
+	}
+	return m.rcache, nil
 }
 
 // signingSecret is the HS256 secret of agent tokens (screenpopd token, the
@@ -338,6 +342,9 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	if m.bus != nil {
 		g.Go(func() error { return m.bus.Run(ctx) })
+	}
+	if m.rcache != nil {
+		g.Go(func() error { return m.rcache.Run(ctx) })
 	}
 	g.Go(func() error { return m.floor.Run(ctx) })
 	for _, c := range m.calls {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,13 +96,35 @@ func TestHistoryCommandsOnTheConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	card := m.agg.Build(context.Background(), screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "cli-1", Caller: screenpop.Caller{Number: "+49403456789"}, At: time.Now()})
+	// The daemon's near cache listens, as in Run.
+	nctx, stopNear := context.WithCancel(context.Background())
+	nearDone := make(chan struct{})
+	go func() { defer close(nearDone); m.rcache.Run(nctx) }()
+	defer func() { stopNear(); <-nearDone }()
+	near := func(name string, want func(float64) bool) func() error {
+		return func() error {
+			if v := metricValue(t, m, name); !want(v) {
+				return fmt.Errorf("%s = %v", name, v)
+			}
+			return nil
+		}
+	}
+	waitUntilOK(t, "the near cache listens", near("screenpop_rediscache_near_listening", func(v float64) bool { return v == 1 }))
+	build := func() screenpop.Card {
+		return m.agg.Build(context.Background(), screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "cli-1", Caller: screenpop.Caller{Number: "+49403456789"}, At: time.Now()})
+	}
+	card := build()
 	if card.Customer == nil || card.Customer.ID != "C-10002" {
 		t.Fatalf("card of %+v", card.Customer)
 	}
 	if n := srcKeys(t, prefix); n == 0 {
 		t.Fatal("nothing cached in Redis")
 	}
+	// Cards read again keep the answers in the daemon's memory too.
+	waitUntilOK(t, "the answers in the near cache", func() error {
+		build()
+		return near("screenpop_rediscache_near_entries", func(v float64) bool { return v > 0 })()
+	})
 
 	out, err = screenpopd(t, env, "erase", "-config", path, "-customer", "C-10002", "-by", "DPO ticket 4711", "-yes")
 	if err != nil || out != "erased 1 call(s) and 0 note(s) of customer C-10002; the access log records the erasure\ncached source answers evicted\n" {
@@ -109,6 +132,24 @@ func TestHistoryCommandsOnTheConfiguration(t *testing.T) {
 	}
 	if n := srcKeys(t, prefix); n != 0 {
 		t.Errorf("%d cached answers left in Redis after the erasure", n)
+	}
+	// The erasure, from another process, reached the running daemon's
+	// memory: once the daemon heard a marker published after it (Redis
+	// delivers in order), it holds none of the person's answers.
+	heard := metricValue(t, m, "screenpop_rediscache_near_invalidations_total")
+	marker := redis.NewClient(&redis.Options{Addr: testRedis})
+	defer marker.Close()
+	if err := marker.Publish(context.Background(), prefix+"cache-invalidate", "test-marker").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntilOK(t, "the marker heard", func() error {
+		if v := metricValue(t, m, "screenpop_rediscache_near_invalidations_total"); v == heard {
+			return fmt.Errorf("invalidations heard: %v", v)
+		}
+		return nil
+	})
+	if err := near("screenpop_rediscache_near_entries", func(v float64) bool { return v == 0 })(); err != nil {
+		t.Errorf("after the erasure: %v", err)
 	}
 
 	out, err = screenpopd(t, env, "access-log", "-customer", "C-10002", "-json", "-config="+path)

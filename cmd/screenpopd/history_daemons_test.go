@@ -394,7 +394,8 @@ func TestHistoryDownMidShift(t *testing.T) {
 	})
 }
 
-// metricValue reads a gauge of the daemon's registry.
+// metricValue reads a gauge, or a counter, of the daemon's registry
+// (its first series).
 func metricValue(t *testing.T, m *Main, name string) float64 {
 	t.Helper()
 	mfs, err := m.reg.Gather()
@@ -405,6 +406,9 @@ func metricValue(t *testing.T, m *Main, name string) float64 {
 		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
 			if g := mf.GetMetric()[0].GetGauge(); g != nil {
 				return g.GetValue()
+			}
+			if c := mf.GetMetric()[0].GetCounter(); c != nil {
+				return c.GetValue()
 			}
 		}
 	}

@@ -31,6 +31,8 @@ type Node struct {
 	port int
 	dir  string // its nodes.conf: a restarted node keeps its ID and slots
 
+	standalone bool // StartServer's: not a cluster node
+
 	mu  sync.Mutex
 	cmd *exec.Cmd
 }
@@ -42,10 +44,12 @@ func (n *Node) Addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
 // configuration, no data. Cluster.WaitOK then waits until it serves.
 func (n *Node) Start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(n.bin,
-		"--port", strconv.Itoa(n.port), "--bind", "127.0.0.1", "--dir", n.dir,
-		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(n.dir, "nodes.conf"),
-		"--save", "", "--appendonly", "no", "--logfile", n.logFile())
+	args := []string{"--port", strconv.Itoa(n.port), "--bind", "127.0.0.1", "--dir", n.dir,
+		"--save", "", "--appendonly", "no", "--logfile", n.logFile()}
+	if !n.standalone {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(n.dir, "nodes.conf"))
+	}
+	cmd := exec.Command(n.bin, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redis-server on %d: %v", n.port, err)
 	}
@@ -72,6 +76,21 @@ func (n *Node) Kill() {
 	n.cmd.Process.Kill()
 	n.cmd.Wait()
 	n.cmd = nil
+}
+
+// StartServer starts a plain redis-server of the test's own on a free
+// port (nothing persisted), stopped when the test ends. Kill and Start
+// stop it and start it again empty, on the same port: Redis restarting.
+func StartServer(t testing.TB) *Node {
+	t.Helper()
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("the test needs redis-server: %v", err)
+	}
+	n := &Node{bin: server, port: freeClusterPort(t), dir: t.TempDir(), standalone: true}
+	t.Cleanup(n.Kill)
+	n.Start(t)
+	return n
 }
 
 // Cluster is a Redis Cluster of masters only (no replicas: a node that
