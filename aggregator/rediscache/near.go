@@ -205,7 +205,11 @@ func (c *Cache) listen(ctx context.Context, ps *redis.PubSub) {
 			}
 			if ctx.Err() == nil {
 				c.metrics.errors.WithLabelValues(opListen).Inc()
-				c.logger.Warn("near cache: invalidations not heard; reading Redis until subscribed again", "err", err)
+				if !c.unheard {
+					// Once per outage: Run retries every second.
+					c.unheard = true
+					c.logger.Warn("near cache: invalidations not heard; every read goes to Redis until subscribed again", "err", err)
+				}
 			}
 			return
 		}
@@ -216,6 +220,10 @@ func (c *Cache) listen(ctx context.Context, ps *redis.PubSub) {
 			c.near.reset(m.Kind == "subscribe")
 			if m.Kind == "subscribe" {
 				c.metrics.nearLive.Set(1)
+				if c.unheard {
+					c.unheard = false
+					c.logger.Info("near cache: invalidations heard again")
+				}
 			}
 		case *redis.Message:
 			c.near.invalidate(strings.Split(m.Payload, invalidationSep)...)

@@ -1,9 +1,13 @@
 package rediscache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +20,24 @@ import (
 // patience bounds every wait below: what has not happened by then never
 // will (nothing is timed).
 const patience = 20 * time.Second
+
+// lockedBuffer is a log destination the test reads while Run writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // waitFor polls ok until it holds, or fails the test after patience.
 func waitFor(t *testing.T, what string, ok func() bool) {
@@ -184,7 +206,8 @@ func TestNearForgetsWhenRedisRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	c, err := New(Config{Client: client})
+	var logs lockedBuffer
+	c, err := New(Config{Client: client, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +224,11 @@ func TestNearForgetsWhenRedisRestarts(t *testing.T) {
 
 	srv.Kill()
 	waitFor(t, "the near cache is emptied", func() bool { return c.near.size() == 0 && c.near.begin() == 0 })
+	// Retried every 50ms while Redis is away; warned once.
+	waitFor(t, "three failed subscriptions", func() bool { return counterValue(c.metrics.errors.WithLabelValues(opListen)) >= 3 })
+	if n := strings.Count(logs.String(), "invalidations not heard"); n != 1 {
+		t.Errorf("%d warnings for one outage, want 1:\n%s", n, logs.String())
+	}
 	srv.Start(t)
 	plain := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer plain.Close()
@@ -208,6 +236,9 @@ func TestNearForgetsWhenRedisRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "it listens again", func() bool { return c.near.begin() != 0 })
+	if !strings.Contains(logs.String(), "invalidations heard again") {
+		t.Errorf("the end of the outage not logged:\n%s", logs.String())
+	}
 	if v, err := c.Get(ctx, "card"); err != nil || string(v) != "after" {
 		t.Fatalf("Get after the restart = %q, %v; want what Redis holds now", v, err)
 	}

@@ -137,6 +137,7 @@ type Cache struct {
 	channel     string // where changed keys are published
 	listenBlock time.Duration
 	retry       time.Duration
+	unheard     bool // Run's: the outage of the subscription was logged
 }
 
 var _ aggregator.BatchCache = (*Cache)(nil)

@@ -247,6 +247,7 @@ func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
 		return nil, fmt.Errorf("%s: redis: %w", m.cfg.File, err)
 	}
 	m.redis = client
+	redis.SetLogger(redisLog{m.logger.With("component", "go-redis")})
 	if m.rcache, err = rediscache.New(rediscache.Config{
 		Client:     client,
 		KeyPrefix:  rc.KeyPrefix,
