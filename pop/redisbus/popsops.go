@@ -38,10 +38,14 @@ func cardValue(callID string, card []byte) []byte {
 	return append(v, card...)
 }
 
-// popsOps appends a message's effect on the agent's current pops: (op,
-// field, value) triples for the append script. The values are cut from
-// the message's JSON (its card, who answered, the transfer), not encoded
-// again, and sealed for the field they go to.
+// popsOps appends a message's effect on the agent's current pops, as the
+// append script takes it: the number of fields to delete, the field and
+// value of an HSETNX ("" and "" for none), the fields to delete, then the
+// (field, value) pairs to set; the script runs them in that order, in one
+// command each (HSETNX, HDEL, HSET), with no loop of its own. The values
+// are cut from the message's JSON (its card, who answered, the transfer),
+// not encoded again, and sealed for the field they go to. A message's
+// ops touch distinct fields.
 func (b *Bus) popsOps(args []any, popsKey string, m pop.Encoded) []any {
 	h := callField(m.CallID)
 	// One pass over the message's data (a card is most of the bytes).
@@ -78,36 +82,52 @@ func (b *Bus) popsOps(args []any, popsKey string, m pop.Encoded) []any {
 		}
 		return []byte(r.Raw), r.Exists() && r.Type != gjson.Null
 	}
-	set := func(field string, v []byte) []any { return append(args, "set", field, b.seal(v, popsKey, field)) }
-	del := func(field string) []any { return append(args, "del", field, "") }
+	var (
+		dels      [4]any
+		sets      [6]any
+		nd, ns    int
+		nx, nxVal any = "", ""
+	)
+	set := func(field string, v []byte) {
+		sets[ns], sets[ns+1] = field, b.seal(v, popsKey, field)
+		ns += 2
+	}
+	del := func(field string) {
+		dels[nd] = field
+		nd++
+	}
 	switch m.Type {
 	case pop.TypePop:
 		card, _ := part("data.card")
-		args = set(fieldCard+h, cardValue(m.CallID, card))
-		args = append(args, "setnx", fieldAt+h, strconv.FormatInt(m.At.UnixNano(), 10), "del", fieldGone+h, "")
+		set(fieldCard+h, cardValue(m.CallID, card))
+		nx, nxVal = fieldAt+h, strconv.FormatInt(m.At.UnixNano(), 10)
+		del(fieldGone + h)
 		if tr, ok := part("data.transfer"); ok {
-			args = set(fieldTransfer+h, tr)
+			set(fieldTransfer+h, tr)
 		} else {
-			args = del(fieldTransfer + h)
+			del(fieldTransfer + h)
 		}
 		if by, ok := part("data.answered_by"); ok {
-			return set(fieldAnswered+h, by)
+			set(fieldAnswered+h, by)
+		} else {
+			del(fieldAnswered + h)
 		}
-		return del(fieldAnswered + h)
 	case pop.TypeCard:
 		card, _ := part("data.card")
-		return set(fieldCard+h, cardValue(m.CallID, card))
+		set(fieldCard+h, cardValue(m.CallID, card))
 	case pop.TypeAnswered:
 		by, _ := part("data.agent")
-		args = set(fieldAnswered+h, by)
-		return del(fieldTransfer + h)
+		set(fieldAnswered+h, by)
+		del(fieldTransfer + h)
 	case pop.TypeWithdrawn, pop.TypeEnded:
 		for _, f := range []string{fieldCard, fieldAnswered, fieldTransfer, fieldAt} {
-			args = del(f + h)
+			del(f + h)
 		}
-		args = append(args, "set", fieldGone+h, "1")
+		sets[0], sets[1], ns = fieldGone+h, "1", 2
 	}
-	return args
+	args = append(args, nd, nx, nxVal)
+	args = append(args, dels[:nd]...)
+	return append(args, sets[:ns]...)
 }
 
 // decodePops turns the HGETALL of an agent's pops into a snapshot's list,

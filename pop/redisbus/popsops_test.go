@@ -9,8 +9,9 @@ import (
 	"github.com/screenpop/screenpop/pop"
 )
 
-// applyOps runs popsOps' (op, field, value) triples on a map standing for
-// the agent's pops hash, as the append script does in Redis.
+// applyOps runs popsOps' ops on a map standing for the agent's pops hash,
+// as the append script does in Redis: the HSETNX, the deletions, the
+// sets.
 func applyOps(t *testing.T, h map[string]string, m pop.Message) {
 	t.Helper()
 	e, err := pop.Encode(m)
@@ -18,23 +19,30 @@ func applyOps(t *testing.T, h map[string]string, m pop.Message) {
 		t.Fatal(err)
 	}
 	ops := (&Bus{}).popsOps(nil, "pops", e)
-	for i := 0; i+2 < len(ops); i += 3 {
-		op, f, v := ops[i].(string), ops[i+1].(string), fmt.Sprint(ops[i+2])
-		if b, ok := ops[i+2].([]byte); ok {
-			v = string(b)
+	str := func(v any) string {
+		if b, ok := v.([]byte); ok {
+			return string(b)
 		}
-		switch op {
-		case "set":
-			h[f] = v
-		case "setnx":
-			if _, ok := h[f]; !ok {
-				h[f] = v
-			}
-		case "del":
-			delete(h, f)
-		default:
-			t.Fatalf("unknown op %q", op)
+		return fmt.Sprint(v)
+	}
+	if len(ops) < 3 {
+		t.Fatalf("ops %v", ops)
+	}
+	nd := ops[0].(int)
+	if f := str(ops[1]); f != "" {
+		if _, ok := h[f]; !ok {
+			h[f] = str(ops[2])
 		}
+	}
+	for _, f := range ops[3 : 3+nd] {
+		delete(h, str(f))
+	}
+	sets := ops[3+nd:]
+	if len(sets)%2 != 0 {
+		t.Fatalf("odd sets %v", sets)
+	}
+	for i := 0; i < len(sets); i += 2 {
+		h[str(sets[i])] = str(sets[i+1])
 	}
 }
 

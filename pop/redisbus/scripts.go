@@ -18,23 +18,33 @@ import "github.com/redis/go-redis/v9"
 // the highest seq a daemon knows browsers have, against a promoted
 // replica whose clock is behind the old primary's.
 const epochLua = `
-local function nextSeq(meta, stream, floor, ttl)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local last = tonumber(redis.call('HGET', meta, 's') or '0')
+local function seqAfter(now, last, stream, floor)
   local n = math.max(now, last + 1, tonumber(floor) + 1)
   if last == 0 then
     local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
     if #top == 1 then n = math.max(n, tonumber(string.match(top[1][1], '^(%d+)')) + 1) end
   end
-  local ns = string.format('%.0f', n)
+  -- %d, not %.0f: the same digits below 2^53, and no float formatting.
+  return string.format('%d', n)
+end
+
+local function redisNow()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function nextSeq(meta, stream, floor, ttl)
+  local now = redisNow()
+  local ls = redis.call('HGET', meta, 's') or '0'
+  local last = tonumber(ls)
+  local ns = seqAfter(now, last, stream, floor)
   if last == 0 then
     redis.call('HSET', meta, 's', ns, 'e', ns)
   else
     redis.call('HSET', meta, 's', ns)
   end
   redis.call('PEXPIRE', meta, ttl)
-  return ns, now, last
+  return ns, now, ls
 end
 `
 
@@ -43,17 +53,38 @@ end
 // taken at seq N holds exactly the effects of the messages up to N. It
 // appends nothing when the message's de-duplication key exists: another
 // daemon watching the same PBX appended it, or this daemon did on an
-// attempt whose answer was lost (a timeout on a slow Redis).
+// attempt whose answer was lost (a timeout on a slow Redis). (One SET NX
+// GET would save a call, but needs Redis 7; XTRIM MINID and XADD
+// NOMKSTREAM need 6.2, the oldest Redis screenpop runs on.)
 //
 // KEYS: dedup, meta, stream, pops.
 // ARGV: dedup TTL ms, MAXLEN, stream TTL ms, pops TTL ms, message
 // (sealed), dedup name, this daemon's id, floor seq, news channel, the
-// agent's tag, then (op, field, value) triples on the pops hash.
+// agent's tag, then the message's ops on the pops hash (popsOps): the
+// number of fields to delete, an HSETNX's field and value ("" and "":
+// none), the fields to delete, the (field, value) pairs to set.
 // Returns the seq and the seq it follows, as "<seq> <previous>" (previous
 // 0: a new epoch), or "d" and the id of the daemon that appended the
 // message before. The previous seq lets the appending daemon hand the
 // message to its own browsers at once when they have everything up to it
 // (Bus.handDirect).
+//
+// Upkeep of the stream (trimming entries older than its TTL, the TTLs of
+// the stream and the meta hash) runs once per slack, a sixteenth of the
+// stream's TTL, not on every append: when it runs, at time T, it trims
+// every entry older than TTL - slack (MINID T - TTL + slack), sets both
+// TTLs to the stream's TTL, and notes in the meta hash (field u) when it
+// is due next, T + slack. Until then every entry left is at least
+// T - TTL + slack, younger than TTL: nothing older than the stream's TTL
+// stays, as if it were trimmed on every append (entries go up to a slack
+// earlier, never later), and an idle agent's stream and seq go between
+// TTL - slack and TTL after its last message. The upkeep runs at once
+// when the meta hash has no due time (a new epoch, or a daemon of an
+// older version), when the due time is more than a slack ahead (Redis's
+// clock went back: a failover), and the stream's TTL is set when the
+// stream was gone (XADD NOMKSTREAM answers nil: evicted, deleted) and the
+// append made it again: a key of personal data never lives without a
+// TTL.
 //
 // It also PUBLISHes the entry on the news channel, "<tag> <seq> <previous>
 // <dedup name> <message>": a daemon whose browsers have the agent's
@@ -65,31 +96,42 @@ var deliverScript = redis.NewScript(epochLua + `
 local held = redis.call('GET', KEYS[1])
 if held then return 'd' .. held end
 redis.call('SET', KEYS[1], ARGV[7], 'PX', ARGV[1])
-local ns, now, prev = nextSeq(KEYS[2], KEYS[3], ARGV[8], ARGV[3])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], ns .. '-0', 'm', ARGV[5], 'k', ARGV[6])
--- Entries older than the stream's TTL go even while the agent is busy:
--- personal data stays no longer than that.
-redis.call('XTRIM', KEYS[3], 'MINID', '~', string.format('%.0f', now - tonumber(ARGV[3]) * 1000))
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
--- A message's ops touch distinct fields: one HDEL and one HSET for all.
-local sets, dels = {}, {}
-local i = 11
-while i + 2 <= #ARGV do
-  local op, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if op == 'set' then
-    sets[#sets + 1] = f
-    sets[#sets + 1] = v
-  elseif op == 'setnx' then
-    redis.call('HSETNX', KEYS[4], f, v)
-  elseif op == 'del' then
-    dels[#dels + 1] = f
+local ttl = tonumber(ARGV[3]) * 1000 -- µs, as seqs
+local slack = math.floor(ttl / 16)
+local now = redisNow()
+local meta = redis.call('HMGET', KEYS[2], 's', 'u')
+local ps = meta[1] or '0'
+local last = tonumber(ps)
+local ns = seqAfter(now, last, KEYS[3], ARGV[8])
+local due = tonumber(meta[2] or '0')
+local upkeep = last == 0 or now >= due or due > now + slack
+if upkeep then
+  local u = string.format('%d', now + slack)
+  if last == 0 then
+    redis.call('HSET', KEYS[2], 's', ns, 'e', ns, 'u', u)
+  else
+    redis.call('HSET', KEYS[2], 's', ns, 'u', u)
   end
-  i = i + 3
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+else
+  redis.call('HSET', KEYS[2], 's', ns)
 end
-if #dels > 0 then redis.call('HDEL', KEYS[4], unpack(dels)) end
-if #sets > 0 then redis.call('HSET', KEYS[4], unpack(sets)) end
+local made = false
+if not redis.call('XADD', KEYS[3], 'NOMKSTREAM', 'MAXLEN', '~', ARGV[2], ns .. '-0', 'm', ARGV[5], 'k', ARGV[6]) then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], ns .. '-0', 'm', ARGV[5], 'k', ARGV[6])
+  made = true
+end
+if upkeep then
+  -- Entries older than the stream's TTL go even while the agent is busy:
+  -- personal data stays no longer than that (until the next upkeep).
+  redis.call('XTRIM', KEYS[3], 'MINID', '~', string.format('%d', now - ttl + slack))
+end
+if upkeep or made then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+local nd = tonumber(ARGV[11])
+if ARGV[12] ~= '' then redis.call('HSETNX', KEYS[4], ARGV[12], ARGV[13]) end
+if nd > 0 then redis.call('HDEL', KEYS[4], unpack(ARGV, 14, 13 + nd)) end
+if #ARGV > 13 + nd then redis.call('HSET', KEYS[4], unpack(ARGV, 14 + nd)) end
 redis.call('PEXPIRE', KEYS[4], ARGV[4]) -- nothing when the hash is gone
-local ps = string.format('%.0f', prev)
 redis.call('PUBLISH', ARGV[9], ARGV[10] .. ' ' .. ns .. ' ' .. ps .. ' ' .. ARGV[6] .. ' ' .. ARGV[5])
 return ns .. ' ' .. ps
 `)

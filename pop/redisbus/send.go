@@ -334,12 +334,8 @@ func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, o := range batch {
-		keys := b.keys(o.agent)
-		args := make([]any, 0, 10+9)
-		args = append(args, b.cfg.DedupTTL.Milliseconds(), b.cfg.StreamLength, b.cfg.StreamTTL.Milliseconds(), b.cfg.PopsTTL.Milliseconds(),
-			b.seal(o.msg.Unnumbered(), keys.stream), o.dedup, b.daemonID, b.floor(o.agent), b.newsChannel, keys.tag)
-		args = b.popsOps(args, keys.pops, o.msg)
-		cmds[i] = deliverScript.EvalSha(ctx, pipe, []string{keys.dedup + o.dedup, keys.meta, keys.stream, keys.pops}, args...)
+		keys, args := b.appendArgs(o)
+		cmds[i] = deliverScript.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, err := pipe.Exec(ctx)
 	direct := b.serving()
@@ -378,6 +374,17 @@ func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 		return len(batch), fmt.Errorf("append: %w", err)
 	}
 	return len(batch), nil
+}
+
+// appendArgs are the KEYS and ARGV of the append script (deliverScript)
+// for o.
+func (b *Bus) appendArgs(o outgoing) ([]string, []any) {
+	keys := b.keys(o.agent)
+	args := make([]any, 0, 10+9)
+	args = append(args, b.cfg.DedupTTL.Milliseconds(), b.cfg.StreamLength, b.cfg.StreamTTL.Milliseconds(), b.cfg.PopsTTL.Milliseconds(),
+		b.seal(o.msg.Unnumbered(), keys.stream), o.dedup, b.daemonID, b.floor(o.agent), b.newsChannel, keys.tag)
+	args = b.popsOps(args, keys.pops, o.msg)
+	return []string{keys.dedup + o.dedup, keys.meta, keys.stream, keys.pops}, args
 }
 
 // parseAppended reads the append script's "<seq> <previous seq>".
