@@ -90,6 +90,7 @@ func BenchmarkDeliverThroughRedis(b *testing.B) {
 	if _, _, err := ws.ReadMessage(); err != nil { // the snapshot
 		b.Fatal(err)
 	}
+	waitHearing(b, bus)
 	got := make(chan struct{}, 64)
 	go func() {
 		for {
@@ -180,6 +181,7 @@ func benchThroughput(b *testing.B, client redis.UniversalClient) {
 		}
 		msgs[i] = m
 	}
+	waitHearing(b, bus)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := startCPU(client)
@@ -221,6 +223,21 @@ func BenchmarkDedupNames(b *testing.B) {
 		m.CallID = fmt.Sprint("call-", i)
 		bus.dedupName("agent-1", m)
 		i++
+	}
+}
+
+// waitHearing waits, at most 30s, for the bus's subscriptions to the
+// news of the agents it watches.
+func waitHearing(b *testing.B, buses ...*Bus) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, bus := range buses {
+		for !hearsAll(bus) {
+			if time.Now().After(deadline) {
+				b.Fatal("the bus is not subscribed to its agents' news after 30s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
 
@@ -297,6 +314,7 @@ func BenchmarkThroughputTwoDaemons(b *testing.B) {
 				}
 				msgs[i] = m
 			}
+			waitHearing(b, buses[:]...)
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu := startCPU(client)

@@ -18,7 +18,8 @@ import (
 //	<prefix>{<tag>}:m          its seq (s) and epoch (e)
 //	<prefix>{<tag>}:p          its current pops: the snapshot
 //	<prefix>{<tag>}:d:<name>   one message already appended (de-duplication)
-//	<prefix>news               pub/sub channel: every stream entry as appended
+//	<prefix>news:{<tag>}       pub/sub channel: the agent's stream entries as appended
+//	<prefix>news               pub/sub channel: subscribed, nothing published (earlier versions: every entry)
 //	<prefix>epoch              this Redis's data set: changes when it lost it
 //	<prefix>epoch:{<n>}        the same on a Redis Cluster, one per master: n
 //	                           is the smallest number whose slot the master
@@ -32,6 +33,7 @@ type agentKeys struct {
 	meta   string
 	pops   string
 	dedup  string // prefix of the de-duplication keys
+	news   string // the agent's news channel (newsChannelOf)
 }
 
 // tagOf is the hash tag of an agent: 96 bits of SHA-256, so that two
@@ -44,7 +46,8 @@ func tagOf(agent string) string {
 func keysOf(prefix, agent string) agentKeys {
 	tag := tagOf(agent)
 	base := prefix + "{" + tag + "}:"
-	return agentKeys{tag: tag, stream: base + "s", meta: base + "m", pops: base + "p", dedup: base + "d:"}
+	return agentKeys{tag: tag, stream: base + "s", meta: base + "m", pops: base + "p", dedup: base + "d:",
+		news: prefix + "news:{" + tag + "}"}
 }
 
 // clusterSlots is how many hash slots a Redis Cluster shares out.

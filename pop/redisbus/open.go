@@ -214,6 +214,7 @@ func (b *Bus) watch(agent string, keys agentKeys, pos uint64, degraded bool) boo
 	}
 	b.watching[agent] = &watch{keys: keys, pos: pos, refs: 1, degraded: degraded}
 	b.byTag[keys.tag] = agent
+	b.newsChanged(keys.tag) // subscribe to its news
 	if degraded {
 		b.degraded++
 	}
@@ -237,4 +238,5 @@ func (b *Bus) Close(agentID string) {
 	delete(b.watching, agentID)
 	delete(b.byTag, w.keys.tag)
 	delete(b.active, agentID)
+	b.newsChanged(w.keys.tag) // unsubscribe from its news
 }

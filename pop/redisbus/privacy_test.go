@@ -59,11 +59,16 @@ func TestPersonalDataSealed(t *testing.T) {
 	ctx := context.Background()
 
 	// Watch what travels on pub/sub: the forwarded requests, and every
-	// stream entry on news.
-	sub := client.Subscribe(ctx, "p:requests", "p:news")
+	// stream entry on the agents' news channels (and their names).
+	sub := client.Subscribe(ctx, "p:requests")
 	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil {
+	if err := sub.PSubscribe(ctx, "p:news*"); err != nil {
 		t.Fatal(err)
+	}
+	for range 2 { // both confirmed
+		if _, err := sub.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var published []string
 	var news int
@@ -71,8 +76,8 @@ func TestPersonalDataSealed(t *testing.T) {
 	go func() {
 		for m := range sub.Channel() {
 			pmu.Lock()
-			published = append(published, m.Payload)
-			if m.Channel == "p:news" {
+			published = append(published, m.Channel+" "+m.Payload)
+			if m.Pattern == "p:news*" {
 				news++
 			}
 			pmu.Unlock()

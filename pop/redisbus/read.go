@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,16 +14,19 @@ import (
 	"github.com/screenpop/screenpop/pop"
 )
 
-// Every append script PUBLISHes its entry on <prefix>news (the agent's tag,
-// the entry's seq, the seq it follows, its name and its sealed bytes). The
-// news loop hears every daemon's entries: one whose agent has browsers
-// here, positioned exactly on the seq it follows, goes to the hub as it
-// comes, with no read; any other entry of a watched agent (one that comes
-// after a gap, a resnapshot marker) makes the reader read that agent's
-// stream from where it left it. Pub/sub loses what is published while a
-// daemon is not subscribed: each (re)subscription, and anything else that
-// may have lost news (a failed read, a resync, Redis serving again),
-// makes the reader catch up every agent it watches, once. An idle agent
+// Every append script PUBLISHes its entry on its agent's news channel,
+// <prefix>news:{<tag>} (the agent's tag, the entry's seq, the seq it
+// follows, its name and its sealed bytes), and each daemon subscribes to
+// the channels of the agents it watches only: it hears none of the other
+// agents' entries. One whose agent has browsers here, positioned exactly
+// on the seq it follows, goes to the hub as it comes, with no read; any
+// other entry of a watched agent (one that comes after a gap, a
+// resnapshot marker) makes the reader read that agent's stream from where
+// it left it. Pub/sub loses what is published while a daemon is not
+// subscribed: the confirmation of an agent's channel makes the reader
+// catch that agent up; a (re)subscription of the connection, and anything
+// else that may have lost news (a failed read, a resync, Redis serving
+// again), makes it catch up every agent it watches, once. An idle agent
 // costs nothing.
 
 // fetchCount bounds the entries read from one stream per round trip.
@@ -64,21 +68,114 @@ func (b *Bus) wakeReader() {
 	}
 }
 
-// newsLoop listens on the news channel until ctx ends. A subscription
+// newsLoop listens on the news channels until ctx ends: newsChannel, and
+// the channel of every agent watched here (subscribeNews). A subscription
 // silent for ReadBlock is pinged; one that does not answer twice in a row
 // is dropped and made again (a connection that died without a word).
 func (b *Bus) newsLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		ps := b.client.Subscribe(ctx, b.newsChannel)
 		stop := context.AfterFunc(ctx, func() { ps.Close() })
+		done := make(chan struct{})
+		var subs sync.WaitGroup
+		subs.Go(func() { b.subscribeNews(ctx, ps, done) })
 		b.listenNews(ctx, ps)
+		close(done)
+		subs.Wait()
 		b.subscribed.Store(false)
+		b.mu.Lock()
+		clear(b.newsOn)
+		b.mu.Unlock()
 		stop()
 		ps.Close()
 		if ctx.Err() == nil {
 			sleep(ctx, b.cfg.HealthInterval, nil)
 		}
 	}
+}
+
+// subscribeNews keeps ps subscribed to the news channels of the agents
+// watched here, and to those only, until done closes: it subscribes to an
+// agent's channel when the agent starts being watched (its first browser
+// here), unsubscribes when it stops. go-redis keeps the list and
+// subscribes again to all of it when it reconnects; a channel's
+// confirmation makes the reader catch its agent up (listenNews).
+func (b *Bus) subscribeNews(ctx context.Context, ps *redis.PubSub, done <-chan struct{}) {
+	on := map[string]bool{} // the tags whose channels ps was asked for
+	b.mu.Lock()
+	for _, w := range b.watching {
+		b.newsDirty[w.keys.tag] = struct{}{}
+	}
+	b.mu.Unlock()
+	for {
+		var add, drop []string
+		b.mu.Lock()
+		for tag := range b.newsDirty {
+			_, want := b.byTag[tag]
+			switch {
+			case want && !on[tag]:
+				on[tag] = true
+				add = append(add, b.newsChannelOf(tag))
+			case !want && on[tag]:
+				delete(on, tag)
+				drop = append(drop, b.newsChannelOf(tag))
+			}
+		}
+		clear(b.newsDirty)
+		b.mu.Unlock()
+		if len(add) > 0 {
+			if b.holdSubscribe != nil {
+				b.holdSubscribe(add)
+			}
+			// Kept by go-redis even when this fails: it subscribes again
+			// when it reconnects.
+			if err := ps.Subscribe(ctx, add...); err != nil && ctx.Err() == nil {
+				b.logger.Debug("news subscription", "err", err)
+			}
+		}
+		if len(drop) > 0 { // never none: Unsubscribe() would drop every channel
+			if err := ps.Unsubscribe(ctx, drop...); err != nil && ctx.Err() == nil {
+				b.logger.Debug("news unsubscription", "err", err)
+			}
+		}
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-b.newsSubs:
+		}
+	}
+}
+
+// newsChanged tells the subscriber that the agent of tag started or
+// stopped being watched. b.mu must be held.
+func (b *Bus) newsChanged(tag string) {
+	b.newsDirty[tag] = struct{}{}
+	select {
+	case b.newsSubs <- struct{}{}:
+	default:
+	}
+}
+
+// newsChannelOf is the news channel of the agent whose tag is tag,
+// <prefix>news:{<tag>}: PUBLISH names no key (heard on every node of a
+// Redis Cluster), the tag only makes the channel the agent's.
+func (b *Bus) newsChannelOf(tag string) string {
+	return b.newsPrefix + "{" + tag + "}"
+}
+
+// tagOfChannel is the tag of an agent's news channel ("" for any other).
+func (b *Bus) tagOfChannel(channel string) string {
+	rest, ok := strings.CutPrefix(channel, b.newsPrefix+"{")
+	if !ok {
+		return ""
+	}
+	tag, ok := strings.CutSuffix(rest, "}")
+	if !ok {
+		return ""
+	}
+	return tag
 }
 
 func (b *Bus) listenNews(ctx context.Context, ps *redis.PubSub) {
@@ -100,24 +197,57 @@ func (b *Bus) listenNews(ctx context.Context, ps *redis.PubSub) {
 				b.failed(opRead, err)
 				sleep(ctx, b.cfg.HealthInterval, nil)
 			}
-			// go-redis reconnects and subscribes again on the next
-			// Receive; its confirmation starts a catch-up.
+			// go-redis reconnects and subscribes again, to every channel,
+			// on the next Receive; newsChannel's confirmation starts a
+			// catch-up of every agent watched.
 			continue
 		}
 		silent = 0
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			// (Re)subscribed: what was published before is in the streams.
-			b.subscribed.Store(true)
-			b.syncGen.Add(1)
-			b.wakeReader()
+			b.confirmed(m)
 		case *redis.Message:
+			b.newsIn.Add(1)
 			b.news(m.Payload)
 		}
 	}
 }
 
-// news handles one entry heard on the news channel: "<tag> <seq>
+// confirmed handles a (un)subscription's confirmation. What was published
+// on a channel before its confirmation is in the streams, not heard: a
+// (re)subscription to newsChannel (a new connection) makes the reader
+// catch up every agent watched, one of an agent's channel that agent.
+func (b *Bus) confirmed(m *redis.Subscription) {
+	if m.Channel == b.newsChannel {
+		if m.Kind == "subscribe" {
+			b.subscribed.Store(true)
+			b.syncGen.Add(1)
+			b.wakeReader()
+		}
+		return
+	}
+	tag := b.tagOfChannel(m.Channel)
+	if tag == "" {
+		return
+	}
+	b.mu.Lock()
+	if m.Kind != "subscribe" {
+		delete(b.newsOn, tag)
+		b.mu.Unlock()
+		return
+	}
+	b.newsOn[tag] = true
+	agent, ok := b.byTag[tag]
+	if ok && b.watching[agent] != nil {
+		b.active[agent] = true
+	}
+	b.mu.Unlock()
+	if ok {
+		b.wakeReader()
+	}
+}
+
+// news handles one entry heard on a news channel: "<tag> <seq>
 // <previous seq> <name> <sealed message>", or a tag alone (a resnapshot
 // marker: read the stream).
 func (b *Bus) news(payload string) {

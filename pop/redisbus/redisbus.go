@@ -128,7 +128,12 @@ type Bus struct {
 	metrics  *metrics
 	daemonID string // names this daemon in dedup keys and on the replies channel
 
+	// newsChannel, <prefix>news, is subscribed for as long as the news
+	// loop runs: its confirmation tells a (re)subscription, and daemons of
+	// earlier versions publish every entry on it. newsPrefix starts the
+	// agents' channels, <prefix>news:{<tag>} (newsChannelOf).
 	newsChannel string
+	newsPrefix  string
 	epochKey    string
 
 	// state is stateUp or stateDown; only the sender changes it.
@@ -160,8 +165,16 @@ type Bus struct {
 	msgN     atomic.Uint64            // this daemon's messages that are not de-duplicated
 	directs  atomic.Uint64            // entries the sender handed over itself (handDirect)
 	heard    atomic.Uint64            // entries handed over as their news came, not read
-	// subscribed: the news subscription is confirmed (tests wait for it).
+	newsIn   atomic.Uint64            // entries (and markers) heard on news channels
+	// subscribed: the news subscription (newsChannel) is confirmed; with
+	// newsOn, every watched agent's channel (tests wait for both).
 	subscribed atomic.Bool
+	// newsSubs wakes the subscriber (subscribeNews): agents started or
+	// stopped being watched (newsDirty).
+	newsSubs chan struct{}
+	// holdSubscribe, when set (tests), runs before the subscriber
+	// subscribes to channels.
+	holdSubscribe func(channels []string)
 
 	lmu sync.Mutex
 	// localSeen are the dedup names of the messages this daemon's browsers
@@ -188,6 +201,11 @@ type Bus struct {
 	byTag    map[string]string // tag -> agent, for the agents watched
 	active   map[string]bool   // watched agents whose streams have news
 	degraded int               // watches opened without Redis
+	// newsDirty are the tags of agents that started or stopped being
+	// watched since the subscriber last looked; newsOn the tags whose
+	// channels' subscriptions were confirmed.
+	newsDirty map[string]struct{}
+	newsOn    map[string]bool
 
 	// Forwarded requests (requests.go).
 	localReqs atomic.Pointer[localBox]
@@ -297,10 +315,12 @@ func New(cfg Config) (*Bus, error) {
 		metrics:     m,
 		daemonID:    hex.EncodeToString(id),
 		newsChannel: cfg.KeyPrefix + "news",
+		newsPrefix:  cfg.KeyPrefix + "news:",
 		epochKey:    cfg.KeyPrefix + "epoch",
 		kick:        make(chan struct{}, 1),
 		serves:      make(chan struct{}, 1),
 		newsWake:    make(chan struct{}, 1),
+		newsSubs:    make(chan struct{}, 1),
 		intake:      queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxQueuedMessages, Depth: m.queued, Refused: m.dropped.WithLabelValues(dropQueueFull)}),
 		backlog: queue.New(queue.Options[outgoing]{MaxItems: cfg.MaxBufferedMessages, MaxBytes: cfg.MaxBufferedBytes,
 			Size: func(o outgoing) int { return o.msg.Size() }, Depth: m.buffered, Refused: m.dropped.WithLabelValues(dropBufferFull)}),
@@ -311,6 +331,8 @@ func New(cfg Config) (*Bus, error) {
 		watching:  map[string]*watch{},
 		byTag:     map[string]string{},
 		active:    map[string]bool{},
+		newsDirty: map[string]struct{}{},
+		newsOn:    map[string]bool{},
 		pendingFw: map[string]chan forwardReply{},
 	}
 	// Down until the first probe answers: Open and Ready say so, and

@@ -241,6 +241,11 @@ func TestThreeDaemons(t *testing.T) {
 	for _, ws := range []*websocket.Conn{wa, wb, wc} {
 		expect(t, ws, pop.TypeSnapshot, "")
 	}
+	// Each daemon hears only the news of the agents it watches: wait for
+	// those subscriptions too.
+	for _, d := range []*daemon{a, b, c} {
+		waitFor(t, "subscribed to the news of the agent watched", func() bool { return hearsAll(d.bus) })
+	}
 	a.disp.HandleCall(ring("call-1", "1001", "1002", "1003"))
 	pa, pb, pc := expect(t, wa, pop.TypePop, "call-1"), expect(t, wb, pop.TypePop, "call-1"), expect(t, wc, pop.TypePop, "call-1")
 	if pb.Seq == 0 || pc.Seq == 0 || pa.Seq == 0 {

@@ -33,11 +33,18 @@ func BenchmarkAppendScript(b *testing.B) {
 	if err := deliverScript.Load(ctx, client).Err(); err != nil {
 		b.Fatal(err)
 	}
-	for range 2 { // two daemons hear every entry
-		ps := client.Subscribe(ctx, bus.newsChannel)
+	const agents, perPipe = 50, 16
+	channels := make([]string, agents)
+	for i := range channels {
+		channels[i] = bus.newsChannelOf(tagOf(fmt.Sprint("agent-", i)))
+	}
+	for range 2 { // two daemons hear every entry (each watching every agent)
+		ps := client.Subscribe(ctx, channels...)
 		defer ps.Close()
-		if _, err := ps.Receive(ctx); err != nil {
-			b.Fatal(err)
+		for range channels {
+			if _, err := ps.Receive(ctx); err != nil {
+				b.Fatal(err)
+			}
 		}
 		go func() {
 			for range ps.Channel() {
@@ -52,7 +59,6 @@ func BenchmarkAppendScript(b *testing.B) {
 		}
 		return e
 	}
-	const agents, perPipe = 50, 16
 	call := func(i int) []outgoing {
 		agent, id := fmt.Sprint("agent-", (i+agents)%agents), fmt.Sprint("call-", i)
 		now := time.Now()

@@ -59,8 +59,8 @@ end
 //
 // KEYS: dedup, meta, stream, pops.
 // ARGV: dedup TTL ms, MAXLEN, stream TTL ms, pops TTL ms, message
-// (sealed), dedup name, this daemon's id, floor seq, news channel, the
-// agent's tag, then the message's ops on the pops hash (popsOps): the
+// (sealed), dedup name, this daemon's id, floor seq, the agent's news
+// channel (<prefix>news:{<tag>}), the agent's tag, then the message's ops on the pops hash (popsOps): the
 // number of fields to delete, an HSETNX's field and value ("" and "":
 // none), the fields to delete, the (field, value) pairs to set.
 // Returns the seq and the seq it follows, as "<seq> <previous>" (previous
@@ -86,12 +86,14 @@ end
 // append made it again: a key of personal data never lives without a
 // TTL.
 //
-// It also PUBLISHes the entry on the news channel, "<tag> <seq> <previous>
-// <dedup name> <message>": a daemon whose browsers have the agent's
-// stream up to <previous> hands the message over as it comes, with no
-// read (Bus.news). PUBLISH names no key: Cluster-safe, and heard on every
-// node. Whoever missed it reads the stream, which has the entry before
-// anyone hears of it (the script is atomic).
+// It also PUBLISHes the entry on the agent's news channel, "<tag> <seq>
+// <previous> <dedup name> <message>", which only the daemons watching the
+// agent subscribe to: a daemon whose browsers have the agent's stream up
+// to <previous> hands the message over as it comes, with no read
+// (Bus.news). PUBLISH (not SPUBLISH, which needs Redis 7) names no key:
+// Cluster-safe, and heard on every node. Whoever missed it reads the
+// stream, which has the entry before anyone hears of it (the script is
+// atomic).
 var deliverScript = redis.NewScript(epochLua + `
 local held = redis.call('GET', KEYS[1])
 if held then return 'd' .. held end
@@ -198,11 +200,11 @@ return 1
 // the stream: readers send the agent's browsers a new snapshot, and a
 // browser resuming across the marker gets one too.
 //
-// The marker is PUBLISHed on the news channel as the agent's tag alone:
-// readers watching the agent read its stream.
+// The marker is PUBLISHed on the agent's news channel as the agent's tag
+// alone: readers watching the agent read its stream.
 //
-// KEYS: pops, meta, stream. ARGV: pops TTL ms, stream TTL ms, MAXLEN, news
-// channel, the agent's tag, then per call: field name, card, answered-by
+// KEYS: pops, meta, stream. ARGV: pops TTL ms, stream TTL ms, MAXLEN, the
+// agent's news channel, the agent's tag, then per call: field name, card, answered-by
 // ("" when ringing), transfer ("" when none), pop time.
 var fillScript = redis.NewScript(epochLua + `
 local changed = 0

@@ -382,7 +382,7 @@ func (b *Bus) appendArgs(o outgoing) ([]string, []any) {
 	keys := b.keys(o.agent)
 	args := make([]any, 0, 10+9)
 	args = append(args, b.cfg.DedupTTL.Milliseconds(), b.cfg.StreamLength, b.cfg.StreamTTL.Milliseconds(), b.cfg.PopsTTL.Milliseconds(),
-		b.seal(o.msg.Unnumbered(), keys.stream), o.dedup, b.daemonID, b.floor(o.agent), b.newsChannel, keys.tag)
+		b.seal(o.msg.Unnumbered(), keys.stream), o.dedup, b.daemonID, b.floor(o.agent), keys.news, keys.tag)
 	args = b.popsOps(args, keys.pops, o.msg)
 	return []string{keys.dedup + o.dedup, keys.meta, keys.stream, keys.pops}, args
 }
@@ -572,7 +572,7 @@ func (b *Bus) republish(ctx context.Context) error {
 		cmds := make([]*redis.Cmd, 0, len(chunk))
 		for _, a := range chunk {
 			keys := b.keys(a)
-			args := []any{b.cfg.PopsTTL.Milliseconds(), b.cfg.StreamTTL.Milliseconds(), b.cfg.StreamLength, b.newsChannel, keys.tag}
+			args := []any{b.cfg.PopsTTL.Milliseconds(), b.cfg.StreamTTL.Milliseconds(), b.cfg.StreamLength, keys.news, keys.tag}
 			for _, p := range all[a] {
 				args = b.popFields(args, keys.pops, p, now)
 			}
