@@ -1,10 +1,8 @@
 package aggregator
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/internal/logbuf"
 )
 
 // sourceFunc adapts a function to Source.
@@ -67,35 +66,17 @@ func blockUntil(release <-chan struct{}, records ...Record) sourceFunc {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type fixture struct {
 	agg  *Aggregator
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *logbuf.Buffer
 }
 
 // newFixture builds an aggregator with a fresh registry and a captured log;
 // opts' Registerer and Logger are replaced.
 func newFixture(t *testing.T, cfg Config, opts Options) *fixture {
 	t.Helper()
-	f := &fixture{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	f := &fixture{reg: prometheus.NewRegistry(), logs: &logbuf.Buffer{}}
 	opts.Registerer = f.reg
 	opts.Logger = slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	agg, err := New(cfg, opts)

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/screenpop/screenpop/configs"
 	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/history/historytest"
+	"github.com/screenpop/screenpop/internal/logbuf"
 )
 
 const searchDirectoryJSON = `[
@@ -76,24 +76,7 @@ type searchFixture struct {
 	agg   *aggregator.Aggregator
 	store history.Store
 	reg   *prometheus.Registry
-	logs  *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs  *logbuf.Buffer
 }
 
 // newSearchFixture decodes yaml as the daemon does, builds its file
@@ -121,7 +104,7 @@ func newSearchFixture(t *testing.T, yaml string, store aggregator.History) *sear
 	for i := range cfg.Sources {
 		ac.Sources[i].Source = build(&cfg.Sources[i])
 	}
-	f := &searchFixture{reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
+	f := &searchFixture{reg: prometheus.NewRegistry(), logs: &logbuf.Buffer{}}
 	if s, ok := store.(history.Store); ok {
 		f.store = s
 	}

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/internal/logbuf"
 )
 
 // Each call that rang an agent leaves one "call ended" line at info with
 // its outcome and timings; the caller's number only masked.
 func TestCallOutcomeLine(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	e := startDispatcher(t, func(c *DispatcherConfig) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	})

@@ -1,7 +1,6 @@
 package pop
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/internal/logbuf"
 )
 
 // stallDeliverer holds the first message for one agent until released.
@@ -38,25 +38,6 @@ func (s *stallDeliverer) Deliver(agent string, m Encoded) {
 	s.fakeDeliverer.Deliver(agent, m)
 }
 
-// syncBuffer is a log destination tests can read while the dispatcher
-// writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestDispatcherShedsWhenFull stalls Run, hands the dispatcher more events
 // than it may queue, and checks the policy: HandleCall never blocks, new
 // events beyond the limit are shed and counted, an ended event still gets
@@ -67,7 +48,7 @@ func TestDispatcherShedsWhenFull(t *testing.T) {
 	del := &stallDeliverer{fakeDeliverer: newFakeDeliverer(), agent: "gatekeeper",
 		entered: make(chan struct{}), release: make(chan struct{})}
 	t.Cleanup(del.free)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	reg := prometheus.NewRegistry()
 	d, err := NewDispatcher(DispatcherConfig{
 		Builder: newFakeBuilder(), Deliverer: del, MaxQueuedEvents: capacity,

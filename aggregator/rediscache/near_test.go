@@ -1,43 +1,24 @@
 package rediscache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/screenpop/screenpop/aggregator"
+	"github.com/screenpop/screenpop/internal/logbuf"
 	"github.com/screenpop/screenpop/internal/redistest"
 )
 
 // patience bounds every wait below: what has not happened by then never
 // will (nothing is timed).
 const patience = 20 * time.Second
-
-// lockedBuffer is a log destination the test reads while Run writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // waitFor polls ok until it holds, or fails the test after patience.
 func waitFor(t *testing.T, what string, ok func() bool) {
@@ -206,7 +187,7 @@ func TestNearForgetsWhenRedisRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	c, err := New(Config{Client: client, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
