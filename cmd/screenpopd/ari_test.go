@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/internal/logbuf"
 	"github.com/screenpop/screenpop/telephony/ari/fakeari"
 )
 
@@ -191,7 +192,7 @@ func runWithARI(t *testing.T, cfg *configs.Config, entries ...string) *Main {
 		}
 		return ""
 	}
-	logs := &syncWriter{w: &strings.Builder{}}
+	logs := &logbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", logs.String())

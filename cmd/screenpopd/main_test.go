@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/internal/logbuf"
 )
 
 // startDemo runs the whole daemon in-process on the embedded demo
@@ -41,8 +40,7 @@ func startDemo(t *testing.T) *Main {
 		}
 		return ""
 	}
-	var stdout bytes.Buffer
-	return runMain(t, cfg, Options{Env: env, Stdout: &syncWriter{w: &stdout}, Stderr: io.Discard})
+	return runMain(t, cfg, Options{Env: env, Stdout: &logbuf.Buffer{}, Stderr: io.Discard})
 }
 
 // runMain builds and runs a whole daemon for one test, on the address its
@@ -289,26 +287,6 @@ sources:
 }
 
 func noEnv(string) string { return "" }
-
-// syncWriter lets the daemon print from its goroutines while the test reads.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-// String is what was written so far, read under the same lock the
-// daemon's goroutines write under (w must be a fmt.Stringer).
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.(fmt.Stringer).String()
-}
 
 // A short eviction token is refused when the daemon is built, not at the
 // first call of a company system.

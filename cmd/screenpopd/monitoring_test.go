@@ -19,6 +19,7 @@ import (
 	"github.com/screenpop/screenpop/history"
 	"github.com/screenpop/screenpop/history/historytest"
 	"github.com/screenpop/screenpop/internal/grafanatest"
+	"github.com/screenpop/screenpop/internal/logbuf"
 	"github.com/screenpop/screenpop/internal/promqlnames"
 	"github.com/screenpop/screenpop/pop"
 	"github.com/screenpop/screenpop/telephony/ari/fakeari"
@@ -159,7 +160,7 @@ func TestMonitoringThroughScriptedCalls(t *testing.T) {
 
 // monitoringDaemon runs the daemon of TestMonitoringThroughScriptedCalls
 // and returns it with its log.
-func monitoringDaemon(t *testing.T) (*Main, *syncWriter) {
+func monitoringDaemon(t *testing.T) (*Main, *logbuf.Buffer) {
 	t.Helper()
 	pbx := fakeari.New(t)
 	dsn := historytest.PostgresSchema(t, historytest.TestDSN)
@@ -191,7 +192,7 @@ sources:
 
 	env := map[string]string{"SECRET": strings.Repeat("s", 40), "CTI": historyCTIToken, "HISTORY_DSN": dsn,
 		"ORDERS_DSN": historytest.TestDSN, "ARI_PASSWORD": fakeari.DefaultPassword}
-	logs := &syncWriter{w: &strings.Builder{}}
+	logs := &logbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", logs.String())
@@ -395,7 +396,7 @@ func waitScrapeLine(t *testing.T, base, want string) {
 }
 
 // waitLogHas polls the daemon's log until it has s.
-func waitLogHas(t *testing.T, logs *syncWriter, s string) {
+func waitLogHas(t *testing.T, logs *logbuf.Buffer, s string) {
 	t.Helper()
 	waitUntilOK(t, "log "+s, func() error {
 		if strings.Contains(logs.String(), s) {

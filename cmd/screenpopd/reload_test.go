@@ -15,6 +15,7 @@ import (
 
 	"github.com/screenpop/screenpop/aggregator"
 	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/internal/logbuf"
 )
 
 // SIGHUP's work: a bad file is refused and the running configuration stays;
@@ -230,7 +231,7 @@ sources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncWriter{w: &strings.Builder{}}
+	logs := &logbuf.Buffer{}
 	m := runMain(t, cfg, Options{Stderr: logs})
 	if got := m.agentName("1001"); got != "Alice" {
 		t.Fatalf("agent name before the reload = %q", got)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	screenpop "github.com/screenpop/screenpop"
+	"github.com/screenpop/screenpop/internal/logbuf"
 	"github.com/screenpop/screenpop/telephony/ari/fakeari"
 )
 
@@ -129,24 +130,6 @@ func hasEnded(id string) func([]screenpop.CallEvent) bool {
 	}
 }
 
-// logBuffer captures log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // harness runs a Source against a fake Asterisk.
 type harness struct {
 	t    *testing.T
@@ -154,7 +137,7 @@ type harness struct {
 	src  *Source
 	reg  *prometheus.Registry
 	sink *collector
-	logs *logBuffer
+	logs *logbuf.Buffer
 	done chan error
 }
 
@@ -177,7 +160,7 @@ func startWith(t *testing.T, srv *fakeari.Server, tweak func(*Config), wrap func
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	h := &harness{t: t, srv: srv, reg: prometheus.NewRegistry(), sink: newCollector(), logs: &logBuffer{}, done: make(chan error, 1)}
+	h := &harness{t: t, srv: srv, reg: prometheus.NewRegistry(), sink: newCollector(), logs: &logbuf.Buffer{}, done: make(chan error, 1)}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	src, err := New(cfg, logger, h.reg)
 	if err != nil {
