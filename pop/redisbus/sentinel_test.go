@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/screenpop/screenpop/aggregator/rediscache"
@@ -73,6 +74,51 @@ func TestSentinelFailover(t *testing.T) {
 		}
 		return c
 	}
+	// The card cache's near cache, on the same sentinels, holds a value
+	// read from the old primary.
+	nearReg := prometheus.NewRegistry()
+	nc := client()
+	defer nc.Close()
+	cache, err := rediscache.New(rediscache.Config{Client: nc, KeyPrefix: "sp-near:", Registerer: nearReg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nctx, stopNear := context.WithCancel(context.Background())
+	nearDone := make(chan struct{})
+	go func() { defer close(nearDone); cache.Run(nctx) }()
+	defer func() { stopNear(); <-nearDone }()
+	near := func(name string) float64 {
+		mfs, err := nearReg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				m := mf.GetMetric()[0]
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	nearSet := func(value string) {
+		heard := near("screenpop_rediscache_near_invalidations_total")
+		if err := cache.Set(context.Background(), "card", []byte(value), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the near cache to hear the change", func() bool {
+			return near("screenpop_rediscache_near_invalidations_total") > heard
+		})
+	}
+	waitFor(t, "the near cache to listen", func() bool { return near("screenpop_rediscache_near_listening") == 1 })
+	nearSet("before")
+	if v, err := cache.Get(context.Background(), "card"); err != nil || string(v) != "before" || near("screenpop_rediscache_near_entries") != 1 {
+		t.Fatalf("near cache before the failover: %q %v, %v entries", v, err, near("screenpop_rediscache_near_entries"))
+	}
+
 	var redisBefore float64
 	a, b := runDrillOn(t, "", client, time.Second, 2*time.Second, func(a, _ *daemon) {
 		redisBefore = counter(a.bus.metrics.delivered.WithLabelValues(pathRedis))
@@ -98,5 +144,25 @@ func TestSentinelFailover(t *testing.T) {
 		if n == 0 {
 			t.Errorf("daemon %s never resynced with the new primary", name)
 		}
+	}
+
+	// The near cache forgot what it read from the old primary (its
+	// subscription broke), listens on the new one, and reads what the new
+	// primary holds, not the value it kept.
+	waitFor(t, "the near cache to listen on the new primary", func() bool { return near("screenpop_rediscache_near_listening") == 1 })
+	if n := near("screenpop_rediscache_near_entries"); n != 0 {
+		t.Errorf("near cache after the failover: %v entries kept from the old primary", n)
+	}
+	np := redis.NewClient(&redis.Options{Addr: replica.addr()})
+	defer np.Close()
+	if err := np.Set(context.Background(), "sp-near:card", "changed on the new primary", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := cache.Get(context.Background(), "card"); err != nil || string(v) != "changed on the new primary" {
+		t.Errorf("near cache after the failover: Get = %q, %v", v, err)
+	}
+	nearSet("after") // its invalidations are heard through the new primary
+	if v, err := cache.Get(context.Background(), "card"); err != nil || string(v) != "after" {
+		t.Errorf("near cache after the failover: Get = %q, %v; want after", v, err)
 	}
 }
