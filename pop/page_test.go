@@ -176,7 +176,18 @@ func valuesCard(ev screenpop.CallEvent) screenpop.Card {
 				Rows: []map[string]any{
 					row(50403, "2025-03-04T10:15:00Z", "Pallet wrapper stops after every cycle", "2025-03-05T16:00:00Z"),
 					row(50399, "2025-03-03T08:02:00Z", "Invoice address to change", "2025-03-06T12:00:00Z"),
-				}}}}},
+				}}}},
+			// The shipped demo's recent purchases: long product names beside
+			// dates, quantities and amounts.
+			{Name: "sales", Title: "Sales", Status: screenpop.SectionOK,
+				Lists: []screenpop.List{{Key: "purchases", Label: "Recent purchases",
+					Columns: []screenpop.Column{{Key: "date", Label: "Date", Format: "date"}, {Key: "product", Label: "Product"},
+						{Key: "qty", Label: "Qty", Format: "number"}, {Key: "amount", Label: "Amount", Format: "money"}},
+					Rows: []map[string]any{
+						{"date": "2026-11-17", "product": "Shelving unit, galvanised, 180x90x45 cm", "qty": 10.0, "amount": 12890.0, "currency": "PLN"},
+						{"date": "2026-10-02", "product": "Rotary hammer SDS-max 1500 W with case", "qty": 2.0, "amount": 4862.8, "currency": "PLN"},
+					}}}},
+		},
 		BuiltAt: time.Now(),
 	}
 }
@@ -482,6 +493,35 @@ func TestPageValuesInChromium(t *testing.T) {
 	if got := p.text(`[data-call-id="values-1"] [data-field="number"]`); got != "+48 601 234 567" {
 		t.Errorf("phone number shown as %q, want +48 601 234 567", got)
 	}
+
+	// A table that fits its section once its text wraps does not scroll
+	// on the call centre's usual screens: every column of the recent
+	// purchases is in view, amounts and dates on one line. (On a phone it
+	// may still scroll; see below.) A table that cannot fit half the card
+	// (nine columns) takes the whole width.
+	purchases := `[data-call-id="values-1"] [data-list="purchases"] .table-wrap`
+	for _, v := range []pageSize{pageSizes[0], pageSizes[1]} {
+		p.resize(v)
+		p.run(fmt.Sprintf(`document.querySelector(%q).scrollIntoView({block: 'center'})`, purchases))
+		p.shot("values-" + v.name + "-purchases")
+		p.waitFor(v.name+": the purchases fitting their section", fmt.Sprintf(`(() => {
+			const w = document.querySelector(%q), r = w.getBoundingClientRect();
+			const cells = [...w.querySelectorAll('th, td')];
+			return w.scrollWidth <= w.clientWidth + 1 && w.dataset.scrolls === undefined
+				&& cells.every(c => { const b = c.getBoundingClientRect(); return b.left >= r.left - 1 && b.right <= r.right + 1; }); })()`, purchases))
+		for _, key := range []string{"amount", "date"} {
+			// One line box per cell: a range over its text has one rectangle.
+			if !p.truth(fmt.Sprintf(`[...document.querySelectorAll('%s td[data-key=%q]')].every(c => {
+				const r = document.createRange(); r.selectNodeContents(c); return r.getClientRects().length === 1; })`, purchases, key)) {
+				t.Errorf("%s: the %s cells take more than one line", v.name, key)
+			}
+		}
+	}
+	p.resize(pageSizes[0])
+	p.waitFor("the nine-column table's section across the card", `(() => {
+		const desk = document.querySelector('[data-call-id="values-1"] [data-section="desk"]');
+		const card = document.querySelector('[data-call-id="values-1"] .sections');
+		return desk.dataset.wide === 'true' && desk.getBoundingClientRect().width > card.getBoundingClientRect().width * 0.9; })()`)
 
 	wrap := `[data-call-id="values-1"] [data-list="tickets"] .table-wrap`
 	p.atEverySize("a wide table", "values")

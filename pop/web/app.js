@@ -745,7 +745,9 @@
         h('thead', {}, h('tr', {}, cols.map(c => h('th', { scope: 'col', class: NUMERIC[c.format] ? 'num' : '' }, c.label || c.key)))),
         h('tbody', {}, rows.length ? rows.map(r => h('tr', {}, cols.map(c => {
           const v = formatValue(r[c.key], c.format, currencyOf(s, r));
-          return h('td', { class: v.cls, 'data-key': c.key }, v.text);
+          // A value of one word (an invoice or serial number) is not
+          // broken at its hyphens: only text with spaces wraps.
+          return h('td', { class: v.cls || (/\s/.test(v.text) ? '' : 'word'), 'data-key': c.key }, v.text);
         }))) : h('tr', {}, h('td', { colspan: Math.max(cols.length, 1), class: 'muted' }, t('list.none')))));
       const wrap = h('div', { class: 'table-wrap', 'data-label': label }, table);
       scrollables.observe(wrap);
@@ -772,6 +774,11 @@
       wrap.setAttribute('role', 'region');
       wrap.setAttribute('aria-label', t('list.scroll', { label: wrap.dataset.label }));
       wrap.dataset.scrolls = 'true';
+      // Its section takes the card's whole width, and keeps it: once
+      // wide, the table may fit, and narrowing the section again would
+      // only bring the scrolling back.
+      const section = wrap.closest('.card-section');
+      if (section) section.dataset.wide = 'true';
     } else {
       wrap.removeAttribute('tabindex');
       wrap.removeAttribute('role');
