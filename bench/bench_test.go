@@ -90,15 +90,29 @@ func TestSmoke(t *testing.T) {
 		}
 		checkAllDelivered(t, kind.String(), r)
 	}
-	ari := loadSpec{setup: daemonSetup{kind: oneDaemon, cached: true, ari: true, agents: h.opts.Agents},
-		ari: true, shape: 3, rate: 5, window: time.Second, scale: 0.2, drain: time.Minute}
-	r, err := h.measure(ctx, ari, sizes)
-	if err != nil {
-		t.Fatalf("ARI: %v", err)
+	// Through the fake PBX, into the daemon and into the floor reading
+	// the same events: each of the three agents of a call gets its pop.
+	for _, kind := range []targetKind{oneDaemon, floorOnly} {
+		ari := loadSpec{setup: daemonSetup{kind: kind, cached: true, ari: true, agents: h.opts.Agents},
+			ari: true, shape: 3, rate: 5, window: time.Second, scale: 0.2, drain: time.Minute}
+		r, err := h.measure(ctx, ari, sizes)
+		if err != nil {
+			t.Fatalf("ARI, %s: %v", kind, err)
+		}
+		checkAllDelivered(t, "ARI, "+kind.String(), r)
+		if r.Expected != 3*r.Calls {
+			t.Errorf("ARI, %s: %d pops expected for %d calls, want 3 each", kind, r.Expected, r.Calls)
+		}
 	}
-	checkAllDelivered(t, "ARI", r)
-	if r.Expected != 3*r.Calls {
-		t.Errorf("ARI: %d pops expected for %d calls, want 3 each", r.Expected, r.Calls)
+}
+
+// The few fields the floor reads of an ARI frame, as Asterisk writes them.
+func TestFloorJSONField(t *testing.T) {
+	frame := []byte(`{"type":"Dial","dialstatus":"ANSWER","dialstring":"20001","caller":{"id":"1000000007.0","name":"PJSIP/carrier-00000000"},"peer":{"id":"1000000007.2"}}`)
+	for key, want := range map[string]string{`"dialstatus":"`: "ANSWER", `"dialstring":"`: "20001", `"caller":{"id":"`: "1000000007.0", `"forward":"`: ""} {
+		if got := string(jsonField(frame, key)); got != want {
+			t.Errorf("jsonField(%s) = %q, want %q", key, got, want)
+		}
 	}
 }
 

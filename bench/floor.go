@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +31,12 @@ type FloorConfig struct {
 	// Sizes of the messages sent for a ringing, answered and ended event,
 	// in bytes: those of the daemon's pop, answered and ended.
 	PopSize, AnsweredSize, EndedSize int
+	// ARI, when set, is the URL of a PBX's REST interface (the harness's
+	// fake Asterisk) whose events socket the floor also reads, as app
+	// ARIApp with ARIUser and ARIPassword: every frame is read, and only
+	// those that ring, answer or end an agent's call send a message
+	// (ARIName/<the caller's channel id>, as the daemon names the call).
+	ARI, ARIApp, ARIUser, ARIPassword, ARIName string
 }
 
 // floorPrefix is the line the floor prints on standard output once it
@@ -41,7 +49,7 @@ func ServeFloor(ctx context.Context, cfg FloorConfig, out io.Writer) error {
 	if cfg.Token == "" {
 		return errors.New("floor: a token is required")
 	}
-	f := &floor{cfg: cfg, agents: map[string]*floorAgent{}}
+	f := &floor{cfg: cfg, agents: map[string]*floorAgent{}, answeredBy: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/call-events/{name}", f.events)
 	mux.HandleFunc("GET /ws", f.socket)
@@ -51,6 +59,18 @@ func ServeFloor(ctx context.Context, cfg FloorConfig, out io.Writer) error {
 		return err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if cfg.ARI != "" {
+		conn, err := f.dialARI(ctx)
+		if err != nil {
+			_ = l.Close()
+			return err
+		}
+		go func() {
+			<-ctx.Done()
+			_ = conn.Close()
+		}()
+		go f.readARI(conn)
+	}
 	fmt.Fprintf(out, "%shttp://%s\n", floorPrefix, l.Addr())
 	go func() {
 		<-ctx.Done()
@@ -68,6 +88,9 @@ type floor struct {
 
 	mu     sync.RWMutex
 	agents map[string]*floorAgent
+	// answeredBy is, per call of the events socket, the agent who
+	// answered it (readARI's alone).
+	answeredBy map[string]string
 }
 
 type floorAgent struct {
@@ -199,4 +222,76 @@ func (f *floor) socket(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.mu.Unlock()
+}
+
+// dialARI opens the PBX's events socket, as the daemon does.
+func (f *floor) dialARI(ctx context.Context) (*websocket.Conn, error) {
+	u := "ws" + strings.TrimPrefix(f.cfg.ARI, "http") + "/ari/events?subscribeAll=true&app=" + url.QueryEscape(f.cfg.ARIApp)
+	h := http.Header{}
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(f.cfg.ARIUser+":"+f.cfg.ARIPassword)))
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, ReadBufferSize: 64 << 10}
+	conn, resp, err := d.DialContext(ctx, u, h)
+	if resp != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("floor: the events socket %s: %w", f.cfg.ARI, err)
+	}
+	return conn, nil
+}
+
+// Markers of the only frames the floor acts on, as Asterisk writes them.
+var (
+	dialMark      = []byte(`"type":"Dial"`)
+	destroyedMark = []byte(`"type":"ChannelDestroyed"`)
+)
+
+// readARI reads every frame of the events socket until it closes. A Dial
+// that starts ringing an agent sends that agent a pop; one that answers
+// sends an answered; the caller's channel destroyed sends the agent who
+// answered an ended: what the daemon sends for such a call, with no call
+// model, no decoding beyond the few fields named, and no card.
+func (f *floor) readARI(conn *websocket.Conn) {
+	var buf bytes.Buffer
+	for {
+		_, r, err := conn.NextReader()
+		if err != nil {
+			return
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return
+		}
+		frame := buf.Bytes()
+		switch {
+		case bytes.Contains(frame, dialMark):
+			status := jsonField(frame, `"dialstatus":"`)
+			agent := string(jsonField(frame, `"dialstring":"`))
+			call := f.cfg.ARIName + "/" + string(jsonField(frame, `"caller":{"id":"`))
+			switch string(status) {
+			case "":
+				f.send(agent, "pop", call, f.cfg.PopSize)
+			case "ANSWER":
+				f.answeredBy[call] = agent
+				f.send(agent, "answered", call, f.cfg.AnsweredSize)
+			}
+		case bytes.Contains(frame, destroyedMark):
+			call := f.cfg.ARIName + "/" + string(jsonField(frame, `"channel":{"id":"`))
+			if agent, ok := f.answeredBy[call]; ok {
+				delete(f.answeredBy, call)
+				f.send(agent, "ended", call, f.cfg.EndedSize)
+			}
+		}
+	}
+}
+
+// jsonField is the string value after the first key (with its opening
+// quote) in frame, as written: no escapes are undone.
+func jsonField(frame []byte, key string) []byte {
+	_, rest, ok := bytes.Cut(frame, []byte(key))
+	if !ok {
+		return nil
+	}
+	v, _, _ := bytes.Cut(rest, []byte(`"`))
+	return v
 }

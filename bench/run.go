@@ -368,22 +368,25 @@ func (h *harness) caseIntake(ctx context.Context, sizes msgSizes, rep *report) e
 	// 6 s after that: the HTTP calls keep the same times, scaled alike.
 	ring := time.Duration(3 * h.opts.ARIScale * float64(time.Second))
 	talk := time.Duration(6 * h.opts.ARIScale * float64(time.Second))
-	for _, ari := range []bool{true, false} {
-		spec := loadSpec{setup: daemonSetup{kind: oneDaemon, cached: true, ari: ari, agents: h.opts.Agents},
-			ari: ari, shape: 3, rate: rate, window: h.opts.window(rate), ring: ring, talk: talk, scale: h.opts.ARIScale}
+	for _, run := range []struct {
+		kind targetKind
+		ari  bool
+		to   *[]Result
+	}{{floorOnly, true, &rep.ariFloor}, {oneDaemon, true, &rep.ari}, {oneDaemon, false, &rep.http3}} {
+		spec := loadSpec{setup: daemonSetup{kind: run.kind, cached: true, ari: run.ari, agents: h.opts.Agents},
+			ari: run.ari, shape: 3, rate: rate, window: h.opts.window(rate), ring: ring, talk: talk, scale: h.opts.ARIScale}
 		label := "HTTP intake, 3 agents"
-		if ari {
+		if run.ari {
 			label = "ARI intake (118 events), 3 agents"
+		}
+		if run.kind == floorOnly {
+			label = "the floor: " + label
 		}
 		rs, err := h.reps(ctx, label, spec, sizes)
 		if err != nil {
 			return err
 		}
-		if ari {
-			rep.ari = rs
-		} else {
-			rep.http3 = rs
-		}
+		*run.to = rs
 	}
 	return nil
 }

@@ -157,7 +157,7 @@ func (h *harness) startTarget(ctx context.Context, s daemonSetup, sizes msgSizes
 	run := h.runs
 	h.mu.Unlock()
 	if s.kind == floorOnly {
-		return h.startFloor(ctx, run, sizes)
+		return h.startFloor(ctx, run, sizes, s.ari)
 	}
 	t := &target{kind: s.kind}
 	n := 1
@@ -262,19 +262,27 @@ telephony:
 // the floor sends alike.
 type msgSizes struct{ pop, answered, ended int }
 
-func (h *harness) startFloor(ctx context.Context, run int, sizes msgSizes) (*target, error) {
+// startFloor starts popfloor; with ari, a fake PBX whose events socket
+// it reads too, as the daemon's ari entry would.
+func (h *harness) startFloor(ctx context.Context, run int, sizes msgSizes, ari bool) (*target, error) {
 	log := filepath.Join(h.dir, fmt.Sprintf("run%03d-floor.log", run))
-	p, rest, err := startProc(ctx, "popfloor", h.bins.Floor, []string{
-		"-pop-size", strconv.Itoa(sizes.pop), "-answered-size", strconv.Itoa(sizes.answered), "-ended-size", strconv.Itoa(sizes.ended),
-	}, []string{"POPFLOOR_TOKEN=" + h.cti}, log, floorPrefix)
+	args := []string{"-pop-size", strconv.Itoa(sizes.pop), "-answered-size", strconv.Itoa(sizes.answered), "-ended-size", strconv.Itoa(sizes.ended)}
+	t := &target{kind: floorOnly, floor: true}
+	if ari {
+		t.ari = fakeari.New(nil, fakeari.WithWriteTimeout(10*time.Second))
+		t.ari.SetChannels()
+		args = append(args, "-ari", t.ari.URL(), "-ari-user", fakeari.DefaultUser, "-ari-app", "popbench", "-ari-name", "pbx")
+	}
+	p, rest, err := startProc(ctx, "popfloor", h.bins.Floor, args,
+		[]string{"POPFLOOR_TOKEN=" + h.cti, "POPFLOOR_ARI_PASSWORD=" + fakeari.DefaultPassword}, log, floorPrefix)
 	if err != nil {
+		t.stop()
 		return nil, err
 	}
-	return &target{
-		kind: floorOnly, floor: true, procs: []*proc{p},
-		intake: []string{rest + "/api/v1/call-events/cti"},
-		ws:     []string{"ws" + strings.TrimPrefix(rest, "http") + "/ws"},
-	}, nil
+	t.procs = []*proc{p}
+	t.intake = []string{rest + "/api/v1/call-events/cti"}
+	t.ws = []string{"ws" + strings.TrimPrefix(rest, "http") + "/ws"}
+	return t, nil
 }
 
 // header is how agent k signs in: a bearer token, as a non-browser client

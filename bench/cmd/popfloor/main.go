@@ -22,8 +22,13 @@ func main() {
 	flag.IntVar(&cfg.PopSize, "pop-size", 2048, "bytes sent for a ringing event (the daemon's pop)")
 	flag.IntVar(&cfg.AnsweredSize, "answered-size", 160, "bytes sent for an answered event")
 	flag.IntVar(&cfg.EndedSize, "ended-size", 160, "bytes sent for an ended event")
+	flag.StringVar(&cfg.ARI, "ari", "", "URL of a PBX's REST interface whose events socket to read too (empty: none)")
+	flag.StringVar(&cfg.ARIApp, "ari-app", "popbench", "ARI application to read events as")
+	flag.StringVar(&cfg.ARIUser, "ari-user", "screenpop", "ARI user (the password is $POPFLOOR_ARI_PASSWORD)")
+	flag.StringVar(&cfg.ARIName, "ari-name", "pbx", "name the ARI calls' ids start with, as the daemon's telephony entry")
 	flag.Parse()
 	cfg.Token = os.Getenv("POPFLOOR_TOKEN")
+	cfg.ARIPassword = os.Getenv("POPFLOOR_ARI_PASSWORD")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := bench.ServeFloor(ctx, cfg, os.Stdout); err != nil {
