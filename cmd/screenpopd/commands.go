@@ -41,6 +41,49 @@ func exitCode(err error) int {
 	return 1
 }
 
+// parseArgs parses fs's flags wherever they stand among args, as IT
+// types them ("config check /etc/screenpop.yaml -connect"), and returns
+// the other arguments. The flag package alone stops at the first of
+// those and leaves every flag after it unread.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// configFileArg takes the configuration file from a lone argument
+// ("config check FILE") when -config names no other. Anything else left
+// over is an error: a file that would be ignored must not let the
+// embedded demo be checked, or run, in its place.
+func configFileArg(rest []string, configPath *string, usage string) error {
+	switch {
+	case len(rest) == 0:
+		return nil
+	case len(rest) == 1 && (*configPath == "" || *configPath == rest[0]):
+		*configPath = rest[0]
+		return nil
+	case len(rest) == 1:
+		return fmt.Errorf("two configuration files: -config %s and %s\n%s", *configPath, rest[0], usage)
+	}
+	return fmt.Errorf("unexpected argument %q\n%s", rest[1], usage)
+}
+
+// noArgs is an error for arguments a command does not take.
+func noArgs(rest []string, usage string) error {
+	if len(rest) == 0 {
+		return nil
+	}
+	return fmt.Errorf("unexpected argument %q\n%s", rest[0], usage)
+}
+
 func loadConfig(path string) (*configs.Config, error) {
 	if path == "" {
 		return configs.Demo()
@@ -57,7 +100,11 @@ func configCheck(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
 	connect := connectFlags(fs) // -connect: see connectcheck.go
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := configFileArg(rest, configPath, configCheckUsage); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*configPath)
@@ -155,14 +202,19 @@ func sourceTest(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
 	phone := fs.String("phone", "", "caller number, in any format the PBX may send")
 	customer := fs.String("customer", "", "customer id (default: resolved through the directory)")
-	if err := fs.Parse(args); err != nil {
+	const usage = "usage: screenpopd source test NAME -phone NUMBER [-customer ID] [-config FILE]"
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
+	if name == "" && len(rest) > 0 {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := noArgs(rest, usage); err != nil {
+		return err
 	}
 	if name == "" || (*phone == "" && *customer == "") {
-		return fmt.Errorf("usage: screenpopd source test NAME -phone NUMBER [-customer ID] [-config FILE]")
+		return errors.New(usage)
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
@@ -316,11 +368,16 @@ func issueToken(args []string, stdout, stderr io.Writer, env func(string) string
 	agent := fs.String("agent", "", "agent id, e.g. 1001")
 	name := fs.String("name", "", "agent's display name")
 	ttl := fs.Duration("ttl", 0, "validity (default: auth.token_ttl)")
-	if err := fs.Parse(args); err != nil {
+	const usage = "usage: screenpopd token -agent ID [-name NAME] [-ttl 12h] [-config FILE]"
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(rest, usage); err != nil {
 		return err
 	}
 	if *agent == "" {
-		return fmt.Errorf("usage: screenpopd token -agent ID [-name NAME] [-ttl 12h] [-config FILE]")
+		return errors.New(usage)
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {

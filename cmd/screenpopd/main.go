@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return runDaemon(ctx, args, stdout, stderr, env)
 	case "config":
 		if len(args) == 0 || args[0] != "check" {
-			return fmt.Errorf("usage: screenpopd config check [-config FILE] [-connect [-phone N] [-customer ID] [-timeout D]]")
+			return errors.New(configCheckUsage)
 		}
 		return configCheck(ctx, args[1:], stdout, stderr, env)
 	case "source":
@@ -84,6 +84,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
+const (
+	runUsage         = "usage: screenpopd [run] [-config FILE | FILE] [-listen ADDR]"
+	configCheckUsage = "usage: screenpopd config check [-config FILE | FILE] [-connect [-phone N] [-customer ID] [-timeout D]]"
+)
+
 const usage = `usage:
   screenpopd [run] [-config FILE]              start the daemon (no -config: the embedded demo)
   screenpopd config check [-config FILE] [-connect]  every configuration error, with its line; -connect also asks every source once
@@ -101,7 +106,11 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
 	listen := fs.String("listen", "", "override the configuration's listen address")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := configFileArg(rest, configPath, runUsage); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*configPath)

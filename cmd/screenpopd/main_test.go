@@ -284,6 +284,33 @@ sources:
 	if errOut.String() != want {
 		t.Errorf("config check output:\n%s\nwant:\n%s", errOut.String(), want)
 	}
+
+	// The file as a plain argument, as IT types it, flags after it too:
+	// the file is checked, never the embedded demo in its place.
+	out.Reset()
+	errOut.Reset()
+	if err := run(context.Background(), []string{"config", "check", bad}, &out, &errOut, noEnv); err == nil || errOut.String() != want {
+		t.Errorf("config check FILE: err %v, output:\n%s%s\nwant:\n%s", err, out.String(), errOut.String(), want)
+	}
+	out.Reset()
+	errOut.Reset()
+	if err := run(context.Background(), []string{"config", "check", good, "-timeout", "2s"}, &out, &errOut, noEnv); err != nil || !strings.Contains(out.String(), "good.yaml: OK") {
+		t.Errorf("config check FILE -timeout 2s: err %v, output %q %q", err, out.String(), errOut.String())
+	}
+	for _, args := range [][]string{
+		{"config", "check", "-config", good, bad},
+		{"config", "check", good, bad},
+		{"run", "-config", good, bad},
+		{"token", "-agent", "1001", "extra"},
+		{"source", "test", "credit", "extra", "-phone", "+4930123456"},
+	} {
+		out.Reset()
+		errOut.Reset()
+		err := run(context.Background(), args, &out, &errOut, noEnv)
+		if err == nil || !strings.Contains(err.Error(), "usage: screenpopd") || out.Len() > 0 {
+			t.Errorf("%q: err %v, output %q: want a usage error and nothing done", args, err, out.String())
+		}
+	}
 }
 
 func noEnv(string) string { return "" }
