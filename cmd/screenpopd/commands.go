@@ -369,11 +369,7 @@ func issueToken(args []string, stdout, stderr io.Writer, env func(string) string
 	name := fs.String("name", "", "agent's display name")
 	ttl := fs.Duration("ttl", 0, "validity (default: auth.token_ttl)")
 	const usage = "usage: screenpopd token -agent ID [-name NAME] [-ttl 12h] [-config FILE]"
-	rest, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := noArgs(rest, usage); err != nil {
+	if err := parseToolFlags(fs, args, usage); err != nil {
 		return err
 	}
 	if *agent == "" {

@@ -381,15 +381,14 @@ func dbMigrate(ctx context.Context, dsn string, args []string, stdout, stderr io
 	return nil
 }
 
-// parseToolFlags parses a command's flags; it takes no other arguments.
+// parseToolFlags parses a command's flags, wherever they stand; it
+// takes no other arguments.
 func parseToolFlags(fs *flag.FlagSet, args []string, usage string) error {
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%s (unexpected %q)", usage, fs.Arg(0))
-	}
-	return nil
+	return noArgs(rest, usage)
 }
 
 var e164RE = regexp.MustCompile(`^\+[1-9][0-9]{5,14}$`)
