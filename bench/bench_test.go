@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -185,5 +187,70 @@ func TestFloorMessageSize(t *testing.T) {
 		if m := floorMessage(123456789, "pop", "cti/c1", size); len(m) != size {
 			t.Errorf("floorMessage(%d) is %d bytes: %s", size, len(m), m)
 		}
+	}
+}
+
+// readMessage reads with gjson what encoding/json read before it: the
+// same type, call and card parts for every kind of message, and
+// "undecodable" for what is not JSON.
+func TestReadMessage(t *testing.T) {
+	msgs := []string{
+		`{"type":"pop","call_id":"http/c1","seq":7,"data":{"call":{"id":"http/c1"},"card":{"resolution":"one","history_loading":true,"sections":[{"name":"accounting","status":"ok","fields":{"balance":"1,20 zł"}},{"name":"sales","status":"loading"},{"name":"credit","status":"timeout"}]}}}`,
+		`{"type":"card","call_id":"http/c1","data":{"card":{"sections":[{"name":"sales","status":"loading","note":"{\"status\":\"ok\"}"}]}}}`,
+		`{"type":"section","call_id":"http/c1","data":{"section":{"name":"sales","status":"ok","rows":[[1,2]]}}}`,
+		`{"type":"section","call_id":"http/c1","data":{"section":{"name":"credit","status":"error"}}}`,
+		`{"type":"history","call_id":"http/c1","data":{"calls":[]}}`,
+		`{"type":"answered","call_id":"http/c2","data":{"by":"20001","card":{"sections":[{"name":"x","status":"loading"}]}}}`,
+		`{"type":"pop","call_id":"http/c3","data":null}`,
+		`{"type":"pop","call_id":"http/c4"}`,
+		`{"type":"ended","call_id":"http/c1"`,
+		`not json`,
+	}
+	// What the recorder read before, with encoding/json.
+	reference := func(data []byte) (envelope, cardParts) {
+		var env envelope
+		var parts struct {
+			Card struct {
+				Sections []struct {
+					Name   string `json:"name"`
+					Status string `json:"status"`
+				} `json:"sections"`
+				HistoryLoading bool `json:"history_loading"`
+			} `json:"card"`
+			Section struct {
+				Name   string `json:"name"`
+				Status string `json:"status"`
+			} `json:"section"`
+		}
+		if err := json.Unmarshal(data, &env); err != nil {
+			return envelope{Type: "undecodable"}, cardParts{}
+		}
+		var out cardParts
+		switch env.Type {
+		case "pop", "card", "section":
+			_ = json.Unmarshal(env.Data, &parts)
+			for _, s := range parts.Card.Sections {
+				out.Card.Sections = append(out.Card.Sections, sectionPart{s.Name, s.Status})
+			}
+			out.Card.HistoryLoading = parts.Card.HistoryLoading
+			out.Section = sectionPart{parts.Section.Name, parts.Section.Status}
+		}
+		return envelope{Type: env.Type, CallID: env.CallID}, out
+	}
+	for _, m := range msgs {
+		env, parts := readMessage([]byte(m))
+		env.Data = nil
+		wantEnv, wantParts := reference([]byte(m))
+		if env.Type != wantEnv.Type || env.CallID != wantEnv.CallID || !reflect.DeepEqual(parts, wantParts) {
+			t.Errorf("%s:\n got %q %q %+v\nwant %q %q %+v", m, env.Type, env.CallID, parts, wantEnv.Type, wantEnv.CallID, wantParts)
+		}
+	}
+	// The first message: what is still to come, and what did not answer.
+	_, parts := readMessage([]byte(msgs[0]))
+	if got := parts.pending(); !slices.Equal(got, []string{"sales", historyPart}) {
+		t.Errorf("pending %v", got)
+	}
+	if !parts.settledNotOK("pop") {
+		t.Error("a pop with a section timed out is not whole")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +51,7 @@ func main() {
 	fs.Float64Var(&o.ProfileRate, "profile-rate", o.ProfileRate, "calls/s of the profiled run (cache hit)")
 	fs.StringVar(&o.GoBenchTime, "gobench-time", o.GoBenchTime, "-benchtime of the Go benchmarks")
 	fs.StringVar(&o.GoBenchPkgs, "gobench-pkgs", o.GoBenchPkgs, "packages of the Go benchmarks")
+	cpuProfile := fs.String("cpuprofile", "", "write the harness's own CPU profile (the whole run) to this file: the harness shares the cores with what it measures")
 	_ = fs.Parse(os.Args[1:])
 	var err error
 	if *cases != "" {
@@ -66,18 +68,40 @@ func main() {
 		os.Exit(2)
 	}
 	o.Log = os.Stderr
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	start := time.Now()
-	if err := bench.Run(ctx, o); err != nil {
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "popbench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
+	if err := run(o); err != nil {
+		pprof.StopCPUProfile() // os.Exit runs no deferred call
 		fmt.Fprintln(os.Stderr, "popbench:", err)
 		if errors.Is(err, context.Canceled) {
 			os.Exit(130)
 		}
 		os.Exit(1)
 	}
+}
+
+// run is the harness's run, stopped by an interrupt or SIGTERM.
+func run(o bench.Options) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	if err := bench.Run(ctx, o); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "popbench: done in %s: %s\n", time.Since(start).Round(time.Second), o.Out)
+	return nil
 }
 
 // hasQuick finds -quick before the flags are parsed: it changes their
