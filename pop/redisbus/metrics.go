@@ -59,6 +59,7 @@ type metrics struct {
 	resyncs      *prometheus.CounterVec
 	republished  prometheus.Counter
 	resnapshots  prometheus.Counter
+	appendDelay  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -116,6 +117,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Snapshots sent to agents connected here because their snapshot in Redis changed without a message, or they connected while Redis was down.",
 		}),
 	}
+	m.appendDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "screenpop_redisbus_append_delay_seconds",
+		Help: "From the dispatcher handing a message to the bus to Redis answering its append: the wait in the queue and the round trip. This daemon's browsers get the message then, other daemons' browsers just after; messages kept through an outage count their whole wait.",
+		// From a quick round trip to a stall of the operation timeout (1 s by default), and outages.
+		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	})
 	for _, o := range []string{forwardClaimed, forwardUnclaimed, forwardFailed} {
 		m.forwarded.WithLabelValues(o)
 	}
@@ -132,7 +139,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.resyncs.WithLabelValues(c)
 	}
 	if err := promreg.RegisterUnique(reg, m.up, m.errors, m.delivered, m.deduplicated, m.forwarded, m.served,
-		m.queued, m.buffered, m.dropped, m.retries, m.resyncs, m.republished, m.resnapshots); err != nil {
+		m.queued, m.buffered, m.dropped, m.retries, m.resyncs, m.republished, m.resnapshots, m.appendDelay); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -29,5 +29,6 @@ func TestMetrics(t *testing.T) {
 		"screenpop_redisbus_republished_pops_total":   1,
 		"screenpop_redisbus_resnapshots_total":        1,
 		"screenpop_redisbus_forwarded_requests_total": 3,
+		"screenpop_redisbus_append_delay_seconds":     1,
 	})
 }

@@ -315,6 +315,26 @@ func TestDedupSamePBX(t *testing.T) {
 	if n := counter(a.bus.metrics.deduplicated) + counter(b.bus.metrics.deduplicated); n != 6 {
 		t.Fatalf("deduplicated = %v, want 6 (every message of call-1, once)", n)
 	}
+	// Every append Redis answered, appended or found there already, is
+	// timed once.
+	for name, d := range map[string]*daemon{"a": a, "b": b} {
+		waitFor(t, "daemon "+name+"'s appends timed", func() bool {
+			n, _ := histogram(d.bus.metrics.appendDelay)
+			return n == uint64(sent(d))
+		})
+		if n, sum := histogram(d.bus.metrics.appendDelay); n < 6 || sum <= 0 {
+			t.Errorf("daemon %s: %d appends timed, %v s in all; want every message of call-1 at least, each taking time", name, n, sum)
+		}
+	}
+}
+
+// histogram returns h's sample count and sum.
+func histogram(h prometheus.Histogram) (uint64, float64) {
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
 }
 
 // TestResumeOnAnotherDaemon: a browser that leaves one daemon gets what it

@@ -338,6 +338,7 @@ func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 		cmds[i] = deliverScript.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, err := pipe.Exec(ctx)
+	answered := time.Now()
 	direct := b.serving()
 	for i, c := range cmds {
 		res, cerr := c.Text()
@@ -352,6 +353,7 @@ func (b *Bus) appendBatch(ctx context.Context, batch []outgoing) (int, error) {
 			}
 			return i, fmt.Errorf("append: %w", cerr)
 		}
+		b.metrics.appendDelay.Observe(answered.Sub(batch[i].at).Seconds())
 		if owner, ok := strings.CutPrefix(res, "d"); ok {
 			// Appended already, and published then: by another daemon, or
 			// by an attempt of this one whose answer was lost.
