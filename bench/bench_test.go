@@ -92,6 +92,33 @@ func TestSmoke(t *testing.T) {
 		}
 		checkAllDelivered(t, kind.String(), r)
 	}
+	// Nothing cached, fresh numbers: the floor asks the harness's systems
+	// as the daemon does, and each card completes with every section.
+	if sizes.missPop == 0 || sizes.section == 0 {
+		t.Errorf("message sizes %+v: the calibration card was not sent in parts", sizes)
+	}
+	for _, kind := range []targetKind{oneDaemon, floorOnly} {
+		miss := spec(kind)
+		miss.setup.cached = false
+		r, err := h.measure(ctx, miss, sizes)
+		if err != nil {
+			t.Fatalf("cache miss, %s: %v", kind, err)
+		}
+		checkAllDelivered(t, "cache miss, "+kind.String(), r)
+		if r.NotOK != 0 || r.OverPath.N != r.Expected {
+			t.Errorf("cache miss, %s: %d cards with a section not answered; time above the path of %d cards of %d", kind, r.NotOK, r.OverPath.N, r.Expected)
+		}
+		// Sections are asked once the directory answered and the pop went,
+		// and each answers after the systems' latency at least: each card
+		// completes that much after its pop, so the quantiles do too.
+		if r.Complete.P50 < r.Latency.P50+h.opts.SourceLatency {
+			t.Errorf("cache miss, %s: ring → complete p50 %s, ring → pop p50 %s: the sections did not come after the pop", kind, r.Complete.P50, r.Latency.P50)
+		}
+		// (The count holds the warm-up's cards too.)
+		if r.Types["section"] < 3*r.Expected {
+			t.Errorf("cache miss, %s: %d section messages for %d cards, want at least 3 each", kind, r.Types["section"], r.Expected)
+		}
+	}
 	// Through the fake PBX, into the daemon and into the floor reading
 	// the same events: each of the three agents of a call gets its pop.
 	for _, kind := range []targetKind{oneDaemon, floorOnly} {
@@ -184,8 +211,14 @@ func TestQuantile(t *testing.T) {
 // The floor's messages are exactly as large as it is told.
 func TestFloorMessageSize(t *testing.T) {
 	for _, size := range []int{160, 177, 4285} {
-		if m := floorMessage(123456789, "pop", "cti/c1", size); len(m) != size {
-			t.Errorf("floorMessage(%d) is %d bytes: %s", size, len(m), m)
+		for _, data := range []string{"", `"section":{"name":"sales","status":"ok"},`} {
+			m := floorMessage(123456789, "section", "cti/c1", data, size)
+			if len(m) != size {
+				t.Errorf("floorMessage(%d) is %d bytes: %s", size, len(m), m)
+			}
+			if env, parts := readMessage(m); env.Type != "section" || env.CallID != "cti/c1" || data != "" && parts.Section != (sectionPart{"sales", "ok"}) {
+				t.Errorf("floorMessage(%d) reads as %+v %+v: %s", size, env, parts, m)
+			}
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/tidwall/gjson"
 )
 
 // FloorConfig configures the floor: a bare gorilla/websocket server that
@@ -37,6 +38,17 @@ type FloorConfig struct {
 	// those that ring, answer or end an agent's call send a message
 	// (ARIName/<the caller's channel id>, as the daemon names the call).
 	ARI, ARIApp, ARIUser, ARIPassword, ARIName string
+	// Systems, when set, is the base URL of the company's systems (the
+	// harness's directory and sources): a ringing event then asks them
+	// as a daemon with nothing cached does (the directory for the
+	// caller's number, then accounting, sales and credit for the
+	// customer it names, in parallel) and sends a pop of MissPopSize
+	// bytes, its three sections still loading, once the directory has
+	// answered, and a section message of SectionSize bytes as each
+	// source answers: the floor of a cache miss. The answers are read
+	// whole; only the customer's id is looked at.
+	Systems                  string
+	MissPopSize, SectionSize int
 }
 
 // floorPrefix is the line the floor prints on standard output once it
@@ -50,6 +62,12 @@ func ServeFloor(ctx context.Context, cfg FloorConfig, out io.Writer) error {
 		return errors.New("floor: a token is required")
 	}
 	f := &floor{cfg: cfg, agents: map[string]*floorAgent{}, answeredBy: map[string]string{}}
+	if cfg.Systems != "" {
+		// As the daemon's http sources: connections kept for reuse, and
+		// a bound on each request.
+		f.client = &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{
+			MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/call-events/{name}", f.events)
 	mux.HandleFunc("GET /ws", f.socket)
@@ -91,6 +109,7 @@ type floor struct {
 	// answeredBy is, per call of the events socket, the agent who
 	// answered it (readARI's alone).
 	answeredBy map[string]string
+	client     *http.Client // asks cfg.Systems; nil without
 }
 
 type floorAgent struct {
@@ -105,6 +124,9 @@ type wireEvent struct {
 	CallID string   `json:"call_id"`
 	Agents []string `json:"agents"`
 	Agent  string   `json:"agent"`
+	Caller struct {
+		Number string `json:"number"`
+	} `json:"caller"`
 }
 
 func (f *floor) events(w http.ResponseWriter, r *http.Request) {
@@ -133,6 +155,10 @@ func (f *floor) events(w http.ResponseWriter, r *http.Request) {
 	for _, ev := range evs {
 		switch ev.Event {
 		case "ringing":
+			if f.client != nil {
+				go f.missCard(ev.Agents, callPrefix+ev.CallID, ev.Caller.Number)
+				continue
+			}
 			for _, a := range ev.Agents {
 				f.send(a, "pop", callPrefix+ev.CallID, f.cfg.PopSize)
 			}
@@ -146,8 +172,80 @@ func (f *floor) events(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "{\"accepted\":%d}\n", len(evs))
 }
 
+// floorSources are the sources a card of the harness's systems asks,
+// which are also its sections.
+var floorSources = []string{"accounting", "sales", "credit"}
+
+// missCard is a card with nothing cached, as bare as it can be: the
+// directory asked for phone, a pop of MissPopSize bytes to every agent
+// rung (its sections loading), then the three sources asked at once, and
+// a section message of SectionSize bytes to every agent as each answers.
+func (f *floor) missCard(agents []string, callID, phone string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	status := "loading"
+	body, err := f.get(ctx, f.cfg.Systems+"/directory?phone="+url.QueryEscape(phone))
+	id := gjson.GetBytes(body, "0.id").String()
+	if err != nil || id == "" {
+		status = "error"
+	}
+	var card strings.Builder
+	card.WriteString(`"card":{"sections":[`)
+	for i, name := range floorSources {
+		if i > 0 {
+			card.WriteByte(',')
+		}
+		fmt.Fprintf(&card, `{"name":%q,"status":%q}`, name, status)
+	}
+	card.WriteString(`]},`)
+	for _, a := range agents {
+		f.sendData(a, "pop", callID, card.String(), f.cfg.MissPopSize)
+	}
+	if status == "error" {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, name := range floorSources {
+		wg.Go(func() {
+			status := "ok"
+			if _, err := f.get(ctx, f.cfg.Systems+"/"+name+"/"+url.PathEscape(id)); err != nil {
+				status = "error"
+			}
+			section := fmt.Sprintf(`"section":{"name":%q,"status":%q},`, name, status)
+			for _, a := range agents {
+				f.sendData(a, "section", callID, section, f.cfg.SectionSize)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// get is the whole body of a 200 answer to a GET of u.
+func (f *floor) get(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	return body, err
+}
+
 // send writes one message of size bytes to every socket of agent.
 func (f *floor) send(agent, typ, callID string, size int) {
+	f.sendData(agent, typ, callID, "", size)
+}
+
+// sendData is send with data's fields (each followed by a comma) first
+// in the message's data.
+func (f *floor) sendData(agent, typ, callID, data string, size int) {
 	if agent == "" {
 		return
 	}
@@ -160,7 +258,7 @@ func (f *floor) send(agent, typ, callID string, size int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq++
-	msg := floorMessage(a.seq, typ, callID, size)
+	msg := floorMessage(a.seq, typ, callID, data, size)
 	for _, c := range a.conns {
 		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
@@ -169,8 +267,9 @@ func (f *floor) send(agent, typ, callID string, size int) {
 	}
 }
 
-// floorMessage is an envelope like the daemon's, padded to size bytes.
-func floorMessage(seq uint64, typ, callID string, size int) []byte {
+// floorMessage is an envelope like the daemon's, with data's fields
+// (each followed by a comma) in its data, padded to size bytes.
+func floorMessage(seq uint64, typ, callID, data string, size int) []byte {
 	b := make([]byte, 0, max(size, 128))
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
@@ -180,7 +279,9 @@ func floorMessage(seq uint64, typ, callID string, size int) []byte {
 	b = strconv.AppendQuote(b, callID)
 	b = append(b, `,"at":"`...)
 	b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","data":{"pad":"`...)
+	b = append(b, `","data":{`...)
+	b = append(b, data...)
+	b = append(b, `"pad":"`...)
 	for len(b) < size-3 {
 		b = append(b, 'x')
 	}

@@ -194,7 +194,7 @@ func (h *harness) measure(ctx context.Context, spec loadSpec, sizes msgSizes) (R
 		r.IdleCPU = time.Duration(float64(before.cpu-idle0.cpu) / idleFor.Seconds())
 		r.NetCPUPerCall = (after.cpu - before.cpu - time.Duration(float64(r.IdleCPU)*elapsed.Seconds())) / rung
 	}
-	if !spec.setup.cached && !t.floor {
+	if !spec.setup.cached {
 		r.OverPath = h.overPath(rec, ids, nums)
 	}
 	if spec.slice > 0 {

@@ -63,7 +63,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("calibration: %w", err)
 	}
 	rep.sizes = sizes
-	logf("a pop is %d bytes, answered %d, ended %d: the floor sends the same", sizes.pop, sizes.answered, sizes.ended)
+	logf("a pop is %d bytes, answered %d, ended %d; with nothing cached, a pop of %d and sections of %d: the floor sends the same", sizes.pop, sizes.answered, sizes.ended, sizes.missPop, sizes.section)
 
 	steps := []struct {
 		name string
@@ -104,7 +104,9 @@ func Run(ctx context.Context, opts Options) error {
 // card is complete: resolved to the customer, every section answered. The
 // floor's pop is as large as all the daemon sends for the ring (a card
 // sent while it is built comes in several messages: the pop, then its
-// sections and earlier calls).
+// sections and earlier calls). The daemon is fresh, so this card is built
+// with nothing cached: its first pop and its sections are the sizes the
+// floor of a cache miss sends.
 func (h *harness) calibrate(ctx context.Context) (msgSizes, error) {
 	t, err := h.startTarget(ctx, daemonSetup{kind: oneDaemon, cached: true, agents: h.opts.Agents}, msgSizes{})
 	if err != nil {
@@ -148,6 +150,7 @@ func (h *harness) calibrate(ctx context.Context) (msgSizes, error) {
 		kept := slices.Clone(rec.kept)
 		rec.mu.Unlock()
 		sizes = msgSizes{}
+		sections := 0
 		for _, data := range kept {
 			var env envelope
 			var parts struct {
@@ -172,9 +175,14 @@ func (h *harness) calibrate(ctx context.Context) (msgSizes, error) {
 					status[s.Name] = s.Status
 				}
 				sizes.pop += len(data)
+				if env.Type == "pop" {
+					sizes.missPop = len(data)
+				}
 			case "section":
 				status[parts.Section.Name] = parts.Section.Status
 				sizes.pop += len(data)
+				sizes.section += len(data)
+				sections++
 			case "history":
 				sizes.pop += len(data)
 			case "answered":
@@ -182,6 +190,9 @@ func (h *harness) calibrate(ctx context.Context) (msgSizes, error) {
 			case "ended":
 				sizes.ended = len(data)
 			}
+		}
+		if sections > 0 {
+			sizes.section /= sections
 		}
 	}
 	var bad []string
@@ -349,12 +360,20 @@ func (h *harness) haveRedis() bool {
 }
 
 // caseMiss: no cache, a fresh number every call: every card waits for the
-// directory, then for its slowest source.
+// directory, then for its slowest source. The floor asks the same systems
+// in the same order and sends messages of the same sizes.
 func (h *harness) caseMiss(ctx context.Context, sizes msgSizes, rep *report) error {
 	rate := h.opts.IntakeRate
 	spec := loadSpec{setup: daemonSetup{kind: oneDaemon, cached: false, agents: h.opts.Agents}, shape: 1, rate: rate,
 		window: h.opts.window(rate), ring: h.opts.Ring, talk: h.opts.Talk}
-	rs, err := h.reps(ctx, "cache miss", spec, sizes)
+	floor := spec
+	floor.setup.kind = floorOnly
+	rs, err := h.reps(ctx, "cache miss, the floor", floor, sizes)
+	rep.missFloor = rs
+	if err != nil {
+		return err
+	}
+	rs, err = h.reps(ctx, "cache miss", spec, sizes)
 	rep.miss = rs
 	return err
 }

@@ -157,7 +157,7 @@ func (h *harness) startTarget(ctx context.Context, s daemonSetup, sizes msgSizes
 	run := h.runs
 	h.mu.Unlock()
 	if s.kind == floorOnly {
-		return h.startFloor(ctx, run, sizes, s.ari)
+		return h.startFloor(ctx, run, sizes, s.ari, !s.cached)
 	}
 	t := &target{kind: s.kind}
 	n := 1
@@ -259,14 +259,21 @@ telephony:
 }
 
 // msgSizes are the sizes of the daemon's messages for one call, which
-// the floor sends alike.
-type msgSizes struct{ pop, answered, ended int }
+// the floor sends alike: pop is all it sends for a ring (a card sent
+// while it is built comes in several messages); missPop and section are
+// those messages of a card built with nothing cached, its first pop and
+// a section (their mean).
+type msgSizes struct{ pop, answered, ended, missPop, section int }
 
 // startFloor starts popfloor; with ari, a fake PBX whose events socket
-// it reads too, as the daemon's ari entry would.
-func (h *harness) startFloor(ctx context.Context, run int, sizes msgSizes, ari bool) (*target, error) {
+// it reads too, as the daemon's ari entry would; with miss, asking the
+// harness's systems for every ring, as a daemon with nothing cached.
+func (h *harness) startFloor(ctx context.Context, run int, sizes msgSizes, ari, miss bool) (*target, error) {
 	log := filepath.Join(h.dir, fmt.Sprintf("run%03d-floor.log", run))
 	args := []string{"-pop-size", strconv.Itoa(sizes.pop), "-answered-size", strconv.Itoa(sizes.answered), "-ended-size", strconv.Itoa(sizes.ended)}
+	if miss {
+		args = append(args, "-systems", h.systems.url, "-miss-pop-size", strconv.Itoa(sizes.missPop), "-section-size", strconv.Itoa(sizes.section))
+	}
 	t := &target{kind: floorOnly, floor: true}
 	if ari {
 		t.ari = fakeari.New(nil, fakeari.WithWriteTimeout(10*time.Second))
