@@ -3,10 +3,14 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -285,5 +289,52 @@ func TestReadMessage(t *testing.T) {
 	}
 	if !parts.settledNotOK("pop") {
 		t.Error("a pop with a section timed out is not whole")
+	}
+}
+
+// A post that gets no answer is sent once more, as the intake's README asks
+// of a PBX; one answered with an error status is not; each is counted.
+func TestPosterResend(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		switch r.URL.Path {
+		case "/flaky": // the first try: the connection closed with no answer
+			if n == 1 {
+				c, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					c.Close()
+				}
+				return
+			}
+		case "/down": // never answers
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				c.Close()
+			}
+			return
+		case "/refused":
+			http.Error(w, "no", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, `{"accepted":1}`)
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		path                         string
+		tries, resent, failed, noted int64
+	}{
+		{"/flaky", 2, 1, 0, 1},
+		{"/down", 2, 0, 1, 2},
+		{"/refused", 1, 0, 1, 1},
+		{"/ok", 1, 0, 0, 0},
+	} {
+		calls.Store(0)
+		p := newPoster(context.Background(), "t")
+		p.post(srv.URL+c.path, []byte(`{}`))
+		if calls.Load() != c.tries || p.resent.Load() != c.resent || p.errors.Load() != c.failed || int64(len(p.seenErrors())) != c.noted {
+			t.Errorf("%s: %d tries, %d sent again, %d failed, errors noted %q; want %d, %d, %d, %d noted",
+				c.path, calls.Load(), p.resent.Load(), p.errors.Load(), p.seenErrors(), c.tries, c.resent, c.failed, c.noted)
+		}
 	}
 }

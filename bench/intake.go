@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"regexp"
 	"slices"
@@ -86,13 +87,29 @@ func schedule(ctx context.Context, events []event) (p99, maxLag time.Duration, e
 }
 
 // poster posts call events to the daemons' (or the floor's) HTTP
-// intake, over kept-alive connections.
+// intake, over kept-alive connections. Like a PBX following the intake's
+// README, it sends a post that got no answer (a network error) once more:
+// the same events twice are harmless. Those sent again are counted.
 type poster struct {
 	ctx    context.Context // ends every post in flight when the run is stopped
 	client *http.Client
 	token  string
-	errors atomic.Int64
+	errors atomic.Int64 // posts that failed, sent again or not
+	resent atomic.Int64 // posts sent again after a network error (and then answered)
 	first  atomic.Value // the first error, for the report
+
+	mu   sync.Mutex
+	seen []string // the first few errors, for the harness's log
+}
+
+// maxSeenErrors is how many post errors a poster keeps to log.
+const maxSeenErrors = 8
+
+// seenErrors are the first few errors of the poster's posts.
+func (p *poster) seenErrors() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.seen)
 }
 
 func newPoster(ctx context.Context, token string) *poster {
@@ -107,23 +124,62 @@ func newPoster(ctx context.Context, token string) *poster {
 	}}
 }
 
+// post posts body to url, and once more when the first try got no answer.
 func (p *poster) post(url string, body []byte) {
-	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err == nil {
-		req.Header.Set("Authorization", "Bearer "+p.token)
-		req.Header.Set("Content-Type", "application/json")
-		var resp *http.Response
-		if resp, err = p.client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("POST %s: HTTP %s", url, resp.Status)
-			}
+	answered, err := p.try(url, body)
+	if err != nil && !answered && p.ctx.Err() == nil {
+		p.note("sent again after: " + err.Error())
+		if _, err = p.try(url, body); err == nil {
+			p.resent.Add(1)
+			return
 		}
 	}
 	if err != nil {
 		p.errors.Add(1)
 		p.first.CompareAndSwap(nil, err.Error())
+		p.note(err.Error())
+	}
+}
+
+// try posts body to url once; answered says whether the daemon answered
+// (an error status) rather than the connection failing. The error says how
+// the connection was got: a reused connection the daemon closed is not a
+// new one refused.
+func (p *poster) try(url string, body []byte) (answered bool, err error) {
+	var conn httptrace.GotConnInfo
+	start := time.Now()
+	ctx := httptrace.WithClientTrace(p.ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conn = i }})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return true, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		how := "a new connection"
+		switch {
+		case conn.Conn == nil:
+			how = "no connection"
+		case conn.Reused:
+			how = fmt.Sprintf("a connection reused after %s idle", conn.IdleTime.Round(time.Millisecond))
+		}
+		return false, fmt.Errorf("%w (on %s, after %s, at %s)", err, how, time.Since(start).Round(time.Millisecond), start.UTC().Format("15:04:05.000"))
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return true, fmt.Errorf("POST %s: HTTP %s", url, resp.Status)
+	}
+	return true, nil
+}
+
+// note keeps msg among the first few errors.
+func (p *poster) note(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.seen) < maxSeenErrors {
+		p.seen = append(p.seen, msg)
 	}
 }
 

@@ -56,7 +56,8 @@ type Result struct {
 	RSS           int64         // the measured processes together, at the end
 	Rate          float64       // calls per second the harness achieved
 	LagP99        time.Duration // how late the harness fired events
-	PostErrors    int64
+	PostErrors    int64         // posts that failed (sent again first when they got no answer)
+	PostsResent   int64         // posts answered when sent again after a network error
 	FirstError    string
 	// OverPath is, for uncached cards, ring → browser minus the slowest
 	// chain of systems that card waited for (directory, then its slowest
@@ -177,6 +178,9 @@ func (h *harness) measure(ctx context.Context, spec loadSpec, sizes msgSizes) (R
 		}
 	}
 
+	for _, e := range p.seenErrors() {
+		h.log("    call-event post: %s", e)
+	}
 	o := rec.tally(ids)
 	r := Result{
 		Calls: o.rung, Latency: summarize(o.latencies), Complete: summarize(o.complete), Incomplete: o.incomplete,
@@ -184,7 +188,7 @@ func (h *harness) measure(ctx context.Context, spec loadSpec, sizes msgSizes) (R
 		Expected: o.expected, Lost: o.lost,
 		Duplicated: o.duplicated, Unexpected: o.unexpected, RSS: after.rss, Types: o.types,
 		Rate: float64(len(ids)) / spec.window.Seconds(), LagP99: lagP99,
-		PostErrors: p.errors.Load(), FirstError: p.firstError(), Overloaded: overloaded,
+		PostErrors: p.errors.Load(), PostsResent: p.resent.Load(), FirstError: p.firstError(), Overloaded: overloaded,
 	}
 	// CPU is shared by the calls rung: all of them, but for a run stopped
 	// as overloaded.

@@ -267,7 +267,7 @@ func (r *report) render(b *bytes.Buffer) {
 	p("- Everything on this machine: the harness (`bench/cmd/popbench`: agents, call-event poster, fake ARI server, the company's systems), the daemon built from `./cmd/screenpopd` and run as a process of its own (CPU time from its threads' `/proc/<pid>/task/*/schedstat`, RSS from `/proc/<pid>/status`), and the floor `popfloor` (`bench/cmd/popfloor`), a bare gorilla/websocket server that takes the same posts and only forwards one message of the same size per event (in the ARI comparison it reads the same events socket too).")
 	p("- %d agents, each a WebSocket client signed in with an HS256 token (as `screenpopd token` issues), held open through every run; a call rings one agent (agents in turn) through the HTTP call-event intake (`telephony/httpin`): `ringing`, `answered` %s later, `ended` %s after that.", o.Agents, o.Ring, o.Talk)
 	p("- The card: a directory (phone → customer), then accounting, sales and credit in parallel, each an `http` source (`adapters/http`) the harness answers after %s. Cache hit: every number of a pool of %d rung once before the window (`cache_ttl` and `fresh_for` an hour, or the soak and 15 minutes if longer: nothing expires or is revalidated meanwhile), then rung again and again; cache miss: no `cache_ttl` and a fresh number every call.", o.SourceLatency, o.Agents)
-	p("- Ring → browser: from just before the harness posts `ringing` (or sends the ARI `Dial` of that agent) to the moment the agent's socket read returns the `pop` of that call, on one monotonic clock. A pop not there 5 s after the last event of the window is **lost**; a second `pop` of one call to one agent is **duplicated**. Open loop: each event is posted at its time on a goroutine of its own, whatever the answers to earlier ones.")
+	p("- Ring → browser: from just before the harness posts `ringing` (or sends the ARI `Dial` of that agent) to the moment the agent's socket read returns the `pop` of that call, on one monotonic clock. A pop not there 5 s after the last event of the window is **lost**; a second `pop` of one call to one agent is **duplicated**. Open loop: each event is posted at its time on a goroutine of its own, whatever the answers to earlier ones; a post that gets no answer (a network error) is sent once more, as the intake's README asks of a PBX, and counted.")
 	p("- Messages: pop %d bytes, answered %d, ended %d; a card with nothing cached: a pop of %d bytes with its sections loading, then each section in %d bytes (their mean) (the floor sends the same sizes). Each measurement starts the processes afresh. Repetitions: %d; the tables show their median (lost and duplicated: the sum over them).", r.sizes.pop, r.sizes.answered, r.sizes.ended, r.sizes.missPop, r.sizes.section, o.Reps)
 	p("- Daemon logs, configurations and the profile: `%s` (not kept in the repository).", o.Dir)
 	p("")
@@ -454,6 +454,9 @@ func (r *report) renderTargets(p func(string, ...any)) {
 		v := verdict(x, 1.1, true, "×")
 		if s.Lost > 0 || s.Overloaded {
 			v = fmt.Sprintf("**missed**: the daemons did not keep up (%d of %d pops lost or late); a flat CPU per call means nothing then", s.Lost, s.Expected)
+		}
+		if s.PostErrors > 0 {
+			v += fmt.Sprintf("; %d call-event posts failed (Soak, below)", s.PostErrors)
 		}
 		p("| CPU per call flat over a %s run, two daemons on Redis, 500 calls/s (12, item 7): last slice within 10%% of the first | %s → %s ms (%.2f×) | – | %s |",
 			r.opts.Soak, fms3(first), fms3(last), x, v)
@@ -652,7 +655,14 @@ func (r *report) renderSoak(p func(string, ...any)) {
 	}
 	p("## Soak: two daemons on Redis, 500 calls/s for %s", r.opts.Soak)
 	p("")
-	p("%d calls; p99 %s ms, max %s ms, lost %d, duplicated %d; RSS of both daemons at the end %s.", s.Calls, fms(s.Latency.P99), fms(s.Latency.Max), s.Lost, s.Duplicated, fmib(s.RSS))
+	failed := ""
+	if s.PostsResent > 0 {
+		failed += fmt.Sprintf("; %d call-event posts got no answer and were answered when sent again", s.PostsResent)
+	}
+	if s.PostErrors > 0 {
+		failed += fmt.Sprintf("; **%d call-event posts failed** (the first: %s)", s.PostErrors, s.FirstError)
+	}
+	p("%d calls; p99 %s ms, max %s ms, lost %d, duplicated %d%s; RSS of both daemons at the end %s.", s.Calls, fms(s.Latency.P99), fms(s.Latency.Max), s.Lost, s.Duplicated, failed, fmib(s.RSS))
 	p("")
 	p("| from | calls | CPU/call (ms) | pop p99 (ms) | lost |")
 	p("|---|---|---|---|---|")

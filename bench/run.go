@@ -225,6 +225,9 @@ func (h *harness) reps(ctx context.Context, label string, spec loadSpec, sizes m
 func (r Result) brief() string {
 	s := fmt.Sprintf("%d calls at %.0f/s: pop p50 %.2f ms, p99 %.2f ms, max %.2f ms; complete p99 %.2f ms; lost %d, dup %d, incomplete %d; CPU/call %.3f ms, RSS %.1f MiB",
 		r.Calls, r.Rate, ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), ms(r.Complete.P99), r.Lost, r.Duplicated, r.Incomplete, ms(r.CPUPerCall), float64(r.RSS)/(1<<20))
+	if r.PostsResent > 0 {
+		s += fmt.Sprintf(", %d posts sent again after a network error", r.PostsResent)
+	}
 	if r.PostErrors > 0 {
 		s += fmt.Sprintf(", %d posts failed (%s)", r.PostErrors, r.FirstError)
 	}
