@@ -165,6 +165,7 @@ func valuesCard(ev screenpop.CallEvent) screenpop.Card {
 				{Key: "contract", Label: "Contract", Value: 77001.0, Format: "id"},
 				{Key: "opened_at", Label: "Opened", Value: "2025-03-04T10:15:00Z", Format: "datetime"},
 				{Key: "balance", Label: "Open balance", Value: 1234.5, Format: "money"},
+				{Key: "lifetime", Label: "Lifetime value", Value: 2847194.2, Format: "money"},
 				{Key: "currency", Label: "Currency", Value: "PLN"},
 				{Key: "units", Label: "Units shipped", Value: 50403.0, Format: "number"},
 			},
@@ -309,6 +310,15 @@ func (p *pageTab) noSideScroll(when string) {
 	p.t.Errorf("%s: %s: the page scrolls sideways: %s", p.name, when, wide)
 }
 
+// fieldsFit fails when a field's value is wider than its cell, so that it
+// runs into the next field (an amount that could not break, on a phone).
+func (p *pageTab) fieldsFit(when string) {
+	p.t.Helper()
+	if wide := p.str(`[...document.querySelectorAll('.field dd')].filter(d => d.scrollWidth > d.clientWidth + 1).map(d => d.textContent).join(' | ')`); wide != "" {
+		p.t.Errorf("%s: %s: fields wider than their cell: %s", p.name, when, wide)
+	}
+}
+
 // atEverySize shows the page at each size, checks that it does not scroll
 // sideways and saves a screenshot, then goes back to the first size.
 func (p *pageTab) atEverySize(what, name string) {
@@ -316,6 +326,7 @@ func (p *pageTab) atEverySize(what, name string) {
 	for _, v := range pageSizes {
 		p.resize(v)
 		p.noSideScroll(v.name + ", " + what)
+		p.fieldsFit(v.name + ", " + what)
 		p.shot(name + "-" + v.name)
 	}
 	p.resize(pageSizes[0])

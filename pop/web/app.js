@@ -201,7 +201,12 @@
     if (/^[A-Z]{3}$/.test(code)) {
       try {
         if (!fmt.currency[code]) fmt.currency[code] = new Intl.NumberFormat(locale, { style: 'currency', currency: code });
-        return fmt.currency[code].format(n);
+        // Intl puts a no-break space between currency and number: a long
+        // amount in a narrow field (a phone) would then run into the next
+        // one. That space may break; the number's own never do.
+        const parts = fmt.currency[code].formatToParts(n);
+        return parts.map((p, i) => p.type === 'literal' && /^\s+$/.test(p.value) &&
+          (parts[i - 1]?.type === 'currency' || parts[i + 1]?.type === 'currency') ? ' ' : p.value).join('');
       } catch (e) { /* unknown currency code: fall through */ }
     }
     return fmt.money.format(n);
