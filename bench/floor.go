@@ -44,11 +44,14 @@ type FloorConfig struct {
 	// caller's number, then accounting, sales and credit for the
 	// customer it names, in parallel) and sends a pop of MissPopSize
 	// bytes, its three sections still loading, once the directory has
-	// answered, and a section message of SectionSize bytes as each
-	// source answers: the floor of a cache miss. The answers are read
-	// whole; only the customer's id is looked at.
-	Systems                  string
-	MissPopSize, SectionSize int
+	// answered, a section message of SectionSize bytes as each source but
+	// the last answers, and, when the last does, the complete card in
+	// MissCardSize bytes (as the daemon leaves what settles last to the
+	// complete card; 0: a section message for the last too): the floor
+	// of a cache miss. The answers are read whole; only the customer's id
+	// is looked at.
+	Systems                                string
+	MissPopSize, SectionSize, MissCardSize int
 }
 
 // floorPrefix is the line the floor prints on standard output once it
@@ -178,8 +181,10 @@ var floorSources = []string{"accounting", "sales", "credit"}
 
 // missCard is a card with nothing cached, as bare as it can be: the
 // directory asked for phone, a pop of MissPopSize bytes to every agent
-// rung (its sections loading), then the three sources asked at once, and
-// a section message of SectionSize bytes to every agent as each answers.
+// rung (its sections loading), then the three sources asked at once, a
+// section message of SectionSize bytes to every agent as each answers
+// but the last, and the complete card in MissCardSize bytes as the last
+// does: the messages the daemon sends, in number and size.
 func (f *floor) missCard(agents []string, callID, phone string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
@@ -204,12 +209,37 @@ func (f *floor) missCard(agents []string, callID, phone string) {
 	if status == "error" {
 		return
 	}
-	var wg sync.WaitGroup
-	for _, name := range floorSources {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = make([]string, len(floorSources))
+		left     = len(floorSources)
+	)
+	for i, name := range floorSources {
 		wg.Go(func() {
 			status := "ok"
 			if _, err := f.get(ctx, f.cfg.Systems+"/"+name+"/"+url.PathEscape(id)); err != nil {
 				status = "error"
+			}
+			mu.Lock()
+			statuses[i] = status
+			left--
+			last := left == 0 && f.cfg.MissCardSize > 0
+			mu.Unlock()
+			if last {
+				var card strings.Builder
+				card.WriteString(`"card":{"sections":[`)
+				for j, name := range floorSources {
+					if j > 0 {
+						card.WriteByte(',')
+					}
+					fmt.Fprintf(&card, `{"name":%q,"status":%q}`, name, statuses[j])
+				}
+				card.WriteString(`]},`)
+				for _, a := range agents {
+					f.sendData(a, "card", callID, card.String(), f.cfg.MissCardSize)
+				}
+				return
 			}
 			section := fmt.Sprintf(`"section":{"name":%q,"status":%q},`, name, status)
 			for _, a := range agents {

@@ -63,7 +63,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("calibration: %w", err)
 	}
 	rep.sizes = sizes
-	logf("a pop is %d bytes, answered %d, ended %d; with nothing cached, a pop of %d and sections of %d: the floor sends the same", sizes.pop, sizes.answered, sizes.ended, sizes.missPop, sizes.section)
+	logf("a pop is %d bytes, answered %d, ended %d; with nothing cached, a pop of %d, sections of %d and the complete card in %d: the floor sends the same", sizes.pop, sizes.answered, sizes.ended, sizes.missPop, sizes.section, sizes.missCard)
 
 	steps := []struct {
 		name string
@@ -105,8 +105,9 @@ func Run(ctx context.Context, opts Options) error {
 // floor's pop is as large as all the daemon sends for the ring (a card
 // sent while it is built comes in several messages: the pop, then its
 // sections and earlier calls). The daemon is fresh, so this card is built
-// with nothing cached: its first pop and its sections are the sizes the
-// floor of a cache miss sends.
+// with nothing cached: its first pop, its sections and its complete card
+// (which holds what settled last: no section message is sent for that)
+// are the sizes the floor of a cache miss sends.
 func (h *harness) calibrate(ctx context.Context) (msgSizes, error) {
 	t, err := h.startTarget(ctx, daemonSetup{kind: oneDaemon, cached: true, agents: h.opts.Agents}, msgSizes{})
 	if err != nil {
@@ -177,6 +178,8 @@ func (h *harness) calibrate(ctx context.Context) (msgSizes, error) {
 				sizes.pop += len(data)
 				if env.Type == "pop" {
 					sizes.missPop = len(data)
+				} else {
+					sizes.missCard = len(data)
 				}
 			case "section":
 				status[parts.Section.Name] = parts.Section.Status

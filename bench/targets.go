@@ -260,10 +260,11 @@ telephony:
 
 // msgSizes are the sizes of the daemon's messages for one call, which
 // the floor sends alike: pop is all it sends for a ring (a card sent
-// while it is built comes in several messages); missPop and section are
-// those messages of a card built with nothing cached, its first pop and
-// a section (their mean).
-type msgSizes struct{ pop, answered, ended, missPop, section int }
+// while it is built comes in several messages); missPop, section and
+// missCard are those messages of a card built with nothing cached: its
+// first pop, a section (their mean) and the complete card, which holds
+// what settled last.
+type msgSizes struct{ pop, answered, ended, missPop, section, missCard int }
 
 // startFloor starts popfloor; with ari, a fake PBX whose events socket
 // it reads too, as the daemon's ari entry would; with miss, asking the
@@ -272,7 +273,7 @@ func (h *harness) startFloor(ctx context.Context, run int, sizes msgSizes, ari, 
 	log := filepath.Join(h.dir, fmt.Sprintf("run%03d-floor.log", run))
 	args := []string{"-pop-size", strconv.Itoa(sizes.pop), "-answered-size", strconv.Itoa(sizes.answered), "-ended-size", strconv.Itoa(sizes.ended)}
 	if miss {
-		args = append(args, "-systems", h.systems.url, "-miss-pop-size", strconv.Itoa(sizes.missPop), "-section-size", strconv.Itoa(sizes.section))
+		args = append(args, "-systems", h.systems.url, "-miss-pop-size", strconv.Itoa(sizes.missPop), "-section-size", strconv.Itoa(sizes.section), "-miss-card-size", strconv.Itoa(sizes.missCard))
 	}
 	t := &target{kind: floorOnly, floor: true}
 	if ari {
