@@ -513,7 +513,9 @@ func (s *Source) session(ctx context.Context, sink screenpop.CallSink) (bool, er
 				return ready, context.Cause(ctx)
 			}
 			batch[i] = nil // a long batch frees its frames as it goes
-			if err := s.handle(frame, sink); err != nil {
+			err := s.handle(frame, sink)
+			releaseFrame(frame)
+			if err != nil {
 				return ready, err
 			}
 		}
@@ -555,9 +557,10 @@ func (s *Source) read(conn *websocket.Conn, q *queue.Bounded[[]byte]) error {
 	alive := func() error { return conn.SetReadDeadline(time.Now().Add(s.readTimeout)) }
 	_ = alive()
 	conn.SetPongHandler(func(string) error { return alive() })
-	// Each frame is read into buf and copied out at its size: one
-	// allocation a frame, where ReadMessage (io.ReadAll) grows a new
-	// buffer from 512 bytes for every one.
+	// Each frame is read into buf and copied out into a pooled buffer
+	// (copyFrame), which the session loop gives back once handled, where
+	// ReadMessage (io.ReadAll) grows a new buffer from 512 bytes for
+	// every one.
 	var buf bytes.Buffer
 	for {
 		frame, err := readFrame(conn, &buf)
@@ -591,7 +594,7 @@ func readFrame(conn *websocket.Conn, buf *bytes.Buffer) ([]byte, error) {
 	}
 	buf.Reset()
 	_, err = buf.ReadFrom(r)
-	frame := bytes.Clone(buf.Bytes())
+	frame := copyFrame(buf.Bytes())
 	if buf.Cap() > maxKeptReadBuffer {
 		*buf = bytes.Buffer{}
 	}
