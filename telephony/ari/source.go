@@ -83,7 +83,9 @@ type Config struct {
 	// too far behind to catch up: the source drops the socket, applies
 	// what it queued, and reconnects, and the resync from the live
 	// channels repairs what the socket brought meanwhile. A burst of
-	// 1,000 simultaneous calls is about 91,000 events, 53 MB.
+	// 1,000 simultaneous calls is about 91,000 events, 53 MB. The bytes
+	// counted are the memory the frames hold: each is kept in a buffer
+	// of a power-of-two size up to 64 KiB (framepool.go).
 	MaxQueuedEvents int   `yaml:"max_queued_events"`
 	MaxQueuedBytes  int64 `yaml:"max_queued_bytes"`
 }
@@ -720,8 +722,10 @@ func (s *Source) newFrameQueue() *queue.Bounded[[]byte] {
 	return queue.New(queue.Options[[]byte]{
 		MaxItems: s.cfg.MaxQueuedEvents,
 		MaxBytes: s.cfg.MaxQueuedBytes,
-		Size:     func(frame []byte) int { return len(frame) },
-		Depth:    s.m.queued,
-		Refused:  s.m.overflows,
+		// The memory a frame holds: its pooled buffer (copyFrame) may be
+		// up to twice its length.
+		Size:    func(frame []byte) int { return cap(frame) },
+		Depth:   s.m.queued,
+		Refused: s.m.overflows,
 	})
 }
