@@ -253,6 +253,11 @@ func TestBurst(t *testing.T) {
 	if got := h.counter("screenpop_ari_malformed_events_total"); got != 0 {
 		t.Errorf("malformed = %v, want 0", got)
 	}
+	// The default bounds hold the burst, counted as the memory its frames
+	// hold (pooled buffers): no socket dropped for a full queue.
+	if got := h.counter("screenpop_ari_queue_overflows_total", "source", "ari"); got != 0 {
+		t.Errorf("queue overflows = %v, want 0", got)
+	}
 	if got := h.counter("screenpop_telephony_active_calls", "source", "ari"); got != 0 {
 		t.Errorf("active_calls = %v, want 0", got)
 	}
