@@ -12,8 +12,8 @@ import (
 // profile at 50 calls/s), garbage the collector then had to chase.
 //
 // Buffers are kept by size class (powers of two from 1 KiB to 64 KiB), so
-// that a frame never holds more than twice its size while it waits in the
-// queue; larger frames (a transfer with many snapshots) are allocated at
+// that a frame never holds more than twice its size (or 1 KiB, for a
+// smaller one) while it waits in the queue; larger frames (a transfer with many snapshots) are allocated at
 // their size and left to the collector. Nothing keeps a frame after
 // handle: the decoder copies every string it keeps, and ari/v5's
 // DecodeEvent (encoding/json) copies too.
