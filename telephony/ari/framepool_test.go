@@ -11,8 +11,8 @@ func TestFrameClass(t *testing.T) {
 		class  int
 		pooled bool
 	}{
-		{0, 0, true}, {1, 0, true}, {1024, 0, true}, {1025, 1, true}, {2048, 1, true},
-		{3000, 2, true}, {64 << 10, 6, true}, {64<<10 + 1, 7, false}, {8 << 20, 13, false},
+		{0, 0, true}, {1, 0, true}, {512, 0, true}, {513, 1, true}, {1024, 1, true}, {1025, 2, true},
+		{3000, 3, true}, {64 << 10, 7, true}, {64<<10 + 1, 8, false}, {8 << 20, 14, false},
 	} {
 		class, pooled := frameClass(c.n)
 		if class != c.class || pooled != c.pooled {
@@ -34,7 +34,7 @@ func TestCopyFrame(t *testing.T) {
 		if n > 0 && &f[0] == &src[0] {
 			t.Fatalf("%d bytes: the frame aliases the read buffer", n)
 		}
-		if max(n, 1024) <= 64<<10 && (cap(f) < n || cap(f) > 2*max(n, 1024)) {
+		if max(n, 512) <= 64<<10 && (cap(f) < n || cap(f) > 2*max(n, 512)) {
 			t.Errorf("%d bytes: a buffer of %d", n, cap(f))
 		}
 		if n > 64<<10 && cap(f) != n {
@@ -52,4 +52,5 @@ func TestCopyFrame(t *testing.T) {
 	}
 	// A slice that is not one of the pool's buffers is not kept.
 	releaseFrame(make([]byte, 10, 1000))
+	releaseFrame(make([]byte, 10, 100))
 }

@@ -723,7 +723,7 @@ func (s *Source) newFrameQueue() *queue.Bounded[[]byte] {
 		MaxItems: s.cfg.MaxQueuedEvents,
 		MaxBytes: s.cfg.MaxQueuedBytes,
 		// The memory a frame holds: its pooled buffer (copyFrame) may be
-		// up to twice its length (or 1 KiB).
+		// up to twice its length (or 512 bytes).
 		Size:    func(frame []byte) int { return cap(frame) },
 		Depth:   s.m.queued,
 		Refused: s.m.overflows,
