@@ -486,6 +486,9 @@ func (c *Config) validate() []aggregator.Problem {
 		}
 	}
 	problems = append(problems, c.validateSignIn()...)
+	if _, msg := checkHostPort(c.Listen); msg != "" {
+		add("listen", msg, "e.g. listen: 127.0.0.1:8080 behind a reverse proxy, or :8080 on every interface")
+	}
 	if msg, fix := checkAdminListen(c.Admin.Listen); msg != "" {
 		add("admin.listen", msg, fix)
 	}
@@ -587,12 +590,9 @@ func checkAdminListen(listen string) (msg, fix string) {
 		return "", ""
 	}
 	const example = "e.g. listen: 127.0.0.1:6060, and reach it from elsewhere through ssh -L 6060:127.0.0.1:6060 or kubectl port-forward"
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return fmt.Sprintf("%q is not host:port", listen), example
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Sprintf("%q: port %q is not a number in 0..65535", listen, port), example
+	host, msg := checkHostPort(listen)
+	if msg != "" {
+		return msg, example
 	}
 	if host == "localhost" {
 		return "", ""
@@ -604,6 +604,19 @@ func checkAdminListen(listen string) (msg, fix string) {
 		return fmt.Sprintf("%q is not a loopback address (%s): profiles and goroutine stacks would be open to the network", listen, host), example
 	}
 	return "", ""
+}
+
+// checkHostPort says what is wrong with a listen address, if anything, and
+// gives its host.
+func checkHostPort(listen string) (host, msg string) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Sprintf("%q is not host:port", listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Sprintf("%q: port %q is not a number in 0..65535", listen, port)
+	}
+	return host, ""
 }
 
 // Error is one problem in a configuration file: where, what, and how to fix
