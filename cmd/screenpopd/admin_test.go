@@ -105,31 +105,43 @@ func TestAdminListenerServesProfilesAndMetrics(t *testing.T) {
 }
 
 // admin.listen takes loopback addresses only, and says at the key's line
-// and column what is wrong with any other.
-func TestAdminListenMustBeLoopback(t *testing.T) {
+// and column what is wrong with any other; listen is checked alike (a
+// host:port with a port in range), without the loopback rule: a bad one
+// is an error at its line, not a daemon that fails when it binds.
+func TestListenAddresses(t *testing.T) {
+	fix := map[string]string{"admin": "(fix: e.g. listen: 127.0.0.1:6060", "listen": "(fix: e.g. listen: 127.0.0.1:8080"}
 	for _, tc := range []struct {
-		listen string
-		want   string // "" accepted
+		key, listen string
+		want        string // "" accepted
 	}{
-		{"127.0.0.1:6060", ""},
-		{"127.0.0.2:0", ""},
-		{"[::1]:6060", ""},
-		{"localhost:6060", ""},
-		{"0.0.0.0:6060", `admin.yaml:6:3: admin.listen: "0.0.0.0:6060" is not a loopback address (0.0.0.0): profiles and goroutine stacks would be open to the network`},
-		{":6060", `admin.yaml:6:3: admin.listen: ":6060" is not a loopback address (every interface)`},
-		{"10.0.0.5:6060", `"10.0.0.5:6060" is not a loopback address (10.0.0.5)`},
-		{"[::]:6060", `"[::]:6060" is not a loopback address (::)`},
-		{"admin.example.com:6060", `is not a loopback address (admin.example.com)`},
-		{"6060", `admin.yaml:6:3: admin.listen: "6060" is not host:port`},
-		{"127.0.0.1:http", `port "http" is not a number`},
+		{"admin", "127.0.0.1:6060", ""},
+		{"admin", "127.0.0.2:0", ""},
+		{"admin", "[::1]:6060", ""},
+		{"admin", "localhost:6060", ""},
+		{"admin", "0.0.0.0:6060", `admin.yaml:6:3: admin.listen: "0.0.0.0:6060" is not a loopback address (0.0.0.0): profiles and goroutine stacks would be open to the network (fix: e.g. listen: 127.0.0.1:6060`},
+		{"admin", ":6060", `admin.yaml:6:3: admin.listen: ":6060" is not a loopback address (every interface)`},
+		{"admin", "10.0.0.5:6060", `"10.0.0.5:6060" is not a loopback address (10.0.0.5)`},
+		{"admin", "[::]:6060", `"[::]:6060" is not a loopback address (::)`},
+		{"admin", "admin.example.com:6060", `is not a loopback address (admin.example.com)`},
+		{"admin", "6060", `admin.yaml:6:3: admin.listen: "6060" is not host:port (fix: e.g. listen: 127.0.0.1:6060`},
+		{"admin", "127.0.0.1:http", `port "http" is not a number`},
+		{"listen", "127.0.0.1:8080", ""},
+		{"listen", ":8080", ""},
+		{"listen", "[::]:443", ""},
+		{"listen", "127.0.0.1:99999", `admin.yaml:6:1: listen: "127.0.0.1:99999": port "99999" is not a number in 0..65535 (fix: e.g. listen: 127.0.0.1:8080`},
+		{"listen", "8080", `admin.yaml:6:1: listen: "8080" is not host:port`},
+		{"listen", "127.0.0.1:http", `port "http" is not a number`},
 	} {
-		t.Run(tc.listen, func(t *testing.T) {
+		t.Run(tc.key+" "+tc.listen, func(t *testing.T) {
 			text := "telephony: [{name: demo, type: demo, agents: ['1001']}]\n" +
 				"auth: {demo_links: true}\n" +
 				"agents: {names: {'1001': Alice Agent}}\n" +
-				"# the admin listener\n" +
-				"admin:\n" +
-				"  listen: \"" + tc.listen + "\"\n"
+				"# the listener\n"
+			if tc.key == "admin" {
+				text += "admin:\n  listen: \"" + tc.listen + "\"\n"
+			} else {
+				text += "\nlisten: \"" + tc.listen + "\"\n"
+			}
 			_, err := configs.Parse("admin.yaml", []byte(text), nil)
 			switch {
 			case tc.want == "" && err != nil:
@@ -138,8 +150,8 @@ func TestAdminListenMustBeLoopback(t *testing.T) {
 				t.Errorf("accepted, want %q", tc.want)
 			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
 				t.Errorf("error\n%v\nwant it to contain\n%s", err, tc.want)
-			case tc.want != "" && !strings.Contains(err.Error(), "(fix: e.g. listen: 127.0.0.1:6060"):
-				t.Errorf("error without the fix: %v", err)
+			case tc.want != "" && !strings.Contains(err.Error(), fix[tc.key]):
+				t.Errorf("error without the fix %q: %v", fix[tc.key], err)
 			}
 		})
 	}
