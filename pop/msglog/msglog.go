@@ -113,9 +113,10 @@ type end struct {
 }
 
 type entry[M Message] struct {
-	seq uint64
-	at  time.Time
-	msg M
+	seq  uint64
+	at   time.Time
+	msg  M
+	kind Kind // msg's, from LogKey when added: compaction reads it for every entry
 }
 
 // never is EndedAge when details are kept as long as the bounds allow.
@@ -186,13 +187,14 @@ func (l *Log[M]) agent(agentID string) *agent[M] {
 }
 
 func (l *Log[M]) add(a *agent[M], seq uint64, m M, now time.Time) {
+	key, kind := m.LogKey()
 	a.last = max(a.last, seq)
-	a.entries = append(a.entries, entry[M]{seq: seq, at: now, msg: m})
+	a.entries = append(a.entries, entry[M]{seq: seq, at: now, msg: m, kind: kind})
 	a.bytes += m.Size()
 	l.bytes += m.Size()
 	a.touched = now
 	l.touch(a)
-	if key, kind := m.LogKey(); kind == End && key != "" && l.opt.EndedAge != never {
+	if kind == End && key != "" && l.opt.EndedAge != never {
 		a.ends = append(a.ends, end{key: key, seq: seq, at: now})
 	}
 	l.compact(a, now)
@@ -204,6 +206,11 @@ func (l *Log[M]) add(a *agent[M], seq uint64, m M, now time.Time) {
 
 // compact drops the details of the keys that ended EndedAge ago or
 // longer, and keeps their seqs in gone.
+//
+// It runs about once per call per agent once calls end steadily, over a
+// log that is full by then (MaxMessages of answers and ends): so it asks
+// LogKey only of the details, reads every other entry's kind from the
+// entry, and moves entries only from the first one dropped.
 func (l *Log[M]) compact(a *agent[M], now time.Time) {
 	n := 0
 	for n < len(a.ends) && now.Sub(a.ends[n].at) >= l.opt.EndedAge {
@@ -214,20 +221,26 @@ func (l *Log[M]) compact(a *agent[M], now time.Time) {
 	}
 	done := a.ends[:n]
 	dropped := len(a.gone)
-	kept := a.entries[:0]
-	for _, e := range a.entries {
-		key, kind := e.msg.LogKey()
-		if kind == Detail && slices.ContainsFunc(done, func(x end) bool { return x.key == key && e.seq < x.seq }) {
-			size := e.msg.Size()
-			a.bytes -= size
-			l.bytes -= size
-			a.gone = append(a.gone, e.seq)
-			continue
+	kept := 0
+	for i := range a.entries {
+		e := &a.entries[i]
+		if e.kind == Detail {
+			key, _ := e.msg.LogKey()
+			if slices.ContainsFunc(done, func(x end) bool { return x.key == key && e.seq < x.seq }) {
+				size := e.msg.Size()
+				a.bytes -= size
+				l.bytes -= size
+				a.gone = append(a.gone, e.seq)
+				continue
+			}
 		}
-		kept = append(kept, e)
+		if kept != i {
+			a.entries[kept] = *e
+		}
+		kept++
 	}
-	clear(a.entries[len(kept):]) // let the messages go
-	a.entries = kept
+	clear(a.entries[kept:]) // let the messages go
+	a.entries = a.entries[:kept]
 	if len(a.gone) > dropped {
 		slices.Sort(a.gone)
 	}

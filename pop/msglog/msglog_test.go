@@ -358,3 +358,35 @@ func BenchmarkLogAtTheBenchRate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLogFull is the log once every agent's is full, as after the
+// first minute or two of the harness's soak (bench/: 300 agents, 500
+// calls/s): each call leaves its answer and end behind, so after 128
+// calls an agent's log holds 256 messages, and every call's end that
+// ages past EndedAge compacts that log. One op is one call's three
+// messages to the next agent in turn.
+func BenchmarkLogFull(b *testing.B) {
+	l := newKLog(b, Options{MaxMessages: 256, MaxBytes: 1 << 20, EndedAge: 15 * time.Second})
+	agents := make([]string, 300)
+	for i := range agents {
+		agents[i] = fmt.Sprintf("agent-%03d", i)
+	}
+	i := 0
+	call := func() {
+		at := t0.Add(time.Duration(i) * time.Second / 500)
+		agent, id := agents[i%len(agents)], fmt.Sprint("call-", i)
+		for _, m := range []kmsg{{"pop", 3939, id, Detail}, {"answered", 159, id, Lasting}, {"ended", 177, id, End}} {
+			l.Add(agent, l.Last(agent)+1, m, at)
+		}
+		i++
+	}
+	for range 2 * 60 * 500 { // two minutes of calls: every log full
+		call()
+	}
+	if got := len(l.After(agents[0], 0, t0.Add(time.Duration(i)*time.Second/500))); got < 250 {
+		b.Fatalf("an agent's log holds %d messages after two minutes, want it full", got)
+	}
+	for b.Loop() {
+		call()
+	}
+}
