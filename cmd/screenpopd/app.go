@@ -142,8 +142,11 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 		return nil, errs
 	}
 
-	secret, err := m.signingSecret()
+	secret, err := signingSecret(cfg, opts.Env)
 	if err != nil {
+		if errs := cfg.ErrorsIn("", err); len(errs) > 0 {
+			return nil, errs
+		}
 		return nil, err
 	}
 	if secret != nil {
@@ -264,22 +267,25 @@ func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
 // signingSecret is the HS256 secret of agent tokens (screenpopd token, the
 // demo links), or nil when agents sign in only through the identity
 // provider (auth.oidc or auth.jwt, and neither secret_env nor demo_links).
-func (m *Main) signingSecret() ([]byte, error) {
-	if name := m.cfg.Auth.SecretEnv; name != "" {
-		if s := m.opts.Env(name); s != "" {
+// What is wrong is an aggregator.Problem at its option, so that the daemon
+// and config check report it at the same line.
+func signingSecret(cfg *configs.Config, env func(string) string) ([]byte, error) {
+	if name := cfg.Auth.SecretEnv; name != "" {
+		const fix = "export it with at least 32 random bytes, e.g. " + "export %s=$(openssl rand -hex 32)"
+		if s := env(name); s != "" {
 			if len(s) < 32 {
-				return nil, fmt.Errorf("%s: auth.secret_env: the secret in %s is %d bytes; use at least 32 random bytes (e.g. openssl rand -hex 32)", m.cfg.File, name, len(s))
+				return nil, aggregator.Problem{Path: "auth.secret_env", Msg: fmt.Sprintf("the secret in %s is %d bytes; use at least 32 random bytes", name, len(s)), Fix: fmt.Sprintf(fix, name)}
 			}
 			return []byte(s), nil
 		}
-		if !m.cfg.Auth.DemoLinks {
-			return nil, fmt.Errorf("%s: auth.secret_env: environment variable %s is empty or unset", m.cfg.File, name)
+		if !cfg.Auth.DemoLinks {
+			return nil, aggregator.Problem{Path: "auth.secret_env", Msg: fmt.Sprintf("environment variable %s is empty or unset", name), Fix: fmt.Sprintf(fix, name)}
 		}
-	} else if !m.cfg.Auth.DemoLinks {
-		if m.cfg.Auth.OIDC != nil || m.cfg.Auth.JWT != nil {
+	} else if !cfg.Auth.DemoLinks {
+		if cfg.Auth.OIDC != nil || cfg.Auth.JWT != nil {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%s: auth: set oidc (company sign-in), secret_env (agent tokens need a signing secret) or demo_links: true for a demo", m.cfg.File)
+		return nil, aggregator.Problem{Path: "auth", Msg: "no way to sign agents in", Fix: "set oidc (company sign-in), secret_env (agent tokens need a signing secret) or demo_links: true for a demo"}
 	}
 	// Demo: a fresh secret per process; the printed links are the only way in.
 	secret := make([]byte, 32)

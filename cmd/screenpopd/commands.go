@@ -173,6 +173,11 @@ func checkBuild(cfg *configs.Config, env func(string) string) configs.Errors {
 		errs = append(errs, cfg.ErrorsIn("auth", err)...)
 	}
 	errs = append(errs, distinctAPITokens(cfg, env)...)
+	// The signing secret, read as the daemon reads it: a daemon that
+	// would not start is not "OK".
+	if _, err := signingSecret(cfg, env); err != nil {
+		errs = append(errs, cfg.ErrorsIn("", err)...)
+	}
 	return errs
 }
 

@@ -32,6 +32,37 @@ func TestConfigCheckInvalidFiles(t *testing.T) {
 	}
 }
 
+// config check reads the signing secret as the daemon does: a file the
+// daemon would refuse to start on (the variable unset, or too short) is
+// not reported OK.
+func TestConfigCheckReadsTheSigningSecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "screenpop.yaml")
+	const file = "region: DE\nauth:\n  secret_env: SP_SECRET\ntelephony:\n  - {name: demo, type: demo, agents: [\"1001\"]}\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for secret, want := range map[string]string{
+		"":      path + `:3:3: auth.secret_env: environment variable SP_SECRET is empty or unset (fix: export it with at least 32 random bytes, e.g. export SP_SECRET=$(openssl rand -hex 32))`,
+		"short": path + `:3:3: auth.secret_env: the secret in SP_SECRET is 5 bytes; use at least 32 random bytes (fix: `,
+	} {
+		env := func(k string) string { return map[string]string{"SP_SECRET": secret}[k] }
+		for _, args := range [][]string{{"config", "check", "-config", path}, {"-config", path}} {
+			var out, errOut bytes.Buffer
+			if err := run(context.Background(), args, &out, &errOut, env); err == nil {
+				t.Errorf("%v with SP_SECRET=%q: passed", args, secret)
+			}
+			if !strings.HasPrefix(errOut.String(), want) {
+				t.Errorf("%v with SP_SECRET=%q:\n%s\nwant it to start with:\n%s", args, secret, errOut.String(), want)
+			}
+		}
+	}
+	var out, errOut bytes.Buffer
+	env := func(k string) string { return map[string]string{"SP_SECRET": strings.Repeat("s", 32)}[k] }
+	if err := run(context.Background(), []string{"config", "check", "-config", path}, &out, &errOut, env); err != nil {
+		t.Errorf("a 32-byte secret: %v\n%s", err, errOut.String())
+	}
+}
+
 // The daemon refusing to start and a refused reload say it in the words
 // of `config check`.
 func TestStartAndReloadErrorsReadAsConfigCheck(t *testing.T) {

@@ -46,8 +46,9 @@ func TestKindMapsHaveSamples(t *testing.T) {
 
 // sampleConfig writes a kind's sample into a minimal configuration in a
 // fresh folder, with the files the samples refer to, and returns its path.
-// A telephony sample is a whole configuration; a source sample gets a demo
-// telephony source beside it.
+// A telephony sample is its telephony block; a source sample gets a demo
+// telephony source beside it. Neither says how agents sign in (auth/),
+// so both get the demo's links, as config check needs a way in.
 func sampleConfig(t *testing.T, group string, sample []byte) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -59,6 +60,7 @@ func sampleConfig(t *testing.T, group string, sample []byte) string {
 		}
 		text += "\ntelephony: [{name: demo, type: demo, agents: ['1001']}]\n"
 	}
+	text += "\nauth: {demo_links: true}\n"
 	ts := httptest.NewTLSServer(http.NotFoundHandler())
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
 	ts.Close()

@@ -243,6 +243,7 @@ directory:
   path: customers.csv
   match: phone
   param: phone
+auth: {demo_links: true}
 `)
 	// Problems of the file itself and of the kinds' options, all in one
 	// pass: a wrong value at the top does not hide the typos below.
@@ -258,6 +259,7 @@ sources:
     path: customers.csv
   - name: sales
     type: oracle
+auth: {demo_links: true}
 `)
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"config", "check", "-config", good}, &out, &errOut, noEnv); err != nil {

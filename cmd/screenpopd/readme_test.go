@@ -99,7 +99,8 @@ func (l layeredFS) Open(name string) (fs.File, error) {
 // Every yaml example of every README passes `config check` as IT would
 // paste it: a whole configuration, or a `telephony:`, `sources:`, `auth:`
 // or other top-level block that the test completes with a demo telephony
-// entry and two agents when it has none. Its relative paths resolve in configs/ (demo/...). A block
+// entry, two agents and the demo's sign-in links when it has none (config
+// check reports a file without a way to sign in, as the daemon refuses it). Its relative paths resolve in configs/ (demo/...). A block
 // that cannot stand alone carries fragmentMarker on the line above.
 func TestReadmeExamples(t *testing.T) {
 	blocks := readmeYAML(t, filepath.Join("..", ".."))
@@ -116,12 +117,17 @@ func TestReadmeExamples(t *testing.T) {
 			if err := yaml.Unmarshal([]byte(b.text), &top); err != nil {
 				t.Fatalf("%s:%d: not a YAML mapping: %v\n%s", b.file, b.line, err, b.text)
 			}
-			text := b.text
+			// A block in a list item is indented: the completions below
+			// go at the top level, so the block goes there first.
+			text := dedent(b.text)
 			if _, ok := top["telephony"]; !ok {
 				text += "telephony: [{name: readme, type: demo, agents: ['1001']}]\n"
 			}
 			if _, ok := top["agents"]; !ok {
 				text += "agents: {names: {'1001': Alice Agent, '1002': Bob Agent}}\n"
+			}
+			if _, ok := top["auth"]; !ok {
+				text += "auth: {demo_links: true}\n"
 			}
 			cfg, errs := configs.ParsePartial(b.file, []byte(text), files)
 			if cfg != nil {
@@ -133,4 +139,18 @@ func TestReadmeExamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dedent removes the indentation of text's first line from every line.
+func dedent(text string) string {
+	first := strings.TrimLeft(text, "\n")
+	indent := first[:len(first)-len(strings.TrimLeft(first, " "))]
+	if indent == "" {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, indent)
+	}
+	return strings.Join(lines, "\n")
 }
