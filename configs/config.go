@@ -516,6 +516,23 @@ func (c *Config) validate() []aggregator.Problem {
 		case r.MasterName != "" && len(r.SentinelAddresses) == 0:
 			add("redis.sentinel_addresses", "missing", "the sentinels that monitor "+r.MasterName+", e.g. sentinel_addresses: [10.0.0.1:26379, 10.0.0.2:26379, 10.0.0.3:26379]")
 		}
+		// go-redis takes any string and fails at every dial; a daemon
+		// that starts, then cannot reach Redis, is found out too late.
+		if r.Address != "" {
+			if msg := checkDialAddress(r.Address); msg != "" {
+				add("redis.address", msg, "e.g. address: 127.0.0.1:6379 (Redis listens on 6379 unless told otherwise)")
+			}
+		}
+		for i, a := range r.SentinelAddresses {
+			if msg := checkDialAddress(a); msg != "" {
+				add(fmt.Sprintf("redis.sentinel_addresses[%d]", i), msg, "e.g. 10.0.0.1:26379 (sentinels listen on 26379 unless told otherwise)")
+			}
+		}
+		for i, a := range r.ClusterAddresses {
+			if msg := checkDialAddress(a); msg != "" {
+				add(fmt.Sprintf("redis.cluster_addresses[%d]", i), msg, "e.g. 10.0.0.1:6379, one node's host:port")
+			}
+		}
 		if strings.ContainsAny(r.KeyPrefix, "{}") {
 			add("redis.key_prefix", fmt.Sprintf("%q holds { or }", r.KeyPrefix), "braces mark Redis Cluster hash tags, which the keys after the prefix use: e.g. key_prefix: \"screenpop:site-a:\"")
 		}
@@ -617,6 +634,18 @@ func checkHostPort(listen string) (host, msg string) {
 		return "", fmt.Sprintf("%q: port %q is not a number in 0..65535", listen, port)
 	}
 	return host, ""
+}
+
+// checkDialAddress says what is wrong with an address to connect to, if
+// anything: host:port, with a port that can be dialled.
+func checkDialAddress(addr string) string {
+	if _, msg := checkHostPort(addr); msg != "" {
+		return msg
+	}
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		return fmt.Sprintf("%q: port 0 cannot be connected to", addr)
+	}
+	return ""
 }
 
 // Error is one problem in a configuration file: where, what, and how to fix
