@@ -73,7 +73,7 @@ type Store interface {
 	// newest first, and how many there were in the last 30 days.
 	Lookup(ctx context.Context, q Query) (Result, error)
 
-	// LogAccess records that a card was delivered to an agent's browser.
+	// LogAccess records that a card was sent to an agent (ActionCard).
 	// It never waits for the database.
 	LogAccess(ctx context.Context, e AccessEntry) error
 	// AccessLog returns the access entries matching q, newest first.
@@ -255,7 +255,7 @@ type Result struct {
 
 // Access log actions.
 const (
-	ActionCard  = "card"  // a card was delivered to an agent's browser
+	ActionCard  = "card"  // a card (or part of one) was sent to an agent: to their open pages, or kept for the page they open
 	ActionErase = "erase" // a person's history was erased
 	ActionLink  = "link"  // an agent linked a number to a customer
 )

@@ -145,7 +145,7 @@ func wrapUpSettings(h history.Config) pop.WrapUpSettings {
 	return pop.WrapUpSettings{Dispositions: h.Dispositions, Required: h.WrapUpRequired, Time: h.WrapUpTime}
 }
 
-// logAccess records a card delivered to an agent's browser (the
+// logAccess records a card sent to an agent, page open or not (the
 // dispatcher's OnShown): who, whose card (customer, the number's hash),
 // which call, the sections sent, and "history" when the card listed
 // earlier calls. It runs under the dispatcher's lock: LogAccess only
