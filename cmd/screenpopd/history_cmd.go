@@ -3,7 +3,7 @@ package main
 // The history store's wiring and its sub-commands:
 //
 //	screenpopd db migrate [-status]
-//	screenpopd access-log (-customer ID | -agent ID | -phone E164) [-since 720h] [-limit N] [-json]
+//	screenpopd access-log (-customer ID | -agent ID | -phone E164) [-since 720h] [-limit N] [-each] [-json]
 //	screenpopd erase (-customer ID | -phone E164) -by WHO -yes
 //
 // Each command function takes the PostgreSQL connection string already
@@ -411,8 +411,9 @@ func accessLogCmd(ctx context.Context, dsn string, args []string, stdout, stderr
 	fs.StringVar(&q.Phone, "phone", "", "caller number in E.164: who saw this number's card (matched by its hash)")
 	since := fs.Duration("since", 720*time.Hour, "how far back (720h: 30 days)")
 	fs.IntVar(&q.Limit, "limit", history.DefaultAccessLimit, "most entries printed")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	const usage = "usage: screenpopd access-log (-customer ID | -agent ID | -phone E164) [-since 720h] [-limit N] [-json]"
+	asJSON := fs.Bool("json", false, "print JSON instead of a table (every entry)")
+	each := fs.Bool("each", false, "a table row per entry, rather than one per agent and card")
+	const usage = "usage: screenpopd access-log (-customer ID | -agent ID | -phone E164) [-since 720h] [-limit N] [-each] [-json]"
 	if err := parseToolFlags(fs, args, usage); err != nil {
 		return err
 	}
@@ -445,15 +446,17 @@ func accessLogCmd(ctx context.Context, dsn string, args []string, stdout, stderr
 		enc.SetIndent("", "  ")
 		return enc.Encode(entries)
 	}
+	rows := accessRows(entries, *each)
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "AT (UTC)\tACTION\tAGENT\tCUSTOMER\tNUMBER HASH\tCALL\tSECTIONS\tDAEMON")
-	for _, e := range entries {
+	fmt.Fprintln(w, "AT (UTC)\tACTION\tAGENT\tCUSTOMER\tNUMBER HASH\tCALL\tSECTIONS\tSENT\tDAEMON")
+	for _, r := range rows {
+		e := r.AccessEntry
 		hash := e.PhoneHash
 		if len(hash) > 12 {
 			hash = hash[:12]
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format("2006-01-02 15:04:05"), e.Action, e.Agent,
-			orDash(e.CustomerID), orDash(hash), orDash(e.CallID), orDash(strings.Join(e.Sections, ",")), e.Daemon)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.At.UTC().Format("2006-01-02 15:04:05"), e.Action, e.Agent,
+			orDash(e.CustomerID), orDash(hash), orDash(e.CallID), orDash(strings.Join(e.Sections, ",")), r.sent, e.Daemon)
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -462,8 +465,57 @@ func accessLogCmd(ctx context.Context, dsn string, args []string, stdout, stderr
 	if len(entries) == q.Limit {
 		more = " (the limit: there may be more, see -limit)"
 	}
-	fmt.Fprintf(stdout, "%d entr%s since %s%s\n", len(entries), plural(len(entries), "y", "ies"), q.Since.UTC().Format(time.RFC3339), more)
+	grouped := ""
+	if len(rows) != len(entries) {
+		grouped = fmt.Sprintf(" in %d row(s), one per agent and card (-each: one per entry)", len(rows))
+	}
+	fmt.Fprintf(stdout, "%d entr%s%s since %s%s\n", len(entries), plural(len(entries), "y", "ies"), grouped, q.Since.UTC().Format(time.RFC3339), more)
 	return nil
+}
+
+// accessRow is a row of the access-log table: an entry, or the entries
+// of one card sent to one agent taken together (sent of them).
+type accessRow struct {
+	history.AccessEntry
+	sent int
+}
+
+// accessRows makes the table's rows of entries (newest first). A card
+// reaches an agent in several messages (the pop while sections load, each
+// section, the complete card, the earlier calls), each an entry; a person
+// asking who saw whose data reads one row per agent and card: the first
+// time it was sent, every section it showed (sorted: messages of one
+// moment come in no set order), and how many messages. Erasures and links
+// stay one row each, as does every entry with each.
+func accessRows(entries []history.AccessEntry, each bool) []accessRow {
+	type key struct{ action, agent, customer, hash, call, daemon string }
+	rows := make([]accessRow, 0, len(entries))
+	at := map[key]int{}
+	for i := len(entries) - 1; i >= 0; i-- { // oldest first: a row's time is its first entry's
+		e := entries[i]
+		k := key{e.Action, e.Agent, e.CustomerID, e.PhoneHash, e.CallID, e.Daemon}
+		j, seen := at[k]
+		if each || e.Action != history.ActionCard || e.CallID == "" || !seen {
+			at[k] = len(rows)
+			e.Sections = slices.Clone(e.Sections)
+			rows = append(rows, accessRow{AccessEntry: e, sent: 1})
+			continue
+		}
+		r := &rows[j]
+		r.sent++
+		for _, s := range e.Sections {
+			if !slices.Contains(r.Sections, s) {
+				r.Sections = append(r.Sections, s)
+			}
+		}
+	}
+	if !each {
+		for _, r := range rows {
+			slices.Sort(r.Sections)
+		}
+	}
+	slices.Reverse(rows) // newest first, by the first time each card was sent
+	return rows
 }
 
 func orDash(s string) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -56,6 +57,18 @@ func TestDBMigrate(t *testing.T) {
 // card deliveries, as the daemon would.
 func historyWithEntries(t *testing.T, dsn string) history.Store {
 	t.Helper()
+	return historyWith(t, dsn, []history.AccessEntry{
+		{At: time.Now().Add(-48 * time.Hour), Agent: "1001", CustomerID: "C-10002", Phone: "+4930901820", CallID: "pbx/1", Sections: []string{"accounting", "history"}},
+		{At: time.Now().Add(-time.Hour), Agent: "1002", CustomerID: "C-10002", Phone: "+4930901820", CallID: "pbx/2", Sections: []string{"accounting"}},
+		{At: time.Now().Add(-time.Hour), Agent: "1001", Phone: "+4930555555", CallID: "pbx/3"},
+		{At: time.Now().Add(-900 * time.Hour), Agent: "1001", CustomerID: "C-10002", CallID: "pbx/0"},
+	})
+}
+
+// historyWith runs the daemon's store on dsn, records entries and a call,
+// and waits until PostgreSQL has them.
+func historyWith(t *testing.T, dsn string, entries []history.AccessEntry) history.Store {
+	t.Helper()
 	cfg := history.Config{Type: history.TypePostgres, DSNEnv: "HISTORY_DSN"}
 	s, err := openHistory(cfg, func(k string) string { return map[string]string{"HISTORY_DSN": dsn}[k] }, nil, history.Options{Daemon: "daemon-a"})
 	if err != nil {
@@ -69,12 +82,7 @@ func historyWithEntries(t *testing.T, dsn string) history.Store {
 		<-done
 		s.Close()
 	})
-	for _, e := range []history.AccessEntry{
-		{At: time.Now().Add(-48 * time.Hour), Agent: "1001", CustomerID: "C-10002", Phone: "+4930901820", CallID: "pbx/1", Sections: []string{"accounting", "history"}},
-		{At: time.Now().Add(-time.Hour), Agent: "1002", CustomerID: "C-10002", Phone: "+4930901820", CallID: "pbx/2", Sections: []string{"accounting"}},
-		{At: time.Now().Add(-time.Hour), Agent: "1001", Phone: "+4930555555", CallID: "pbx/3"},
-		{At: time.Now().Add(-900 * time.Hour), Agent: "1001", CustomerID: "C-10002", CallID: "pbx/0"},
-	} {
+	for _, e := range entries {
 		if err := s.LogAccess(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -124,6 +132,49 @@ func TestAccessLogCommand(t *testing.T) {
 		if _, err := runCmd(t, accessCmd, dsn, args...); err == nil {
 			t.Errorf("access-log %q: no error", args)
 		}
+	}
+}
+
+// A card reaches an agent in several messages, each an access entry; the
+// table gives one row per agent and card (its first time, every section,
+// how many messages), -each one per entry, -json every entry. Erasures are
+// never merged.
+func TestAccessLogOneRowPerCard(t *testing.T) {
+	dsn := historytest.PostgresSchema(t, historytest.TestDSN)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	card := func(agent string, after time.Duration, sections ...string) history.AccessEntry {
+		return history.AccessEntry{At: t0.Add(after), Agent: agent, CustomerID: "C-7", Phone: "+4930901820", CallID: "pbx/9", Sections: sections}
+	}
+	historyWith(t, dsn, []history.AccessEntry{
+		card("1001", 0),                   // the pop, sections loading
+		card("1002", 50*time.Millisecond), // after 1001's: rows of one moment have no set order
+		card("1001", 100*time.Millisecond, "sales"),
+		card("1001", 200*time.Millisecond, "accounting", "sales"), // the complete card
+		card("1002", 200*time.Millisecond, "accounting"),
+		card("1001", 300*time.Millisecond, "history"),
+		{At: t0.Add(time.Minute), Action: history.ActionErase, Agent: "DPO 1", CustomerID: "C-7"},
+		{At: t0.Add(2 * time.Minute), Action: history.ActionErase, Agent: "DPO 1", CustomerID: "C-7"},
+	})
+	out, err := runCmd(t, accessCmd, dsn, "-customer", "C-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	fields := func(i int) []string { return strings.Fields(lines[i]) }
+	// AT is two fields (date, time); SENT is the one before the daemon.
+	if len(lines) != 6 || fields(0)[8] != "SECTIONS" ||
+		fields(1)[2] != "erase" || fields(2)[2] != "erase" ||
+		!slices.Equal(fields(3)[3:], []string{"1002", "C-7", history.HashPhone("+4930901820")[:12], "pbx/9", "accounting", "2", "daemon-a"}) ||
+		!slices.Equal(fields(4)[3:], []string{"1001", "C-7", history.HashPhone("+4930901820")[:12], "pbx/9", "accounting,history,sales", "4", "daemon-a"}) ||
+		fields(4)[1] != t0.UTC().Format("15:04:05") ||
+		!strings.HasPrefix(lines[5], "8 entries in 4 row(s), one per agent and card") {
+		t.Fatalf("table:\n%s", out)
+	}
+	if out, err := runCmd(t, accessCmd, dsn, "-customer", "C-7", "-each"); err != nil || strings.Count(out, "pbx/9") != 6 || !strings.Contains(out, "8 entries since") {
+		t.Fatalf("-each: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, accessCmd, dsn, "-customer", "C-7", "-json"); err != nil || strings.Count(out, `"call_id"`) != 6 {
+		t.Fatalf("-json: %v\n%s", err, out)
 	}
 }
 

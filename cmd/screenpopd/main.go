@@ -97,7 +97,7 @@ const usage = `usage:
   screenpopd sample [telephony|source] KIND    print a kind's commented sample configuration (sample history: the history block)
   screenpopd token -agent ID [-name NAME]      issue an agent sign-in token (needs auth.secret_env)
   screenpopd db migrate [-config FILE] [-status]  apply the history's PostgreSQL migrations (the daemon does at start too)
-  screenpopd access-log (-customer ID | -agent ID | -phone E164) [-since 720h] [-json]  who saw whose card
+  screenpopd access-log (-customer ID | -agent ID | -phone E164) [-since 720h] [-each] [-json]  who saw whose card
   screenpopd erase (-customer ID | -phone E164) -by WHO -yes  erase a person's history and notes, evict their cached answers
 `
 
