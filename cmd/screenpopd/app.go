@@ -144,10 +144,7 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 
 	secret, err := signingSecret(cfg, opts.Env)
 	if err != nil {
-		if errs := cfg.ErrorsIn("", err); len(errs) > 0 {
-			return nil, errs
-		}
-		return nil, err
+		return nil, cfg.ErrorsIn("", err) // at its option's line, as config check says it
 	}
 	if secret != nil {
 		if m.auth, err = pop.NewTokenAuth(secret); err != nil {
@@ -271,7 +268,7 @@ func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
 // and config check report it at the same line.
 func signingSecret(cfg *configs.Config, env func(string) string) ([]byte, error) {
 	if name := cfg.Auth.SecretEnv; name != "" {
-		const fix = "export it with at least 32 random bytes, e.g. " + "export %s=$(openssl rand -hex 32)"
+		const fix = "export it with at least 32 random bytes, e.g. export %s=$(openssl rand -hex 32)"
 		if s := env(name); s != "" {
 			if len(s) < 32 {
 				return nil, aggregator.Problem{Path: "auth.secret_env", Msg: fmt.Sprintf("the secret in %s is %d bytes; use at least 32 random bytes", name, len(s)), Fix: fmt.Sprintf(fix, name)}
