@@ -221,13 +221,23 @@ func NewMain(cfg *configs.Config, opts Options) (*Main, error) {
 	return m, nil
 }
 
+// redisClientConfig is the client the daemon makes of the redis block
+// (config check -connect makes the same).
+func redisClientConfig(rc *configs.Redis, env func(string) string) rediscache.ClientConfig {
+	secret := func(name string) string {
+		if name == "" {
+			return ""
+		}
+		return env(name)
+	}
+	return rediscache.ClientConfig{Addr: rc.Address, Password: secret(rc.PasswordEnv), DB: rc.DB,
+		MasterName: rc.MasterName, SentinelAddrs: rc.SentinelAddresses, SentinelPassword: secret(rc.SentinelPasswordEnv),
+		ClusterAddrs: rc.ClusterAddresses}
+}
+
 // openRedis makes the shared Redis client and the card cache on it. Nothing
 // connects yet: Redis being down at start only means not-ready.
 func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
-	password := ""
-	if rc.PasswordEnv != "" {
-		password = m.opts.Env(rc.PasswordEnv)
-	}
 	if rc.EncryptionKeyEnv != "" {
 		// The current key first, then previous ones still read (rotation).
 		keys, err := rediscache.ParseKeyring(m.opts.Env(rc.EncryptionKeyEnv))
@@ -236,13 +246,7 @@ func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
 		}
 		m.keys = keys
 	}
-	sentinelPassword := ""
-	if rc.SentinelPasswordEnv != "" {
-		sentinelPassword = m.opts.Env(rc.SentinelPasswordEnv)
-	}
-	client, err := rediscache.NewClient(rediscache.ClientConfig{Addr: rc.Address, Password: password, DB: rc.DB,
-		MasterName: rc.MasterName, SentinelAddrs: rc.SentinelAddresses, SentinelPassword: sentinelPassword,
-		ClusterAddrs: rc.ClusterAddresses})
+	client, err := rediscache.NewClient(redisClientConfig(rc, m.opts.Env))
 	if err != nil {
 		return nil, fmt.Errorf("%s: redis: %w", m.cfg.File, err)
 	}

@@ -13,13 +13,16 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/screenpop/screenpop/adapters"
 	"github.com/screenpop/screenpop/adapters/file"
 	httpsource "github.com/screenpop/screenpop/adapters/http"
 	"github.com/screenpop/screenpop/adapters/postgres"
 	"github.com/screenpop/screenpop/aggregator"
+	"github.com/screenpop/screenpop/aggregator/rediscache"
 	"github.com/screenpop/screenpop/configs"
+	"github.com/screenpop/screenpop/history"
 )
 
 // defaultCheckPhone is the number `config check -connect` puts in URLs: a
@@ -34,7 +37,9 @@ const defaultCheckCustomer = "screenpop-test"
 // the static checks, it asks every data source (and the directory) whether
 // it would work, one line per source, in configuration order: a postgres
 // source connects and has its query prepared, an http source sends one
-// request for a test number. Exit status 1 when a line says FAIL.
+// request for a test number. Then what the daemon needs beside them: the
+// identity provider, the history's PostgreSQL, the shared Redis. Exit
+// status 1 when a line says FAIL.
 type connectCheck struct {
 	enabled  *bool
 	phone    *string
@@ -45,7 +50,7 @@ type connectCheck struct {
 // connectFlags adds -connect and its options to `config check`'s flags.
 func connectFlags(fs *flag.FlagSet) *connectCheck {
 	return &connectCheck{
-		enabled:  fs.Bool("connect", false, "also connect: prepare every postgres query, send every http source one request (exit 1 on FAIL)"),
+		enabled:  fs.Bool("connect", false, "also connect: prepare every postgres query, send every http source one request, reach the identity provider, the history's PostgreSQL and Redis (exit 1 on FAIL)"),
 		phone:    fs.String("phone", defaultCheckPhone, "with -connect: the test caller number put in http sources' URLs and bodies"),
 		customer: fs.String("customer", defaultCheckCustomer, "with -connect: the test customer id put in http sources' URLs and bodies"),
 		timeout:  fs.Duration("timeout", 5*time.Second, "with -connect: how long each source may take to connect and answer"),
@@ -139,14 +144,101 @@ func (c *connectCheck) run(ctx context.Context, cfg *configs.Config, stdout io.W
 		fmt.Fprintln(stdout, configs.Error{File: cfg.File, Line: l.at.Line, Column: l.at.Column, Path: l.path, Msg: string(l.status) + ": " + l.msg})
 	}
 	fmt.Fprintf(stdout, "%s: connect: %d source(s) checked: %d ok, %d WARN, %d FAIL\n", cfg.File, len(lines), count[checkOK], count[checkWarn], count[checkFail])
-	signIn, status := checkSignInReachable(ctx, cfg, env, *c.timeout)
-	if signIn != nil {
-		fmt.Fprintln(stdout, *signIn)
+	failed := count[checkFail] > 0
+	// What the daemon needs beside the sources, each on a line of its own
+	// at its block: the identity provider, the history's PostgreSQL, the
+	// shared Redis.
+	for _, check := range []func(context.Context, *configs.Config, func(string) string, time.Duration) (*configs.Error, checkStatus){
+		checkSignInReachable, checkHistoryReachable, checkRedisReachable,
+	} {
+		line, status := check(ctx, cfg, env, *c.timeout)
+		if line != nil {
+			fmt.Fprintln(stdout, *line)
+		}
+		failed = failed || status == checkFail
 	}
-	if count[checkFail] > 0 || status == checkFail {
+	if failed {
 		return errReported
 	}
 	return nil
+}
+
+// checkHistoryReachable connects to the history's PostgreSQL (history:
+// type postgres) and reads its schema version, as `db migrate -status`
+// does. A schema behind is fine (the daemon migrates at start); one ahead
+// was migrated by a newer screenpopd.
+func checkHistoryReachable(ctx context.Context, cfg *configs.Config, env func(string) string, timeout time.Duration) (*configs.Error, checkStatus) {
+	if cfg.History.Type != history.TypePostgres {
+		return nil, ""
+	}
+	line := func(status checkStatus, msg string) (*configs.Error, checkStatus) {
+		e := cfg.ErrorAt("history", string(status)+": "+msg, "")
+		return &e, status
+	}
+	dsn, err := historyDSN(cfg.History, env, cfg.Files)
+	if err != nil {
+		return line(checkFail, err.Error())
+	}
+	s, err := openHistoryTool(dsn)
+	if err != nil {
+		return line(checkFail, err.Error())
+	}
+	defer s.Close()
+	hctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("config check -connect waited %s for PostgreSQL", timeout))
+	defer cancel()
+	current, target, err := s.SchemaVersion(hctx)
+	switch {
+	case err != nil:
+		return line(checkFail, fmt.Sprintf("PostgreSQL not reachable: %v (pops would flow, the history's writes wait in memory)", err))
+	case current > target:
+		return line(checkWarn, fmt.Sprintf("PostgreSQL reachable; schema version %d is newer than this screenpopd's %d: a newer screenpopd migrated it", current, target))
+	case current < target:
+		return line(checkOK, fmt.Sprintf("PostgreSQL reachable; schema version %d of %d: the daemon applies the %d pending migration(s) at start (or screenpopd db migrate)", current, target, target-current))
+	}
+	return line(checkOK, fmt.Sprintf("PostgreSQL reachable; schema version %d of %d, up to date", current, target))
+}
+
+// checkRedisReachable sends PING through the client the daemon makes of
+// the redis block (with Sentinel: the primary the sentinels name), and
+// asks a single Redis its role: the daemon writes, and a replica refuses
+// writes.
+func checkRedisReachable(ctx context.Context, cfg *configs.Config, env func(string) string, timeout time.Duration) (*configs.Error, checkStatus) {
+	rc := cfg.Redis
+	if rc == nil {
+		return nil, ""
+	}
+	line := func(status checkStatus, msg string) (*configs.Error, checkStatus) {
+		e := cfg.ErrorAt("redis", string(status)+": "+msg, "")
+		return &e, status
+	}
+	// go-redis logs each failed dial on its own; the line below says it.
+	redis.SetLogger(redisLog{slog.New(slog.DiscardHandler)})
+	ccfg := redisClientConfig(rc, env)
+	ccfg.DialTimeout, ccfg.ReadTimeout = timeout, timeout
+	client, err := rediscache.NewClient(ccfg)
+	if err != nil {
+		return line(checkFail, err.Error())
+	}
+	defer client.Close()
+	rctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("config check -connect waited %s for Redis", timeout))
+	defer cancel()
+	what := "Redis"
+	switch {
+	case len(rc.ClusterAddresses) > 0:
+		what = "the Redis Cluster"
+	case rc.MasterName != "":
+		what = "the primary the sentinels name " + rc.MasterName
+	}
+	if err := client.Ping(rctx).Err(); err != nil {
+		return line(checkFail, fmt.Sprintf("%s did not answer PING: %v (the daemon would start not ready: cards built without the shared cache, pops for agents on other daemons held until Redis answers)", what, err))
+	}
+	if len(rc.ClusterAddresses) == 0 {
+		role, err := client.Do(rctx, "ROLE").Slice()
+		if err == nil && len(role) > 0 && role[0] == "slave" {
+			return line(checkFail, what+" is a replica, which refuses the daemon's writes: name the primary, or use master_name with sentinel_addresses")
+		}
+	}
+	return line(checkOK, what+" answered PING")
 }
 
 // checkConnect checks one source in the way of its kind.

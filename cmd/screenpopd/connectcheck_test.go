@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/screenpop/screenpop/history/historytest"
+	"github.com/screenpop/screenpop/internal/redistest"
 )
 
 // connectCheckDSN is the PostgreSQL `make test` provides (trust
@@ -321,5 +326,60 @@ sources:
 				t.Errorf("output:\n%s\nwant the line\n%s", out.String(), want)
 			}
 		})
+	}
+}
+
+// Beside the sources, -connect checks what the daemon needs: the
+// history's PostgreSQL (reachable, its schema version) and the shared
+// Redis (PING, and not a replica), each on a line at its block.
+func TestConfigCheckConnectHistoryAndRedis(t *testing.T) {
+	schema := historytest.PostgresSchema(t, historytest.TestDSN) // empty: version 0
+	primary, replica := redistest.StartServer(t), redistest.StartServer(t)
+	const config = "telephony:\n  - {name: demo, type: demo, agents: [\"1001\"]}\n" +
+		"history:\n  type: postgres\n  dsn_env: HISTORY_DSN\n" +
+		"redis:\n  address: %s\n"
+	check := func(redisAddr, dsn string) (string, error) {
+		t.Helper()
+		text := fmt.Sprintf(config, redisAddr)
+		path := writeConfig(t, t.TempDir(), "screenpop.yaml", text)
+		env := func(k string) string { return map[string]string{"HISTORY_DSN": dsn}[k] }
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{"config", "check", "-connect", "-timeout", "3s", "-config", path}, &out, &errOut, env)
+		if errOut.Len() > 0 {
+			t.Errorf("stderr (go-redis logging its dials?): %s", errOut.String())
+		}
+		return strings.ReplaceAll(out.String(), path, "screenpop.yaml"), err
+	}
+
+	out, err := check(primary.Addr(), schema)
+	if err != nil || !strings.Contains(out, "screenpop.yaml:3:1: history: ok: PostgreSQL reachable; schema version 0 of 2: the daemon applies the 2 pending migration(s) at start (or screenpopd db migrate)\n") ||
+		!strings.Contains(out, "screenpop.yaml:6:1: redis: ok: Redis answered PING\n") {
+		t.Errorf("both up: %v\n%s", err, out)
+	}
+
+	// A replica refuses the daemon's writes.
+	rc := goredis.NewClient(&goredis.Options{Addr: replica.Addr()})
+	defer rc.Close()
+	host, port, _ := net.SplitHostPort(primary.Addr())
+	if err := rc.Do(context.Background(), "REPLICAOF", host, port).Err(); err != nil {
+		t.Fatal(err)
+	}
+	out, err = check(replica.Addr(), schema)
+	if !errors.Is(err, errReported) || !strings.Contains(out, "screenpop.yaml:6:1: redis: FAIL: Redis is a replica, which refuses the daemon's writes") {
+		t.Errorf("a replica: %v\n%s", err, out)
+	}
+
+	// Both away: each says so at its block, and the check fails.
+	primary.Kill()
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a port nothing listens on once closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	out, err = check(primary.Addr(), "postgres://postgres@"+ln.Addr().String()+"/test")
+	if !errors.Is(err, errReported) ||
+		!strings.Contains(out, "screenpop.yaml:3:1: history: FAIL: PostgreSQL not reachable: ") ||
+		!strings.Contains(out, "screenpop.yaml:6:1: redis: FAIL: Redis did not answer PING: ") {
+		t.Errorf("both away: %v\n%s", err, out)
 	}
 }

@@ -3,7 +3,7 @@
 // agent whose phone rings.
 //
 //	screenpopd [run] [-config FILE]              start the daemon (no -config: the embedded demo)
-//	screenpopd config check [-config FILE] [-connect]  every configuration error, with its line; -connect also asks every source once
+//	screenpopd config check [-config FILE] [-connect]  every configuration error, with its line; -connect also asks every source once, and reaches the history's PostgreSQL and Redis
 //	screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
 //	screenpopd pbx check [-source NAME]          check each ARI PBX: what IT must fix, line by line
 //	screenpopd sample [telephony|source] KIND    print a kind's commented sample configuration
@@ -91,7 +91,7 @@ const (
 
 const usage = `usage:
   screenpopd [run] [-config FILE | FILE]       start the daemon (no file: the embedded demo)
-  screenpopd config check [-config FILE | FILE] [-connect]  every configuration error, with its line; -connect also asks every source once
+  screenpopd config check [-config FILE | FILE] [-connect]  every configuration error, with its line; -connect also asks every source once, and reaches the history's PostgreSQL and Redis
   screenpopd source test NAME -phone NUMBER    ask one source, print its fields and the time taken
   screenpopd pbx check [-source NAME]          check each ARI PBX: what IT must fix, line by line
   screenpopd sample [telephony|source] KIND    print a kind's commented sample configuration (sample history: the history block)
