@@ -235,17 +235,35 @@ func redisClientConfig(rc *configs.Redis, env func(string) string) rediscache.Cl
 		ClusterAddrs: rc.ClusterAddresses}
 }
 
+// redisKeys reads the key ring of redis.encryption_key_env as the daemon
+// does (nil without the option; the current key first, then previous ones
+// still read). A variable named but unset is refused, never taken for "no
+// encryption": personal data would go to Redis in clear because a secret
+// went missing in deployment. What is wrong is an aggregator.Problem at
+// the option, so that the daemon and config check say it at its line.
+// (An unset password_env is no password, as the shipped configurations
+// say.)
+func redisKeys(rc *configs.Redis, env func(string) string) (*rediscache.Keyring, error) {
+	name := rc.EncryptionKeyEnv
+	if name == "" {
+		return nil, nil
+	}
+	keys, err := rediscache.ParseKeyring(env(name))
+	if err != nil {
+		return nil, aggregator.Problem{Path: "redis.encryption_key_env", Msg: fmt.Sprintf("%s: %s", name, strings.TrimPrefix(err.Error(), "rediscache: ")),
+			Fix: fmt.Sprintf("export %s=$(openssl rand -base64 32) (keys to rotate out follow it, comma-separated), or remove encryption_key_env to store cards in clear", name)}
+	}
+	return keys, nil
+}
+
 // openRedis makes the shared Redis client and the card cache on it. Nothing
 // connects yet: Redis being down at start only means not-ready.
 func (m *Main) openRedis(rc *configs.Redis) (aggregator.Cache, error) {
-	if rc.EncryptionKeyEnv != "" {
-		// The current key first, then previous ones still read (rotation).
-		keys, err := rediscache.ParseKeyring(m.opts.Env(rc.EncryptionKeyEnv))
-		if err != nil {
-			return nil, fmt.Errorf("%s: redis.encryption_key_env: %s: %w", m.cfg.File, rc.EncryptionKeyEnv, err)
-		}
-		m.keys = keys
+	keys, err := redisKeys(rc, m.opts.Env)
+	if err != nil {
+		return nil, m.cfg.ErrorsIn("", err) // at its line, as config check says it
 	}
+	m.keys = keys
 	client, err := rediscache.NewClient(redisClientConfig(rc, m.opts.Env))
 	if err != nil {
 		return nil, fmt.Errorf("%s: redis: %w", m.cfg.File, err)

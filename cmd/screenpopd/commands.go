@@ -178,6 +178,11 @@ func checkBuild(cfg *configs.Config, env func(string) string) configs.Errors {
 	if _, err := signingSecret(cfg, env); err != nil {
 		errs = append(errs, cfg.ErrorsIn("", err)...)
 	}
+	if cfg.Redis != nil {
+		if _, err := redisKeys(cfg.Redis, env); err != nil {
+			errs = append(errs, cfg.ErrorsIn("", err)...)
+		}
+	}
 	return errs
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,35 +33,54 @@ func TestConfigCheckInvalidFiles(t *testing.T) {
 	}
 }
 
-// config check reads the signing secret as the daemon does: a file the
-// daemon would refuse to start on (the variable unset, or too short) is
-// not reported OK.
-func TestConfigCheckReadsTheSigningSecret(t *testing.T) {
+// secretCheck writes file, then for each value of variable and the
+// problem it must give (at the start of stderr) runs config check and the
+// daemon: both refuse, in the same words. With good, config check passes.
+func secretCheck(t *testing.T, file, variable string, want map[string]string, good string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "screenpop.yaml")
-	const file = "region: DE\nauth:\n  secret_env: SP_SECRET\ntelephony:\n  - {name: demo, type: demo, agents: [\"1001\"]}\n"
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for secret, want := range map[string]string{
-		"":      path + `:3:3: auth.secret_env: environment variable SP_SECRET is empty or unset (fix: export it with at least 32 random bytes, e.g. export SP_SECRET=$(openssl rand -hex 32))`,
-		"short": path + `:3:3: auth.secret_env: the secret in SP_SECRET is 5 bytes; use at least 32 random bytes (fix: `,
-	} {
-		env := func(k string) string { return map[string]string{"SP_SECRET": secret}[k] }
+	for value, w := range want {
+		env := func(k string) string { return map[string]string{variable: value}[k] }
 		for _, args := range [][]string{{"config", "check", "-config", path}, {"-config", path}} {
 			var out, errOut bytes.Buffer
 			if err := run(context.Background(), args, &out, &errOut, env); err == nil {
-				t.Errorf("%v with SP_SECRET=%q: passed", args, secret)
+				t.Errorf("%v with %s=%q: passed", args, variable, value)
 			}
-			if !strings.HasPrefix(errOut.String(), want) {
-				t.Errorf("%v with SP_SECRET=%q:\n%s\nwant it to start with:\n%s", args, secret, errOut.String(), want)
+			if w = strings.ReplaceAll(w, "FILE", path); !strings.HasPrefix(errOut.String(), w) {
+				t.Errorf("%v with %s=%q:\n%s\nwant it to start with:\n%s", args, variable, value, errOut.String(), w)
 			}
 		}
 	}
 	var out, errOut bytes.Buffer
-	env := func(k string) string { return map[string]string{"SP_SECRET": strings.Repeat("s", 32)}[k] }
+	env := func(k string) string { return map[string]string{variable: good}[k] }
 	if err := run(context.Background(), []string{"config", "check", "-config", path}, &out, &errOut, env); err != nil {
-		t.Errorf("a 32-byte secret: %v\n%s", err, errOut.String())
+		t.Errorf("%s=%q: %v\n%s", variable, good, err, errOut.String())
 	}
+}
+
+// config check reads the signing secret as the daemon does: a file the
+// daemon would refuse to start on (the variable unset, or too short) is
+// not reported OK.
+func TestConfigCheckReadsTheSigningSecret(t *testing.T) {
+	secretCheck(t, "region: DE\nauth:\n  secret_env: SP_SECRET\ntelephony:\n  - {name: demo, type: demo, agents: [\"1001\"]}\n", "SP_SECRET", map[string]string{
+		"":      `FILE:3:3: auth.secret_env: environment variable SP_SECRET is empty or unset (fix: export it with at least 32 random bytes, e.g. export SP_SECRET=$(openssl rand -hex 32))`,
+		"short": `FILE:3:3: auth.secret_env: the secret in SP_SECRET is 5 bytes; use at least 32 random bytes (fix: `,
+	}, strings.Repeat("s", 32))
+}
+
+// The redis block's encryption key too: named and unset (never taken for
+// "store in clear"), or not a key. Nothing is dialled: the daemon refuses
+// before it connects. An unset password_env is no password: the good case
+// passes with RPW unset.
+func TestConfigCheckReadsTheRedisKey(t *testing.T) {
+	secretCheck(t, "region: DE\nauth: {demo_links: true}\ntelephony:\n  - {name: demo, type: demo, agents: [\"1001\"]}\n"+
+		"redis:\n  address: 127.0.0.1:1\n  password_env: RPW\n  encryption_key_env: RKEY\n", "RKEY", map[string]string{
+		"":         `FILE:8:3: redis.encryption_key_env: RKEY: no encryption key given (base64 of 32 random bytes, e.g. openssl rand -base64 32) (fix: export RKEY=$(openssl rand -base64 32) (keys to rotate out follow it, comma-separated), or remove encryption_key_env to store cards in clear)`,
+		"c2hvcnQ=": `FILE:8:3: redis.encryption_key_env: RKEY: key 1 is not 32 bytes in base64`,
+	}, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
 }
 
 // The daemon refusing to start and a refused reload say it in the words

@@ -76,7 +76,7 @@ func readmeEnv(name string) string {
 	switch {
 	case strings.Contains(name, "DSN"):
 		return "postgres://postgres@127.0.0.1:5432/test"
-	case strings.Contains(name, "ENCRYPTION_KEY"):
+	case strings.Contains(name, "ENCRYPTION_KEY"), strings.Contains(name, "CACHE_KEY"):
 		return "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
 	}
 	return "readme-secret-0123456789"

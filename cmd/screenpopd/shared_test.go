@@ -74,6 +74,7 @@ func TestShippedConfigsPassCheck(t *testing.T) {
 		"SCREENPOP_CTI_TOKENS":  "cti-token-0123456789",
 		"SCREENPOP_DEMO_DSN":    "postgres://postgres@127.0.0.1:5432/test",
 		"SCREENPOP_HISTORY_DSN": "postgres://postgres@127.0.0.1:5432/test",
+		"SCREENPOP_CACHE_KEY":   "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", // as configs/multi-daemon/README.md exports it
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
