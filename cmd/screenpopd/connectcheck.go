@@ -76,7 +76,8 @@ type connectLine struct {
 
 // connectTarget is one configured source and what the wiring built of it.
 type connectTarget struct {
-	path      string
+	path      string // its label: "sources[2] (crm)"
+	key       string // its path in the file: "sources[2]", "directory"
 	file      *configs.Config
 	cfg       *configs.Source
 	source    aggregator.Source
@@ -109,11 +110,12 @@ func (c *connectCheck) run(ctx context.Context, cfg *configs.Config, stdout io.W
 	// ac.Sources[i] was built from cfg.Sources[i].
 	var targets []connectTarget
 	if cfg.Directory != nil {
-		targets = append(targets, connectTarget{path: aggregator.Label("directory", cfg.Directory.Name), file: cfg, cfg: cfg.Directory, source: ac.Directory.Source, directory: true})
+		targets = append(targets, connectTarget{path: aggregator.Label("directory", cfg.Directory.Name), key: "directory", file: cfg, cfg: cfg.Directory, source: ac.Directory.Source, directory: true})
 	}
 	for i := range cfg.Sources {
 		s := &cfg.Sources[i]
-		targets = append(targets, connectTarget{path: aggregator.Label(fmt.Sprintf("sources[%d]", i), s.Name), file: cfg, cfg: s, source: ac.Sources[i].Source})
+		key := fmt.Sprintf("sources[%d]", i)
+		targets = append(targets, connectTarget{path: aggregator.Label(key, s.Name), key: key, file: cfg, cfg: s, source: ac.Sources[i].Source})
 	}
 	defer func() {
 		for _, t := range targets {
@@ -360,6 +362,25 @@ func checkHTTP(ctx context.Context, t connectTarget, src *httpsource.Source, key
 		l.msg += fmt.Sprintf(", %d record(s); found: %s; nothing at: %s", res.Records, orNone(res.Found), strings.Join(paths, ", "))
 	default:
 		l.msg += fmt.Sprintf(", %d record(s); found: %s", res.Records, orNone(res.Found))
+	}
+	if res.NotFound || res.Records == 0 {
+		return
+	}
+	// The mapping names fields by name, as postgres's names columns: one
+	// the answer does not have stays empty on every card, with no error
+	// anywhere. One answer may lack what another has, so a WARN.
+	var absent []string
+	for _, f := range t.cfg.Mapping.Fields {
+		if !slices.Contains(res.Found, f.From) && !slices.Contains(res.Missing, f.From) && !slices.Contains(absent, f.From) {
+			absent = append(absent, f.From)
+		}
+	}
+	if len(absent) > 0 {
+		if l.status != checkWarn { // else the line stays at the fields found empty
+			at := t.file.ErrorAt(t.key+".mapping", "", "")
+			l.status, l.at = checkWarn, configs.Pos{Line: at.Line, Column: at.Column}
+		}
+		l.msg += "; mapping names field(s) this answer does not have: " + strings.Join(absent, ", ")
 	}
 }
 

@@ -162,6 +162,10 @@ const connectCheckFailing = `  - name: overdue
     headers: {X-Api-Key: "${TICKETS_KEY}"}
     records: tickets
     fields: {subject: subject, priority: priority}
+    mapping:
+      fields:
+        - {from: subject, label: Subject}
+        - {from: subjct, label: Subject (a typo)}
   - name: erp
     type: http
     section: accounting
@@ -196,7 +200,7 @@ func TestConfigCheckConnect(t *testing.T) {
 		at("name: balance") + "sources[0] (balance): ok: query prepared on postgres://postgres@127.0.0.1:5432/test: 2 column(s), :customer_id text",
 		at("name: crm") + "sources[1] (crm): ok: reachable, answered 404 for phone +4930123456 (nothing known of it: fields not checked; -phone or -customer of a known caller checks them)",
 		at("SELEC balance") + `sources[2] (overdue): FAIL: ERROR: syntax error at or near "SELEC" (SQLSTATE 42601) at query line 2, column 1`,
-		at("fields: {subject: subject, priority: priority}") + "sources[3] (tickets): WARN: reachable, answered 200 for customer_id C42, 1 record(s); found: subject; nothing at: priority (priority)",
+		at("fields: {subject: subject, priority: priority}") + "sources[3] (tickets): WARN: reachable, answered 200 for customer_id C42, 1 record(s); found: subject; nothing at: priority (priority); mapping names field(s) this answer does not have: subjct",
 		at("url: "+ts.URL+"/erp") + "sources[4] (erp): FAIL: HTTP 500 Internal Server Error: database is down",
 		at("url: "+ts.URL+"/slow") + "sources[5] (slow): FAIL: no answer before the deadline (config check -connect waited 3s)",
 		path + ": connect: 7 source(s) checked: 3 ok, 1 WARN, 3 FAIL",
@@ -381,5 +385,39 @@ func TestConfigCheckConnectHistoryAndRedis(t *testing.T) {
 		!strings.Contains(out, "screenpop.yaml:3:1: history: FAIL: PostgreSQL not reachable: ") ||
 		!strings.Contains(out, "screenpop.yaml:6:1: redis: FAIL: Redis did not answer PING: ") {
 		t.Errorf("both away: %v\n%s", err, out)
+	}
+}
+
+// An http source without fields: gives its records as they come; a
+// mapping that names a field the answer does not have is a WARN at the
+// mapping (the card's field would stay empty on every call).
+func TestConfigCheckConnectMappingOfAnHTTPAnswer(t *testing.T) {
+	ts := companySystems(t)
+	const config = `telephony:
+  - {name: demo, type: demo, agents: ["1001"]}
+sections:
+  - {name: service, title: Service}
+sources:
+  - name: tickets
+    type: http
+    section: service
+    needs: customer_id
+    url: %s/tickets/{customer_id}
+    headers: {X-Api-Key: "tickets-key"}
+    records: tickets
+    mapping:
+      fields:
+        - {from: subject, label: Subject}
+        - {from: opend, label: Opened, format: date}
+`
+	text := fmt.Sprintf(config, ts.URL)
+	path := writeConfig(t, t.TempDir(), "screenpop.yaml", text)
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"config", "check", "-connect", "-customer", "C42", "-config", path}, &out, &errOut, noEnv); err != nil {
+		t.Errorf("a WARN failed the check: %v\n%s", err, errOut.String())
+	}
+	want := path + ":" + positionOf(t, text, "mapping:") + ": sources[0] (tickets): WARN: reachable, answered 200 for customer_id C42, 1 record(s); found: opened, subject; mapping names field(s) this answer does not have: opend\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("output:\n%s\nwant the line:\n%s", out.String(), want)
 	}
 }
