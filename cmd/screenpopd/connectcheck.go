@@ -165,6 +165,15 @@ func (c *connectCheck) run(ctx context.Context, cfg *configs.Config, stdout io.W
 	return nil
 }
 
+// lineAt makes the -connect lines of a block of the file (auth.oidc,
+// history, redis): the verdict and what was found, at the block's key.
+func lineAt(cfg *configs.Config, at string) func(checkStatus, string) (*configs.Error, checkStatus) {
+	return func(status checkStatus, msg string) (*configs.Error, checkStatus) {
+		e := cfg.ErrorAt(at, string(status)+": "+msg, "")
+		return &e, status
+	}
+}
+
 // checkHistoryReachable connects to the history's PostgreSQL (history:
 // type postgres) and reads its schema version, as `db migrate -status`
 // does. A schema behind is fine (the daemon migrates at start); one ahead
@@ -173,10 +182,7 @@ func checkHistoryReachable(ctx context.Context, cfg *configs.Config, env func(st
 	if cfg.History.Type != history.TypePostgres {
 		return nil, ""
 	}
-	line := func(status checkStatus, msg string) (*configs.Error, checkStatus) {
-		e := cfg.ErrorAt("history", string(status)+": "+msg, "")
-		return &e, status
-	}
+	line := lineAt(cfg, "history")
 	dsn, err := historyDSN(cfg.History, env, cfg.Files)
 	if err != nil {
 		return line(checkFail, err.Error())
@@ -209,10 +215,7 @@ func checkRedisReachable(ctx context.Context, cfg *configs.Config, env func(stri
 	if rc == nil {
 		return nil, ""
 	}
-	line := func(status checkStatus, msg string) (*configs.Error, checkStatus) {
-		e := cfg.ErrorAt("redis", string(status)+": "+msg, "")
-		return &e, status
-	}
+	line := lineAt(cfg, "redis")
 	// go-redis logs each failed dial on its own; the line below says it.
 	redis.SetLogger(redisLog{slog.New(slog.DiscardHandler)})
 	ccfg := redisClientConfig(rc, env)

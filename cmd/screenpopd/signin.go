@@ -164,10 +164,7 @@ func checkSignInReachable(ctx context.Context, cfg *configs.Config, env func(str
 	case cfg.Auth.OIDC == nil:
 		at = "auth.jwt"
 	}
-	line := func(status checkStatus, msg string) (*configs.Error, checkStatus) {
-		e := cfg.ErrorAt(at, string(status)+": "+msg, "")
-		return &e, status
-	}
+	line := lineAt(cfg, at)
 	opts, err := signInOptions(cfg, env, nil)
 	if err == nil {
 		var a *auth.Authenticator
