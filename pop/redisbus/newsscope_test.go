@@ -116,6 +116,14 @@ func TestNewsOnlyForWatchedAgents(t *testing.T) {
 	rings(a, "c5", "5005")
 	rings(a, "last-2", "5001", "5003")
 	heardUpTo("no news of 5005, watched nowhere", 6, 7)
+	// Each call's pop goes out when its card is built, and cards are
+	// built in parallel: last-2's may come before c5's. A browser of 5005
+	// that connected before c5's pop reached Redis would get it as a pop,
+	// not in its snapshot; this test is about the snapshot.
+	waitFor(t, "c5's pop for 5005 in Redis", func() bool {
+		n, err := client.XLen(ctx, a.bus.keys("5005").stream).Result()
+		return err == nil && n >= 1
+	})
 	w5 := browser(t, b, "5005", "")
 	var snap pop.SnapshotData
 	if err := json.Unmarshal(expect(t, w5, pop.TypeSnapshot, "").Data, &snap); err != nil {
