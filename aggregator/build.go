@@ -144,7 +144,7 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 	// have dialled different lines, or from different extensions of one
 	// number. It is worked out once the fan-out runs (or when the card
 	// needs it, if sooner): asking the sources does not wait for it.
-	num, kind, display := a.numbers.classifyLater(call.Caller, st.region)
+	num, kind, display, pending := a.numbers.classifyLater(call.Caller, st.region)
 	own := func(card *screenpop.Card) {
 		card.Line = st.line(call.DID, &a.numbers)
 		card.PhoneDisplay = display()
@@ -164,7 +164,14 @@ func (a *Aggregator) build(ctx context.Context, call screenpop.CallEvent, custom
 		// Nothing is looked up by number: there is nothing worth sharing.
 		card = a.fanOut(ctx, st, call, customerID, num, kind, started, deadline, false, update)
 	} else {
-		card = a.coalesce(ctx, st, call, customerID, num, started, deadline, update, func() { display() })
+		// The display is worked out while the sources are asked, when
+		// there is work in it; a caller calling again has it remembered,
+		// and the card then does not step aside for its fan-out (await).
+		var waiting func()
+		if pending {
+			waiting = func() { display() }
+		}
+		card = a.coalesce(ctx, st, call, customerID, num, started, deadline, update, waiting)
 	}
 	own(&card)
 	return card

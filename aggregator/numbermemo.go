@@ -33,7 +33,7 @@ const maxNumberMemo = 4096
 
 // classify is classify(c, region) and phoneDisplay of the result.
 func (m *numberMemo) classify(c screenpop.Caller, region string) (Number, callerKind, string) {
-	n, kind, display := m.classifyLater(c, region)
+	n, kind, display, _ := m.classifyLater(c, region)
 	return n, kind, display()
 }
 
@@ -41,11 +41,12 @@ func (m *numberMemo) classify(c screenpop.Caller, region string) (Number, caller
 // the result, which is worked out (a parse and a format, as costly as the
 // classification itself on a number not remembered) when first called:
 // a card asks its sources with the number, and shows the display only
-// once their answers come. The func is for one goroutine.
-func (m *numberMemo) classifyLater(c screenpop.Caller, region string) (Number, callerKind, func() string) {
+// once their answers come. The func is for one goroutine. pending says
+// whether it has work left: false when the display is remembered.
+func (m *numberMemo) classifyLater(c screenpop.Caller, region string) (n Number, kind callerKind, display func() string, pending bool) {
 	if c.Withheld {
 		n, kind := classify(c, region)
-		return n, kind, func() string { return phoneDisplay(c, n, kind, region) }
+		return n, kind, func() string { return phoneDisplay(c, n, kind, region) }, true
 	}
 	k := numberMemoKey{c.Number, region}
 	m.mu.Lock()
@@ -56,7 +57,7 @@ func (m *numberMemo) classifyLater(c screenpop.Caller, region string) (Number, c
 		m.put(k, e)
 	}
 	if e.shown {
-		return e.num, e.kind, func() string { return e.display }
+		return e.num, e.kind, func() string { return e.display }, false
 	}
 	return e.num, e.kind, func() string {
 		if !e.shown {
@@ -64,7 +65,7 @@ func (m *numberMemo) classifyLater(c screenpop.Caller, region string) (Number, c
 			m.put(k, e)
 		}
 		return e.display
-	}
+	}, true
 }
 
 func (m *numberMemo) put(k numberMemoKey, e numberMemoEntry) {
