@@ -279,7 +279,11 @@ func (f *Floor) Run(ctx context.Context) error {
 	defer tick.Stop()
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
+	// While a refresh is due soon, changes are not listened for: on a busy
+	// floor every call event signals one, and waking for each only to
+	// wait on costs the processors the calls need.
 	var soon <-chan time.Time
+	changed := f.ledger.Changed()
 	f.update(ctx, true)
 	last := time.Now()
 	for {
@@ -291,18 +295,21 @@ func (f *Floor) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			every = true
-		case <-f.ledger.Changed():
+		case <-changed:
 			if wait := changeGap - time.Since(last); wait > 0 {
-				if soon == nil {
-					soon = time.After(wait)
-				}
+				soon, changed = time.After(wait), nil
 				continue
 			}
 		case <-soon:
 		case <-sweep.C:
 			f.ledger.Sweep(f.now())
 		}
-		soon = nil
+		soon, changed = nil, f.ledger.Changed()
+		// A change signalled until now is in this refresh.
+		select {
+		case <-changed:
+		default:
+		}
 		f.update(ctx, every)
 		last = time.Now()
 	}
