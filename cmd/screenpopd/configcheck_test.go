@@ -94,6 +94,24 @@ func TestStartAndReloadErrorsReadAsConfigCheck(t *testing.T) {
 	if want := file + `:2:1: unknown option "regoin" (did you mean "region"?)` + "\n"; errOut.String() != want {
 		t.Errorf("start-up: %q, want %q", errOut.String(), want)
 	}
+	// The file named alone, as the usage allows (screenpopd [run] FILE):
+	// the same file is read, the same words said.
+	startErr := errOut.String()
+	errOut.Reset()
+	if err := run(context.Background(), []string{file}, &out, &errOut, noEnv); err == nil || errOut.String() != startErr {
+		t.Errorf("screenpopd FILE: err %v, %q, want %q", err, errOut.String(), startErr)
+	}
+	// A file that is not there is said to be missing, not an unknown command;
+	// a mistyped command is still one.
+	errOut.Reset()
+	missing := filepath.Join(t.TempDir(), "screenpop.yaml")
+	if err := run(context.Background(), []string{missing}, &out, &errOut, noEnv); err == nil || !strings.Contains(errOut.String(), missing) || strings.Contains(errOut.String()+err.Error(), "unknown command") {
+		t.Errorf("screenpopd MISSING.yaml: err %v, %q: want the file said missing", err, errOut.String())
+	}
+	if err := run(context.Background(), []string{"sampel", "http"}, &out, &errOut, noEnv); err == nil || !strings.Contains(err.Error(), `unknown command "sampel"`) {
+		t.Errorf("screenpopd sampel: err %v, want an unknown command", err)
+	}
+	errOut.Reset()
 
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "customers.csv"), []byte("id,phone,name\nc1,+4930123456,Jane Doe\n"), 0o600); err != nil {

@@ -24,6 +24,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -81,7 +83,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
+	if looksLikeConfigFile(cmd) {
+		// `screenpopd FILE`, as the usage has it: run is the command that
+		// may be left out.
+		return runDaemon(ctx, append([]string{cmd}, args...), stdout, stderr, env)
+	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// looksLikeConfigFile tells a configuration file named without "run"
+// from a mistyped command: a file that is there, or a name ending in
+// .yaml or .yml (one that is not there is then reported as such by run,
+// not as an unknown command).
+func looksLikeConfigFile(arg string) bool {
+	switch strings.ToLower(filepath.Ext(arg)) {
+	case ".yaml", ".yml":
+		return true
+	}
+	st, err := os.Stat(arg)
+	return err == nil && st.Mode().IsRegular()
 }
 
 const (
