@@ -147,6 +147,7 @@ func TestQueueOverflowDropsTheSocketAndResyncs(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	h.waitReady()
+	h.waitSocket(2) // the application existed: Ready does not imply the new socket is filed
 	if logs := h.logs.String(); !strings.Contains(logs, "the pipeline fell behind by 8 events") {
 		t.Errorf("the log does not say why the socket was dropped:\n%s", logs)
 	}
