@@ -67,8 +67,10 @@ type Caller struct {
 	// presentation, so that no later stage can show it by mistake.
 	Number string `json:"number,omitempty"`
 	Name   string `json:"name,omitempty"`
-	// Withheld is true when the caller restricted presentation or sent no
-	// number at all.
+	// Withheld is true when the caller restricted presentation, or the
+	// PBX said it had no number for them (httpin: a caller sent without
+	// one). A call whose PBX never named its caller (first heard of
+	// mid-call) has neither Number nor Withheld: an unknown caller.
 	Withheld bool `json:"withheld,omitempty"`
 }
 

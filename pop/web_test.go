@@ -82,6 +82,11 @@ func richCard(ev screenpop.CallEvent) screenpop.Card {
 		c.Resolution, c.Customer, c.History, c.Phone = screenpop.ResolvedWithheld, nil, nil, ""
 		c.Sections = []screenpop.CardSection{{Name: "accounting", Title: "Accounting", Status: screenpop.SectionSkipped}}
 	}
+	if !ev.Caller.Withheld && ev.Caller.Number == "" {
+		// As the aggregator builds it: nothing to look up.
+		c.Resolution, c.Customer, c.History, c.Phone = screenpop.ResolvedUnknown, nil, nil, ""
+		c.Sections = []screenpop.CardSection{{Name: "accounting", Title: "Accounting", Status: screenpop.SectionSkipped}}
+	}
 	if ev.CallID == "ambiguous" {
 		c.Resolution, c.Customer, c.History = screenpop.ResolvedAmbiguous, nil, nil
 		c.Sections = []screenpop.CardSection{{Name: "accounting", Title: "Accounting", Status: screenpop.SectionSkipped}}
@@ -333,6 +338,17 @@ func TestAgentPageInChromium(t *testing.T) {
 			&& !el.querySelector('[data-role="note-unavailable"]').hidden
 			&& !!el.querySelector('[data-section="accounting"][data-status="skipped"]')
 			&& el.querySelector('[data-role="line"]:not([hidden])').textContent === 'Line: 200';
+	})()`)
+
+	// A call whose phone system never named the caller (first heard of
+	// mid-call, after a restart): not "withheld", not "not in the
+	// directory", but what it is.
+	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: "nonumber", Agents: []string{"alice"}, At: time.Now(), Source: "test"})
+	waitFor("the card of a caller with no number", `(() => {
+		const el = document.querySelector('[data-call-id="nonumber"][data-state="ringing"]');
+		return !!el && el.querySelector('[data-field="caller-title"]').textContent === 'Unknown caller'
+			&& el.querySelector('[data-field="caller-hint"]').textContent === 'The phone system sent no number for this call. Ask who is calling.'
+			&& !el.querySelector('[data-field="number"]');
 	})()`)
 
 	// Bob consults alice before an attended transfer: her phone rings with

@@ -624,7 +624,11 @@
       if (caller.withheld) res = 'withheld';
       el.append(h('h2', { class: 'caller-name', 'data-field': 'caller-title' }, t('resolution.' + res + '.title')));
       if (number) el.append(h('div', Object.assign({ class: 'caller-number big' }, numberAttrs), number));
-      el.append(h('p', { class: 'caller-hint' }, t('resolution.' + res + '.hint', { count: (card.candidates || []).length })));
+      // An unknown caller with no number at all was not looked up: the
+      // phone system sent none (not withheld by the caller, not missing
+      // from the directory).
+      const hint = res === 'unknown' && !number ? 'resolution.nonumber.hint' : 'resolution.' + res + '.hint';
+      el.append(h('p', { class: 'caller-hint', 'data-field': 'caller-hint' }, t(hint, { count: (card.candidates || []).length })));
     }
     if (caller.name && (!cust || caller.name !== cust.name)) {
       el.append(h('div', { class: 'caller-cnam' }, t('caller.cnam'), ' ', h('span', { 'data-field': 'caller-id-name' }, caller.name)));

@@ -111,6 +111,7 @@
   'caller.cnam': 'Caller ID:',
   'resolution.unknown.title': 'Unknown caller',
   'resolution.unknown.hint': 'This number is not in the customer directory.',
+  'resolution.nonumber.hint': 'The phone system sent no number for this call. Ask who is calling.',
   'resolution.withheld.title': 'Withheld number',
   'resolution.withheld.hint': 'The caller did not send a number. Ask who is calling.',
   'resolution.ambiguous.title': 'Who is calling?',

@@ -108,6 +108,7 @@
   'caller.cnam': 'Identyfikator dzwoniącego:',
   'resolution.unknown.title': 'Nieznany dzwoniący',
   'resolution.unknown.hint': 'Tego numeru nie ma w bazie klientów.',
+  'resolution.nonumber.hint': 'Centrala nie przekazała numeru tego połączenia. Zapytaj, kto dzwoni.',
   'resolution.withheld.title': 'Numer zastrzeżony',
   'resolution.withheld.hint': 'Dzwoniący nie przekazał numeru. Zapytaj, kto dzwoni.',
   'resolution.ambiguous.title': 'Kto dzwoni?',

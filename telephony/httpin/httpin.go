@@ -624,11 +624,10 @@ func (s *Source) deliver(wire []wireEvent, events []screenpop.CallEvent) bool {
 		if ev.Kind == screenpop.EventEnded {
 			delete(s.open, ev.CallID)
 		}
-		if ev.Caller.Number == "" {
-			// No number ever sent for this call: to the rest of the
-			// daemon that is a withheld caller.
-			ev.Caller.Withheld = true
-		}
+		// No caller ever sent for this call (a call first heard of
+		// mid-call, after screenpop restarted): a caller with no number
+		// that the card calls unknown, not one who withheld it, which
+		// only a caller the PBX sent can be.
 		if debug {
 			caller := "withheld"
 			if !ev.Caller.Withheld {

@@ -216,13 +216,26 @@ func TestWithheldForms(t *testing.T) {
 			t.Fatalf("%s: %d %s", body, code, resp)
 		}
 	}
-	// No caller at all on the first event: nothing to show either.
-	if code, resp := f.post(t, `{"event":"answered","call_id":"w-z","agent":"1001"}`); code != 200 {
-		t.Fatalf("%d %s", code, resp)
-	}
 	for _, ev := range f.sink.take() {
 		if ev.Caller.Number != "" || !ev.Caller.Withheld {
 			t.Errorf("%s: caller %+v, want withheld", ev.CallID, ev.Caller)
+		}
+	}
+	// No caller at all, on the first event and after (a call first heard
+	// of mid-call, as after a restart): nothing to show, and nobody said
+	// the caller withheld their number: a caller with no number, as ARI
+	// reports one whose network delivered none.
+	for _, body := range []string{
+		`{"event":"answered","call_id":"w-z","agent":"1001"}`,
+		`{"event":"ended","call_id":"w-z","outcome":"answered"}`,
+	} {
+		if code, resp := f.post(t, body); code != 200 {
+			t.Fatalf("%d %s", code, resp)
+		}
+	}
+	for _, ev := range f.sink.take() {
+		if ev.Caller != (screenpop.Caller{}) {
+			t.Errorf("%s %s: caller %+v, want none", ev.CallID, ev.Kind, ev.Caller)
 		}
 	}
 }
