@@ -377,3 +377,55 @@ func TestMergeOneDaemonAsTwo(t *testing.T) {
 		t.Errorf("gauges alone %+v, with the view %+v", g3, g1)
 	}
 }
+
+// Run refreshes soon after a change, with no tick to help: the changes of
+// a burst (signalled while a refresh is due, when Run does not listen)
+// are all in a view, and a change after that refresh brings another.
+func TestRunRefreshesAfterChangesWithoutTicks(t *testing.T) {
+	f, _, _ := newTestFloor(t, nil)
+	f.opts.Interval = time.Hour // no tick in this test: only changes refresh
+	s, ok := f.subscribe()
+	if !ok {
+		t.Fatal("subscribe")
+	}
+	defer f.unsubscribe(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitWaiting := func(want int) {
+		t.Helper()
+		give := time.After(20 * time.Second) // only bounds a hung test
+		for {
+			select {
+			case data := <-s.ch:
+				var m viewMessage
+				if err := json.Unmarshal(data, &m); err != nil {
+					t.Fatal(err)
+				}
+				if m.Type == "floor" && len(m.Data.Waiting) == want {
+					return
+				}
+			case <-give:
+				t.Fatalf("no view with %d calls waiting", want)
+			}
+		}
+	}
+	ring := func(id string) {
+		now := time.Now()
+		f.ObserveCall(screenpop.CallEvent{Kind: screenpop.EventRinging, CallID: id, Source: "pbx", At: now, Agents: []string{"bob"}}, now)
+	}
+	for burst := range 2 {
+		for i := range 20 {
+			ring(fmt.Sprintf("pbx/burst-%d-%d", burst, i))
+		}
+		waitWaiting(20 * (burst + 1))
+	}
+	ring("pbx/after")
+	waitWaiting(41)
+}
