@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -14,7 +15,8 @@ import (
 // with the call's answered, naming no caller, as a PBX posts it. The new
 // daemon never saw the ring: the agent's card is an unknown caller with
 // no number, not a caller who withheld it. An answered that names the
-// caller again (the README asks PBXes to) gets the customer's card.
+// caller again (the README asks PBXes to) gets the customer's card, in
+// place of the unknown one on a call already popped.
 func TestCallAnsweredAfterARestart(t *testing.T) {
 	env := map[string]string{"SECRET": strings.Repeat("s", 40), "CTI": historyCTIToken}
 	start := func() (*Main, context.CancelFunc, chan error) {
@@ -54,6 +56,18 @@ func TestCallAnsweredAfterARestart(t *testing.T) {
 	if card.Resolution != screenpop.ResolvedUnknown || card.Caller != (screenpop.Caller{}) || card.Phone != "" || card.Customer != nil {
 		t.Errorf("card of the call rung before the restart: resolution %q, caller %+v, phone %q, customer %+v; want an unknown caller with no number",
 			card.Resolution, card.Caller, card.Phone, card.Customer)
+	}
+
+	// The PBX names the caller on a later event of that call: the card is
+	// built again for them, and the agent gets it in place of the unknown one.
+	postEvents(t, after, map[string]any{"event": "answered", "call_id": "k-1", "agent": "1001", "caller": map[string]any{"number": "030 1234567"}})
+	msg := nextOf(t, alice, "cti/k-1", pop.TypeCard)
+	var named pop.CardData
+	if err := json.Unmarshal(msg.Data, &named); err != nil {
+		t.Fatal(err)
+	}
+	if c := named.Card; c.Resolution != screenpop.ResolvedCustomer || c.Customer == nil || c.Customer.ID != "C-10001" {
+		t.Errorf("card once the caller is named: resolution %q, customer %+v; want customer C-10001", c.Resolution, c.Customer)
 	}
 
 	postEvents(t, after, map[string]any{"event": "answered", "call_id": "k-2", "agent": "1001", "caller": map[string]any{"number": "030 1234567"}})

@@ -299,9 +299,36 @@ func (m *Machine) follow(ev screenpop.CallEvent) *call {
 		}
 		m.calls[ev.CallID] = c
 		m.active++
+	} else {
+		m.learnCaller(c, ev)
 	}
 	c.lastSeen = m.now
 	return c
+}
+
+// learnCaller takes the caller from a later event of a call whose events
+// so far never named one (the PBX sent the caller only from the answer on,
+// or this daemon first heard of the call mid-call): the card built for an
+// unknown caller is built again for the one named now. A caller once
+// named stays: a later event cannot change who is calling, nor lift a
+// withheld presentation.
+func (m *Machine) learnCaller(c *call, ev screenpop.CallEvent) {
+	if c.event.Caller != (screenpop.Caller{}) || ev.Caller == (screenpop.Caller{}) || c.ended {
+		return
+	}
+	c.event.Caller = ev.Caller
+	if c.event.DID == "" {
+		c.event.DID = ev.DID
+	}
+	switch {
+	case (c.card == nil && c.building) || c.partial == BuildFirst:
+		// The first card is still being built, for nobody: built again once
+		// it is there (refreshIfAsked).
+		c.refresh.callerLearned = true
+	case c.card != nil:
+		m.rebuild(c)
+	}
+	// No card and none building: the first build takes the caller.
 }
 
 // ringing applies the complete set of agents whose phones ring now. On a

@@ -21,6 +21,9 @@ type refreshState struct {
 	// being built: whether they concern this call is known only once its
 	// card (with its E.164 number and customer) is there.
 	asked []refreshTarget
+	// callerLearned: the caller was named while the first card, built for
+	// nobody, was being built; it is built again once it is there.
+	callerLearned bool
 }
 
 type refreshTarget struct{ phone, customerID string }
@@ -73,9 +76,9 @@ func (t refreshTarget) matches(card *screenpop.Card) bool {
 
 // refreshIfAsked runs once the first card of c is there.
 func (m *Machine) refreshIfAsked(c *call) {
-	asked := c.refresh.asked
-	c.refresh.asked = nil
-	if slices.ContainsFunc(asked, func(t refreshTarget) bool { return t.matches(c.card) }) {
+	asked, learned := c.refresh.asked, c.refresh.callerLearned
+	c.refresh.asked, c.refresh.callerLearned = nil, false
+	if learned || slices.ContainsFunc(asked, func(t refreshTarget) bool { return t.matches(c.card) }) {
 		m.rebuild(c)
 	}
 }

@@ -49,6 +49,8 @@ type input struct {
 	// Event is a call event; its At defaults to the line's time and its
 	// caller to +4930123456.
 	Event *screenpop.CallEvent `json:"event"`
+	// NoCaller keeps Event's caller empty: a PBX that did not name one.
+	NoCaller bool `json:"no_caller"`
 	// Built completes the oldest build still running for that call (of
 	// Purpose, when given), with Card, or else the card the test builder
 	// makes.
@@ -127,7 +129,7 @@ func run(t *testing.T, path string) string {
 			if ev.At.IsZero() {
 				ev.At = now
 			}
-			if ev.Caller == (screenpop.Caller{}) {
+			if ev.Caller == (screenpop.Caller{}) && !in.NoCaller {
 				ev.Caller.Number = "+4930123456"
 			}
 			b.WriteString(stamp + renderEvent(ev) + "\n")
@@ -251,6 +253,8 @@ func testCard(b Build) screenpop.Card {
 		c.Customer.ID = b.CustomerID
 	case ev.Caller.Withheld:
 		c.Resolution, c.Customer = screenpop.ResolvedWithheld, nil
+	case ev.Caller.Number == "":
+		c.Resolution, c.Customer = screenpop.ResolvedUnknown, nil
 	}
 	if !ev.Caller.Withheld {
 		c.Phone = ev.Caller.Number
@@ -260,8 +264,13 @@ func testCard(b Build) screenpop.Card {
 
 func renderEvent(ev screenpop.CallEvent) string {
 	s := fmt.Sprintf("%s %s", ev.Kind, ev.CallID)
-	if ev.Caller.Withheld {
+	switch {
+	case ev.Caller.Withheld:
 		s += " caller=withheld"
+	case ev.Caller.Number == "":
+		s += " caller=none"
+	case ev.Caller.Number != "+4930123456":
+		s += " caller=" + ev.Caller.Number
 	}
 	if ev.Kind == screenpop.EventRinging {
 		s += " agents=" + strings.Join(ev.Agents, ",")
