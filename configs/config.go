@@ -352,11 +352,18 @@ func ParsePartial(file string, data []byte, files fs.FS) (*Config, Errors) {
 		// mistake: the fix says where else to look.
 		errs := cfg.ErrorsIn("", err)
 		for i := range errs {
+			errs[i].Fix = "check the indentation and the quotes on this line and the lines above it"
 			if errs[i].Line == 0 {
 				errs[i].Line, errs[i].Column = yamlProblemAt(errs[i].Msg, data)
+			} else if n := yamlFirstBadLine(data, err.Error(), errs[i].Line); n > errs[i].Line {
+				// yaml.v3 named the line of the block it was reading: the
+				// mistake is further down, where the document stops being
+				// valid.
+				errs[i].Msg += fmt.Sprintf(" (in the block that starts at line %d)", errs[i].Line)
+				errs[i].Line = n
+				errs[i].Fix = "check the indentation of this line against the lines above it"
 			}
 			errs[i].Msg = "not valid YAML: " + errs[i].Msg
-			errs[i].Fix = "check the indentation and the quotes on this line and the lines above it"
 		}
 		return nil, errs
 	}
@@ -860,6 +867,37 @@ func (c *Config) TextPos(s *Source, key string, n, col int) Pos {
 var linePrefixRE = regexp.MustCompile(`^line (\d+)(?:, column (\d+))?: `)
 
 // stripPosition takes such a position off msg into at.
+// yamlFirstBadLine is the first line at which data stops being a valid
+// YAML document with the error yaml.v3 reported for all of it (msg, at
+// line), or 0 when it cannot tell: the last line of the shortest prefix of
+// whole lines that fails just as the whole file does. yaml.v3 places some
+// mistakes (a line indented one space too far or too little in a list) at
+// the line of the block it was parsing, which can be far above. A prefix
+// cut in the middle of something that goes on below fails differently (or
+// at another line), so it is not taken for the mistake.
+func yamlFirstBadLine(data []byte, msg string, line int) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > 5000 {
+		return 0 // a configuration is not that long; no quadratic search
+	}
+	prefix := make([]byte, 0, len(data))
+	for n, l := range lines {
+		prefix = append(prefix, l...)
+		if n+1 <= line {
+			continue
+		}
+		var doc yaml.Node
+		err := yaml.Unmarshal(prefix, &doc)
+		if err != nil && err.Error() == msg {
+			if t := bytes.TrimSpace(l); len(t) == 0 || t[0] == '#' {
+				return 0 // failed at the end of the text: something left open above
+			}
+			return n + 1
+		}
+	}
+	return 0
+}
+
 // yamlReaderProblems are the mistakes yaml.v3 finds as it decodes the
 // file's characters, before it counts lines: it names no line for them.
 var yamlReaderProblems = []string{

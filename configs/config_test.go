@@ -141,9 +141,11 @@ func TestInvalidConfigs(t *testing.T) {
 			`testdata/invalid-search-links.yaml:23:5: links[2]: open_on_answer: links[0] opens on answer already (fix: one link opens by itself: set open_on_answer on one only)`,
 			`testdata/invalid-search-links.yaml:24:20: links[2]: roles[1]: "agent" is listed twice (fix: list each role once)`,
 		},
-		// yaml.v3 names the line where it gave up, without a column.
+		// yaml.v3 names the line of the block it gave up in (3), without a
+		// column; the mistake is at the first line the file stops being
+		// valid.
 		"invalid-syntax.yaml": {
-			`testdata/invalid-syntax.yaml:3: not valid YAML: did not find expected '-' indicator (fix: check the indentation and the quotes on this line and the lines above it)`,
+			`testdata/invalid-syntax.yaml:5: not valid YAML: did not find expected '-' indicator (in the block that starts at line 3) (fix: check the indentation of this line against the lines above it)`,
 		},
 	}
 	files, err := filepath.Glob("testdata/invalid-*.yaml")
@@ -408,5 +410,39 @@ sources:
 		if got := posOf(node); got != tc.at || exact != tc.exact {
 			t.Errorf("lookup(%s) = %+v, %v; want %+v, %v", tc.path, got, exact, tc.at, tc.exact)
 		}
+	}
+}
+
+// A YAML mistake is reported at its line, not at the block yaml.v3 was
+// reading; where it cannot be told (something left open, which fails only
+// at the end), at the line yaml.v3 names.
+func TestYAMLSyntaxErrorLine(t *testing.T) {
+	cases := []struct {
+		name, doc string
+		want      string
+	}{
+		{"item indented one space too far, far below its list",
+			"sources:\n  - name: a\n    type: file\n\n  # b\n  - name: b\n    type: file\n   path: x\n",
+			"x.yaml:8: not valid YAML: did not find expected '-' indicator (in the block that starts at line 1)"},
+		{"key at the list's level",
+			"telephony:\n  - name: a\n    type: demo\n  foo: 1\n",
+			"x.yaml:4: not valid YAML: did not find expected '-' indicator (in the block that starts at line 1)"},
+		{"flow list never closed",
+			"listen: [\nregion: DE\n",
+			"x.yaml:2: not valid YAML: did not find expected ',' or ']'"},
+		{"quote never closed",
+			"listen: \"abc\nregion: DE\n",
+			"x.yaml:3: not valid YAML: found unexpected end of stream"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, errs := ParsePartial("x.yaml", []byte(c.doc), nil)
+			if len(errs) != 1 {
+				t.Fatalf("%d errors: %v; want 1", len(errs), errs)
+			}
+			if got := errs[0].Error(); !strings.HasPrefix(got, c.want+" (fix: ") {
+				t.Errorf("got  %s\nwant %s (fix: ...)", got, c.want)
+			}
+		})
 	}
 }
