@@ -277,6 +277,10 @@ func (s *Source) load() (map[string][]aggregator.Record, []aggregator.Record, ti
 	f, err := s.fsys.Open(s.file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
+			if !filepath.IsAbs(s.shown) {
+				// Relative to what is the question IT asks next.
+				return nil, nil, time.Time{}, fmt.Errorf("%s: file not found in the configuration file's folder (a relative path is read from there; or give an absolute one)", s.shown)
+			}
 			return nil, nil, time.Time{}, fmt.Errorf("%s: file not found", s.shown)
 		}
 		return nil, nil, time.Time{}, fmt.Errorf("%s: %w", s.shown, err)

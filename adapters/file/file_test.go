@@ -210,7 +210,7 @@ func TestConfigurationErrors(t *testing.T) {
 	}{
 		{"{path: demo/credit.json,\n matc: customer_id}", `line 2, column 2: unknown option "matc" (did you mean "match"?)`, nil},
 		{"{match: customer_id}", "line 1, column 1: path is required", nil},
-		{"{path: demo/missing.json}", "line 1, column 2: demo/missing.json: file not found", nil},
+		{"{path: demo/missing.json}", "line 1, column 2: demo/missing.json: file not found in the configuration file's folder (a relative path is read from there; or give an absolute one)", nil},
 		{"{path: ../outside.json}", `line 1, column 2: path "../outside.json" leaves the configuration's folder`, nil},
 		{"{path: lists/vip.txt}", `line 1, column 2: format is required: "lists/vip.txt" does not end in .csv or .json`, nil},
 		{"{path: lists/vip.csv, format: xlsx}", `line 1, column 23: format "xlsx" is not supported`, nil},
