@@ -350,6 +350,17 @@ func TestAgentPageInChromium(t *testing.T) {
 			&& el.querySelector('[data-field="caller-hint"]').textContent === 'The phone system sent no number for this call. Ask who is calling.'
 			&& !el.querySelector('[data-field="number"]');
 	})()`)
+	// The phone system names the caller when alice answers: the card she
+	// shows becomes the customer's, in place.
+	e.d.HandleCall(screenpop.CallEvent{Kind: screenpop.EventAnswered, CallID: "nonumber", Agent: "alice",
+		Caller: screenpop.Caller{Number: "030 123456"}, At: time.Now(), Source: "test"})
+	waitFor("the customer's card once the caller is named", `(() => {
+		const els = document.querySelectorAll('[data-call-id="nonumber"]');
+		const el = document.querySelector('[data-call-id="nonumber"][data-state="answered"]');
+		return els.length === 1 && !!el
+			&& el.querySelector('[data-field="customer-name"]')?.textContent === 'ACME Logistics GmbH'
+			&& !el.querySelector('[data-field="caller-title"]');
+	})()`)
 
 	// Bob consults alice before an attended transfer: her phone rings with
 	// the card, saying so; bob gives up, and her card says that too.
