@@ -866,7 +866,6 @@ func (c *Config) TextPos(s *Source, key string, n, col int) Pos {
 // message: "line 12: ", "line 12, column 5: ".
 var linePrefixRE = regexp.MustCompile(`^line (\d+)(?:, column (\d+))?: `)
 
-// stripPosition takes such a position off msg into at.
 // yamlFirstBadLine is the first line at which data stops being a valid
 // YAML document with the error yaml.v3 reported for all of it (msg, at
 // line), or 0 when it cannot tell: the last line of the shortest prefix of
@@ -935,6 +934,7 @@ func yamlPrintable(r rune) bool {
 		(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd) || (r >= 0x10000 && r <= 0x10ffff)
 }
 
+// stripPosition takes such a position off msg into at.
 func stripPosition(msg string, at *Pos) string {
 	m := linePrefixRE.FindStringSubmatch(msg)
 	if m == nil {
