@@ -207,6 +207,23 @@ func TestEraseEvictsInTheRunningDaemon(t *testing.T) {
 	}
 }
 
+// Without Redis and without an eviction token, erase cannot reach the
+// daemon's in-process cache: it says so, and does not claim the answers
+// are evicted.
+func TestEraseSaysWhenItCannotEvict(t *testing.T) {
+	dsn := historytest.PostgresSchema(t, historytest.TestDSN)
+	historyWithEntries(t, dsn)
+	env := map[string]string{"HISTORY_DSN": dsn}
+	path := historyConfig(t, "history: {type: postgres, dsn_env: HISTORY_DSN}\n")
+	out, err := screenpopd(t, env, "erase", "-config", path, "-customer", "C-10002", "-by", "dpo", "-yes")
+	if err != nil {
+		t.Fatalf("erase: %v\n%s", err, out)
+	}
+	if strings.Contains(out, evictedLine+"\n") || !strings.Contains(out, "cached source answers NOT evicted: ") || !strings.Contains(out, "set api.evict_tokens_env") {
+		t.Errorf("erase without a way to the cache said:\n%s\nwant that the answers were NOT evicted, and how to make it so", out)
+	}
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)

@@ -263,39 +263,43 @@ func cutConfigFlag(args []string) (path string, rest []string, err error) {
 // daemon can evict: erase asks it to, at its /api/v1/evict, with a token of
 // api.evict_tokens_env.
 func eraseAndEvict(ctx context.Context, cfg *configs.Config, env func(string) string, dsn string, args []string, stdout, stderr io.Writer) error {
-	evict := func(ctx context.Context, customerID, phone string) error {
+	evict := func(ctx context.Context, customerID, phone string) (string, error) {
 		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		if cfg.Redis != nil {
 			m := &Main{cfg: cfg, opts: Options{Env: env}, logger: logger, reg: prometheus.NewRegistry()}
 			cache, err := m.openRedis(cfg.Redis)
 			if err != nil {
-				return err
+				return "", err
 			}
 			defer m.redis.Close()
 			pools := adpostgres.NewPools(logger.With("component", "postgres"))
 			defer pools.Close()
 			ac, err := aggregatorConfig(cfg, pools, env, logger)
 			if err != nil {
-				return err
+				return "", err
 			}
 			agg, err := aggregator.New(ac, aggregator.Options{Cache: cache, Logger: logger, Registerer: prometheus.NewRegistry()})
 			if err != nil {
-				return err
+				return "", err
 			}
 			defer agg.Close()
-			return agg.Evict(ctx, customerID, phone)
+			return evictedLine, agg.Evict(ctx, customerID, phone)
 		}
-		return evictInDaemon(ctx, cfg, env, customerID, phone, stdout)
+		return evictInDaemon(ctx, cfg, env, customerID, phone)
 	}
 	return eraseCmd(ctx, dsn, args, stdout, stderr, evict)
 }
 
+// evictedLine is what erase says once the cached answers are evicted.
+const evictedLine = "cached source answers evicted"
+
 // evictInDaemon asks the running daemon to evict a person's answers from
-// its in-process cache, through its eviction API.
-func evictInDaemon(ctx context.Context, cfg *configs.Config, env func(string) string, customerID, phone string, stdout io.Writer) error {
+// its in-process cache, through its eviction API. It says what was done:
+// nothing, when the configuration gives erase no way to reach the cache.
+func evictInDaemon(ctx context.Context, cfg *configs.Config, env func(string) string, customerID, phone string) (string, error) {
 	tokens, err := evictTokens(cfg, env)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if tokens == nil {
 		longest := time.Duration(0)
@@ -305,8 +309,7 @@ func evictInDaemon(ctx context.Context, cfg *configs.Config, env func(string) st
 		if cfg.Directory != nil {
 			longest = max(longest, cfg.Directory.CacheTTL)
 		}
-		fmt.Fprintf(stdout, "no redis block and no api.evict_tokens_env: the daemon's in-process cache keeps this person's source answers until their cache_ttl (at most %s); set api.evict_tokens_env for erase to evict them at once\n", longest)
-		return nil
+		return fmt.Sprintf("cached source answers NOT evicted: with no redis block and no api.evict_tokens_env, the daemon's in-process cache keeps this person's source answers until their cache_ttl (at most %s); set api.evict_tokens_env for erase to evict them at once", longest), nil
 	}
 	base := strings.TrimRight(cfg.PublicURL, "/")
 	if base == "" {
@@ -315,19 +318,19 @@ func evictInDaemon(ctx context.Context, cfg *configs.Config, env func(string) st
 	body, _ := json.Marshal(map[string]string{"customer_id": customerID, "phone": phone})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/evict", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+splitTokens(env(cfg.API.EvictTokensEnv))[0])
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
-		return fmt.Errorf("the daemon at %s did not answer: %w", base, err)
+		return "", fmt.Errorf("the daemon at %s did not answer: %w", base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("the daemon at %s answered %s to the eviction", base, resp.Status)
+		return "", fmt.Errorf("the daemon at %s answered %s to the eviction", base, resp.Status)
 	}
-	return nil
+	return evictedLine, nil
 }
 
 // cliDaemon names the command line in the access log's daemon column.
@@ -536,7 +539,7 @@ func plural(n int, one, many string) string {
 // the one access-log line that says it was done, then calls evict (when
 // not nil) to drop the person's cached source answers (Redis and the
 // in-process cache).
-func eraseCmd(ctx context.Context, dsn string, args []string, stdout, stderr io.Writer, evict func(ctx context.Context, customerID, phone string) error) error {
+func eraseCmd(ctx context.Context, dsn string, args []string, stdout, stderr io.Writer, evict func(ctx context.Context, customerID, phone string) (said string, err error)) error {
 	fs := flag.NewFlagSet("erase", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var subj history.Subject
@@ -577,10 +580,11 @@ func eraseCmd(ctx context.Context, dsn string, args []string, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "erased %d call(s) and %d note(s) of %s; the access log records the erasure\n", gone.Calls, gone.Notes, strings.Join(whose, " and "))
 	if evict != nil {
-		if err := evict(ctx, subj.CustomerID, subj.Phone); err != nil {
+		said, err := evict(ctx, subj.CustomerID, subj.Phone)
+		if err != nil {
 			return fmt.Errorf("the history is erased, but the cached answers could not be evicted (run the command again): %w", err)
 		}
-		fmt.Fprintln(stdout, "cached source answers evicted")
+		fmt.Fprintln(stdout, said)
 	}
 	return nil
 }

@@ -183,9 +183,9 @@ func TestEraseCommand(t *testing.T) {
 	s := historyWithEntries(t, dsn)
 	var evicted []string
 	erase := func(ctx context.Context, dsn string, args []string, stdout, stderr *bytes.Buffer) error {
-		return eraseCmd(ctx, dsn, args, stdout, stderr, func(_ context.Context, customerID, phone string) error {
+		return eraseCmd(ctx, dsn, args, stdout, stderr, func(_ context.Context, customerID, phone string) (string, error) {
 			evicted = append(evicted, customerID+"|"+phone)
-			return nil
+			return evictedLine, nil
 		})
 	}
 	for _, args := range [][]string{{"-customer", "C-10002", "-yes"}, {"-customer", "C-10002", "-by", "dpo"}, {"-by", "dpo", "-yes"}, {"-phone", "0309", "-by", "dpo", "-yes"}} {
@@ -215,7 +215,7 @@ func TestEraseCommand(t *testing.T) {
 		t.Fatalf("access log after erasure: %+v", entries)
 	}
 	failing := func(ctx context.Context, dsn string, args []string, stdout, stderr *bytes.Buffer) error {
-		return eraseCmd(ctx, dsn, args, stdout, stderr, func(context.Context, string, string) error { return errors.New("redis down") })
+		return eraseCmd(ctx, dsn, args, stdout, stderr, func(context.Context, string, string) (string, error) { return "", errors.New("redis down") })
 	}
 	if _, err := runCmd(t, failing, dsn, "-phone", "+4930555555", "-by", "dpo", "-yes"); err == nil || !strings.Contains(err.Error(), "run the command again") {
 		t.Fatalf("eviction failure: %v", err)
