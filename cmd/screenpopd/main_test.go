@@ -341,3 +341,25 @@ func TestEvictTokenTooShort(t *testing.T) {
 		t.Errorf("checkBuild = %v; want an error with %q", err, want)
 	}
 }
+
+// source test on the embedded demo: a source asked for a number the
+// directory knows prints its record; for a number it does not, a source
+// that looks up by customer is not asked (as a card skips it), and the
+// command says so rather than "0 records".
+func TestSourceTestCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"source", "test", "credit", "-phone", "030 1234567"}, &out, &errOut, noEnv); err != nil {
+		t.Fatalf("known number: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if got := out.String(); !strings.Contains(got, "customer: C-10001 (") || !strings.Contains(got, "source:   credit answered 1 record(s)") || !strings.Contains(got, "credit_limit") {
+		t.Errorf("known number:\n%s", got)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"source", "test", "credit", "-phone", "+44 20 7946 0958"}, &out, &errOut, noEnv); err != nil {
+		t.Fatalf("unknown number: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if got := out.String(); !strings.Contains(got, "customer: not resolved (unknown)") ||
+		!strings.Contains(got, "source:   credit not asked: it looks up by customer_id (needs)") || strings.Contains(got, "answered") {
+		t.Errorf("unknown number:\n%s", got)
+	}
+}
