@@ -283,7 +283,11 @@ func sourceTest(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	if _, ok := key.Param(spec.Needs); !ok {
 		// As on a card: a source whose lookup parameter the call lacks is
 		// not asked (its section says skipped).
-		fmt.Fprintf(stdout, "source:   %s not asked: it looks up by %s (needs), which this number does not give (a card skips its section); give -customer ID to ask it\n", name, spec.Needs)
+		give := "-phone NUMBER"
+		if spec.Needs == "customer_id" {
+			give = "-customer ID"
+		}
+		fmt.Fprintf(stdout, "source:   %s not asked: it looks up by %s (needs), which this lookup does not have (a card skips its section); give %s to ask it\n", name, spec.Needs, give)
 		return nil
 	}
 	timeout := spec.Timeout // defaults applied by configs

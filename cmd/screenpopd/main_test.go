@@ -359,7 +359,16 @@ func TestSourceTestCommand(t *testing.T) {
 		t.Fatalf("unknown number: %v\n%s%s", err, out.String(), errOut.String())
 	}
 	if got := out.String(); !strings.Contains(got, "customer: not resolved (unknown)") ||
-		!strings.Contains(got, "source:   credit not asked: it looks up by customer_id (needs)") || strings.Contains(got, "answered") {
+		!strings.Contains(got, "source:   credit not asked: it looks up by customer_id (needs)") || !strings.Contains(got, "give -customer ID") || strings.Contains(got, "answered") {
 		t.Errorf("unknown number:\n%s", got)
+	}
+	// The directory looks up by number: asked for a customer only, it is
+	// not asked, and the command says what to give.
+	out.Reset()
+	if err := run(context.Background(), []string{"source", "test", "directory", "-customer", "C-10001"}, &out, &errOut, noEnv); err != nil {
+		t.Fatalf("directory by customer: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if got := out.String(); !strings.Contains(got, "directory not asked: it looks up by phone (needs)") || !strings.Contains(got, "give -phone NUMBER") {
+		t.Errorf("directory by customer:\n%s", got)
 	}
 }
