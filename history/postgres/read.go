@@ -34,11 +34,8 @@ SELECT c.call_id, coalesce(c.phone, ''), coalesce(c.customer_id, ''), coalesce(c
  LIMIT $3`
 
 	countCalls = `
-SELECT count(*) FROM (
-    SELECT call_id FROM history_calls WHERE phone = $1 AND ring_at >= $3
-    UNION
-    SELECT call_id FROM history_calls WHERE customer_id = $2 AND ring_at >= $3
-) x`
+SELECT count(*) FROM history_calls
+ WHERE (phone = $1 OR customer_id = $2) AND ring_at >= $3`
 
 	// The latest version's text, and who wrote it when it is not the
 	// original (whose version_id is the note's).
